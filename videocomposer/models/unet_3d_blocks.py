@@ -1,0 +1,279 @@
+"""Down, mid and up blocks of the VideoComposer 3D UNet.
+
+Each layer is the ModelScope / VideoComposer sequence ``ResBlock -> temporal conv -> [spatial transformer -> temporal
+transformer]``. Parameter names equal those of diffusers' ``CrossAttnDownBlock3D`` / ``DownBlock3D`` /
+``UNetMidBlock3DCrossAttn`` / ``CrossAttnUpBlock3D`` / ``UpBlock3D`` (``resnets``, ``temp_convs``, ``attentions``,
+``temp_attentions``, ``downsamplers``, ``upsamplers``), so ModelScope text-to-video weights in diffusers format load
+as they are. Unlike diffusers' 3D blocks these support gradient checkpointing (one checkpoint per layer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from diffusers.models.resnet import Downsample2D, ResnetBlock2D, TemporalConvLayer, Upsample2D
+from diffusers.models.transformers.transformer_2d import Transformer2DModel
+from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
+from torch import nn
+
+
+def _build_layer(
+    parent: nn.Module,
+    in_channels: int,
+    out_channels: int,
+    temb_channels: int,
+    add_attention: bool,
+    attention_head_dim: int,
+    cross_attention_dim: int,
+    norm_num_groups: int,
+    norm_eps: float,
+    dropout: float,
+) -> None:
+    """Append one resnet + temporal conv (+ spatial and temporal transformer) to ``parent``'s module lists."""
+    parent.resnets.append(
+        ResnetBlock2D(
+            in_channels=in_channels,
+            out_channels=out_channels,
+            temb_channels=temb_channels,
+            eps=norm_eps,
+            groups=norm_num_groups,
+            dropout=dropout,
+            non_linearity="silu",
+        )
+    )
+    parent.temp_convs.append(
+        TemporalConvLayer(out_channels, out_channels, dropout=dropout, norm_num_groups=norm_num_groups)
+    )
+    if add_attention:
+        num_heads = out_channels // attention_head_dim
+        parent.attentions.append(
+            Transformer2DModel(
+                num_heads,
+                attention_head_dim,
+                in_channels=out_channels,
+                num_layers=1,
+                cross_attention_dim=cross_attention_dim,
+                norm_num_groups=norm_num_groups,
+            )
+        )
+        parent.temp_attentions.append(
+            TransformerTemporalModel(
+                num_heads,
+                attention_head_dim,
+                in_channels=out_channels,
+                num_layers=1,
+                norm_num_groups=norm_num_groups,
+            )
+        )
+
+
+class _Block3D(nn.Module):
+    """Shared forward of one UNet layer, with optional gradient checkpointing."""
+
+    def __init__(self, add_attention: bool) -> None:
+        super().__init__()
+        self.add_attention = add_attention
+        self.resnets = nn.ModuleList()
+        self.temp_convs = nn.ModuleList()
+        if add_attention:
+            self.attentions = nn.ModuleList()
+            self.temp_attentions = nn.ModuleList()
+        self.gradient_checkpointing = False
+        self._gradient_checkpointing_func: Callable | None = None
+
+    def _run_layer(
+        self,
+        index: int,
+        hidden_states: torch.Tensor,
+        temb: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None,
+        num_frames: int,
+    ) -> torch.Tensor:
+        hidden_states = self.resnets[index](hidden_states, temb)
+        hidden_states = self.temp_convs[index](hidden_states, num_frames=num_frames)
+        if self.add_attention:
+            hidden_states = self.attentions[index](
+                hidden_states, encoder_hidden_states=encoder_hidden_states, return_dict=False
+            )[0]
+            hidden_states = self.temp_attentions[index](hidden_states, num_frames=num_frames, return_dict=False)[0]
+        return hidden_states
+
+    def _layer(
+        self,
+        index: int,
+        hidden_states: torch.Tensor,
+        temb: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None,
+        num_frames: int,
+    ) -> torch.Tensor:
+        if torch.is_grad_enabled() and self.gradient_checkpointing:
+            return self._gradient_checkpointing_func(
+                self._run_layer, index, hidden_states, temb, encoder_hidden_states, num_frames
+            )
+        return self._run_layer(index, hidden_states, temb, encoder_hidden_states, num_frames)
+
+
+class VideoComposerDownBlock3D(_Block3D):
+    """``num_layers`` layers at one resolution, then an optional stride-2 conv (the original's ``input_blocks``)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        temb_channels: int,
+        num_layers: int,
+        add_attention: bool,
+        add_downsample: bool,
+        attention_head_dim: int,
+        cross_attention_dim: int,
+        norm_num_groups: int,
+        norm_eps: float,
+        dropout: float,
+    ) -> None:
+        super().__init__(add_attention)
+        for i in range(num_layers):
+            _build_layer(
+                self,
+                in_channels if i == 0 else out_channels,
+                out_channels,
+                temb_channels,
+                add_attention,
+                attention_head_dim,
+                cross_attention_dim,
+                norm_num_groups,
+                norm_eps,
+                dropout,
+            )
+        self.downsamplers = (
+            nn.ModuleList([Downsample2D(out_channels, use_conv=True, out_channels=out_channels, padding=1, name="op")])
+            if add_downsample
+            else None
+        )
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        temb: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None,
+        num_frames: int,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        output_states = ()
+        for index in range(len(self.resnets)):
+            hidden_states = self._layer(index, hidden_states, temb, encoder_hidden_states, num_frames)
+            output_states += (hidden_states,)
+        if self.downsamplers is not None:
+            hidden_states = self.downsamplers[0](hidden_states)
+            output_states += (hidden_states,)
+        return hidden_states, output_states
+
+
+class VideoComposerMidBlock3D(_Block3D):
+    """Resnet, then (spatial transformer, temporal transformer, resnet); the original's ``middle_block``."""
+
+    def __init__(
+        self,
+        channels: int,
+        temb_channels: int,
+        attention_head_dim: int,
+        cross_attention_dim: int,
+        norm_num_groups: int,
+        norm_eps: float,
+        dropout: float,
+    ) -> None:
+        super().__init__(add_attention=True)
+        _build_layer(
+            self, channels, channels, temb_channels, False, attention_head_dim, cross_attention_dim,
+            norm_num_groups, norm_eps, dropout,
+        )  # fmt: skip
+        _build_layer(
+            self, channels, channels, temb_channels, True, attention_head_dim, cross_attention_dim,
+            norm_num_groups, norm_eps, dropout,
+        )  # fmt: skip
+
+    def _run_layer(
+        self,
+        index: int,
+        hidden_states: torch.Tensor,
+        temb: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None,
+        num_frames: int,
+    ) -> torch.Tensor:
+        # The mid block's attention sits *before* its second resnet (diffusers' UNetMidBlock3DCrossAttn order).
+        if index > 0:
+            hidden_states = self.attentions[index - 1](
+                hidden_states, encoder_hidden_states=encoder_hidden_states, return_dict=False
+            )[0]
+            hidden_states = self.temp_attentions[index - 1](hidden_states, num_frames=num_frames, return_dict=False)[0]
+        hidden_states = self.resnets[index](hidden_states, temb)
+        hidden_states = self.temp_convs[index](hidden_states, num_frames=num_frames)
+        return hidden_states
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        temb: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None,
+        num_frames: int,
+    ) -> torch.Tensor:
+        for index in range(len(self.resnets)):
+            hidden_states = self._layer(index, hidden_states, temb, encoder_hidden_states, num_frames)
+        return hidden_states
+
+
+class VideoComposerUpBlock3D(_Block3D):
+    """``num_layers`` layers fed with skip connections, then an optional nearest x2 upsample + conv."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        prev_output_channel: int,
+        out_channels: int,
+        temb_channels: int,
+        num_layers: int,
+        add_attention: bool,
+        add_upsample: bool,
+        attention_head_dim: int,
+        cross_attention_dim: int,
+        norm_num_groups: int,
+        norm_eps: float,
+        dropout: float,
+    ) -> None:
+        super().__init__(add_attention)
+        for i in range(num_layers):
+            skip_channels = in_channels if i == num_layers - 1 else out_channels
+            resnet_in_channels = prev_output_channel if i == 0 else out_channels
+            _build_layer(
+                self,
+                resnet_in_channels + skip_channels,
+                out_channels,
+                temb_channels,
+                add_attention,
+                attention_head_dim,
+                cross_attention_dim,
+                norm_num_groups,
+                norm_eps,
+                dropout,
+            )
+        self.upsamplers = (
+            nn.ModuleList([Upsample2D(out_channels, use_conv=True, out_channels=out_channels)])
+            if add_upsample
+            else None
+        )
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        res_hidden_states_tuple: tuple[torch.Tensor, ...],
+        temb: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None,
+        num_frames: int,
+        upsample_size: tuple[int, int] | None = None,
+    ) -> torch.Tensor:
+        for index in range(len(self.resnets)):
+            res_hidden_states = res_hidden_states_tuple[-1 - index]
+            hidden_states = torch.cat([hidden_states, res_hidden_states], dim=1)
+            hidden_states = self._layer(index, hidden_states, temb, encoder_hidden_states, num_frames)
+        if self.upsamplers is not None:
+            hidden_states = self.upsamplers[0](hidden_states, upsample_size)
+        return hidden_states
