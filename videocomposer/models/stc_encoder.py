@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.attention import FeedForward
+from diffusers.models.attention import AttentionMixin, FeedForward
 from diffusers.models.attention_processor import Attention
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
@@ -87,7 +87,7 @@ class STCBranch(nn.Module):
         return x.reshape(batch, h, w, num_frames, out_channels).permute(0, 4, 3, 1, 2)
 
 
-class STCEncoder(ModelMixin, ConfigMixin):
+class STCEncoder(ModelMixin, AttentionMixin, ConfigMixin):
     r"""
     The STC encoder: one [`STCBranch`] per condition, outputs summed into `(B, out_channels, F, h, w)`.
 

@@ -16,14 +16,16 @@ implements it):
 | ``output_blocks.{i}.*`` | ``up_blocks.{b}.*``, upsample convs -> ``up_blocks.{b}.upsamplers.0.conv`` |
 | ``out.{0,2}`` | ``conv_norm_out``, ``conv_out`` |
 
-Spatial transformers use 1x1-conv projections (as diffusers' ``UNet3DConditionModel``); the original's Linear
-weights are reshaped to ``(C, C, 1, 1)``. The STC branches live in ``STCEncoder``.
+Spatial transformers use Linear projections, as the original and diffusers' ``UNet3DConditionModel``; the temporal
+transformers' Conv1d(k=1) projections of the original become Linear ``(C_out, C_in)``. The STC branches live in
+``STCEncoder``.
 """
 
 from __future__ import annotations
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.attention import AttentionMixin
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
@@ -36,7 +38,7 @@ _DOWN_TYPES = {"CrossAttnDownBlock3D": True, "DownBlock3D": False}
 _UP_TYPES = {"CrossAttnUpBlock3D": True, "UpBlock3D": False}
 
 
-class VideoComposerUNet3DModel(ModelMixin, ConfigMixin):
+class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
     r"""
     The VideoComposer 3D UNet: a ModelScope-style text-to-video UNet whose input is the noisy latent concatenated with
     the STC encoder's output, and whose cross-attention context is the text embedding plus an optional style token

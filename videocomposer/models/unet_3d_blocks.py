@@ -55,6 +55,7 @@ def _build_layer(
                 num_layers=1,
                 cross_attention_dim=cross_attention_dim,
                 norm_num_groups=norm_num_groups,
+                use_linear_projection=True,
             )
         )
         parent.temp_attentions.append(
