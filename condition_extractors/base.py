@@ -1,0 +1,179 @@
+"""Extractor base class, registry (with entry-point discovery) and ``extract_conditions``.
+
+An extractor turns sampled frames ``(F, 3, H, W)`` in [0, 1] into a condition ``(F, C, H, W)`` in the canonical range
+of DESIGN.md. Built-in extractors register themselves by name; third-party packages add theirs through the entry-point
+group ``videocomposer.condition_extractors`` (entry-point name = registry name, object = the extractor class or any
+callable returning a ``ConditionExtractor``), e.g. in their ``pyproject.toml``::
+
+    [project.entry-points."videocomposer.condition_extractors"]
+    optical_flow = "my_package.flow:FlowExtractor"
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+import torch
+from tqdm.auto import tqdm
+
+from .video import VideoInput, load_video, resize_center_crop
+
+ENTRY_POINT_GROUP = "videocomposer.condition_extractors"
+
+
+class ConditionExtractor(ABC):
+    """Base class of every extractor.
+
+    Class attributes:
+        name: registry name (``get_extractor(name)``).
+        condition: the STC condition it feeds (``motion``, ``depth``, ``sketch``, ``single_sketch``, ``masked``,
+            ``local_image``).
+        outputs: pipeline keyword argument -> channels, in channel order of ``__call__``'s output (most extractors
+            have one; the mask generator splits into ``masked_video`` and ``mask``).
+        scale: condition size relative to the video size (1.0: motion at ``height x width``; 1.5: the original's 384
+            for 256 video).
+    """
+
+    name: ClassVar[str]
+    condition: ClassVar[str]
+    outputs: ClassVar[dict[str, int]]
+    scale: ClassVar[float] = 1.5
+
+    @property
+    def channels(self) -> int:
+        return sum(self.outputs.values())
+
+    @abstractmethod
+    def extract(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(F, 3, H, W)`` float frames in [0, 1] (already validated) -> ``(F, C, H, W)`` float condition."""
+
+    def extract_from_video(
+        self, video: VideoInput, frames: torch.Tensor, *, fps: float, start_time: float
+    ) -> torch.Tensor:
+        """Condition of ``frames``, which were sampled from ``video``; extractors that read the source override it."""
+        return self(frames)
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        if not isinstance(frames, torch.Tensor) or frames.ndim != 4 or frames.shape[1] != 3:
+            raise ValueError(
+                f"{type(self).__name__}: frames must be a (F, 3, H, W) tensor, got "
+                f"{tuple(frames.shape) if isinstance(frames, torch.Tensor) else type(frames)}"
+            )
+        if not frames.is_floating_point():
+            raise TypeError(f"{type(self).__name__}: frames must be float in [0, 1], got {frames.dtype}")
+        if frames.shape[0] == 0:
+            raise ValueError(f"{type(self).__name__}: frames has zero frames")
+        low, high = frames.min().item(), frames.max().item()
+        if low < 0.0 or high > 1.0:
+            raise ValueError(f"{type(self).__name__}: frames must lie in [0, 1], got [{low:.3g}, {high:.3g}]")
+        out = self.extract(frames)
+        expected = (frames.shape[0], self.channels, *frames.shape[2:])
+        if tuple(out.shape) != expected:
+            raise RuntimeError(f"{type(self).__name__} returned shape {tuple(out.shape)}, expected {expected}")
+        return out
+
+    def pipeline_kwargs(self, condition: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Split ``(F, C, H, W)`` into the pipeline's ``(1, C_k, F, H, W)`` keyword arguments."""
+        video_layout = condition.permute(1, 0, 2, 3).unsqueeze(0)
+        parts = torch.split(video_layout, list(self.outputs.values()), dim=1)
+        return {key: part.contiguous() for key, part in zip(self.outputs, parts)}
+
+
+_REGISTRY: dict[str, Callable[..., ConditionExtractor]] = {}
+
+
+def register_extractor(cls: type[ConditionExtractor]) -> type[ConditionExtractor]:
+    """Class decorator: register ``cls`` under ``cls.name``. Registering another class under a taken name raises."""
+    if not (isinstance(cls, type) and issubclass(cls, ConditionExtractor)):
+        raise TypeError(f"register_extractor expects a ConditionExtractor subclass, got {cls!r}")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{cls.__name__}.name must be a non-empty string, got {name!r}")
+    if _REGISTRY.get(name, cls) is not cls:
+        raise ValueError(f"extractor name {name!r} is already registered by {_REGISTRY[name]!r}")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_extractors() -> list[str]:
+    """Names of the built-in, registered and entry-point extractors, sorted."""
+    return sorted(set(_REGISTRY) | set(_entry_points()))
+
+
+def get_extractor(name: str, **kwargs) -> ConditionExtractor:
+    """Build the extractor registered (or advertised through an entry point) as ``name`` with ``kwargs``."""
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        entry_point = _entry_points().get(name)
+        if entry_point is None:
+            raise ValueError(f"unknown extractor name {name!r}; available: {available_extractors()}")
+        factory = entry_point.load()
+        if not callable(factory):
+            raise TypeError(f"entry point {name!r} ({entry_point.value}) does not load a callable: {factory!r}")
+    extractor = factory(**kwargs)
+    if not isinstance(extractor, ConditionExtractor):
+        raise TypeError(f"extractor {name!r} built {type(extractor).__name__}, not a ConditionExtractor")
+    return extractor
+
+
+def extract_conditions(
+    video: VideoInput,
+    names: Sequence[str | ConditionExtractor],
+    num_frames: int = 16,
+    fps: float = 4.0,
+    height: int = 256,
+    width: int = 256,
+    start_time: float = 0.0,
+    progress: bool = True,
+    **extractor_kwargs: dict,
+) -> dict[str, torch.Tensor]:
+    """Turn a video into the pipeline's condition keyword arguments.
+
+    Args:
+        video: a path or in-memory frames (see ``load_video``).
+        names: extractor names (``available_extractors()``) or built extractors.
+        num_frames, fps, start_time: sampling (the original: 16 frames at 4 fps).
+        height, width: the video size; each extractor works at ``round(size * extractor.scale)``.
+        progress: show a tqdm progress bar over the extractors.
+        **extractor_kwargs: per-name constructor arguments, e.g. ``depth={"model": "Intel/dpt-large"}``.
+
+    Returns:
+        ``{pipeline kwarg: (1, C, F, h, w) float32 tensor on the CPU}``, e.g. ``motion_vectors``, ``depth``,
+        ``sketch``, ``masked_video`` + ``mask``, ``image``.
+    """
+    if isinstance(names, (str, ConditionExtractor)) or not names:
+        raise ValueError(f"names must be a non-empty list of extractor names or extractors, got {names!r}")
+    unknown_kwargs = set(extractor_kwargs) - {n for n in names if isinstance(n, str)}
+    if unknown_kwargs:
+        raise ValueError(f"extractor keyword arguments {sorted(unknown_kwargs)} match no name in names={names!r}")
+    for key, value in extractor_kwargs.items():
+        if not isinstance(value, dict):
+            raise TypeError(f"{key}= must be a dict of constructor arguments, got {type(value).__name__}")
+    if height < 2 or width < 2:
+        raise ValueError(f"height and width must be >= 2, got {height}x{width}")
+    extractors = [n if isinstance(n, ConditionExtractor) else get_extractor(n, **extractor_kwargs.get(n, {})) for n in names]
+    claimed: dict[str, str] = {}
+    for extractor in extractors:
+        for key in extractor.outputs:
+            if key in claimed:
+                raise ValueError(f"extractors {claimed[key]!r} and {extractor.name!r} both produce {key!r}")
+            claimed[key] = extractor.name
+
+    raw = load_video(video, num_frames=num_frames, fps=fps, start_time=start_time)
+    resized: dict[float, torch.Tensor] = {}
+    conditions: dict[str, torch.Tensor] = {}
+    for extractor in tqdm(extractors, desc="extracting conditions", disable=not progress):
+        if extractor.scale not in resized:
+            size = (round(height * extractor.scale), round(width * extractor.scale))
+            resized[extractor.scale] = resize_center_crop(raw, *size)
+        frames = resized[extractor.scale]
+        condition = extractor.extract_from_video(video, frames, fps=fps, start_time=start_time)
+        conditions.update(extractor.pipeline_kwargs(condition.float().cpu()))
+    return conditions
