@@ -92,8 +92,9 @@ class STCEncoder(ModelMixin, AttentionMixin, ConfigMixin):
     The STC encoder: one [`STCBranch`] per condition, outputs summed into `(B, out_channels, F, h, w)`.
 
     Parameters:
-        condition_channels (`dict[str, int]`): condition name -> input channels, in summation order. Defaults to the
-            release: depth 1, local_image 3, motion 2, sketch 1, single_sketch 1, masked 4.
+        condition_channels (`dict[str, int]`): condition name -> input channels. Defaults to the release: depth 1,
+            local_image 3, motion 2, sketch 1, single_sketch 1, masked 4. Branches are summed in the original's order
+            (`KNOWN_CONDITIONS`), then any other names alphabetically.
         out_channels (`int`, defaults to 8): the original's `concat_dim`.
         hidden_channels (`int`, defaults to 32): `concat_dim * 4` in the original.
         num_attention_heads (`int`, defaults to 2), attention_head_dim (`int`, defaults to 8): temporal attention.
@@ -119,7 +120,12 @@ class STCEncoder(ModelMixin, AttentionMixin, ConfigMixin):
         for name, channels in condition_channels.items():
             if not isinstance(channels, int) or channels < 1:
                 raise ValueError(f"condition_channels: {name!r} needs a positive int channel count, got {channels!r}")
+        # Summation order: the original's for known names, then other names alphabetically (configs save sorted keys).
+        order = [n for n in KNOWN_CONDITIONS if n in condition_channels]
+        order += sorted(n for n in condition_channels if n not in KNOWN_CONDITIONS)
+        condition_channels = {name: condition_channels[name] for name in order}
         self.register_to_config(condition_channels=condition_channels)
+        self._conditions = tuple(order)
         self.branches = nn.ModuleDict(
             {
                 name: STCBranch(
@@ -132,7 +138,7 @@ class STCEncoder(ModelMixin, AttentionMixin, ConfigMixin):
     @property
     def conditions(self) -> tuple[str, ...]:
         """Names of the conditions this encoder was built with, in summation order."""
-        return tuple(self.config.condition_channels)
+        return self._conditions
 
     def forward(
         self,
