@@ -121,7 +121,7 @@ def decode_sampled(path: str, num_frames: int | None, fps: float, start_time: fl
     return frames
 
 
-def _frames_to_uint8(frames: torch.Tensor | np.ndarray | list, name: str) -> torch.Tensor:
+def frames_to_uint8(frames: torch.Tensor | np.ndarray | list, name: str) -> torch.Tensor:
     """In-memory frames -> uint8 ``(F, 3, H, W)``; floats must lie in [0, 1]."""
     if isinstance(frames, list):
         if not frames or not all(isinstance(f, PIL.Image.Image) for f in frames):
@@ -180,7 +180,7 @@ def load_video(
         path = os.fspath(video)
         frames = decode_sampled(path, num_frames, fps, start_time)
         return torch.from_numpy(np.stack([f.to_ndarray(format="rgb24") for f in frames])).permute(0, 3, 1, 2)
-    tensor = _frames_to_uint8(video, "video")
+    tensor = frames_to_uint8(video, "video")
     if num_frames is not None:
         if tensor.shape[0] < num_frames:
             raise ValueError(f"video: {tensor.shape[0]} frames given, fewer than num_frames={num_frames}")

@@ -1,0 +1,56 @@
+"""Single-image condition (``local_image``): one image in [0, 1] repeated over the frames, as the original."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import PIL.Image
+import torch
+
+from .base import ConditionExtractor, register_extractor
+from .video import frames_to_uint8, resize_center_crop
+
+ImageInput = str | os.PathLike | PIL.Image.Image | np.ndarray | torch.Tensor
+
+
+def load_image(image: ImageInput, height: int, width: int, name: str = "image") -> torch.Tensor:
+    """An image file, PIL image, ``(H, W, 3)`` array or ``(3, H, W)`` tensor (uint8, or float in [0, 1]) ->
+    ``(3, height, width)`` float in [0, 1], short side resized (antialiased) and centre-cropped."""
+    if isinstance(image, (str, os.PathLike)):
+        path = os.fspath(image)
+        if not os.path.isfile(path):
+            raise ValueError(f"{name}={path!r}: no such file")
+        try:
+            with PIL.Image.open(path) as opened:
+                image = opened.convert("RGB")
+        except (OSError, PIL.UnidentifiedImageError) as error:
+            raise ValueError(f"{name}={path!r}: not a readable image ({error})") from None
+    if isinstance(image, PIL.Image.Image):
+        batch = [image]
+    elif isinstance(image, (np.ndarray, torch.Tensor)):
+        batch = image[None]
+    else:
+        raise TypeError(f"{name}: expected a path, PIL image, numpy array or tensor, got {type(image).__name__}")
+    return resize_center_crop(frames_to_uint8(batch, name), height, width)[0]
+
+
+@register_extractor
+class ImageExtractor(ConditionExtractor):
+    """``(F, 3, H, W)``: ``image`` (or, when ``None``, the first video frame) in [0, 1], repeated over the frames."""
+
+    name = "image"
+    condition = "local_image"
+    outputs = {"image": 3}
+
+    def __init__(self, image: ImageInput | None = None):
+        if image is not None and not isinstance(image, (str, os.PathLike, PIL.Image.Image, np.ndarray, torch.Tensor)):
+            raise TypeError(f"image: expected a path, PIL image, numpy array or tensor, got {type(image).__name__}")
+        self.image = image
+
+    def extract(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.image is None:
+            first = frames[0]
+        else:
+            first = load_image(self.image, frames.shape[2], frames.shape[3]).to(frames.device)
+        return first.unsqueeze(0).expand(frames.shape[0], -1, -1, -1).float().clone()
