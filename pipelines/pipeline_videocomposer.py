@@ -1,0 +1,655 @@
+"""VideoComposerPipeline: text-to-video with any combination of VideoComposer's spatio-temporal conditions."""
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers import AutoencoderKL, DiffusionPipeline
+from diffusers.schedulers import KarrasDiffusionSchedulers
+from diffusers.utils import logging, replace_example_docstring
+from diffusers.utils.torch_utils import randn_tensor
+from diffusers.video_processor import VideoProcessor
+from transformers import CLIPImageProcessor, CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
+
+from videocomposer.models.stc_encoder import STCEncoder
+from videocomposer.models.unet_3d import VideoComposerUNet3DModel
+
+from .pipeline_output import VideoComposerPipelineOutput
+
+logger = logging.get_logger(__name__)
+
+# The original sampler (artist/ops/diffusion.py, inference_single.py): 1000 scaled-linear betas 0.00085 -> 0.012, eps
+# prediction, DDIM timesteps 981, 961, ..., 1 ("leading" spacing + offset 1), the last step's alpha_prev is
+# alphas_cumprod[0] (set_alpha_to_one=False), no x0 clipping. Use as `DDIMScheduler(**ORIGINAL_SCHEDULER_CONFIG)`.
+ORIGINAL_SCHEDULER_CONFIG: dict[str, Any] = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "prediction_type": "epsilon",
+    "timestep_spacing": "leading",
+    "steps_offset": 1,
+    "set_alpha_to_one": False,
+    "clip_sample": False,
+}
+
+# Pipeline keyword -> STC encoder branch. `masked_video` + `mask` together make the 4-channel "masked" condition.
+CONDITION_BRANCHES: dict[str, str] = {
+    "motion_vectors": "motion",
+    "depth": "depth",
+    "sketch": "sketch",
+    "single_sketch": "single_sketch",
+    "masked_video": "masked",
+    "image": "local_image",
+}
+_BRANCH_OF_INPUT = {**CONDITION_BRANCHES, "mask": "masked"}
+
+# PIL inputs: the colour mode they are read in, and whether one image stands for every frame.
+_PIL_MODES = {"depth": "L", "sketch": "L", "single_sketch": "L", "mask": "L", "masked_video": "RGB", "image": "RGB"}
+_SINGLE_FRAME_CONDITIONS = ("single_sketch", "image")
+# Canonical depth is MiDaS inverse depth / 20 clamped to [0, 10]; an 8-bit depth image maps 0..255 onto 0..10.
+DEPTH_CLAMP = 10.0
+
+ConditionInput = torch.Tensor | np.ndarray | PIL.Image.Image | Sequence[PIL.Image.Image]
+
+EXAMPLE_DOC_STRING = """
+    Examples:
+        ```py
+        >>> import torch
+        >>> from diffusers.utils import export_to_video
+        >>> from videocomposer import VideoComposerPipeline
+        >>> from condition_extractors import extract_conditions
+
+        >>> pipe = VideoComposerPipeline.from_pretrained("path/to/videocomposer-diffusers")
+        >>> conditions = extract_conditions("source.mp4", ["motion", "depth"])  # motion_vectors=..., depth=...
+        >>> frames = pipe("a red car driving through snow", **conditions, generator=torch.manual_seed(0)).frames[0]
+        >>> export_to_video(frames, "car.mp4", fps=8)
+        ```
+"""
+
+
+class VideoComposerPipeline(DiffusionPipeline):
+    r"""
+    Text-to-video generation steered by any combination of VideoComposer conditions (motion vectors, depth, sketch,
+    single sketch, masked video, single image) and an optional style image (arXiv 2306.02018).
+
+    The STC encoder turns the given conditions into an 8-channel latent once, before the denoising loop; the UNet gets
+    it concatenated to its input at every step. Classifier-free guidance follows the original: both branches share all
+    STC conditions; the unconditional branch uses the empty-prompt (or negative-prompt) embedding and a zero style
+    embedding (which the UNet's image MLP maps to MLP(0)).
+
+    Args:
+        vae ([`AutoencoderKL`]): Frame VAE (the SD 2.1 VAE, scaling factor 0.18215).
+        text_encoder ([`CLIPTextModel`]): Text encoder (OpenCLIP ViT-H-14 penultimate layer + final LN).
+        tokenizer ([`CLIPTokenizer`]): Tokenizer of `text_encoder`.
+        unet ([`VideoComposerUNet3DModel`]): Denoising 3D UNet.
+        stc_encoder ([`STCEncoder`]): Spatio-temporal condition encoder.
+        scheduler ([`KarrasDiffusionSchedulers`]): DDIM configured as `ORIGINAL_SCHEDULER_CONFIG` reproduces the
+            original; DPM-Solver++ or Euler with the same config also work.
+        image_encoder ([`CLIPVisionModelWithProjection`], *optional*): Encodes `style_image` (OpenCLIP ViT-H-14).
+        feature_extractor ([`CLIPImageProcessor`], *optional*): Prepares `style_image` for `image_encoder`.
+    """
+
+    model_cpu_offload_seq = "text_encoder->image_encoder->stc_encoder->unet->vae"
+    _optional_components = ["image_encoder", "feature_extractor"]
+    _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        text_encoder: CLIPTextModel,
+        tokenizer: CLIPTokenizer,
+        unet: VideoComposerUNet3DModel,
+        stc_encoder: STCEncoder,
+        scheduler: KarrasDiffusionSchedulers,
+        image_encoder: CLIPVisionModelWithProjection | None = None,
+        feature_extractor: CLIPImageProcessor | None = None,
+    ):
+        super().__init__()
+        self.register_modules(
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            unet=unet,
+            stc_encoder=stc_encoder,
+            scheduler=scheduler,
+            image_encoder=image_encoder,
+            feature_extractor=feature_extractor,
+        )
+        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if getattr(self, "vae", None) else 8
+        self.video_processor = VideoProcessor(do_resize=False, vae_scale_factor=self.vae_scale_factor)
+
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1.0
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    @property
+    def interrupt(self) -> bool:
+        return self._interrupt
+
+    def _encode_text(self, text: list[str], device: torch.device) -> torch.Tensor:
+        ids = self.tokenizer(
+            text,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids
+        return self.text_encoder(ids.to(device))[0]
+
+    def encode_prompt(
+        self,
+        prompt: str | list[str] | None,
+        device: torch.device,
+        num_videos_per_prompt: int,
+        do_classifier_free_guidance: bool,
+        negative_prompt: str | list[str] | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        r"""
+        Encodes the prompt and, for guidance, the negative prompt (`""` when not given, as the original's `zero_y`).
+
+        Returns:
+            `(prompt_embeds, negative_prompt_embeds)`, each `(B * num_videos_per_prompt, L, D)`; the second is `None`
+            without classifier-free guidance.
+        """
+        if prompt_embeds is None:
+            prompt_embeds = self._encode_text([prompt] if isinstance(prompt, str) else list(prompt), device)
+        batch_size = prompt_embeds.shape[0]
+        if do_classifier_free_guidance and negative_prompt_embeds is None:
+            negative = negative_prompt if negative_prompt is not None else ""
+            negative = [negative] * batch_size if isinstance(negative, str) else list(negative)
+            negative_prompt_embeds = self._encode_text(negative, device)
+        prompt_embeds = prompt_embeds.to(device=device, dtype=self.unet.dtype)
+        prompt_embeds = prompt_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
+        if negative_prompt_embeds is not None:
+            negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=self.unet.dtype)
+            negative_prompt_embeds = negative_prompt_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
+        return prompt_embeds, negative_prompt_embeds
+
+    def encode_image(
+        self, style_image: PIL.Image.Image | list[PIL.Image.Image], device: torch.device
+    ) -> torch.Tensor:
+        r"""Pooled, projected CLIP image embeddings `(N, D)` of the style image(s)."""
+        pixel_values = self.feature_extractor(images=style_image, return_tensors="pt").pixel_values
+        pixel_values = pixel_values.to(device=device, dtype=self.image_encoder.dtype)
+        return self.image_encoder(pixel_values).image_embeds
+
+    @staticmethod
+    def condition_to_tensor(name: str, value: ConditionInput, num_frames: int) -> torch.Tensor:
+        r"""
+        Converts one condition to a float tensor `(B, C, F, H, W)` without resizing it.
+
+        Tensors and numpy arrays are taken as they are (layout `(B, C, F, H, W)`, canonical range). PIL images are read
+        at their own size: `sketch`, `single_sketch` and `mask` as greyscale in [0, 1], `depth` as greyscale with 255
+        mapped to 10 (the canonical depth clamp), `image` and `masked_video` as RGB in [0, 1]. One PIL image (or a list
+        of one) for `image` or `single_sketch` is repeated over `num_frames`; otherwise a list holds one image a frame.
+        """
+        if isinstance(value, torch.Tensor):
+            tensor = value
+        elif isinstance(value, np.ndarray):
+            tensor = torch.from_numpy(value)
+        elif name in _PIL_MODES and (
+            isinstance(value, PIL.Image.Image)
+            or (isinstance(value, (list, tuple)) and value and all(isinstance(v, PIL.Image.Image) for v in value))
+        ):
+            images = [value] if isinstance(value, PIL.Image.Image) else list(value)
+            sizes = {image.size for image in images}
+            if len(sizes) != 1:
+                raise ValueError(f"`{name}`: all PIL images must have one size, got sizes {sorted(sizes)}.")
+            frames = np.stack([np.asarray(image.convert(_PIL_MODES[name]), dtype=np.float32) / 255.0 for image in images])
+            tensor = torch.from_numpy(frames.reshape(*frames.shape[:3], -1)).permute(3, 0, 1, 2)[None]  # (1, C, F, H, W)
+            if name == "depth":
+                tensor = tensor * DEPTH_CLAMP
+            if name in _SINGLE_FRAME_CONDITIONS and len(images) == 1:
+                tensor = tensor.expand(-1, -1, num_frames, -1, -1)
+        else:
+            allowed = "a torch.Tensor, a np.ndarray" + (" or (a list of) PIL images" if name in _PIL_MODES else "")
+            raise TypeError(f"`{name}` must be {allowed}, got {type(value).__name__}.")
+        if not tensor.is_floating_point():
+            raise TypeError(f"`{name}` must hold floating point values in its canonical range, got dtype {tensor.dtype}.")
+        return tensor
+
+    def check_inputs(
+        self,
+        prompt: str | list[str] | None,
+        negative_prompt: str | list[str] | None,
+        conditions: dict[str, torch.Tensor],
+        style_image: Any,
+        num_frames: int,
+        height: int,
+        width: int,
+        num_inference_steps: int,
+        num_videos_per_prompt: int,
+        condition_scale: float | dict[str, float],
+        generator: torch.Generator | list[torch.Generator] | None,
+        latents: torch.Tensor | None,
+        prompt_embeds: torch.Tensor | None,
+        negative_prompt_embeds: torch.Tensor | None,
+        image_embeds: torch.Tensor | None,
+        output_type: str,
+        callback_on_step_end_tensor_inputs: Sequence[str],
+        decode_chunk_size: int | None,
+    ) -> None:
+        r"""Raises `ValueError` / `TypeError` naming the argument for any bad input; runs no model."""
+        if height % self.vae_scale_factor != 0 or width % self.vae_scale_factor != 0:
+            raise ValueError(
+                f"`height` and `width` have to be divisible by {self.vae_scale_factor} but are {height} and {width}."
+            )
+        for name, value in (
+            ("num_frames", num_frames),
+            ("num_inference_steps", num_inference_steps),
+            ("num_videos_per_prompt", num_videos_per_prompt),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` has to be a positive integer, got {value!r}.")
+        if decode_chunk_size is not None and (not isinstance(decode_chunk_size, int) or decode_chunk_size < 1):
+            raise ValueError(f"`decode_chunk_size` has to be a positive integer or None, got {decode_chunk_size!r}.")
+        if output_type not in ("np", "pt", "pil", "latent"):
+            raise ValueError(f"`output_type` has to be one of 'np', 'pt', 'pil', 'latent', got {output_type!r}.")
+        unknown = [k for k in callback_on_step_end_tensor_inputs if k not in self._callback_tensor_inputs]
+        if unknown:
+            raise ValueError(
+                f"`callback_on_step_end_tensor_inputs` has to be in {self._callback_tensor_inputs}, but found {unknown}."
+            )
+
+        # prompts and text embeddings
+        if prompt is not None and prompt_embeds is not None:
+            raise ValueError("Cannot forward both `prompt` and `prompt_embeds`; give only one of them.")
+        if prompt is None and prompt_embeds is None:
+            raise ValueError("Provide either `prompt` or `prompt_embeds`.")
+        if prompt is not None and not (
+            isinstance(prompt, str) or (isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt))
+        ):
+            raise TypeError(f"`prompt` has to be a string or a non-empty list of strings, got {type(prompt).__name__}.")
+        batch_size = 1 if isinstance(prompt, str) else len(prompt) if prompt is not None else None
+        embed_width = self.unet.config.cross_attention_dim
+        for name, embeds in (("prompt_embeds", prompt_embeds), ("negative_prompt_embeds", negative_prompt_embeds)):
+            if embeds is None:
+                continue
+            if not isinstance(embeds, torch.Tensor) or embeds.ndim != 3 or embeds.shape[-1] != embed_width:
+                shape = tuple(embeds.shape) if isinstance(embeds, torch.Tensor) else type(embeds).__name__
+                raise ValueError(f"`{name}` has to be a tensor (B, L, {embed_width}), got {shape}.")
+            if not torch.isfinite(embeds).all():
+                raise ValueError(f"`{name}` contains NaN or inf.")
+        if prompt_embeds is not None:
+            batch_size = prompt_embeds.shape[0]
+        if negative_prompt_embeds is not None:
+            if prompt_embeds is None or negative_prompt_embeds.shape != prompt_embeds.shape:
+                raise ValueError(
+                    "`negative_prompt_embeds` has to be given with `prompt_embeds` and have its shape, got "
+                    f"{tuple(negative_prompt_embeds.shape)} and "
+                    f"{None if prompt_embeds is None else tuple(prompt_embeds.shape)}."
+                )
+            if negative_prompt is not None:
+                raise ValueError("Cannot forward both `negative_prompt` and `negative_prompt_embeds`.")
+        if negative_prompt is not None:
+            if isinstance(negative_prompt, list):
+                if len(negative_prompt) != batch_size or not all(isinstance(p, str) for p in negative_prompt):
+                    raise ValueError(
+                        f"`negative_prompt` as a list has to hold {batch_size} strings (one per prompt), "
+                        f"got {negative_prompt!r}."
+                    )
+            elif not isinstance(negative_prompt, str):
+                raise TypeError(
+                    f"`negative_prompt` has to be a string or a list of strings, got {type(negative_prompt).__name__}."
+                )
+
+        # style
+        image_embed_dim = self.unet.config.image_embed_dim
+        if style_image is not None:
+            if image_embeds is not None:
+                raise ValueError("Cannot forward both `style_image` and `image_embeds`; give only one of them.")
+            if self.image_encoder is None or self.feature_extractor is None:
+                raise ValueError("`style_image` needs the pipeline's `image_encoder` and `feature_extractor`.")
+            images = [style_image] if isinstance(style_image, PIL.Image.Image) else style_image
+            if not isinstance(images, list) or not all(isinstance(i, PIL.Image.Image) for i in images):
+                raise TypeError(f"`style_image` has to be a PIL image or a list of them, got {type(style_image).__name__}.")
+            if len(images) not in (1, batch_size):
+                raise ValueError(f"`style_image` has to hold 1 or {batch_size} images, got {len(images)}.")
+        if style_image is not None or image_embeds is not None:
+            if image_embed_dim is None:
+                raise ValueError("`style_image` / `image_embeds` need a unet built with `image_embed_dim`.")
+        if image_embeds is not None:
+            if (
+                not isinstance(image_embeds, torch.Tensor)
+                or image_embeds.ndim != 2
+                or image_embeds.shape[0] not in (1, batch_size)
+                or image_embeds.shape[1] != image_embed_dim
+            ):
+                shape = tuple(image_embeds.shape) if isinstance(image_embeds, torch.Tensor) else type(image_embeds)
+                raise ValueError(f"`image_embeds` has to be a tensor (1 or {batch_size}, {image_embed_dim}), got {shape}.")
+            if not torch.isfinite(image_embeds).all():
+                raise ValueError("`image_embeds` contains NaN or inf.")
+
+        # conditions
+        if ("masked_video" in conditions) != ("mask" in conditions):
+            raise ValueError("`masked_video` and `mask` have to be given together (m = 1 marks the hole).")
+        branch_channels = self.stc_encoder.config.condition_channels
+        for name, tensor in conditions.items():
+            branch = _BRANCH_OF_INPUT[name]
+            if branch not in self.stc_encoder.conditions:
+                raise ValueError(
+                    f"`{name}`: the stc_encoder was not built with the {branch!r} condition; it has "
+                    f"{list(self.stc_encoder.conditions)}."
+                )
+            channels = {"mask": 1, "masked_video": branch_channels["masked"] - 1}.get(name, branch_channels[branch])
+            if tensor.ndim != 5:
+                raise ValueError(f"`{name}` has to be 5-D (B, {channels}, F, H, W), got shape {tuple(tensor.shape)}.")
+            b, c, f, h, w = tensor.shape
+            if c != channels:
+                raise ValueError(f"`{name}` has to have {channels} channels, got shape {tuple(tensor.shape)}.")
+            if f != num_frames:
+                raise ValueError(f"`{name}` has {f} frames but `num_frames` is {num_frames}.")
+            if h * width != w * height:
+                raise ValueError(
+                    f"`{name}` is {h}x{w}, whose aspect ratio differs from height x width = {height}x{width}; "
+                    "conditions are never resized, give them at the video's aspect ratio."
+                )
+            if b not in (1, batch_size):
+                raise ValueError(f"`{name}` has batch {b}, which cannot broadcast to {batch_size} prompts.")
+            if not torch.isfinite(tensor).all():
+                raise ValueError(f"`{name}` contains NaN or inf.")
+        if "mask" in conditions and conditions["mask"].shape[-2:] != conditions["masked_video"].shape[-2:]:
+            raise ValueError(
+                f"`mask` {tuple(conditions['mask'].shape)} and `masked_video` "
+                f"{tuple(conditions['masked_video'].shape)} have to share their frame size."
+            )
+        if isinstance(condition_scale, dict):
+            unknown = [k for k in condition_scale if k not in self.stc_encoder.conditions]
+            if unknown or not all(isinstance(v, (int, float)) for v in condition_scale.values()):
+                raise ValueError(
+                    f"`condition_scale` as a dict maps STC condition names {list(self.stc_encoder.conditions)} to "
+                    f"floats, got {condition_scale!r}."
+                )
+        elif not isinstance(condition_scale, (int, float)):
+            raise TypeError(f"`condition_scale` has to be a float or a dict, got {type(condition_scale).__name__}.")
+
+        # noise
+        total = batch_size * num_videos_per_prompt
+        if isinstance(generator, list) and len(generator) != total:
+            raise ValueError(f"`generator` as a list has to hold {total} generators (one per video), got {len(generator)}.")
+        if latents is not None:
+            shape = (
+                total,
+                self.unet.config.in_channels,
+                num_frames,
+                height // self.vae_scale_factor,
+                width // self.vae_scale_factor,
+            )
+            if not isinstance(latents, torch.Tensor) or tuple(latents.shape) != shape:
+                got = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
+                raise ValueError(f"`latents` has to have shape {shape}, got {got}.")
+            if not torch.isfinite(latents).all():
+                raise ValueError("`latents` contains NaN or inf.")
+
+    def prepare_conditions(
+        self,
+        conditions: dict[str, torch.Tensor],
+        batch_size: int,
+        device: torch.device,
+    ) -> dict[str, torch.Tensor]:
+        r"""
+        Maps pipeline conditions to the STC encoder's inputs, broadcast to `batch_size`, on the encoder's device and
+        dtype. `masked_video` ([0, 1]) and `mask` (1 = hole) become `cat(video * (1 - m) in [-1, 1], 1 - m)`.
+        """
+        stc_inputs = {}
+        for name, tensor in conditions.items():
+            if name == "mask":
+                continue
+            tensor = tensor.to(device=device, dtype=self.stc_encoder.dtype).expand(batch_size, -1, -1, -1, -1)
+            if name == "masked_video":
+                keep = 1.0 - conditions["mask"].to(device=device, dtype=tensor.dtype).expand(batch_size, -1, -1, -1, -1)
+                tensor = torch.cat([(tensor * 2.0 - 1.0) * keep, keep], dim=1)
+            stc_inputs[CONDITION_BRANCHES[name]] = tensor
+        return stc_inputs
+
+    def prepare_latents(
+        self,
+        shape: tuple[int, ...],
+        dtype: torch.dtype,
+        device: torch.device,
+        generator: torch.Generator | list[torch.Generator] | None,
+        latents: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if latents is None:
+            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+        else:
+            latents = latents.to(device=device, dtype=dtype)
+        return latents * self.scheduler.init_noise_sigma
+
+    def prepare_extra_step_kwargs(
+        self, generator: torch.Generator | list[torch.Generator] | None, eta: float
+    ) -> dict[str, Any]:
+        # eta (DDIM's η) and generator only go to schedulers whose `step` takes them.
+        parameters = set(inspect.signature(self.scheduler.step).parameters)
+        kwargs: dict[str, Any] = {}
+        if "eta" in parameters:
+            kwargs["eta"] = eta
+        if "generator" in parameters:
+            kwargs["generator"] = generator
+        return kwargs
+
+    def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int | None) -> torch.Tensor:
+        r"""Decodes latents `(B, 4, F, h, w)` to float32 video `(B, 3, F, H, W)` in [-1, 1], `decode_chunk_size` frames
+        at a time (all at once when `None`)."""
+        batch_size, channels, num_frames, height, width = latents.shape
+        latents = latents / self.vae.config.scaling_factor
+        latents = latents.permute(0, 2, 1, 3, 4).reshape(batch_size * num_frames, channels, height, width)
+        chunk = decode_chunk_size or latents.shape[0]
+        frames = torch.cat(
+            [self.vae.decode(latents[i : i + chunk].to(self.vae.dtype)).sample for i in range(0, latents.shape[0], chunk)]
+        )
+        video = frames.reshape(batch_size, num_frames, *frames.shape[1:]).permute(0, 2, 1, 3, 4)
+        return video.float()
+
+    @torch.no_grad()
+    @replace_example_docstring(EXAMPLE_DOC_STRING)
+    def __call__(
+        self,
+        prompt: str | list[str] | None = None,
+        negative_prompt: str | list[str] | None = None,
+        *,
+        motion_vectors: torch.Tensor | np.ndarray | None = None,
+        depth: ConditionInput | None = None,
+        sketch: ConditionInput | None = None,
+        single_sketch: ConditionInput | None = None,
+        masked_video: ConditionInput | None = None,
+        mask: ConditionInput | None = None,
+        image: ConditionInput | None = None,
+        style_image: PIL.Image.Image | list[PIL.Image.Image] | None = None,
+        num_frames: int = 16,
+        height: int = 256,
+        width: int = 256,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 9.0,
+        condition_scale: float | dict[str, float] = 1.0,
+        num_videos_per_prompt: int = 1,
+        eta: float = 0.0,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        image_embeds: torch.Tensor | None = None,
+        output_type: str = "np",
+        return_dict: bool = True,
+        callback_on_step_end: Callable[["VideoComposerPipeline", int, torch.Tensor, dict], dict] | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        decode_chunk_size: int | None = None,
+    ) -> VideoComposerPipelineOutput | tuple:
+        r"""
+        Generates videos from text and any subset of the conditions. Conditions are tensors `(1 or B, C, F, H, W)` in
+        the canonical ranges below (broadcast over the `B` prompts), numpy arrays of that layout, or PIL images (see
+        [`~VideoComposerPipeline.condition_to_tensor`]). They are never resized: any size with the aspect ratio of
+        `height` x `width` works (the original uses the video size for motion, 1.5x for the others). A condition that
+        is not given contributes zero.
+
+        Args:
+            prompt (`str` or `list[str]`, *optional*): The prompt(s); give this or `prompt_embeds`.
+            negative_prompt (`str` or `list[str]`, *optional*): Prompt of the unconditional branch (default `""`).
+            motion_vectors (`torch.Tensor`, *optional*): `(B, 2, F, H, W)` sparse (dx, dy) pixel displacements.
+            depth (*optional*): `(B, 1, F, H, W)` MiDaS inverse depth / 20, clamped to [0, 10].
+            sketch (*optional*): `(B, 1, F, H, W)` bright strokes on dark, [0, 1].
+            single_sketch (*optional*): `(B, 1, F, H, W)` one sketch frame repeated over F, [0, 1].
+            masked_video (*optional*): `(B, 3, F, H, W)` source video in [0, 1] (like every video input; turned into
+                [-1, 1] inside); needs `mask`.
+            mask (*optional*): `(B, 1, F, H, W)` in [0, 1], 1 marks the hole to generate; needs `masked_video`.
+            image (*optional*): `(B, 3, F, H, W)` one image in [0, 1] repeated over F.
+            style_image (`PIL.Image.Image` or `list`, *optional*): Style reference, encoded by `image_encoder`.
+            num_frames (`int`, defaults to 16): Frames to generate.
+            height (`int`, defaults to 256), width (`int`, defaults to 256): Video size in pixels.
+            num_inference_steps (`int`, defaults to 50): Denoising steps.
+            guidance_scale (`float`, defaults to 9.0): Classifier-free guidance `u + s * (c - u)`; off at <= 1.
+            condition_scale (`float` or `dict[str, float]`, defaults to 1.0): Multiplies the STC branch outputs; a
+                dict maps STC names (`motion`, `depth`, `sketch`, `single_sketch`, `masked`, `local_image`) to scales.
+            num_videos_per_prompt (`int`, defaults to 1): Videos per prompt.
+            eta (`float`, defaults to 0.0): DDIM η (ignored by other schedulers).
+            generator (`torch.Generator` or `list`, *optional*): One generator, or one per video.
+            latents (`torch.Tensor`, *optional*): Initial noise `(B * num_videos_per_prompt, 4, F, H/8, W/8)`.
+            prompt_embeds (`torch.Tensor`, *optional*): Text embeddings `(B, L, D)`.
+            negative_prompt_embeds (`torch.Tensor`, *optional*): Unconditional embeddings, shaped as `prompt_embeds`.
+            image_embeds (`torch.Tensor`, *optional*): Precomputed CLIP image embeddings `(1 or B, D)` for the style
+                token; the unconditional branch uses zeros, as the original.
+            output_type (`str`, defaults to `"np"`): `"np"`, `"pt"`, `"pil"` or `"latent"` (no decoding).
+            return_dict (`bool`, defaults to `True`): Return a [`VideoComposerPipelineOutput`] instead of a tuple.
+            callback_on_step_end (`Callable`, *optional*): `callback(pipe, step, timestep, callback_kwargs)` called
+                after each step; it may return a dict replacing any of the tensors it was given.
+            callback_on_step_end_tensor_inputs (`Sequence[str]`, defaults to `("latents",)`): Tensors passed to the
+                callback, from `_callback_tensor_inputs`.
+            decode_chunk_size (`int`, *optional*): Frames the VAE decodes at once (all when `None`).
+
+        Examples:
+
+        Returns:
+            [`VideoComposerPipelineOutput`] or `tuple`: the frames (see `output_type`), as a dict or a 1-tuple.
+        """
+        given = {
+            "motion_vectors": motion_vectors,
+            "depth": depth,
+            "sketch": sketch,
+            "single_sketch": single_sketch,
+            "masked_video": masked_video,
+            "mask": mask,
+            "image": image,
+        }
+        conditions = {
+            name: self.condition_to_tensor(name, value, num_frames) for name, value in given.items() if value is not None
+        }
+        self.check_inputs(
+            prompt,
+            negative_prompt,
+            conditions,
+            style_image,
+            num_frames,
+            height,
+            width,
+            num_inference_steps,
+            num_videos_per_prompt,
+            condition_scale,
+            generator,
+            latents,
+            prompt_embeds,
+            negative_prompt_embeds,
+            image_embeds,
+            output_type,
+            callback_on_step_end_tensor_inputs,
+            decode_chunk_size,
+        )
+        self._guidance_scale = guidance_scale
+        self._interrupt = False
+        device = self._execution_device
+        batch_size = prompt_embeds.shape[0] if prompt_embeds is not None else 1 if isinstance(prompt, str) else len(prompt)
+
+        # 1. text and style
+        prompt_embeds, negative_prompt_embeds = self.encode_prompt(
+            prompt,
+            device,
+            num_videos_per_prompt,
+            self.do_classifier_free_guidance,
+            negative_prompt=negative_prompt,
+            prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_prompt_embeds,
+        )
+        if style_image is not None:
+            image_embeds = self.encode_image(style_image, device)
+        if image_embeds is not None:
+            image_embeds = image_embeds.to(device=device, dtype=self.unet.dtype).expand(batch_size, -1)
+            image_embeds = image_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
+            if self.do_classifier_free_guidance:
+                image_embeds = torch.cat([torch.zeros_like(image_embeds), image_embeds])
+
+        # 2. conditions -> STC latent, once
+        latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
+        condition_latents = None
+        if conditions:
+            stc_inputs = self.prepare_conditions(conditions, batch_size, device)
+            condition_latents = self.stc_encoder(stc_inputs, latent_size=latent_size, condition_scale=condition_scale)
+            condition_latents = condition_latents.to(self.unet.dtype).repeat_interleave(num_videos_per_prompt, dim=0)
+            if self.do_classifier_free_guidance:
+                condition_latents = torch.cat([condition_latents, condition_latents])
+
+        # 3. timesteps and noise
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        timesteps = self.scheduler.timesteps
+        self._num_timesteps = len(timesteps)
+        shape = (batch_size * num_videos_per_prompt, self.unet.config.in_channels, num_frames, *latent_size)
+        latents = self.prepare_latents(shape, prompt_embeds.dtype, device, generator, latents)
+        extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
+
+        # 4. denoising loop: both guidance branches in one batched UNet call
+        with self.progress_bar(total=num_inference_steps) as progress_bar:
+            for i, t in enumerate(timesteps):
+                if self.interrupt:
+                    continue
+                if self.do_classifier_free_guidance:
+                    latent_model_input = torch.cat([latents, latents])
+                    context = torch.cat([negative_prompt_embeds, prompt_embeds])
+                else:
+                    latent_model_input, context = latents, prompt_embeds
+                latent_model_input = self.scheduler.scale_model_input(latent_model_input, t)
+                noise_pred = self.unet(
+                    latent_model_input,
+                    t,
+                    encoder_hidden_states=context,
+                    condition_latents=condition_latents,
+                    image_embeds=image_embeds,
+                    return_dict=False,
+                )[0]
+                if self.do_classifier_free_guidance:
+                    noise_pred_uncond, noise_pred_text = noise_pred.chunk(2)
+                    noise_pred = noise_pred_uncond + guidance_scale * (noise_pred_text - noise_pred_uncond)
+                latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
+
+                if callback_on_step_end is not None:
+                    callback_kwargs = {}
+                    for k in callback_on_step_end_tensor_inputs:
+                        callback_kwargs[k] = locals()[k]
+                    callback_outputs = callback_on_step_end(self, i, t, callback_kwargs)
+                    latents = callback_outputs.pop("latents", latents)
+                    prompt_embeds = callback_outputs.pop("prompt_embeds", prompt_embeds)
+                    negative_prompt_embeds = callback_outputs.pop("negative_prompt_embeds", negative_prompt_embeds)
+                progress_bar.update()
+
+        # 5. decode
+        if output_type == "latent":
+            frames = latents
+        else:
+            video = self.decode_latents(latents, decode_chunk_size)
+            frames = self.video_processor.postprocess_video(video=video, output_type=output_type)
+
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (frames,)
+        return VideoComposerPipelineOutput(frames=frames)
