@@ -1,0 +1,85 @@
+"""Trajectories -> sparse macroblock motion-vector fields, laid out like the codec vectors the model was trained on.
+
+The original (``extract_motion_vectors``) writes, for every MPEG-4 part 2 macroblock of a P-frame, the forward
+displacement ``dst - src`` in pixels at the block's destination point (its centre, clipped into the frame), and zeros
+everywhere else; I-frames (the first frame) are all zero. Here each 16x16 macroblock whose centre lies within a
+stroke's ``radius`` of the stroke's position at frame f gets that stroke's displacement from frame f-1 to frame f.
+"""
+
+import numpy as np
+import torch
+
+from .strokes import DEFAULT_TOLERANCE, Stroke, strokes_to_trajectories
+
+MACROBLOCK_SIZE = 16
+
+
+def macroblock_centres(height: int, width: int, block_size: int = MACROBLOCK_SIZE) -> np.ndarray:
+    """Destination points ``(num_blocks, 2)`` (x, y) of a ``block_size`` macroblock grid, as the codec reports them.
+
+    A frame is coded in ceil(H / 16) x ceil(W / 16) macroblocks; block (i, j) has its centre at
+    (16 j + 8, 16 i + 8), clipped into [0, W-1] x [0, H-1] as the original does before writing.
+    """
+    xs = np.minimum(np.arange(0, width, block_size) + block_size // 2, width - 1)
+    ys = np.minimum(np.arange(0, height, block_size) + block_size // 2, height - 1)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    return np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)
+
+
+def _sparse_field(
+    frame_index: np.ndarray, points: np.ndarray, displacement: np.ndarray, num_frames: int, height: int, width: int
+) -> np.ndarray:
+    """``(2, F, H, W)`` zeros with ``displacement[k]`` (dx, dy) written at pixel ``points[k]`` (x, y) of its frame."""
+    field = np.zeros((2, num_frames, height, width), dtype=np.float32)
+    field[0, frame_index, points[:, 1], points[:, 0]] = displacement[:, 0]
+    field[1, frame_index, points[:, 1], points[:, 0]] = displacement[:, 1]
+    return field
+
+
+def render_motion_field(
+    trajectories: np.ndarray,
+    radii: list[float] | np.ndarray,
+    height: int,
+    width: int,
+    block_size: int = MACROBLOCK_SIZE,
+) -> np.ndarray:
+    """Sparse motion-vector field ``(2, F, H, W)`` float32 (dx, dy in pixels) from trajectories ``(S, F, 2)``.
+
+    For frame f >= 1 and stroke s: d = p_s(f) - p_s(f-1); every macroblock whose centre c satisfies
+    |c - p_s(f)| <= radius_s gets d at c. Where regions of several strokes overlap, the block takes the stroke whose
+    position is nearest. Frame 0 is all zero (like an I-frame), as is every pixel that is not a block centre.
+    """
+    trajectories = np.asarray(trajectories, dtype=np.float64)
+    radii = np.asarray(radii, dtype=np.float64)
+    if trajectories.ndim != 3 or trajectories.shape[2] != 2 or trajectories.shape[1] < 1:
+        raise ValueError(f"trajectories must have shape (S, F >= 1, 2), got {trajectories.shape}")
+    if not np.all(np.isfinite(trajectories)):
+        raise ValueError("trajectories must be finite")
+    if radii.shape != (trajectories.shape[0],) or not np.all(radii > 0):
+        raise ValueError(f"radii must hold one positive radius per trajectory ({trajectories.shape[0]}), got {radii}")
+    if height < 1 or width < 1 or block_size < 1:
+        raise ValueError(f"height, width and block_size must be >= 1, got {height}, {width}, {block_size}")
+    num_frames = trajectories.shape[1]
+    centres = macroblock_centres(height, width, block_size)  # (B, 2)
+    positions = trajectories[:, 1:]  # (S, F-1, 2) destination of each step
+    displacements = trajectories[:, 1:] - trajectories[:, :-1]  # (S, F-1, 2)
+    distance = np.linalg.norm(centres[None, None] - positions[:, :, None], axis=-1)  # (S, F-1, B)
+    distance = np.where(distance <= radii[:, None, None], distance, np.inf)
+    nearest = distance.argmin(axis=0)  # (F-1, B) stroke index
+    step, block = np.nonzero(np.isfinite(distance.min(axis=0)))
+    stroke = nearest[step, block]
+    return _sparse_field(step + 1, centres[block], displacements[stroke, step], num_frames, height, width)
+
+
+def strokes_to_motion_vectors(
+    strokes: list[Stroke],
+    num_frames: int,
+    height: int,
+    width: int,
+    tolerance: float = DEFAULT_TOLERANCE,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """The pipeline's ``motion_vectors`` argument ``(1, 2, F, H, W)`` from hand-drawn strokes on an H x W frame."""
+    trajectories = strokes_to_trajectories(strokes, num_frames, width=width, height=height, tolerance=tolerance)
+    field = render_motion_field(trajectories, [stroke.radius for stroke in strokes], height, width)
+    return torch.from_numpy(field).to(dtype).unsqueeze(0)
