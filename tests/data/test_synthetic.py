@@ -120,7 +120,8 @@ def test_caption_names_objects_direction_and_background(seed):
 
 
 def test_direction_word_sectors():
-    assert [direction_word(np.array(v)) for v in [(1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1)]] == list(DIRECTIONS)
+    compass = [(1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1)]
+    assert [direction_word(np.array(v)) for v in compass] == list(DIRECTIONS)
     assert direction_word(np.array([10.0, -3.0])) == "right"
 
 
@@ -129,7 +130,8 @@ def test_every_background_kind_is_generated_and_restrictable():
     assert seen == set(BACKGROUNDS)
     clip = generate_clip(0, backgrounds=["stripes"], shapes=["triangle"], num_objects=1)
     assert clip.background == "stripes" and clip.objects[0].shape == "triangle"
-    assert clip.caption.endswith("triangle moving " + ("to the " if " " in clip.directions[0] else "") + clip.directions[0] + " on a striped background")
+    where = ("to the " if " " in clip.directions[0] else "") + clip.directions[0]
+    assert clip.caption.endswith(f"triangle moving {where} on a striped background")
 
 
 def _lag1_autocorrelation(image, valid):
