@@ -9,6 +9,8 @@ stroke's ``radius`` of the stroke's position at frame f gets that stroke's displ
 import numpy as np
 import torch
 
+from condition_extractors.motion_vectors import motion_field_from_vectors
+
 from .strokes import DEFAULT_TOLERANCE, Stroke, strokes_to_trajectories
 
 MACROBLOCK_SIZE = 16
@@ -24,16 +26,6 @@ def macroblock_centres(height: int, width: int, block_size: int = MACROBLOCK_SIZ
     ys = np.minimum(np.arange(0, height, block_size) + block_size // 2, height - 1)
     grid_x, grid_y = np.meshgrid(xs, ys)
     return np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)
-
-
-def _sparse_field(
-    frame_index: np.ndarray, points: np.ndarray, displacement: np.ndarray, num_frames: int, height: int, width: int
-) -> np.ndarray:
-    """``(2, F, H, W)`` zeros with ``displacement[k]`` (dx, dy) written at pixel ``points[k]`` (x, y) of its frame."""
-    field = np.zeros((2, num_frames, height, width), dtype=np.float32)
-    field[0, frame_index, points[:, 1], points[:, 0]] = displacement[:, 0]
-    field[1, frame_index, points[:, 1], points[:, 0]] = displacement[:, 1]
-    return field
 
 
 def render_motion_field(
@@ -68,7 +60,14 @@ def render_motion_field(
     nearest = distance.argmin(axis=0)  # (F-1, B) stroke index
     step, block = np.nonzero(np.isfinite(distance.min(axis=0)))
     stroke = nearest[step, block]
-    return _sparse_field(step + 1, centres[block], displacements[stroke, step], num_frames, height, width)
+    # The codec extractor's own writer, so both fields share one layout (frame 0 stays zero, like an I-frame).
+    field = np.zeros((2, num_frames, height, width), dtype=np.float32)
+    for f in range(1, num_frames):
+        here = step == f - 1
+        field[:, f] = motion_field_from_vectors(
+            centres[block[here]], displacements[stroke[here], f - 1], int(height), int(width)
+        ).numpy()
+    return field
 
 
 def strokes_to_motion_vectors(
