@@ -82,6 +82,19 @@ def vectors_of_frame(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray]:
     return dst, displacement.astype(np.float32)
 
 
+def map_vectors_to_crop(
+    dst_xy: np.ndarray, displacement: np.ndarray, in_height: int, in_width: int, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move vectors of an ``in_height x in_width`` frame through its short-side resize + centre crop to
+    ``height x width``: pixel centres map as ``(p + 0.5) * factor - 0.5 - crop offset`` (rounded), displacements scale
+    by the resize factor, vectors whose destination leaves the crop are dropped."""
+    resized_height, resized_width, top, left = resize_crop_geometry(in_height, in_width, height, width)
+    factor = np.array([resized_width / in_width, resized_height / in_height], dtype=np.float32)
+    mapped = np.rint((dst_xy + 0.5) * factor - 0.5 - np.array([left, top], dtype=np.float32))
+    inside = (mapped[:, 0] >= 0) & (mapped[:, 0] < width) & (mapped[:, 1] >= 0) & (mapped[:, 1] < height)
+    return mapped[inside].astype(np.int64), (displacement[inside] * factor).astype(np.float32)
+
+
 @register_extractor
 class MotionVectorExtractor(ConditionExtractor):
     """Codec motion vectors ``(F, 2, H, W)`` in pixels, sparse (one vector per block), I-frames zero.
@@ -89,8 +102,9 @@ class MotionVectorExtractor(ConditionExtractor):
     Args:
         mode: ``"reencode"`` (the original's recipe: encode the sampled frames to MPEG-4 part 2, then read the
             vectors) or ``"bitstream"`` (read the vectors already in an H.264 / MPEG-4 file, no re-encoding; needs a
-            file path in ``extract_conditions``; vectors are between consecutive frames at the file's own frame rate and
-            may point to B-frame / multi-reference sources, so they differ from the training distribution).
+            file path in ``extract_conditions``). Vectors are relative to each frame's reference at the file's own
+            frame rate; exported vectors do not say how far back the reference is, so multi-reference H.264 (x264's
+            default ``refs=3``) or B-frames mix 1- and 2-frame displacements: a different distribution from training.
         bit_rate, gop_size: MPEG-4 encoder settings (the ffmpeg CLI defaults the original used).
     """
 
@@ -170,12 +184,6 @@ class MotionVectorExtractor(ConditionExtractor):
         decoded = decode_sampled(path, num_frames, fps, start_time, flags2="+export_mvs")
         fields = []
         for frame in decoded:
-            dst, displacement = vectors_of_frame(frame)
-            resized_height, resized_width, top, left = resize_crop_geometry(frame.height, frame.width, height, width)
-            factor = np.array([resized_width / frame.width, resized_height / frame.height], dtype=np.float32)
-            # pixel centres map as (p + 0.5) * factor - 0.5
-            mapped = (dst + 0.5) * factor - 0.5 - np.array([left, top], dtype=np.float32)
-            mapped = np.rint(mapped)
-            inside = (mapped[:, 0] >= 0) & (mapped[:, 0] < width) & (mapped[:, 1] >= 0) & (mapped[:, 1] < height)
-            fields.append(motion_field_from_vectors(mapped[inside], displacement[inside] * factor, height, width))
+            dst, displacement = map_vectors_to_crop(*vectors_of_frame(frame), frame.height, frame.width, height, width)
+            fields.append(motion_field_from_vectors(dst, displacement, height, width))
         return torch.stack(fields)

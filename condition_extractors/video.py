@@ -87,7 +87,9 @@ def open_video_stream(path: str) -> tuple[av.container.InputContainer, av.video.
     try:
         container = av.open(path)
     except av.error.FFmpegError as error:
-        raise ValueError(f"video={path!r}: not a readable video file ({error})") from None
+        raise ValueError(
+            f"video={path!r}: not a readable video file (corrupt, truncated or not a video: {error})"
+        ) from None
     if not container.streams.video:
         container.close()
         raise ValueError(f"video={path!r}: the file has no video stream")

@@ -1,0 +1,148 @@
+import numpy as np
+import pytest
+import torch
+
+from condition_extractors import MotionVectorExtractor, extract_conditions, motion_field_from_vectors
+from condition_extractors.motion_vectors import map_vectors_to_crop
+
+VELOCITY = (3, 2)
+SQUARE, START = 64, (16, 16)
+
+
+def as_float(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+
+
+def vectors_inside_square(field: torch.Tensor, t: int) -> torch.Tensor:
+    """(N, 2) vectors at 16x16 block centres whose block lies inside the square at frames t and t - 1."""
+    x_low, y_low = START[0] + VELOCITY[0] * t, START[1] + VELOCITY[1] * t
+    x_high, y_high = START[0] + VELOCITY[0] * (t - 1) + SQUARE, START[1] + VELOCITY[1] * (t - 1) + SQUARE
+    centres = [c for c in range(8, field.shape[-1], 16)]
+    xs = [c for c in centres if c - 8 >= x_low and c + 8 <= x_high]
+    ys = [c for c in centres if c - 8 >= y_low and c + 8 <= y_high]
+    return torch.stack([field[:, y, x] for y in ys for x in xs])
+
+
+def test_field_builder_writes_displacement_at_destination_and_zero_elsewhere():
+    field = motion_field_from_vectors(np.array([[2, 1], [5, 6]]), np.array([[3.0, -2.0], [0.5, 4.0]]), 8, 10)
+    assert field.shape == (2, 8, 10) and field.dtype == torch.float32
+    assert field[:, 1, 2].tolist() == [3.0, -2.0] and field[:, 6, 5].tolist() == [0.5, 4.0]
+    assert torch.count_nonzero(field) == 4
+
+
+def test_field_builder_last_vector_wins_and_points_are_clipped_like_the_original():
+    field = motion_field_from_vectors(
+        torch.tensor([[1, 1], [1, 1], [50, -3]]), torch.tensor([[1.0, 1.0], [2.0, 2.0], [7.0, 8.0]]), 4, 4
+    )
+    assert field[:, 1, 1].tolist() == [2.0, 2.0]
+    assert field[:, 0, 3].tolist() == [7.0, 8.0]  # (50, -3) clipped to (w - 1, 0)
+    assert torch.count_nonzero(field) == 4
+
+
+def test_field_builder_rounds_float_points_and_accepts_no_vectors():
+    field = motion_field_from_vectors(np.array([[1.6, 0.4]]), np.array([[1.0, 0.0]]), 3, 3)
+    assert field[0, 0, 2] == 1.0
+    assert torch.count_nonzero(motion_field_from_vectors(np.zeros((0, 2)), np.zeros((0, 2)), 3, 3)) == 0
+
+
+def test_field_builder_rejects_bad_arguments():
+    with pytest.raises(ValueError, match=r"dst_xy must be \(N, 2\)"):
+        motion_field_from_vectors(np.zeros((3,)), np.zeros((3,)), 4, 4)
+    with pytest.raises(ValueError, match=r"displacement must have the shape"):
+        motion_field_from_vectors(np.zeros((3, 2)), np.zeros((2, 2)), 4, 4)
+    with pytest.raises(ValueError, match=r"height and width"):
+        motion_field_from_vectors(np.zeros((1, 2)), np.zeros((1, 2)), 0, 4)
+    with pytest.raises(ValueError, match=r"finite"):
+        motion_field_from_vectors(np.array([[np.nan, 0]]), np.zeros((1, 2)), 4, 4)
+
+
+def test_moving_square_vectors_point_the_right_way_with_the_right_magnitude(square_frames):
+    fields = MotionVectorExtractor()(as_float(square_frames(8)))
+    assert fields.shape == (8, 2, 128, 128)
+    for t in range(1, 8):
+        inside = vectors_inside_square(fields[t], t)
+        close = ((inside - torch.tensor(VELOCITY, dtype=torch.float32)).abs() <= 1.0).all(dim=1)
+        assert close.float().mean() >= 0.75, (t, inside)
+        assert (inside.median(dim=0).values - torch.tensor(VELOCITY, dtype=torch.float32)).abs().max() <= 0.5
+
+
+def test_field_is_sparse_one_vector_per_macroblock_centre(square_frames):
+    fields = MotionVectorExtractor()(as_float(square_frames(4)))
+    _, _, ys, xs = torch.nonzero(fields, as_tuple=True)
+    assert len(xs) > 0 and (xs % 16 == 8).all() and (ys % 16 == 8).all()
+
+
+def test_static_video_gives_zero_vectors():
+    # a smooth random texture; a periodic texture can give a few spurious half-pel vectors (codec behaviour)
+    texture = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    image = torch.nn.functional.interpolate(texture, size=(128, 128), mode="bicubic").clamp(0, 1)
+    assert torch.count_nonzero(MotionVectorExtractor()(image.expand(6, -1, -1, -1))) == 0
+
+
+def test_i_frames_are_zero(square_frames):
+    fields = MotionVectorExtractor(gop_size=4)(as_float(square_frames(9)))
+    nonzero = [bool(torch.count_nonzero(f)) for f in fields]
+    assert nonzero == [False, True, True, True, False, True, True, True, False]
+
+
+def test_odd_size_is_rejected_before_encoding():
+    with pytest.raises(ValueError, match=r"height and width must be even"):
+        MotionVectorExtractor()(torch.rand(2, 3, 31, 32))
+
+
+def test_bad_constructor_arguments_raise():
+    with pytest.raises(ValueError, match=r"mode must be"):
+        MotionVectorExtractor(mode="ffmpeg")
+    with pytest.raises(ValueError, match=r"bit_rate and gop_size"):
+        MotionVectorExtractor(gop_size=0)
+
+
+def test_extract_conditions_gives_pipeline_layout_at_video_size(tmp_path, video_writer, square_frames):
+    path = video_writer(tmp_path / "square.mp4", square_frames(8), fps=4)
+    out = extract_conditions(path, ["motion"], num_frames=8, fps=4, height=128, width=128, progress=False)
+    assert list(out) == ["motion_vectors"] and out["motion_vectors"].shape == (1, 2, 8, 128, 128)
+    inside = vectors_inside_square(out["motion_vectors"][0, :, 3], 3)
+    assert (inside.median(dim=0).values - torch.tensor(VELOCITY, dtype=torch.float32)).abs().max() <= 0.5
+
+
+def test_bitstream_mode_reads_h264_vectors_without_reencoding(tmp_path, video_writer, square_frames):
+    path = video_writer(tmp_path / "square.mp4", square_frames(8), fps=4, options={"refs": "1", "bf": "0"})
+    out = extract_conditions(
+        path, ["motion"], num_frames=8, fps=4, height=128, width=128, progress=False, motion={"mode": "bitstream"}
+    )
+    fields = out["motion_vectors"][0].permute(1, 0, 2, 3)
+    assert torch.count_nonzero(fields[0]) == 0  # the first frame is an I-frame
+    for t in range(1, 8):
+        moving = fields[t].flatten(1).T
+        moving = moving[moving.abs().sum(dim=1) > 0.75]  # the static background carries zero vectors
+        vectors, counts = moving.unique(dim=0, return_counts=True)
+        most_common = vectors[counts.argmax()]  # x264 picks a few other matches on the periodic texture
+        assert (most_common - torch.tensor(VELOCITY, dtype=torch.float32)).abs().max() <= 1.0, (t, vectors, counts)
+
+
+def test_vectors_follow_the_frames_through_resize_and_crop():
+    dst = np.array([[9, 3], [23, 9], [1, 1]])
+    displacement = np.array([[2.0, 4.0], [-2.0, 0.0], [1.0, 1.0]], np.float32)
+    # 16x32 -> resize to 8x16 -> centre crop 8x8 (left offset 4)
+    mapped, scaled = map_vectors_to_crop(dst, displacement, 16, 32, 8, 8)
+    # (9.5 / 2 - 0.5 - 4, 3.5 / 2 - 0.5) = (0.25, 1.25) -> (0, 1); (1, 1) -> (-3.25, ..) leaves the crop
+    assert mapped.tolist() == [[0, 1], [7, 4]]
+    assert scaled.tolist() == [[1.0, 2.0], [-1.0, 0.0]]
+
+
+def test_bitstream_mode_at_half_size_halves_the_vectors(tmp_path, video_writer, square_frames):
+    path = video_writer(tmp_path / "square.mp4", square_frames(4), fps=4, options={"refs": "1", "bf": "0"})
+    half = MotionVectorExtractor.from_file(path, 4, 64, 64)
+    assert half.shape == (4, 2, 64, 64)
+    moving = half[2].flatten(1).T
+    vectors, counts = moving[moving.abs().sum(dim=1) > 0.3].unique(dim=0, return_counts=True)
+    assert vectors[counts.argmax()].tolist() == [1.5, 1.0]
+
+
+def test_bitstream_mode_rejects_codecs_without_vectors_and_frames_input(tmp_path, video_writer, square_frames):
+    path = video_writer(tmp_path / "square.webm", square_frames(4), fps=4, codec="libvpx-vp9")
+    with pytest.raises(ValueError, match=r"codec 'vp9' stores no motion vectors"):
+        MotionVectorExtractor.from_file(path, 4, 64, 64)
+    with pytest.raises(ValueError, match=r"needs a video file path"):
+        extract_conditions(torch.rand(4, 3, 64, 64), ["motion"], num_frames=4, height=64, width=64, progress=False,
+                           motion={"mode": "bitstream"})
