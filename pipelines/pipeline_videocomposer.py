@@ -179,9 +179,7 @@ class VideoComposerPipeline(DiffusionPipeline):
             negative_prompt_embeds = negative_prompt_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
         return prompt_embeds, negative_prompt_embeds
 
-    def encode_image(
-        self, style_image: PIL.Image.Image | list[PIL.Image.Image], device: torch.device
-    ) -> torch.Tensor:
+    def encode_image(self, style_image: PIL.Image.Image | list[PIL.Image.Image], device: torch.device) -> torch.Tensor:
         r"""Pooled, projected CLIP image embeddings `(N, D)` of the style image(s)."""
         pixel_values = self.feature_extractor(images=style_image, return_tensors="pt").pixel_values
         pixel_values = pixel_values.to(device=device, dtype=self.image_encoder.dtype)
@@ -209,8 +207,12 @@ class VideoComposerPipeline(DiffusionPipeline):
             sizes = {image.size for image in images}
             if len(sizes) != 1:
                 raise ValueError(f"`{name}`: all PIL images must have one size, got sizes {sorted(sizes)}.")
-            frames = np.stack([np.asarray(image.convert(_PIL_MODES[name]), dtype=np.float32) / 255.0 for image in images])
-            tensor = torch.from_numpy(frames.reshape(*frames.shape[:3], -1)).permute(3, 0, 1, 2)[None]  # (1, C, F, H, W)
+            frames = np.stack(
+                [np.asarray(image.convert(_PIL_MODES[name]), dtype=np.float32) / 255.0 for image in images]
+            )
+            tensor = torch.from_numpy(frames.reshape(*frames.shape[:3], -1)).permute(3, 0, 1, 2)[
+                None
+            ]  # (1, C, F, H, W)
             if name == "depth":
                 tensor = tensor * DEPTH_CLAMP
             if name in _SINGLE_FRAME_CONDITIONS and len(images) == 1:
@@ -219,7 +221,9 @@ class VideoComposerPipeline(DiffusionPipeline):
             allowed = "a torch.Tensor, a np.ndarray" + (" or (a list of) PIL images" if name in _PIL_MODES else "")
             raise TypeError(f"`{name}` must be {allowed}, got {type(value).__name__}.")
         if not tensor.is_floating_point():
-            raise TypeError(f"`{name}` must hold floating point values in its canonical range, got dtype {tensor.dtype}.")
+            raise TypeError(
+                f"`{name}` must hold floating point values in its canonical range, got dtype {tensor.dtype}."
+            )
         return tensor
 
     def check_inputs(
@@ -262,7 +266,8 @@ class VideoComposerPipeline(DiffusionPipeline):
         unknown = [k for k in callback_on_step_end_tensor_inputs if k not in self._callback_tensor_inputs]
         if unknown:
             raise ValueError(
-                f"`callback_on_step_end_tensor_inputs` has to be in {self._callback_tensor_inputs}, but found {unknown}."
+                f"`callback_on_step_end_tensor_inputs` has to be in {self._callback_tensor_inputs}, "
+                f"but found {unknown}."
             )
 
         # prompts and text embeddings
@@ -271,9 +276,12 @@ class VideoComposerPipeline(DiffusionPipeline):
         if prompt is None and prompt_embeds is None:
             raise ValueError("Provide either `prompt` or `prompt_embeds`.")
         if prompt is not None and not (
-            isinstance(prompt, str) or (isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt))
+            isinstance(prompt, str)
+            or (isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt))
         ):
-            raise TypeError(f"`prompt` has to be a string or a non-empty list of strings, got {type(prompt).__name__}.")
+            raise TypeError(
+                f"`prompt` has to be a string or a non-empty list of strings, got {type(prompt).__name__}."
+            )
         batch_size = 1 if isinstance(prompt, str) else len(prompt) if prompt is not None else None
         embed_width = self.unet.config.cross_attention_dim
         for name, embeds in (("prompt_embeds", prompt_embeds), ("negative_prompt_embeds", negative_prompt_embeds)):
@@ -316,7 +324,9 @@ class VideoComposerPipeline(DiffusionPipeline):
                 raise ValueError("`style_image` needs the pipeline's `image_encoder` and `feature_extractor`.")
             images = [style_image] if isinstance(style_image, PIL.Image.Image) else style_image
             if not isinstance(images, list) or not all(isinstance(i, PIL.Image.Image) for i in images):
-                raise TypeError(f"`style_image` has to be a PIL image or a list of them, got {type(style_image).__name__}.")
+                raise TypeError(
+                    f"`style_image` has to be a PIL image or a list of them, got {type(style_image).__name__}."
+                )
             if len(images) not in (1, batch_size):
                 raise ValueError(f"`style_image` has to hold 1 or {batch_size} images, got {len(images)}.")
         if style_image is not None or image_embeds is not None:
@@ -330,7 +340,9 @@ class VideoComposerPipeline(DiffusionPipeline):
                 or image_embeds.shape[1] != image_embed_dim
             ):
                 shape = tuple(image_embeds.shape) if isinstance(image_embeds, torch.Tensor) else type(image_embeds)
-                raise ValueError(f"`image_embeds` has to be a tensor (1 or {batch_size}, {image_embed_dim}), got {shape}.")
+                raise ValueError(
+                    f"`image_embeds` has to be a tensor (1 or {batch_size}, {image_embed_dim}), got {shape}."
+                )
             if not torch.isfinite(image_embeds).all():
                 raise ValueError("`image_embeds` contains NaN or inf.")
 
@@ -362,6 +374,11 @@ class VideoComposerPipeline(DiffusionPipeline):
                 raise ValueError(f"`{name}` has batch {b}, which cannot broadcast to {batch_size} prompts.")
             if not torch.isfinite(tensor).all():
                 raise ValueError(f"`{name}` contains NaN or inf.")
+            if name in ("masked_video", "mask") and (tensor.min() < 0 or tensor.max() > 1):
+                raise ValueError(
+                    f"`{name}` has to be in [0, 1] (the pipeline maps the video to [-1, 1] itself), got values in "
+                    f"[{tensor.min().item():.3g}, {tensor.max().item():.3g}]."
+                )
         if "mask" in conditions and conditions["mask"].shape[-2:] != conditions["masked_video"].shape[-2:]:
             raise ValueError(
                 f"`mask` {tuple(conditions['mask'].shape)} and `masked_video` "
@@ -380,7 +397,9 @@ class VideoComposerPipeline(DiffusionPipeline):
         # noise
         total = batch_size * num_videos_per_prompt
         if isinstance(generator, list) and len(generator) != total:
-            raise ValueError(f"`generator` as a list has to hold {total} generators (one per video), got {len(generator)}.")
+            raise ValueError(
+                f"`generator` as a list has to hold {total} generators (one per video), got {len(generator)}."
+            )
         if latents is not None:
             shape = (
                 total,
@@ -411,7 +430,9 @@ class VideoComposerPipeline(DiffusionPipeline):
                 continue
             tensor = tensor.to(device=device, dtype=self.stc_encoder.dtype).expand(batch_size, -1, -1, -1, -1)
             if name == "masked_video":
-                keep = 1.0 - conditions["mask"].to(device=device, dtype=tensor.dtype).expand(batch_size, -1, -1, -1, -1)
+                keep = 1.0 - conditions["mask"].to(device=device, dtype=tensor.dtype).expand(
+                    batch_size, -1, -1, -1, -1
+                )
                 tensor = torch.cat([(tensor * 2.0 - 1.0) * keep, keep], dim=1)
             stc_inputs[CONDITION_BRANCHES[name]] = tensor
         return stc_inputs
@@ -450,7 +471,10 @@ class VideoComposerPipeline(DiffusionPipeline):
         latents = latents.permute(0, 2, 1, 3, 4).reshape(batch_size * num_frames, channels, height, width)
         chunk = decode_chunk_size or latents.shape[0]
         frames = torch.cat(
-            [self.vae.decode(latents[i : i + chunk].to(self.vae.dtype)).sample for i in range(0, latents.shape[0], chunk)]
+            [
+                self.vae.decode(latents[i : i + chunk].to(self.vae.dtype)).sample
+                for i in range(0, latents.shape[0], chunk)
+            ]
         )
         video = frames.reshape(batch_size, num_frames, *frames.shape[1:]).permute(0, 2, 1, 3, 4)
         return video.float()
@@ -545,7 +569,9 @@ class VideoComposerPipeline(DiffusionPipeline):
             "image": image,
         }
         conditions = {
-            name: self.condition_to_tensor(name, value, num_frames) for name, value in given.items() if value is not None
+            name: self.condition_to_tensor(name, value, num_frames)
+            for name, value in given.items()
+            if value is not None
         }
         self.check_inputs(
             prompt,
@@ -570,7 +596,9 @@ class VideoComposerPipeline(DiffusionPipeline):
         self._guidance_scale = guidance_scale
         self._interrupt = False
         device = self._execution_device
-        batch_size = prompt_embeds.shape[0] if prompt_embeds is not None else 1 if isinstance(prompt, str) else len(prompt)
+        batch_size = (
+            prompt_embeds.shape[0] if prompt_embeds is not None else 1 if isinstance(prompt, str) else len(prompt)
+        )
 
         # 1. text and style
         prompt_embeds, negative_prompt_embeds = self.encode_prompt(

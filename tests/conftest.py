@@ -32,7 +32,7 @@ def fill_zero_parameters(model: torch.nn.Module, seed: int = 0, std: float = 0.0
 
 
 def build_tiny_tokenizer():
-    """A CLIP BPE tokenizer from a hand-written vocabulary: letters, letters at word end, and the words of TINY_WORDS."""
+    """A CLIP BPE tokenizer from a hand-written vocabulary: letters, letters at word end, the words of TINY_WORDS."""
     from transformers import CLIPTokenizer
 
     letters = list(string.ascii_lowercase)
@@ -67,8 +67,13 @@ def build_tiny_components(
         seed: seed of all random initialisations.
     """
     from diffusers import AutoencoderKL, DDIMScheduler
-    from transformers import CLIPImageProcessor, CLIPTextConfig, CLIPTextModel
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPVisionConfig,
+        CLIPVisionModelWithProjection,
+    )
 
     from pipelines.pipeline_videocomposer import ORIGINAL_SCHEDULER_CONFIG
     from videocomposer.models import STCEncoder, VideoComposerUNet3DModel
