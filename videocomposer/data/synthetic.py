@@ -351,22 +351,31 @@ def _background_pattern(kind: str, rng: np.random.Generator, height: int, width:
         period = rng.uniform(0.15, 0.3)
         return np.tanh(softness * np.sin(2 * np.pi * coordinate / period + rng.uniform(0, 2 * np.pi)))
 
+    def smooth_texture() -> np.ndarray:  # two octaves of a coarse random grid, bicubically upsampled
+        octaves = [
+            cv2.resize(rng.standard_normal((cells, cells)).astype(np.float32), (width, height), cv2.INTER_CUBIC)
+            / octave
+            for octave, cells in enumerate((8, 16), start=1)
+        ]
+        return _normalise(sum(octaves))
+
     if kind == "plain":
         return np.zeros((height, width), dtype=np.float32)
     if kind == "stripes":
         theta = math.radians(45.0 * int(rng.integers(4)))
-        pattern = band(xs * math.cos(theta) + ys * math.sin(theta)) / math.tanh(softness)
-    elif kind == "checker":
-        pattern = band(xs) * band(ys) / math.tanh(softness) ** 2
-    elif kind == "gradient":
+        return _normalise(band(xs * math.cos(theta) + ys * math.sin(theta)))
+    if kind == "checker":
+        return _normalise(band(xs) * band(ys))
+    if kind == "gradient":
+        # A pure ramp matches itself shifted along its iso-lines, and codecs then invent background motion there;
+        # a faint texture on top pins it down.
         theta = rng.uniform(0, 2 * np.pi)
-        pattern = xs * math.cos(theta) + ys * math.sin(theta)
-    else:  # texture: a few octaves of a coarse random grid, bicubically upsampled
-        pattern = sum(
-            cv2.resize(rng.standard_normal((cells, cells)).astype(np.float32), (width, height), cv2.INTER_CUBIC)
-            / octave
-            for octave, cells in enumerate((4, 8), start=1)
-        )
+        return _normalise(0.75 * _normalise(xs * math.cos(theta) + ys * math.sin(theta)) + 0.25 * smooth_texture())
+    return smooth_texture()
+
+
+def _normalise(pattern: np.ndarray) -> np.ndarray:
+    """Stretch to [0, 1]."""
     low, high = pattern.min(), pattern.max()
     return ((pattern - low) / max(high - low, 1e-6)).astype(np.float32)
 
