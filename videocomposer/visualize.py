@@ -202,9 +202,10 @@ def save_video(frames: object, path: str | os.PathLike, fps: float = 8) -> Path:
     """Write frames to ``path`` (``.mp4`` or ``.gif``, chosen by extension) atomically; returns the path.
 
     ``frames``: uint8 or float-in-[0, 1] ``(F, H, W, 3)`` (e.g. `condition_grid`'s output), a list of PIL images, or
-    any format `condition_grid` takes. mp4 goes through ``diffusers.utils.export_to_video`` (imageio-ffmpeg, H.264; an odd
-    width or height is padded up to even by imageio); gif through PIL, which merges consecutive identical frames into
-    one longer frame. The file is written under a temporary name in the same folder, then renamed.
+    any format `condition_grid` takes. mp4 goes through ``diffusers.utils.export_to_video`` (imageio-ffmpeg, H.264;
+    imageio scales an odd width or height up to the next even number); gif through PIL, which merges consecutive
+    identical frames into one longer frame. The file is written under a temporary name in the same folder, then
+    renamed.
     """
     path = Path(path)
     extension = path.suffix.lower()
