@@ -99,7 +99,7 @@ def test_config_that_does_not_match_the_shapes_is_refused_naming_the_values(tiny
 
 
 def test_missing_stc_branch_must_be_declared_in_video_compositions(tiny_original_state_dict, tiny_original_config):
-    source = {k: v for k, v in tiny_original_state_dict.items() if not k.startswith(("sketch_embedding"))}
+    source = {k: v for k, v in tiny_original_state_dict.items() if not k.startswith("sketch_embedding")}
     with pytest.raises(ValueError, match=r"STC branches: original_config gives .*'sketch'.*the state dict has"):
         convert_original_unet(source, tiny_original_config)
 
@@ -142,7 +142,9 @@ def test_converted_stc_branch_computes_the_original_formulas(tiny_original_state
     n = F.layer_norm(y, (8,), sd[p + "0.norm.weight"], sd[p + "0.norm.bias"])
     q, k, v = (t.reshape(-1, f, 2, 8).transpose(1, 2) for t in (n @ sd[p + "0.fn.to_qkv.weight"].T).chunk(3, -1))
     attn = ((q @ k.transpose(-1, -2)) * 8**-0.5).softmax(-1) @ v
-    y = y + F.linear(attn.transpose(1, 2).reshape(-1, f, 16), sd[p + "0.fn.to_out.0.weight"], sd[p + "0.fn.to_out.0.bias"])
+    y = y + F.linear(
+        attn.transpose(1, 2).reshape(-1, f, 16), sd[p + "0.fn.to_out.0.weight"], sd[p + "0.fn.to_out.0.bias"]
+    )
     ff = F.linear(F.gelu(F.linear(y, sd[p + "1.net.0.0.weight"], sd[p + "1.net.0.0.bias"])), sd[p + "1.net.2.weight"],
                   sd[p + "1.net.2.bias"])  # fmt: skip
     expected = (y + ff).reshape(b, h, h, f, 8).permute(0, 4, 3, 1, 2)

@@ -273,9 +273,7 @@ def _shape_facts(state_dict: Mapping[str, torch.Tensor]) -> dict[str, tuple[Any,
                     and k.startswith(("input_blocks.1.", "middle_block.1."))), None)  # fmt: skip
     if context is not None:
         facts["context_dim"] = (state_dict[context].shape[1], context)
-    branches = [
-        name for name in _ORIGINAL_BRANCH_ORDER if any(k.startswith(f"{name}_embedding.") for k in state_dict)
-    ]
+    branches = [name for name in _ORIGINAL_BRANCH_ORDER if any(k.startswith(f"{name}_embedding.") for k in state_dict)]
     facts["STC branches"] = (tuple(branches), "{name}_embedding.* keys")
     if branches and (s := shape(f"{branches[0]}_embedding.5.weight")) is not None:
         facts["concat_dim"] = (s[0], f"{branches[0]}_embedding.5.weight")
@@ -347,7 +345,9 @@ def convert_original_unet(
     converted = apply_rules(state_dict, rules, target_shapes, name="state_dict", dtype=dtype)
 
     stc_prefix = "stc_encoder."
-    unet.load_state_dict({k: v for k, v in converted.items() if not k.startswith(stc_prefix)}, strict=True, assign=True)
+    unet.load_state_dict(
+        {k: v for k, v in converted.items() if not k.startswith(stc_prefix)}, strict=True, assign=True
+    )
     stc_encoder.load_state_dict(
         {k[len(stc_prefix) :]: v for k, v in converted.items() if k.startswith(stc_prefix)}, strict=True, assign=True
     )
