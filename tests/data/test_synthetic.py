@@ -191,6 +191,7 @@ def test_clip_seeds_split_is_disjoint():
         (dict(seed=0, height=8), ValueError, "height must be >= 16"),
         (dict(seed=0, num_objects=4), ValueError, "num_objects must lie within"),
         (dict(seed=0, num_objects=(2, 1)), ValueError, "num_objects must lie within"),
+        (dict(seed=0, num_objects=1.5), TypeError, "num_objects must be an int or a"),
         (dict(seed=0, shapes=["hexagon"]), ValueError, "shapes has unknown entries"),
         (dict(seed=0, colors=["red", "blue"]), ValueError, "colors must hold at least 3"),
         (dict(seed=0, backgrounds="plain"), ValueError, "backgrounds must be a non-empty sequence"),

@@ -109,8 +109,8 @@ def test_start_times_are_seeded_by_seed_epoch_and_index(synthetic):
               for seed in (0, 1) for epoch in (0, 1) for index in (0, 1)}
     assert len(set(starts.values())) == len(starts)
     # set_epoch draws new windows: take the first epoch whose window starts on another frame
-    first_frame = [round(b.start_time(1, epoch) * SOURCE_FPS) for epoch in range(50)]
-    epoch = next(e for e in range(1, 50) if first_frame[e] != first_frame[0])
+    first_frame = [round(b.start_time(1, epoch) * SOURCE_FPS) for epoch in range(20)]
+    epoch = next(e for e in range(1, 20) if first_frame[e] != first_frame[0])
     a.set_epoch(epoch)
     assert a.epoch == epoch and a.start_time(1) == b.start_time(1, epoch=epoch) != b.start_time(1)
     assert not torch.equal(a[1]["pixel_values"], b[1]["pixel_values"])
@@ -247,6 +247,7 @@ def test_missing_cache_entry_is_skipped(synthetic, tmp_path):
     [
         (dict(resolution=(32,)), ValueError, "resolution must be"),
         (dict(resolution=1), ValueError, "resolution must be"),
+        (dict(resolution=32.0), ValueError, "resolution must be"),
         (dict(fps=0), ValueError, "fps must be a positive number"),
         (dict(num_frames=0), ValueError, "num_frames must be a positive int"),
         (dict(conditions=["no_such_extractor"]), ValueError, "unknown extractor names \\['no_such_extractor'\\]"),

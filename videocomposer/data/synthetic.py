@@ -423,8 +423,9 @@ def _check_int(name: str, value: object, minimum: int) -> None:
 
 
 def _check_num_objects(num_objects: int | tuple[int, int]) -> tuple[int, int]:
-    bounds = (num_objects, num_objects) if isinstance(num_objects, (int, np.integer)) else tuple(num_objects)
-    if len(bounds) != 2 or not all(isinstance(b, (int, np.integer)) for b in bounds):
+    bounds = (num_objects, num_objects) if isinstance(num_objects, (int, np.integer)) else num_objects
+    is_pair = isinstance(bounds, Sequence) and len(bounds) == 2
+    if not is_pair or not all(isinstance(b, (int, np.integer)) for b in bounds):
         raise TypeError(f"num_objects must be an int or a (min, max) pair of ints, got {num_objects!r}")
     if not 1 <= bounds[0] <= bounds[1] <= MAX_OBJECTS:
         raise ValueError(f"num_objects must lie within 1..{MAX_OBJECTS} with min <= max, got {num_objects!r}")

@@ -365,10 +365,11 @@ def _probe(path: Path) -> tuple[float | None, float | None]:
 
 
 def _check_resolution(resolution: int | tuple[int, int]) -> tuple[int, int]:
-    size = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
-    if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 2 for s in size):
+    size = (resolution, resolution) if isinstance(resolution, int) else resolution
+    valid = isinstance(size, Sequence) and len(size) == 2
+    if not valid or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 2 for s in size):
         raise ValueError(f"resolution must be an int >= 2 or a (height, width) pair of them, got {resolution!r}")
-    return size
+    return int(size[0]), int(size[1])
 
 
 def _check_conditions(conditions: Sequence[str]) -> tuple[str, ...]:
