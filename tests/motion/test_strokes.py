@@ -114,3 +114,15 @@ def test_bad_stroke_files_raise_naming_the_file(tmp_path, content, message):
 def test_missing_stroke_file():
     with pytest.raises(FileNotFoundError, match="strokes file not found: /nonexistent/strokes.json"):
         load_strokes("/nonexistent/strokes.json")
+
+
+def test_stroke_set_scaled_to_another_frame_size_maps_the_pixel_range_exactly():
+    stroke_set = StrokeSet([Stroke([(0, 0), (511, 255), (100, 50)], radius=20, times=[0, 1, 2])], 512, 256)
+    scaled = stroke_set.scaled_to(256, 128)
+    assert (scaled.width, scaled.height) == (256, 128)
+    np.testing.assert_allclose(scaled.strokes[0].points, [(0, 0), (255, 127), (100 * 255 / 511, 50 * 127 / 255)])
+    assert scaled.strokes[0].radius == pytest.approx(20 * np.sqrt(255 / 511 * 127 / 255))
+    assert scaled.strokes[0].times == [0, 1, 2]
+    validate_strokes(scaled.strokes, 256, 128)
+    with pytest.raises(ValueError, match="width and height must be integers > 1"):
+        stroke_set.scaled_to(256.0, 128)

@@ -54,6 +54,22 @@ class StrokeSet:
     width: int
     height: int
 
+    def scaled_to(self, width: int, height: int) -> "StrokeSet":
+        """The strokes on a ``width`` x ``height`` frame (e.g. the video's, when the canvas had another size).
+
+        x' = x (width - 1) / (self.width - 1), likewise y, so the canvas's pixel range maps onto the frame's exactly;
+        radii scale by the geometric mean of the two factors; times are kept.
+        """
+        if not (isinstance(width, int) and isinstance(height, int) and width > 1 and height > 1):
+            raise ValueError(f"width and height must be integers > 1, got {width!r}, {height!r}")
+        sx = (width - 1) / max(self.width - 1, 1)
+        sy = (height - 1) / max(self.height - 1, 1)
+        strokes = [
+            Stroke([(x * sx, y * sy) for x, y in s.points], radius=s.radius * math.sqrt(sx * sy), times=s.times)
+            for s in self.strokes
+        ]
+        return StrokeSet(strokes=strokes, width=width, height=height)
+
 
 def validate_strokes(strokes: list[Stroke], width: int | None = None, height: int | None = None) -> None:
     """Raise ``ValueError`` (``TypeError`` for a wrong type) naming the stroke index and the problem.
