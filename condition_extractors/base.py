@@ -158,7 +158,9 @@ def extract_conditions(
             raise TypeError(f"{key}= must be a dict of constructor arguments, got {type(value).__name__}")
     if height < 2 or width < 2:
         raise ValueError(f"height and width must be >= 2, got {height}x{width}")
-    extractors = [n if isinstance(n, ConditionExtractor) else get_extractor(n, **extractor_kwargs.get(n, {})) for n in names]
+    extractors = [
+        n if isinstance(n, ConditionExtractor) else get_extractor(n, **extractor_kwargs.get(n, {})) for n in names
+    ]
     claimed: dict[str, str] = {}
     for extractor in extractors:
         for key in extractor.outputs:

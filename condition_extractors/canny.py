@@ -7,6 +7,8 @@ weaker or noisier sketch control than with ``SketchExtractor``.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import cv2
 import numpy as np
 import torch
@@ -20,7 +22,7 @@ class CannyExtractor(ConditionExtractor):
 
     name = "canny"
     condition = "sketch"
-    outputs = {"sketch": 1}
+    outputs: ClassVar[dict[str, int]] = {"sketch": 1}
 
     def __init__(self, low_threshold: int = 100, high_threshold: int = 200):
         if not 0 <= low_threshold <= high_threshold:
@@ -31,7 +33,9 @@ class CannyExtractor(ConditionExtractor):
     def extract(self, frames: torch.Tensor) -> torch.Tensor:
         pixels = frames.mul(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         edges = [
-            cv2.Canny(cv2.cvtColor(np.ascontiguousarray(p), cv2.COLOR_RGB2GRAY), self.low_threshold, self.high_threshold)
+            cv2.Canny(
+                cv2.cvtColor(np.ascontiguousarray(p), cv2.COLOR_RGB2GRAY), self.low_threshold, self.high_threshold
+            )
             for p in pixels
         ]
         return torch.from_numpy(np.stack(edges)).unsqueeze(1).float() / 255.0

@@ -11,6 +11,7 @@ processor): they are already 384² crops in [0, 1].
 from __future__ import annotations
 
 import os
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +32,7 @@ class DepthExtractor(ConditionExtractor):
 
     name = "depth"
     condition = "depth"
-    outputs = {"depth": 1}
+    outputs: ClassVar[dict[str, int]] = {"depth": 1}
 
     def __init__(
         self,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -131,9 +132,7 @@ def _one_mask(item, name: str) -> np.ndarray:
 def user_masks(mask: MaskInput) -> torch.Tensor:
     """One mask (path, PIL image, ``(H, W)``) or a per-frame sequence (``(F, H, W)`` array / tensor, list of masks)
     -> float32 ``(M, 1, H, W)`` in {0, 1}, 1 = hole."""
-    if isinstance(mask, (np.ndarray, torch.Tensor)) and mask.ndim == 3:
-        items = list(mask)
-    elif isinstance(mask, (list, tuple)):
+    if isinstance(mask, (list, tuple)) or (isinstance(mask, (np.ndarray, torch.Tensor)) and mask.ndim == 3):
         items = list(mask)
     else:
         items = [mask]
@@ -161,7 +160,7 @@ class MaskGenerator(ConditionExtractor):
 
     name = "mask"
     condition = "masked"
-    outputs = {"masked_video": 3, "mask": 1}
+    outputs: ClassVar[dict[str, int]] = {"masked_video": 3, "mask": 1}
 
     def __init__(self, mode: str = "random", mask: MaskInput | None = None, seed: int | None = None):
         if mode != "random" and mode not in MASK_MAKERS:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fractions
 import os
+from typing import ClassVar
 
 import av
 import numpy as np
@@ -28,9 +29,7 @@ ArrayLike = np.ndarray | torch.Tensor
 VECTOR_CODECS = ("h264", "mpeg4", "h263", "mpeg1video", "mpeg2video")
 
 
-def motion_field_from_vectors(
-    dst_xy: ArrayLike, displacement: ArrayLike, height: int, width: int
-) -> torch.Tensor:
+def motion_field_from_vectors(dst_xy: ArrayLike, displacement: ArrayLike, height: int, width: int) -> torch.Tensor:
     """Sparse motion field ``(2, height, width)`` float32 from block vectors, exactly as the original builds it.
 
     Args:
@@ -110,7 +109,7 @@ class MotionVectorExtractor(ConditionExtractor):
 
     name = "motion"
     condition = "motion"
-    outputs = {"motion_vectors": 2}
+    outputs: ClassVar[dict[str, int]] = {"motion_vectors": 2}
     scale = 1.0
 
     def __init__(self, mode: str = "reencode", bit_rate: int = 200_000, gop_size: int = 12):
@@ -164,7 +163,7 @@ class MotionVectorExtractor(ConditionExtractor):
         if self.mode == "reencode":
             return self(frames)
         if not isinstance(video, (str, os.PathLike)):
-            raise ValueError(f"mode='bitstream' needs a video file path, got {type(video).__name__}")
+            raise TypeError(f"mode='bitstream' needs a video file path, got {type(video).__name__}")
         return self.from_file(os.fspath(video), frames.shape[0], frames.shape[2], frames.shape[3], fps, start_time)
 
     @staticmethod

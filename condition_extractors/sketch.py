@@ -8,6 +8,7 @@ Simo-Serra sketch-simplification GAN. Result: bright strokes on dark, [0, 1].
 from __future__ import annotations
 
 import os
+from typing import ClassVar
 
 import torch
 
@@ -48,7 +49,7 @@ class SketchExtractor(ConditionExtractor):
 
     name = "sketch"
     condition = "sketch"
-    outputs = {"sketch": 1}
+    outputs: ClassVar[dict[str, int]] = {"sketch": 1}
 
     def __init__(
         self,
@@ -97,7 +98,7 @@ class SingleSketchExtractor(SketchExtractor):
 
     name = "single_sketch"
     condition = "single_sketch"
-    outputs = {"single_sketch": 1}
+    outputs: ClassVar[dict[str, int]] = {"single_sketch": 1}
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from typing import TypeVar, Union
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -18,9 +18,7 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".mkv", ".gif", ".avi", ".m4v")
-
-VideoInput = Union[str, os.PathLike, torch.Tensor, np.ndarray, list]
+VideoInput = str | os.PathLike | torch.Tensor | np.ndarray | list
 T = TypeVar("T")
 
 
@@ -68,7 +66,9 @@ def sample_at_fps(
     return picked
 
 
-def _decoded_frames(path: str, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator:
+def _decoded_frames(
+    path: str, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> Iterator:
     """Yield ``(time, frame)`` for every decoded frame; timestamps fall back to index / average rate."""
     rate = float(stream.average_rate) if stream.average_rate else None
     for index, frame in enumerate(container.decode(stream)):
@@ -141,7 +141,9 @@ def frames_to_uint8(frames: torch.Tensor | np.ndarray | list, name: str) -> torc
             raise ValueError(f"{name}: a tensor must be (F, 3, H, W), got shape {tuple(frames.shape)}")
         tensor = frames.detach().cpu()
     else:
-        raise TypeError(f"{name}: expected a path, a tensor, a numpy array or a list of PIL images, got {type(frames)}")
+        raise TypeError(
+            f"{name}: expected a path, a tensor, a numpy array or a list of PIL images, got {type(frames)}"
+        )
     if tensor.shape[0] == 0:
         raise ValueError(f"{name}: zero frames")
     if tensor.dtype == torch.uint8:
@@ -215,7 +217,10 @@ def resize_center_crop(frames: torch.Tensor, height: int, width: int, antialias:
     resized_height, resized_width, top, left = resize_crop_geometry(frames.shape[2], frames.shape[3], height, width)
     if (resized_height, resized_width) != tuple(frames.shape[2:]):
         frames = F.interpolate(
-            frames.float(), size=(resized_height, resized_width), mode="bilinear", antialias=antialias,
+            frames.float(),
+            size=(resized_height, resized_width),
+            mode="bilinear",
+            antialias=antialias,
             align_corners=False,
         )
     return frames[:, :, top : top + height, left : left + width].float().clamp(0.0, 1.0).contiguous()

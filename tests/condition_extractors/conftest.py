@@ -59,9 +59,18 @@ def tiny_dpt() -> torch.nn.Module:
 
     torch.manual_seed(0)
     config = DPTConfig(
-        hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37, image_size=64,
-        patch_size=16, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[16, 16, 32, 32], fusion_hidden_size=16,
-        reassemble_factors=[4, 2, 1, 0.5], is_hybrid=False, head_in_index=-1,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=37,
+        image_size=64,
+        patch_size=16,
+        backbone_out_indices=[0, 1, 2, 3],
+        neck_hidden_sizes=[16, 16, 32, 32],
+        fusion_hidden_size=16,
+        reassemble_factors=[4, 2, 1, 0.5],
+        is_hybrid=False,
+        head_in_index=-1,
     )
     return DPTForDepthEstimation(config).eval()
 

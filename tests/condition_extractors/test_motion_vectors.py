@@ -143,6 +143,13 @@ def test_bitstream_mode_rejects_codecs_without_vectors_and_frames_input(tmp_path
     path = video_writer(tmp_path / "square.webm", square_frames(4), fps=4, codec="libvpx-vp9")
     with pytest.raises(ValueError, match=r"codec 'vp9' stores no motion vectors"):
         MotionVectorExtractor.from_file(path, 4, 64, 64)
-    with pytest.raises(ValueError, match=r"needs a video file path"):
-        extract_conditions(torch.rand(4, 3, 64, 64), ["motion"], num_frames=4, height=64, width=64, progress=False,
-                           motion={"mode": "bitstream"})
+    with pytest.raises(TypeError, match=r"needs a video file path"):
+        extract_conditions(
+            torch.rand(4, 3, 64, 64),
+            ["motion"],
+            num_frames=4,
+            height=64,
+            width=64,
+            progress=False,
+            motion={"mode": "bitstream"},
+        )

@@ -4,10 +4,10 @@ import textwrap
 import pytest
 import torch
 
-import condition_extractors.base as base
 from condition_extractors import (
     ConditionExtractor,
     available_extractors,
+    base,
     extract_conditions,
     get_extractor,
     register_extractor,
@@ -20,11 +20,17 @@ def test_built_in_extractors_are_available_with_their_pipeline_keys():
     assert BUILT_IN <= set(available_extractors())
     motion = get_extractor("motion")
     assert (motion.condition, motion.outputs, motion.channels, motion.scale) == (
-        "motion", {"motion_vectors": 2}, 2, 1.0
+        "motion",
+        {"motion_vectors": 2},
+        2,
+        1.0,
     )
     mask = get_extractor("mask", seed=0)
     assert (mask.condition, mask.outputs, mask.channels, mask.scale) == (
-        "masked", {"masked_video": 3, "mask": 1}, 4, 1.5
+        "masked",
+        {"masked_video": 3, "mask": 1},
+        4,
+        1.5,
     )
 
 
@@ -59,7 +65,8 @@ def test_extractor_call_validates_frames():
 
 
 def test_third_party_extractor_is_found_through_an_entry_point(tmp_path, monkeypatch):
-    (tmp_path / "vc_fake_plugin.py").write_text(textwrap.dedent('''
+    (tmp_path / "vc_fake_plugin.py").write_text(
+        textwrap.dedent("""
         from condition_extractors import ConditionExtractor
 
         class BrightnessExtractor(ConditionExtractor):
@@ -72,7 +79,8 @@ def test_third_party_extractor_is_found_through_an_entry_point(tmp_path, monkeyp
 
             def extract(self, frames):
                 return frames.mean(dim=1, keepdim=True) * self.gain
-    '''))
+    """)
+    )
     dist_info = tmp_path / "vc_fake_plugin-0.1.dist-info"
     dist_info.mkdir()
     (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: vc-fake-plugin\nVersion: 0.1\n")
@@ -86,18 +94,28 @@ def test_third_party_extractor_is_found_through_an_entry_point(tmp_path, monkeyp
     extractor = get_extractor("brightness", gain=2.0)
     frames = torch.rand(2, 3, 8, 8)
     torch.testing.assert_close(extractor(frames), frames.mean(dim=1, keepdim=True) * 2)
-    out = extract_conditions(frames, ["brightness"], num_frames=2, height=8, width=8, progress=False,
-                             brightness={"gain": 0.5})
+    out = extract_conditions(
+        frames, ["brightness"], num_frames=2, height=8, width=8, progress=False, brightness={"gain": 0.5}
+    )
     assert out["depth"].shape == (1, 1, 2, 12, 12)
 
 
-def test_extract_conditions_returns_every_pipeline_kwarg_at_its_size(tmp_path, video_writer, square_frames, tiny_dpt,
-                                                                   tiny_pidinet):
+def test_extract_conditions_returns_every_pipeline_kwarg_at_its_size(
+    tmp_path, video_writer, square_frames, tiny_dpt, tiny_pidinet
+):
     path = video_writer(tmp_path / "clip.mp4", square_frames(8, size=64, square=24, start=(8, 8)), fps=4)
     out = extract_conditions(
-        path, ["motion", "depth", "sketch", "single_sketch", "mask", "image"], num_frames=4, fps=4, height=32,
-        width=32, progress=False, depth={"model": tiny_dpt}, sketch={"model": tiny_pidinet},
-        single_sketch={"model": tiny_pidinet}, mask={"seed": 0},
+        path,
+        ["motion", "depth", "sketch", "single_sketch", "mask", "image"],
+        num_frames=4,
+        fps=4,
+        height=32,
+        width=32,
+        progress=False,
+        depth={"model": tiny_dpt},
+        sketch={"model": tiny_pidinet},
+        single_sketch={"model": tiny_pidinet},
+        mask={"seed": 0},
     )
     shapes = {key: tuple(value.shape) for key, value in out.items()}
     assert shapes == {
