@@ -1,1 +1,1 @@
-"""videocomposer.training."""
+"""Training VideoComposer with accelerate: ``accelerate launch -m videocomposer.train``."""

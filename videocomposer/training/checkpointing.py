@@ -1,0 +1,101 @@
+"""Training checkpoints that are never half-written: ``accelerator.save_state`` into a hidden temporary folder, renamed
+to ``checkpoint-{step}`` when complete; old ones pruned to ``checkpoints_total_limit`` (renamed away, then deleted).
+
+A checkpoint holds what ``accelerator.save_state`` writes for the prepared objects (trainable models, optimizer, LR
+scheduler, RNG states of every process) and every object given to ``accelerator.register_for_checkpointing`` (the
+EMA, the :class:`TrainingState`), so a resumed run continues the same loss curve.
+"""
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+
+CHECKPOINT_PREFIX = "checkpoint-"
+_CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
+_TEMPORARY_PREFIX = f".{CHECKPOINT_PREFIX}"  # ".checkpoint-{step}.tmp" while writing, ".deleting" while pruning
+
+
+@dataclass
+class TrainingState:
+    """The loop's own resumable state: optimizer steps taken and the generator of noise, timesteps and dropout.
+
+    Registered with ``accelerator.register_for_checkpointing``; the data position follows from ``global_step``.
+    """
+
+    global_step: int
+    generator: torch.Generator
+
+    def state_dict(self) -> dict:
+        return {"global_step": self.global_step, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.global_step = int(state["global_step"])
+        self.generator.set_state(state["generator"])
+
+
+def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """Complete checkpoints in ``output_dir``, oldest (lowest step) first."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := _CHECKPOINT_RE.match(p.name))]
+    return [path for _, path in sorted(found)]
+
+
+def resolve_checkpoint(resume_from_checkpoint: str, output_dir: str | os.PathLike) -> Path | None:
+    """``"latest"`` -> the newest complete checkpoint in ``output_dir`` (``None`` if there is none); a path -> that
+    folder, which must exist."""
+    if resume_from_checkpoint == "latest":
+        checkpoints = list_checkpoints(output_dir)
+        return checkpoints[-1] if checkpoints else None
+    path = Path(resume_from_checkpoint)
+    if not path.is_dir():
+        raise ValueError(f"--resume_from_checkpoint: {resume_from_checkpoint!r} is neither 'latest' nor a folder")
+    return path
+
+
+def remove_incomplete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """Delete temporary folders a killed run left behind; returns what was removed."""
+    folder = Path(output_dir)
+    stale = [p for p in folder.glob(f"{_TEMPORARY_PREFIX}*") if p.is_dir()] if folder.is_dir() else []
+    for path in stale:
+        shutil.rmtree(path)
+    return stale
+
+
+def save_checkpoint(
+    accelerator: Accelerator, output_dir: str | os.PathLike, global_step: int, checkpoints_total_limit: int | None
+) -> Path:
+    """Save the full training state as ``output_dir/checkpoint-{global_step}``; call on every process.
+
+    The main process first prunes the oldest checkpoints so that at most ``checkpoints_total_limit`` remain after this
+    one; every process writes into ``.checkpoint-{step}.tmp``, and the main process renames it when all are done.
+    """
+    output_dir = Path(output_dir)
+    final = output_dir / f"{CHECKPOINT_PREFIX}{global_step}"
+    temporary = output_dir / f"{_TEMPORARY_PREFIX}{global_step}.tmp"
+    if accelerator.is_main_process:
+        if checkpoints_total_limit is not None:
+            existing = [p for p in list_checkpoints(output_dir) if p != final]
+            for old in existing[: max(0, len(existing) - checkpoints_total_limit + 1)]:
+                doomed = old.with_name(f"{_TEMPORARY_PREFIX}{old.name}.deleting")
+                os.replace(old, doomed)
+                shutil.rmtree(doomed)
+        if temporary.exists():
+            shutil.rmtree(temporary)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(temporary))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if final.exists():  # the same step saved again (e.g. a rerun without resuming): replace it whole
+            doomed = final.with_name(f"{_TEMPORARY_PREFIX}{final.name}.deleting")
+            os.replace(final, doomed)
+            shutil.rmtree(doomed)
+        os.replace(temporary, final)
+    accelerator.wait_for_everyone()
+    return final

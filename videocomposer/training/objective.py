@@ -1,0 +1,80 @@
+"""VideoComposer's training objective: eps-prediction MSE on VAE latents (original ``diffusion.loss``, mean_type eps).
+
+    z0 = vae.encode(x).latent_dist.sample() * 0.18215      (per frame; the VAE config's scaling_factor)
+    t ~ U{0, ..., T-1},  eps ~ N(0, I),  z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps   (DDPMScheduler.add_noise)
+    loss = mean((unet(z_t, t, text, stc, style) - eps)^2)
+
+The training scheduler is a ``DDPMScheduler`` with the design's schedule: scaled_linear betas 0.00085 -> 0.012 over
+1000 steps, epsilon prediction (:data:`TRAINING_SCHEDULER_CONFIG`).
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDPMScheduler
+
+from videocomposer.models.unet_3d import VideoComposerUNet3DModel
+
+TRAINING_SCHEDULER_CONFIG = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "prediction_type": "epsilon",
+}
+
+
+def training_scheduler() -> DDPMScheduler:
+    """The DDPM noise schedule VideoComposer was trained with."""
+    return DDPMScheduler(**TRAINING_SCHEDULER_CONFIG)
+
+
+def encode_video_latents(vae: AutoencoderKL, pixel_values: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Frames ``(B, F, 3, H, W)`` in [-1, 1] -> scaled latents ``(B, C, F, h, w)``, one posterior sample per frame."""
+    if pixel_values.ndim != 5 or pixel_values.shape[2] != 3:
+        raise ValueError(f"pixel_values: expected (B, F, 3, H, W), got {tuple(pixel_values.shape)}")
+    batch, num_frames = pixel_values.shape[:2]
+    frames = pixel_values.reshape(batch * num_frames, *pixel_values.shape[2:]).to(vae.device, vae.dtype)
+    latents = vae.encode(frames).latent_dist.sample(generator=generator) * vae.config.scaling_factor
+    return latents.reshape(batch, num_frames, *latents.shape[1:]).permute(0, 2, 1, 3, 4)
+
+
+@dataclass
+class NoisedLatents:
+    """What one training step feeds the UNet and the target it regresses to."""
+
+    noisy_latents: torch.Tensor
+    timesteps: torch.Tensor
+    noise: torch.Tensor
+
+
+def add_training_noise(
+    scheduler: DDPMScheduler, latents: torch.Tensor, generator: torch.Generator
+) -> NoisedLatents:
+    """Uniform timesteps and Gaussian noise from ``generator`` (on ``latents``' device), forward-diffused latents."""
+    if scheduler.config.prediction_type != "epsilon":
+        raise ValueError(f"scheduler: expected prediction_type 'epsilon', got {scheduler.config.prediction_type!r}")
+    noise = torch.randn(latents.shape, generator=generator, device=generator.device).to(latents)
+    timesteps = torch.randint(
+        0, scheduler.config.num_train_timesteps, (latents.shape[0],), generator=generator, device=generator.device
+    ).to(latents.device)
+    return NoisedLatents(scheduler.add_noise(latents, noise, timesteps), timesteps, noise)
+
+
+def eps_prediction_loss(
+    unet: VideoComposerUNet3DModel,
+    noised: NoisedLatents,
+    encoder_hidden_states: torch.Tensor,
+    condition_latents: torch.Tensor | None = None,
+    image_embeds: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean squared error (float32) between the UNet's noise prediction and the noise that was added."""
+    prediction = unet(
+        noised.noisy_latents,
+        noised.timesteps,
+        encoder_hidden_states=encoder_hidden_states,
+        condition_latents=condition_latents,
+        image_embeds=image_embeds,
+    ).sample
+    return F.mse_loss(prediction.float(), noised.noise.float(), reduction="mean")

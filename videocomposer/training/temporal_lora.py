@@ -1,0 +1,86 @@
+"""Low-rank adapters (peft LoRA) on the UNet's temporal attention: StyleSV's lesson that motion wants its own low-rank
+capacity, trained while every pretrained weight stays frozen.
+
+Targets: the query, key, value and output projections (``to_q``, ``to_k``, ``to_v``, ``to_out.0``) of both attention
+layers of every temporal transformer block, in ``transformer_in`` and in every ``temp_attentions.{i}``. The
+temporal convolutions and the transformers' ``proj_in`` / ``proj_out`` / feed-forward stay unadapted: attention over
+frames is where motion is mixed. ``B`` starts at zero (peft's default), so the adapted model computes exactly what the
+base model computes until it is trained.
+
+Saved files (peft's adapter format): ``adapter_config.json`` and ``adapter_model.safetensors`` holding only the
+``lora_A`` / ``lora_B`` weights.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
+from safetensors.torch import load_file, save_file
+
+from videocomposer.models.unet_3d import VideoComposerUNet3DModel
+
+TEMPORAL_LORA_TARGETS = r".*(transformer_in|temp_attentions\.\d+)\.transformer_blocks\.\d+\.attn[12]\.(to_q|to_k|to_v|to_out\.0)"
+ADAPTER_CONFIG_NAME = "adapter_config.json"
+ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors"
+
+
+def temporal_lora_config(rank: int, lora_alpha: int | None = None) -> LoraConfig:
+    """The LoRA config on the temporal attention projections (``lora_alpha`` defaults to ``rank``: scale 1)."""
+    if not isinstance(rank, int) or rank < 1:
+        raise ValueError(f"rank: expected a positive int, got {rank!r}")
+    return LoraConfig(
+        r=rank,
+        lora_alpha=rank if lora_alpha is None else lora_alpha,
+        target_modules=TEMPORAL_LORA_TARGETS,
+        init_lora_weights=True,
+    )
+
+
+def add_temporal_lora(unet: VideoComposerUNet3DModel, config: LoraConfig) -> list[torch.nn.Parameter]:
+    """Inject the adapters into ``unet`` in place; freeze everything else. Returns the adapter parameters."""
+    inject_adapter_in_model(config, unet)
+    adapters = []
+    for name, parameter in unet.named_parameters():
+        parameter.requires_grad_("lora_" in name)
+        if "lora_" in name:
+            adapters.append(parameter)
+    if not adapters:
+        raise ValueError("unet: no temporal attention projections found for LoRA (does it have temporal layers?)")
+    return adapters
+
+
+def save_temporal_lora(unet: VideoComposerUNet3DModel, config: LoraConfig, save_directory: str | os.PathLike) -> Path:
+    """Write the adapter config and the adapter weights (nothing else) into ``save_directory``."""
+    folder = Path(save_directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().cpu().contiguous() for key, value in get_peft_model_state_dict(unet).items()}
+    weights = folder / ADAPTER_WEIGHTS_NAME
+    temporary = weights.with_name(f".{weights.name}.tmp")
+    save_file(state, str(temporary), metadata={"format": "pt"})
+    os.replace(temporary, weights)
+    config_path = folder / ADAPTER_CONFIG_NAME
+    temporary = config_path.with_name(f".{config_path.name}.tmp")
+    temporary.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True, default=list))
+    os.replace(temporary, config_path)
+    return weights
+
+
+def load_temporal_lora(unet: VideoComposerUNet3DModel, pretrained_directory: str | os.PathLike) -> LoraConfig:
+    """Inject the adapters saved by :func:`save_temporal_lora` into ``unet`` and load their weights (strict)."""
+    folder = Path(pretrained_directory)
+    for name in (ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME):
+        if not (folder / name).is_file():
+            raise ValueError(f"pretrained_directory: {str(folder)!r} has no {name}")
+    config = LoraConfig.from_pretrained(str(folder))
+    inject_adapter_in_model(config, unet)
+    state = load_file(str(folder / ADAPTER_WEIGHTS_NAME))
+    expected = set(get_peft_model_state_dict(unet))
+    if set(state) != expected:
+        raise ValueError(
+            f"pretrained_directory: adapter weights do not match this unet; missing {sorted(expected - set(state))[:4]}, "
+            f"unexpected {sorted(set(state) - expected)[:4]}"
+        )
+    set_peft_model_state_dict(unet, state)
+    return config

@@ -1,0 +1,329 @@
+"""The training loop behind ``accelerate launch -m videocomposer.train``.
+
+One optimizer step: frames -> VAE latents (x 0.18215) -> DDPM noise at uniform timesteps -> text (and style) embeddings
+and STC conditions, each dropped per sample as the original did -> UNet eps prediction -> MSE. Everything random in a
+step (VAE posterior sample, noise, timesteps, dropout) comes from one seeded CPU generator that is checkpointed, and
+the data order is a pure function of (seed, epoch), so a resumed run continues the same loss curve.
+"""
+
+import argparse
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import ProjectConfiguration
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
+from torch.utils.data import DataLoader
+
+from condition_extractors import extract_conditions
+from pipelines.pipeline_videocomposer import VideoComposerPipeline
+from videocomposer.data.video_dataset import VideoTextDataset, collate_video_text
+
+from .checkpointing import TrainingState, remove_incomplete_checkpoints, resolve_checkpoint, save_checkpoint
+from .condition_dropout import sample_condition_keep_masks
+from .epoch_sampler import EpochShuffleSampler
+from .objective import add_training_noise, encode_video_latents, eps_prediction_loss, training_scheduler
+from .temporal_lora import add_temporal_lora, save_temporal_lora, temporal_lora_config
+from .trainable import set_trainable
+from .validation import generate_validation_videos
+
+logger = get_logger(__name__)
+
+
+@dataclass
+class TrainingResult:
+    """What a finished run reports: optimizer steps done, the loss of each step this process ran, skipped clips."""
+
+    global_step: int
+    losses: list[float] = field(default_factory=list)
+    num_skipped_clips: int = 0
+
+
+def train(args: argparse.Namespace) -> TrainingResult:
+    """Run training as configured by :func:`~videocomposer.training.arguments.parse_args`."""
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / args.logging_dir)),
+    )
+    if args.allow_tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+    seed = args.seed if args.seed is not None else int(torch.randint(0, 2**31 - 1, ()))
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        removed = remove_incomplete_checkpoints(output_dir)
+        if removed:
+            logger.warning(f"removed incomplete checkpoint folders of an interrupted run: {[p.name for p in removed]}")
+    hub_repo_id = _create_hub_repo(args) if args.push_to_hub and accelerator.is_main_process else None
+
+    # Models: frozen parts in the weight dtype, trained parts in float32.
+    pipeline = VideoComposerPipeline.from_pretrained(args.pretrained_model_name_or_path, revision=args.revision)
+    pipeline.set_progress_bar_config(disable=True)
+    unet, stc_encoder, vae = pipeline.unet, pipeline.stc_encoder, pipeline.vae
+    trained = set_trainable(unet, stc_encoder, args.stage, args.trainable)
+    lora_config = None
+    if args.trainable == "lora":
+        lora_config = temporal_lora_config(args.rank, args.lora_alpha)
+        trained["unet"] = add_temporal_lora(unet, lora_config)
+    if args.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
+    for name, module in pipeline.components.items():
+        if isinstance(module, torch.nn.Module):
+            is_trained = bool(trained.get(name))
+            module.to(accelerator.device)
+            if not is_trained and module.dtype != weight_dtype:
+                module.to(dtype=weight_dtype)
+            module.train(is_trained)
+    trained_models = {name: getattr(pipeline, name) for name, params in trained.items() if params}
+    parameters = [p for params in trained.values() for p in params]
+
+    use_style = bool(
+        args.stage == "compositional" and pipeline.image_encoder is not None and unet.config.image_embed_dim
+    )
+
+    # Data
+    dataset = VideoTextDataset(
+        args.train_data_dir,
+        args.captions_file,
+        num_frames=args.num_frames,
+        fps=args.fps,
+        resolution=args.resolution,
+        video_column=args.video_column,
+        caption_column=args.caption_column,
+        conditions=args.conditions,
+        condition_kwargs=args.condition_kwargs,
+        cache_dir=args.conditions_cache_dir,
+        seed=seed,
+    )
+    sampler = EpochShuffleSampler(len(dataset), seed)
+    dataloader = DataLoader(
+        dataset,
+        batch_size=args.train_batch_size,
+        sampler=sampler,
+        collate_fn=collate_video_text,
+        num_workers=args.dataloader_num_workers,
+        generator=torch.Generator().manual_seed(seed),  # worker seeds; keeps the global RNG out of data loading
+    )
+
+    # Optimization
+    learning_rate = args.learning_rate
+    if args.scale_lr:
+        learning_rate *= args.gradient_accumulation_steps * args.train_batch_size * accelerator.num_processes
+    optimizer = torch.optim.AdamW(
+        parameters,
+        lr=learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        weight_decay=args.adam_weight_decay,
+        eps=args.adam_epsilon,
+    )
+    updates_per_epoch = math.ceil(math.ceil(len(dataset) / (args.train_batch_size * accelerator.num_processes))
+                                  / args.gradient_accumulation_steps)  # fmt: skip
+    max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
+    num_epochs = math.ceil(max_train_steps / updates_per_epoch)
+    lr_scheduler = get_scheduler(
+        args.lr_scheduler,
+        optimizer=optimizer,
+        num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
+        num_training_steps=max_train_steps * accelerator.num_processes,
+    )
+    prepared = accelerator.prepare(*trained_models.values(), optimizer, dataloader, lr_scheduler)
+    wrapped = dict(zip(trained_models, prepared[: len(trained_models)]))
+    optimizer, dataloader, lr_scheduler = prepared[len(trained_models) :]
+    unet_forward = wrapped.get("unet", unet)
+    stc_forward = wrapped.get("stc_encoder", stc_encoder)
+
+    ema = None
+    if args.use_ema:
+        ema = EMAModel(parameters, decay=args.ema_decay)
+        ema.to(accelerator.device)
+        accelerator.register_for_checkpointing(ema)
+    # Seeded per process, so that processes draw different noise.
+    state = TrainingState(0, torch.Generator().manual_seed(seed + accelerator.process_index))
+    accelerator.register_for_checkpointing(state)
+    noise_scheduler = training_scheduler()
+
+    if accelerator.is_main_process:
+        tracker_config = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
+        accelerator.init_trackers(args.tracker_project_name, config=tracker_config)
+
+    checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir) if args.resume_from_checkpoint else None
+    if args.resume_from_checkpoint and checkpoint is None:
+        logger.info(f"no checkpoint in {output_dir}; starting a new run")
+    if checkpoint is not None:
+        logger.info(f"resuming from {checkpoint}")
+        accelerator.load_state(str(checkpoint))
+    first_epoch = state.global_step // updates_per_epoch
+    skip_batches = (state.global_step % updates_per_epoch) * args.gradient_accumulation_steps
+
+    validation_conditions = {}
+    if args.validation_prompt and args.validation_conditions:
+        validation_conditions = extract_conditions(
+            args.validation_conditions, args.conditions, num_frames=args.num_frames, fps=args.fps,
+            height=args.resolution, width=args.resolution, progress=False, **(args.condition_kwargs or {}),
+        )  # fmt: skip
+
+    def validate() -> None:
+        if ema is not None:
+            ema.store(parameters)
+            ema.copy_to(parameters)
+        with accelerator.autocast():
+            paths = generate_validation_videos(
+                pipeline, args.validation_prompt, validation_conditions, output_dir, state.global_step,
+                num_frames=args.num_frames, resolution=args.resolution, fps=args.fps,
+                num_inference_steps=args.validation_num_inference_steps,
+                guidance_scale=args.validation_guidance_scale, seed=seed,
+            )  # fmt: skip
+        if ema is not None:
+            ema.restore(parameters)
+        for name, module in pipeline.components.items():
+            if isinstance(module, torch.nn.Module):
+                module.train(name in trained_models)
+        logger.info(f"validation videos: {[str(p) for p in paths]}")
+
+    def compute_loss(batch: dict) -> torch.Tensor:
+        generator = state.generator
+        batch_size = batch["pixel_values"].shape[0]
+        stc_inputs = {}
+        if args.stage == "compositional":  # the STC encoder rejects a condition it has no branch for
+            stc_inputs = pipeline.prepare_conditions(batch["conditions"], batch_size, accelerator.device)
+        dropout_names = ["text"] + (["style"] if use_style else []) + list(stc_inputs)
+        keep = sample_condition_keep_masks(
+            dropout_names, batch_size, generator,
+            p=args.condition_dropout_prob, p_all_zero=args.drop_all_prob, p_all_keep=args.keep_all_prob,
+        ) if args.stage == "compositional" else {}  # fmt: skip
+        with torch.no_grad():
+            latents = encode_video_latents(vae, batch["pixel_values"], generator).to(weight_dtype)
+            text = pipeline.encode_prompt(batch["prompts"], accelerator.device, 1, False)[0]
+            if "text" in keep:
+                text = text * keep["text"].to(text).view(-1, 1, 1)
+            image_embeds = None
+            if use_style:
+                image_embeds = pipeline.encode_image(_first_frames(batch["pixel_values"]), accelerator.device)
+                image_embeds = image_embeds * keep["style"].to(image_embeds).view(-1, 1)
+        noised = add_training_noise(noise_scheduler, latents, generator)
+        condition_latents = None
+        if stc_inputs:
+            scales = {name: keep[name].to(accelerator.device) for name in stc_inputs}
+            condition_latents = stc_forward(stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales)
+        return eps_prediction_loss(unet_forward, noised, text, condition_latents, image_embeds)
+
+    logger.info(
+        f"training {sum(p.numel() for p in parameters):,} parameters ({args.stage}, {args.trainable}) on "
+        f"{len(dataset)} clips for {max_train_steps} steps; starting at step {state.global_step}"
+    )
+    result = TrainingResult(global_step=state.global_step)
+    step_loss = 0.0
+    for epoch in range(first_epoch, num_epochs):
+        if state.global_step >= max_train_steps:
+            break
+        batches = dataloader
+        if epoch == first_epoch and skip_batches:
+            batches = accelerator.skip_first_batches(dataloader, skip_batches)
+        batches.set_epoch(epoch)  # the sampler's order and the dataset's start times (accelerate forwards both)
+        for batch in batches:
+            with accelerator.accumulate(*trained_models.values()):
+                with accelerator.autocast():
+                    loss = compute_loss(batch)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and args.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(parameters, args.max_grad_norm)
+                optimizer.step()
+                lr_scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            step_loss += accelerator.gather(loss.detach()[None]).mean().item() / args.gradient_accumulation_steps
+            if not accelerator.sync_gradients:
+                continue
+            if ema is not None:
+                ema.step(parameters)
+            state.global_step += 1
+            result.losses.append(step_loss)
+            accelerator.log(
+                {"train_loss": step_loss, "lr": lr_scheduler.get_last_lr()[0], "skipped_clips": dataset.num_skipped},
+                step=state.global_step,
+            )
+            step_loss = 0.0
+            if state.global_step % args.checkpointing_steps == 0:
+                path = save_checkpoint(accelerator, output_dir, state.global_step, args.checkpoints_total_limit)
+                logger.info(f"saved {path}")
+            if args.validation_prompt and state.global_step % args.validation_steps == 0 and accelerator.is_main_process:
+                validate()
+            if state.global_step >= max_train_steps:
+                break
+
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if ema is not None:
+            ema.copy_to(parameters)
+        if lora_config is not None:
+            save_temporal_lora(accelerator.unwrap_model(wrapped["unet"]), lora_config, output_dir)
+        else:
+            _save_pipeline(args, {name: accelerator.unwrap_model(model) for name, model in wrapped.items()}, output_dir)
+        if args.validation_prompt and state.global_step % args.validation_steps:
+            validate()  # the final weights, unless the last step just did
+        if hub_repo_id is not None:
+            _upload_to_hub(hub_repo_id, output_dir, args.hub_token)
+    accelerator.end_training()
+    result.global_step = state.global_step
+    result.num_skipped_clips = dataset.num_skipped
+    if result.num_skipped_clips:
+        logger.warning(f"skipped {result.num_skipped_clips} unusable clip(s) of {len(dataset)}")
+    return result
+
+
+def _first_frames(pixel_values: torch.Tensor) -> list[PIL.Image.Image]:
+    """First frame of each clip (B, F, 3, H, W) in [-1, 1] as PIL images: the style reference of a training clip."""
+    frames = ((pixel_values[:, 0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return [PIL.Image.fromarray(np.ascontiguousarray(f.permute(1, 2, 0).cpu().numpy())) for f in frames]
+
+
+def _save_pipeline(args: argparse.Namespace, trained_models: dict[str, torch.nn.Module], output_dir: Path) -> None:
+    """Write the final pipeline (the trained models, which are float32, and the rest as loaded) with ``save_pretrained``.
+
+    It is written into a temporary folder first; each component folder is then moved into ``output_dir``, and
+    ``model_index.json`` last, so a folder that has it is complete.
+    """
+    final = VideoComposerPipeline.from_pretrained(
+        args.pretrained_model_name_or_path, revision=args.revision,
+        **trained_models,
+    )  # fmt: skip
+    temporary = output_dir / ".final.tmp"
+    if temporary.exists():
+        shutil.rmtree(temporary)
+    final.save_pretrained(str(temporary))
+    entries = sorted(temporary.iterdir(), key=lambda p: p.name == "model_index.json")
+    for entry in entries:
+        target = output_dir / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+    temporary.rmdir()
+
+
+def _create_hub_repo(args: argparse.Namespace) -> str:
+    from huggingface_hub import create_repo
+
+    repo_id = args.hub_model_id or Path(args.output_dir).name
+    return create_repo(repo_id=repo_id, exist_ok=True, token=args.hub_token).repo_id
+
+
+def _upload_to_hub(repo_id: str, output_dir: Path, token: str | None) -> None:
+    from huggingface_hub import upload_folder
+
+    upload_folder(
+        repo_id=repo_id,
+        folder_path=str(output_dir),
+        commit_message="End of training",
+        ignore_patterns=["checkpoint-*", ".*", "validation/*", "logs/*"],
+        token=token,
+    )

@@ -1,0 +1,53 @@
+"""Validation videos during training: the pipeline with the weights being trained (EMA weights when kept), one mp4
+per prompt written with ``diffusers.utils.export_to_video`` under ``{output_dir}/validation/``."""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from diffusers.utils import export_to_video
+
+from pipelines.pipeline_videocomposer import VideoComposerPipeline
+
+
+def generate_validation_videos(
+    pipeline: VideoComposerPipeline,
+    prompts: Sequence[str],
+    conditions: dict[str, torch.Tensor],
+    output_dir: str | os.PathLike,
+    global_step: int,
+    *,
+    num_frames: int,
+    resolution: int,
+    fps: float,
+    num_inference_steps: int,
+    guidance_scale: float,
+    seed: int,
+) -> list[Path]:
+    """Generate one video per prompt (seeded by ``seed``, the same every time) and write
+    ``validation/step-{global_step}-{i}.mp4``; returns the written paths. Modules are left in eval mode."""
+    folder = Path(output_dir) / "validation"
+    folder.mkdir(parents=True, exist_ok=True)
+    for module in pipeline.components.values():
+        if isinstance(module, torch.nn.Module):
+            module.eval()
+    paths = []
+    for index, prompt in enumerate(prompts):
+        frames = pipeline(
+            prompt,
+            **conditions,
+            num_frames=num_frames,
+            height=resolution,
+            width=resolution,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            generator=torch.Generator().manual_seed(seed),
+            output_type="np",
+        ).frames[0]
+        path = folder / f"step-{global_step}-{index}.mp4"
+        temporary = folder / f".{path.stem}.tmp.mp4"
+        export_to_video(list(frames), str(temporary), fps=max(1, round(fps)))
+        os.replace(temporary, path)
+        paths.append(path)
+    return paths
