@@ -157,25 +157,32 @@ class VideoComposerPipeline(DiffusionPipeline):
         negative_prompt: str | list[str] | None = None,
         prompt_embeds: torch.Tensor | None = None,
         negative_prompt_embeds: torch.Tensor | None = None,
+        dtype: torch.dtype | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         r"""
         Encodes the prompt and, for guidance, the negative prompt (`""` when not given, as the original's `zero_y`).
 
         Returns:
-            `(prompt_embeds, negative_prompt_embeds)`, each `(B * num_videos_per_prompt, L, D)`; the second is `None`
-            without classifier-free guidance.
+            `(prompt_embeds, negative_prompt_embeds)`, each `(B * num_videos_per_prompt, L, D)` in `dtype` (default:
+            the text encoder's); the second is `None` without classifier-free guidance.
         """
-        if prompt_embeds is None:
-            prompt_embeds = self._encode_text([prompt] if isinstance(prompt, str) else list(prompt), device)
-        batch_size = prompt_embeds.shape[0]
+        prompts = [] if prompt_embeds is not None else [prompt] if isinstance(prompt, str) else list(prompt)
+        batch_size = len(prompts) if prompt_embeds is None else prompt_embeds.shape[0]
+        negatives = []
         if do_classifier_free_guidance and negative_prompt_embeds is None:
-            negative = negative_prompt if negative_prompt is not None else ""
-            negative = [negative] * batch_size if isinstance(negative, str) else list(negative)
-            negative_prompt_embeds = self._encode_text(negative, device)
-        prompt_embeds = prompt_embeds.to(device=device, dtype=self.unet.dtype)
+            negative = "" if negative_prompt is None else negative_prompt
+            negatives = [negative] * batch_size if isinstance(negative, str) else list(negative)
+        if prompts or negatives:  # prompts and negative prompts in one text-encoder call
+            encoded = self._encode_text(prompts + negatives, device)
+            if prompts:
+                prompt_embeds = encoded[:batch_size]
+            if negatives:
+                negative_prompt_embeds = encoded[len(prompts) :]
+        dtype = dtype or self.text_encoder.dtype
+        prompt_embeds = prompt_embeds.to(device=device, dtype=dtype)
         prompt_embeds = prompt_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
         if negative_prompt_embeds is not None:
-            negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=self.unet.dtype)
+            negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype)
             negative_prompt_embeds = negative_prompt_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
         return prompt_embeds, negative_prompt_embeds
 
@@ -425,10 +432,11 @@ class VideoComposerPipeline(DiffusionPipeline):
         dtype. `masked_video` ([0, 1]) and `mask` (1 = hole) become `cat(video * (1 - m) in [-1, 1], 1 - m)`.
         """
         stc_inputs = {}
+        dtype = self.stc_encoder.dtype
         for name, tensor in conditions.items():
             if name == "mask":
                 continue
-            tensor = tensor.to(device=device, dtype=self.stc_encoder.dtype).expand(batch_size, -1, -1, -1, -1)
+            tensor = tensor.to(device=device, dtype=dtype).expand(batch_size, -1, -1, -1, -1)
             if name == "masked_video":
                 keep = 1.0 - conditions["mask"].to(device=device, dtype=tensor.dtype).expand(
                     batch_size, -1, -1, -1, -1
@@ -596,6 +604,7 @@ class VideoComposerPipeline(DiffusionPipeline):
         self._guidance_scale = guidance_scale
         self._interrupt = False
         device = self._execution_device
+        dtype = self.unet.dtype
         batch_size = (
             prompt_embeds.shape[0] if prompt_embeds is not None else 1 if isinstance(prompt, str) else len(prompt)
         )
@@ -609,11 +618,12 @@ class VideoComposerPipeline(DiffusionPipeline):
             negative_prompt=negative_prompt,
             prompt_embeds=prompt_embeds,
             negative_prompt_embeds=negative_prompt_embeds,
+            dtype=dtype,
         )
         if style_image is not None:
             image_embeds = self.encode_image(style_image, device)
         if image_embeds is not None:
-            image_embeds = image_embeds.to(device=device, dtype=self.unet.dtype).expand(batch_size, -1)
+            image_embeds = image_embeds.to(device=device, dtype=dtype).expand(batch_size, -1)
             image_embeds = image_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
             if self.do_classifier_free_guidance:
                 image_embeds = torch.cat([torch.zeros_like(image_embeds), image_embeds])
@@ -624,7 +634,7 @@ class VideoComposerPipeline(DiffusionPipeline):
         if conditions:
             stc_inputs = self.prepare_conditions(conditions, batch_size, device)
             condition_latents = self.stc_encoder(stc_inputs, latent_size=latent_size, condition_scale=condition_scale)
-            condition_latents = condition_latents.to(self.unet.dtype).repeat_interleave(num_videos_per_prompt, dim=0)
+            condition_latents = condition_latents.to(dtype).repeat_interleave(num_videos_per_prompt, dim=0)
             if self.do_classifier_free_guidance:
                 condition_latents = torch.cat([condition_latents, condition_latents])
 
@@ -633,7 +643,7 @@ class VideoComposerPipeline(DiffusionPipeline):
         timesteps = self.scheduler.timesteps
         self._num_timesteps = len(timesteps)
         shape = (batch_size * num_videos_per_prompt, self.unet.config.in_channels, num_frames, *latent_size)
-        latents = self.prepare_latents(shape, prompt_embeds.dtype, device, generator, latents)
+        latents = self.prepare_latents(shape, dtype, device, generator, latents)
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
 
         # 4. denoising loop: both guidance branches in one batched UNet call
