@@ -4,9 +4,10 @@ The original (``artist/ops/random_mask.py``, ``datasets.py``) draws one mask per
 20% rectangles, 10% half-frame uncrop, resizes it (nearest) to 384² and uses it for every frame. Here the same
 distributions are drawn from a seeded ``numpy.random.Generator``.
 
-Output convention (the two pipeline keyword arguments): ``mask`` is 1 in the hole, 0 where the video is kept;
-``masked_video`` is the video in [-1, 1] with the hole zeroed, ``(2 * video - 1) * (1 - mask)``. The pipeline builds
-the STC's 4-channel input as ``cat(masked_video, 1 - mask)``.
+Output convention (the two pipeline keyword arguments, both in [0, 1]): ``mask`` is 1 in the hole, 0 where the video
+is kept; ``masked_video`` is the video in [0, 1] with the hole set to 0, ``video * (1 - mask)``. The pipeline builds
+the STC's 4-channel input ``cat((2 * masked_video - 1) * (1 - mask), 1 - mask)``, which equals the original's
+``cat(video * (1 - m) in [-1, 1], 1 - m)`` (the hole is 0 either way).
 """
 
 from __future__ import annotations
@@ -189,5 +190,5 @@ class MaskGenerator(ConditionExtractor):
             masks = F.interpolate(self.masks, size=(resized_height, resized_width), mode="nearest")
             masks = masks[:, :, top : top + height, left : left + width]
         masks = masks.to(frames.device).expand(num_frames, -1, -1, -1)
-        masked_video = (frames * 2.0 - 1.0) * (1.0 - masks)
+        masked_video = frames * (1.0 - masks)
         return torch.cat([masked_video, masks], dim=1)

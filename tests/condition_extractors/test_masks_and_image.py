@@ -12,11 +12,12 @@ def split(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return out[:, :3], out[:, 3:]
 
 
-def test_masked_video_is_video_in_minus1_1_with_the_hole_zeroed():
+def test_masked_video_is_video_in_0_1_with_the_hole_zeroed():
     frames = torch.rand(3, 3, 24, 24)
     masked_video, mask = split(MaskGenerator(mode="rectangle", seed=0)(frames))
     assert set(mask.unique().tolist()) == {0.0, 1.0}
-    torch.testing.assert_close(masked_video, (frames * 2 - 1) * (1 - mask))
+    torch.testing.assert_close(masked_video, frames * (1 - mask))
+    assert (masked_video[mask.expand_as(masked_video) == 1] == 0).all()
     assert (mask == mask[:1]).all()  # one mask for all frames, as the original
 
 

@@ -1,5 +1,7 @@
+import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -130,7 +132,7 @@ def test_extract_conditions_returns_every_pipeline_kwarg_at_its_size(
     assert all(value.dtype == torch.float32 for value in out.values())
     frames_384 = out["image"][0, :, 0]  # the first frame at 1.5x, [0, 1]
     assert frames_384.min() >= 0 and frames_384.max() <= 1
-    torch.testing.assert_close(out["masked_video"][0, :, 0], (frames_384 * 2 - 1) * (1 - out["mask"][0, :, 0]))
+    torch.testing.assert_close(out["masked_video"][0, :, 0], frames_384 * (1 - out["mask"][0, :, 0]))
 
 
 def test_extract_conditions_accepts_built_extractors_and_frames():
@@ -149,3 +151,16 @@ def test_extract_conditions_rejects_bad_arguments():
         extract_conditions(frames, ["motion"], num_frames=2, depth={"model": "x"})
     with pytest.raises(TypeError, match=r"mask= must be a dict"):
         extract_conditions(frames, ["mask"], num_frames=2, mask=3)
+
+
+def test_importing_the_package_loads_no_models_pipelines_or_heavy_backends():
+    code = (
+        "import sys, condition_extractors; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('pipelines', 'transformers', 'controlnet_aux') "
+        "or m.startswith('videocomposer')]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
