@@ -139,14 +139,12 @@ class VideoComposerPipeline(DiffusionPipeline):
         return self._interrupt
 
     def _encode_text(self, text: list[str], device: torch.device) -> torch.Tensor:
-        ids = self.tokenizer(
-            text,
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        ).input_ids
-        return self.text_encoder(ids.to(device))[0]
+        max_length = self.tokenizer.model_max_length
+        ids = self.tokenizer(text, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
+        untruncated = self.tokenizer(text, padding="longest", return_tensors="pt").input_ids
+        if untruncated.shape[-1] > max_length:
+            logger.warning(f"Prompts longer than {max_length} tokens were truncated: {text}")
+        return self.text_encoder(ids.input_ids.to(device))[0]
 
     def encode_prompt(
         self,
@@ -217,9 +215,8 @@ class VideoComposerPipeline(DiffusionPipeline):
             frames = np.stack(
                 [np.asarray(image.convert(_PIL_MODES[name]), dtype=np.float32) / 255.0 for image in images]
             )
-            tensor = torch.from_numpy(frames.reshape(*frames.shape[:3], -1)).permute(3, 0, 1, 2)[
-                None
-            ]  # (1, C, F, H, W)
+            frames = frames.reshape(*frames.shape[:3], -1)  # (F, H, W, C)
+            tensor = torch.from_numpy(frames).permute(3, 0, 1, 2)[None]  # (1, C, F, H, W)
             if name == "depth":
                 tensor = tensor * DEPTH_CLAMP
             if name in _SINGLE_FRAME_CONDITIONS and len(images) == 1:

@@ -1,5 +1,7 @@
 """Behaviour of VideoComposerPipeline with tiny offline components."""
 
+import io
+
 import numpy as np
 import PIL.Image
 import pytest
@@ -236,3 +238,36 @@ def test_model_cpu_offload_sequence_names_every_model(pipe):
     models = [name for name, component in pipe.components.items() if isinstance(component, torch.nn.Module)]
     assert sorted(names) == sorted(models)
     assert names.index("stc_encoder") < names.index("unet") < names.index("vae")
+
+
+def test_model_cpu_offload_hooks_every_model_and_keeps_the_result(pipe, conditions, call_kwargs):
+    kwargs = dict(depth=conditions["depth"], style_image=PIL.Image.new("RGB", (40, 40), "red"))
+    expected = pipe("a cat", **kwargs, **call_kwargs()).frames
+    pipe.enable_model_cpu_offload(device="cpu")  # the hooks' logic without an accelerator
+    assert len(pipe._all_hooks) == len(pipe.model_cpu_offload_seq.split("->"))
+    for _ in range(2):  # hooks are re-armed after each call
+        torch.testing.assert_close(pipe("a cat", **kwargs, **call_kwargs()).frames, expected, rtol=0, atol=0)
+
+
+def test_progress_bar_counts_the_denoising_steps(pipe, call_kwargs):
+    stream = io.StringIO()
+    pipe.set_progress_bar_config(disable=False, file=stream)
+    pipe("a cat", **call_kwargs(num_inference_steps=3))
+    assert "3/3" in stream.getvalue()
+
+
+def test_negative_prompt_replaces_the_empty_prompt_in_the_unconditional_branch(pipe, call_kwargs):
+    default = pipe("a cat", **call_kwargs()).frames
+    negative = pipe("a cat", negative_prompt="snow", **call_kwargs()).frames
+    embeds, negative_embeds = pipe.encode_prompt("a cat", torch.device("cpu"), 1, True, negative_prompt="snow")
+    from_embeds = pipe(prompt_embeds=embeds, negative_prompt_embeds=negative_embeds, **call_kwargs()).frames
+    assert (negative - default).abs().max() > 1e-3
+    torch.testing.assert_close(from_embeds, negative, rtol=1e-5, atol=1e-5)
+
+
+def test_prompts_longer_than_the_context_are_truncated_with_a_warning(pipe, call_kwargs, caplog):
+    long_prompt = " ".join(["a red cat"] * 8)  # 24 words > 16 tokens
+    with caplog.at_level("WARNING"):
+        out = pipe(long_prompt, **call_kwargs()).frames
+    assert "truncated" in caplog.text
+    assert out.shape == LATENT_SHAPE
