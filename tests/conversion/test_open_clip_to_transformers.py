@@ -13,26 +13,9 @@ from videocomposer.conversion.open_clip_to_transformers import (
     transformers_configs,
 )
 
-TINY_CONFIG = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 4, "layers": 3},
-}
 
-
-@pytest.fixture(scope="module")
-def tiny_open_clip() -> open_clip.CLIP:
-    torch.manual_seed(0)
-    model = open_clip.CLIP(**TINY_CONFIG).eval()
-    with torch.no_grad():  # non-trivial norms and class token, so a mix-up of LN weights would show
-        for name, parameter in model.named_parameters():
-            if "ln" in name or "class_embedding" in name:
-                parameter.add_(torch.randn_like(parameter) * 0.2)
-    return model
-
-
-def test_text_encoder_gives_the_penultimate_layer_after_ln_final(tiny_open_clip):
-    text_encoder, _ = convert_open_clip(tiny_open_clip.state_dict(), TINY_CONFIG)
+def test_text_encoder_gives_the_penultimate_layer_after_ln_final(tiny_open_clip, tiny_open_clip_config):
+    text_encoder, _ = convert_open_clip(tiny_open_clip.state_dict(), tiny_open_clip_config)
     tokens = open_clip.tokenize(["a red car in the snow", "two dogs"])
 
     with torch.no_grad():  # the original's text context: every block but the last, then ln_final
@@ -46,8 +29,8 @@ def test_text_encoder_gives_the_penultimate_layer_after_ln_final(tiny_open_clip)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_image_encoder_gives_the_pooled_projected_embedding(tiny_open_clip):
-    _, image_encoder = convert_open_clip(tiny_open_clip.state_dict(), TINY_CONFIG)
+def test_image_encoder_gives_the_pooled_projected_embedding(tiny_open_clip, tiny_open_clip_config):
+    _, image_encoder = convert_open_clip(tiny_open_clip.state_dict(), tiny_open_clip_config)
     images = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
 
     with torch.no_grad():
@@ -58,18 +41,18 @@ def test_image_encoder_gives_the_pooled_projected_embedding(tiny_open_clip):
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_missing_and_unexpected_open_clip_keys_are_refused(tiny_open_clip):
+def test_missing_and_unexpected_open_clip_keys_are_refused(tiny_open_clip, tiny_open_clip_config):
     state = dict(tiny_open_clip.state_dict())
     del state["transformer.resblocks.2.ln_1.weight"]  # part of the dropped last block: still required
     del state["visual.proj"]
     state["visual.attn_pool.query"] = torch.zeros(4)
     with pytest.raises(ValueError, match=r"(?s)missing keys \(2\):.*visual\.proj.*transformer\.resblocks\.2\.ln_1"
                        r".*unexpected keys \(1\):\n  visual\.attn_pool\.\* \(1\)"):  # fmt: skip
-        convert_open_clip(state, TINY_CONFIG)
+        convert_open_clip(state, tiny_open_clip_config)
 
 
-def test_unsupported_open_clip_options_are_refused():
-    config = {**TINY_CONFIG, "vision_cfg": {**TINY_CONFIG["vision_cfg"], "attentional_pool": True}}
+def test_unsupported_open_clip_options_are_refused(tiny_open_clip_config):
+    config = {**tiny_open_clip_config, "vision_cfg": {**tiny_open_clip_config["vision_cfg"], "attentional_pool": True}}
     with pytest.raises(
         ValueError, match=r"model_config\['vision_cfg'\]: unsupported option\(s\) \['attentional_pool'\]"
     ):
