@@ -1,0 +1,79 @@
+"""Fixtures for training tests: a tiny pipeline folder, tiny synthetic videos, and a helper that trains in-process."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from accelerate.state import AcceleratorState, GradientState
+
+from pipelines import VideoComposerPipeline
+from videocomposer.data.synthetic import write_dataset
+from videocomposer.training.arguments import parse_args
+from videocomposer.training.trainer import TrainingResult, train
+
+NUM_FRAMES, RESOLUTION, FPS = 4, 32, 8
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path, make_tiny_components) -> Path:
+    """A saved tiny `VideoComposerPipeline` (every release STC condition, style image encoder)."""
+    path = tmp_path / "model"
+    pipe = VideoComposerPipeline(**make_tiny_components())
+    pipe.save_pretrained(str(path))
+    return path
+
+
+def make_videos(folder: Path, num_clips: int) -> Path:
+    """`num_clips` synthetic 8-frame 32x32 clips at 8 fps with `captions.csv`; returns the captions file."""
+    return write_dataset(folder, num_clips, num_frames=8, height=RESOLUTION, width=RESOLUTION, fps=FPS)
+
+
+def training_argv(model_dir: Path, captions: Path, output_dir: Path, *extra: str) -> list[str]:
+    """Arguments of a tiny run: 4 frames of 32x32, batch 1, constant LR 1e-3 without warmup, seed 0."""
+    return [
+        "--pretrained_model_name_or_path", str(model_dir),
+        "--train_data_dir", str(captions.parent),
+        "--captions_file", str(captions),
+        "--output_dir", str(output_dir),
+        "--resolution", str(RESOLUTION),
+        "--num_frames", str(NUM_FRAMES),
+        "--fps", str(FPS),
+        "--learning_rate", "1e-3",
+        "--lr_warmup_steps", "0",
+        "--seed", "0",
+        *extra,
+    ]  # fmt: skip
+
+
+def run_training(argv: list[str]) -> TrainingResult:
+    """Train in this process (accelerate's process-wide state reset first, as a fresh launch would have it)."""
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    return train(parse_args(argv))
+
+
+@pytest.fixture(name="run_training")
+def run_training_fixture() -> Callable[[list[str]], TrainingResult]:
+    return run_training
+
+
+@pytest.fixture(name="make_videos")
+def make_videos_fixture() -> Callable[[Path, int], Path]:
+    """The factory `make_videos(folder, num_clips) -> captions file`."""
+    return make_videos
+
+
+@pytest.fixture(name="training_argv")
+def training_argv_fixture() -> Callable[..., list[str]]:
+    """The factory `training_argv(model_dir, captions, output_dir, *extra) -> argv`."""
+    return training_argv

@@ -1,0 +1,173 @@
+"""The training loop, in-process on a tiny model and tiny synthetic videos."""
+
+import av
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pipelines import VideoComposerPipeline
+from videocomposer.training.arguments import parse_args
+from videocomposer.training.checkpointing import resolve_checkpoint
+from videocomposer.data.video_dataset import VideoTextDataset
+from videocomposer.training.objective import (
+    add_training_noise,
+    encode_video_latents,
+    eps_prediction_loss,
+    training_scheduler,
+)
+from videocomposer.training.temporal_lora import ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, load_temporal_lora
+
+
+@torch.no_grad()
+def evaluation_loss(pipe: VideoComposerPipeline, item: dict, draws: int = 16) -> float:
+    """Mean eps-MSE of the text-only model over `draws` fixed (posterior, timestep, noise) samples of one clip."""
+    generator = torch.Generator().manual_seed(1234)
+    pipe.unet.eval()
+    text = pipe.encode_prompt([item["prompt"]], torch.device("cpu"), 1, False)[0]
+    losses = []
+    scheduler = training_scheduler()
+    for _ in range(draws):
+        latents = encode_video_latents(pipe.vae, item["pixel_values"][None], generator)
+        losses.append(eps_prediction_loss(pipe.unet, add_training_noise(scheduler, latents, generator), text).item())
+    return sum(losses) / len(losses)
+
+
+def test_thirty_steps_on_one_clip_lower_the_loss(tmp_path, model_dir, make_videos, training_argv, run_training):
+    captions = make_videos(tmp_path / "videos", 1)
+    output_dir = tmp_path / "out"
+    result = run_training(training_argv(model_dir, captions, output_dir, "--stage", "t2v", "--max_train_steps", "30"))
+    assert result.global_step == 30 and len(result.losses) == 30
+
+    item = VideoTextDataset(captions.parent, captions, num_frames=4, fps=8, resolution=32)[0]
+    before = evaluation_loss(VideoComposerPipeline.from_pretrained(str(model_dir)), item)
+    after = evaluation_loss(VideoComposerPipeline.from_pretrained(str(output_dir)), item)
+    assert after < 0.8 * before, (before, after)
+
+
+def test_final_folder_loads_and_generates_and_validation_writes_a_video(
+    tmp_path, model_dir, make_videos, training_argv, run_training
+):
+    captions = make_videos(tmp_path / "videos", 2)
+    output_dir = tmp_path / "out"
+    argv = training_argv(
+        model_dir, captions, output_dir, "--stage", "compositional", "--conditions", "motion", "canny",
+        "--max_train_steps", "2", "--train_batch_size", "2", "--use_ema",
+        "--validation_prompt", "a red circle", "--validation_steps", "2", "--validation_num_inference_steps", "2",
+    )  # fmt: skip
+    run_training(argv)
+
+    pipe = VideoComposerPipeline.from_pretrained(str(output_dir))
+    initial = VideoComposerPipeline.from_pretrained(str(model_dir))
+    assert not torch.equal(pipe.unet.conv_in.weight, initial.unet.conv_in.weight)  # the trained weights were saved
+    assert not torch.equal(pipe.stc_encoder.branches["motion"].conv_in.weight,
+                           initial.stc_encoder.branches["motion"].conv_in.weight)  # fmt: skip
+    assert torch.equal(pipe.vae.encoder.conv_in.weight, initial.vae.encoder.conv_in.weight)  # frozen parts as loaded
+    pipe.set_progress_bar_config(disable=True)
+    frames = pipe(
+        "a red circle", sketch=torch.rand(1, 1, 4, 48, 48), num_frames=4, height=32, width=32,
+        num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="pt",
+    ).frames  # fmt: skip
+    assert frames.shape == (1, 4, 3, 32, 32) and torch.isfinite(frames).all()
+
+    video = output_dir / "validation" / "step-2-0.mp4"
+    with av.open(str(video)) as container:
+        decoded = list(container.decode(video=0))
+    assert len(decoded) == 4 and (decoded[0].width, decoded[0].height) == (32, 32)
+
+
+def test_gradient_checkpointing_gives_the_same_losses(tmp_path, model_dir, make_videos, training_argv, run_training):
+    captions = make_videos(tmp_path / "videos", 2)
+    common = ("--stage", "compositional", "--conditions", "motion", "canny", "--max_train_steps", "3")
+    plain = run_training(training_argv(model_dir, captions, tmp_path / "plain", *common))
+    checkpointed = run_training(training_argv(model_dir, captions, tmp_path / "gc", *common, "--gradient_checkpointing"))
+    assert len(plain.losses) == 3
+    assert len(set(plain.losses)) == 3  # different batches, noise and dropout each step
+    torch.testing.assert_close(torch.tensor(checkpointed.losses), torch.tensor(plain.losses), rtol=1e-5, atol=1e-6)
+    a = load_file(str(tmp_path / "plain" / "unet" / "diffusion_pytorch_model.safetensors"))
+    b = load_file(str(tmp_path / "gc" / "unet" / "diffusion_pytorch_model.safetensors"))
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6)
+
+
+def test_lora_saves_only_adapter_weights_that_load_back(
+    tmp_path, model_dir, make_videos, training_argv, run_training
+):
+    captions = make_videos(tmp_path / "videos", 1)
+    output_dir = tmp_path / "out"
+    run_training(training_argv(model_dir, captions, output_dir, "--stage", "t2v", "--trainable", "lora",
+                               "--rank", "2", "--max_train_steps", "3", "--learning_rate", "1e-2"))  # fmt: skip
+
+    assert sorted(p.name for p in output_dir.iterdir()) == sorted([ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME])
+    saved = load_file(str(output_dir / ADAPTER_WEIGHTS_NAME))
+    assert saved and all(".lora_A." in key or ".lora_B." in key for key in saved)
+    assert any("transformer_in." in key for key in saved) and any("temp_attentions." in key for key in saved)
+    assert any(key.endswith("lora_B.weight") and value.abs().sum() > 0 for key, value in saved.items())  # trained
+
+    base = VideoComposerPipeline.from_pretrained(str(model_dir)).unet
+    adapted = VideoComposerPipeline.from_pretrained(str(model_dir)).unet
+    load_temporal_lora(adapted, output_dir)
+    loaded = {k: v for k, v in adapted.state_dict().items() if "lora_" in k}
+    assert len(loaded) == len(saved)
+    for key, value in saved.items():
+        matches = [v for k, v in loaded.items() if k.replace(".default", "") == key]
+        assert len(matches) == 1 and torch.equal(matches[0], value), key
+    sample = torch.randn(1, 4, 4, 4, 4, generator=torch.Generator().manual_seed(0))
+    context = torch.randn(1, 16, base.config.cross_attention_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert not torch.allclose(adapted.eval()(sample, 500, context).sample, base.eval()(sample, 500, context).sample)
+
+
+def test_a_corrupt_video_is_skipped_and_counted(tmp_path, model_dir, make_videos, training_argv, run_training):
+    captions = make_videos(tmp_path / "videos", 2)
+    (captions.parent / "broken.mp4").write_bytes(b"this is not a video" * 50)
+    with open(captions, "a", encoding="utf-8") as f:
+        f.write("broken,a broken clip\n")
+    with pytest.warns(UserWarning, match="broken"):
+        result = run_training(training_argv(model_dir, captions, tmp_path / "out", "--stage", "t2v",
+                                            "--max_train_steps", "3"))  # fmt: skip
+    assert result.global_step == 3
+    assert result.num_skipped_clips == 1
+
+
+def test_checkpoints_are_pruned_to_the_total_limit(tmp_path, model_dir, make_videos, training_argv, run_training):
+    captions = make_videos(tmp_path / "videos", 1)
+    output_dir = tmp_path / "out"
+    run_training(training_argv(model_dir, captions, output_dir, "--stage", "t2v", "--max_train_steps", "4",
+                               "--checkpointing_steps", "1", "--checkpoints_total_limit", "2"))  # fmt: skip
+    assert sorted(p.name for p in output_dir.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-4"]
+    assert not list(output_dir.glob(".checkpoint-*"))
+
+
+def test_resuming_from_a_checkpoint_path_continues_the_same_loss_curve(
+    tmp_path, model_dir, make_videos, training_argv, run_training
+):
+    captions = make_videos(tmp_path / "videos", 3)
+    common = ("--stage", "compositional", "--conditions", "motion", "canny", "--gradient_accumulation_steps", "2",
+              "--use_ema", "--checkpointing_steps", "2")  # fmt: skip
+    full = run_training(training_argv(model_dir, captions, tmp_path / "full", *common, "--max_train_steps", "5"))
+    run_training(training_argv(model_dir, captions, tmp_path / "part", *common, "--max_train_steps", "2"))
+    resumed = run_training(training_argv(model_dir, captions, tmp_path / "resumed", *common, "--max_train_steps", "5",
+                                         "--resume_from_checkpoint", str(tmp_path / "part" / "checkpoint-2")))  # fmt: skip
+    assert resumed.global_step == 5
+    torch.testing.assert_close(torch.tensor(resumed.losses), torch.tensor(full.losses[2:]), rtol=1e-5, atol=1e-6)
+    for name in ("unet", "stc_encoder"):
+        a = load_file(str(tmp_path / "full" / name / "diffusion_pytorch_model.safetensors"))
+        b = load_file(str(tmp_path / "resumed" / name / "diffusion_pytorch_model.safetensors"))
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6)
+
+
+def test_bad_arguments_name_the_argument(tmp_path, model_dir, make_videos, training_argv):
+    captions = make_videos(tmp_path / "videos", 1)
+    base = training_argv(model_dir, captions, tmp_path / "out")
+    with pytest.raises(ValueError, match="--conditions"):
+        parse_args(base + ["--stage", "compositional"])
+    with pytest.raises(ValueError, match="--trainable stc"):
+        parse_args(base + ["--stage", "t2v", "--trainable", "stc"])
+    with pytest.raises(ValueError, match="--resolution"):
+        parse_args(base + ["--stage", "t2v", "--resolution", "30"])
+    with pytest.raises(ValueError, match="--drop_all_prob"):
+        parse_args(base + ["--stage", "t2v", "--drop_all_prob", "2"])
+    with pytest.raises(ValueError, match="--resume_from_checkpoint"):
+        resolve_checkpoint(str(tmp_path / "missing"), tmp_path / "out")
+    assert resolve_checkpoint("latest", tmp_path / "out") is None
