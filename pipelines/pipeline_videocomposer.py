@@ -141,9 +141,9 @@ class VideoComposerPipeline(DiffusionPipeline):
     def _encode_text(self, text: list[str], device: torch.device) -> torch.Tensor:
         max_length = self.tokenizer.model_max_length
         ids = self.tokenizer(text, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
-        untruncated = self.tokenizer(text, padding="longest", return_tensors="pt").input_ids
-        if untruncated.shape[-1] > max_length:
-            logger.warning(f"Prompts longer than {max_length} tokens were truncated: {text}")
+        truncated = [t for t, n in zip(text, map(len, self.tokenizer(text).input_ids), strict=True) if n > max_length]
+        if truncated:
+            logger.warning(f"Prompts longer than {max_length} tokens were truncated: {truncated}")
         return self.text_encoder(ids.input_ids.to(device))[0]
 
     def encode_prompt(
