@@ -124,7 +124,7 @@ def test_save_and_load_round_trip_gives_identical_outputs(unet, tmp_path):
 def test_gradient_checkpointing_gives_identical_outputs_and_gradients():
     torch.manual_seed(0)
     model = randomize(VideoComposerUNet3DModel(**TINY))
-    sample, text, cond, image = inputs()
+    sample, text, cond, image = inputs(batch=1, frames=2)
 
     def run():
         model.zero_grad()
@@ -148,7 +148,7 @@ def test_gradient_checkpointing_recomputes_layers_in_backward():
     model = VideoComposerUNet3DModel(**TINY)
     calls = []
     model.down_blocks[0].resnets[0].register_forward_hook(lambda *_: calls.append(1))
-    sample, text, _, _ = inputs()
+    sample, text, _, _ = inputs(batch=1, frames=2)
     model.enable_gradient_checkpointing()
     model(sample, 10, text).sample.sum().backward()
     assert len(calls) == 2  # forward + recomputation in backward
