@@ -271,3 +271,18 @@ def test_prompts_longer_than_the_context_are_truncated_with_a_warning(pipe, call
         out = pipe(long_prompt, **call_kwargs()).frames
     assert "truncated" in caplog.text and "''" not in caplog.text  # only the long prompt, not the empty negative
     assert out.shape == LATENT_SHAPE
+
+
+def test_one_style_image_per_prompt_equals_the_single_runs(pipe, call_kwargs):
+    styles = [PIL.Image.new("RGB", (40, 40), "red"), PIL.Image.new("RGB", (40, 40), "blue")]
+
+    def generators():
+        return [torch.Generator().manual_seed(s) for s in range(2)]
+
+    batched = pipe(["a cat", "a dog"], style_image=styles, **call_kwargs(generator=generators())).frames
+    for index, prompt in enumerate(["a cat", "a dog"]):
+        single = pipe(prompt, style_image=styles[index], **call_kwargs(seed=index)).frames
+        torch.testing.assert_close(batched[index : index + 1], single, rtol=1e-4, atol=1e-4)
+    shared = pipe(["a cat", "a dog"], style_image=styles[:1], **call_kwargs(generator=generators())).frames
+    torch.testing.assert_close(shared[:1], batched[:1], rtol=1e-4, atol=1e-4)
+    assert (shared[1:] - batched[1:]).abs().max() > 1e-3
