@@ -53,6 +53,7 @@ def test_final_folder_loads_and_generates_and_validation_writes_a_video(
         model_dir, captions, output_dir, "--stage", "compositional", "--conditions", "motion", "canny",
         "--max_train_steps", "2", "--train_batch_size", "2", "--use_ema",
         "--validation_prompt", "a red circle", "--validation_steps", "2", "--validation_num_inference_steps", "2",
+        "--validation_conditions", str(next(captions.parent.glob("*.mp4"))),
     )  # fmt: skip
     run_training(argv)
 
@@ -171,3 +172,23 @@ def test_bad_arguments_name_the_argument(tmp_path, model_dir, make_videos, train
     with pytest.raises(ValueError, match="--resume_from_checkpoint"):
         resolve_checkpoint(str(tmp_path / "missing"), tmp_path / "out")
     assert resolve_checkpoint("latest", tmp_path / "out") is None
+
+
+def test_push_to_hub_uploads_the_final_folder_without_checkpoints(
+    tmp_path, model_dir, make_videos, training_argv, run_training, monkeypatch
+):
+    import huggingface_hub
+
+    calls = {}
+    monkeypatch.setattr(huggingface_hub, "create_repo",
+                        lambda repo_id, **kwargs: calls.setdefault("create", huggingface_hub.RepoUrl(
+                            f"https://huggingface.co/{repo_id}")))  # fmt: skip
+    monkeypatch.setattr(huggingface_hub, "upload_folder", lambda **kwargs: calls.setdefault("upload", kwargs))
+    captions = make_videos(tmp_path / "videos", 1)
+    output_dir = tmp_path / "out"
+    run_training(training_argv(model_dir, captions, output_dir, "--stage", "t2v", "--max_train_steps", "1",
+                               "--push_to_hub", "--hub_model_id", "me/tiny-videocomposer"))  # fmt: skip
+    upload = calls["upload"]
+    assert upload["repo_id"] == "me/tiny-videocomposer" and upload["folder_path"] == str(output_dir)
+    assert "checkpoint-*" in upload["ignore_patterns"]
+    assert (output_dir / "model_index.json").is_file()

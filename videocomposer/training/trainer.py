@@ -4,6 +4,13 @@ One optimizer step: frames -> VAE latents (x 0.18215) -> DDPM noise at uniform t
 and STC conditions, each dropped per sample as the original did -> UNet eps prediction -> MSE. Everything random in a
 step (VAE posterior sample, noise, timesteps, dropout) comes from one seeded CPU generator that is checkpointed, and
 the data order is a pure function of (seed, epoch), so a resumed run continues the same loss curve.
+
+Dropout follows the original's UNet forward, which drops the text in every stage: in the t2v stage the text is the
+only condition; in the compositional stage text, style and every STC branch are drawn independently. A dropped text is
+a zero embedding. The style reference of a training clip is its first frame (when the pipeline has an image encoder
+and the UNet a style token); a dropped style is a zero CLIP embedding, so the UNet sees the token MLP(0), which is what
+the pipeline's unconditional branch uses (the original zeroed the token after the MLP instead; matching that would need
+a per-sample token scale in the UNet).
 """
 
 import argparse
@@ -201,12 +208,11 @@ def train(args: argparse.Namespace) -> TrainingResult:
         keep = sample_condition_keep_masks(
             dropout_names, batch_size, generator,
             p=args.condition_dropout_prob, p_all_zero=args.drop_all_prob, p_all_keep=args.keep_all_prob,
-        ) if args.stage == "compositional" else {}  # fmt: skip
+        )  # fmt: skip
         with torch.no_grad():
             latents = encode_video_latents(vae, batch["pixel_values"], generator).to(weight_dtype)
             text = pipeline.encode_prompt(batch["prompts"], accelerator.device, 1, False)[0]
-            if "text" in keep:
-                text = text * keep["text"].to(text).view(-1, 1, 1)
+            text = text * keep["text"].to(text).view(-1, 1, 1)
             image_embeds = None
             if use_style:
                 image_embeds = pipeline.encode_image(_first_frames(batch["pixel_values"]), accelerator.device)
