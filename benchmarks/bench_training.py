@@ -25,10 +25,10 @@ import torch
 
 CONFIGS = {
     # A quarter of the release widths, full depth: minutes on a CPU.
-    "mid": dict(block_out_channels=(64, 128, 256, 256), cross_attention_dim=256, attention_head_dim=32,
-                transformer_in_num_heads=2, image_embed_dim=None),
+    "mid": {"block_out_channels": (64, 128, 256, 256), "cross_attention_dim": 256, "attention_head_dim": 32,
+            "transformer_in_num_heads": 2, "image_embed_dim": None},
     # The released VideoComposer UNet (defaults of VideoComposerUNet3DModel).
-    "release": dict(),
+    "release": {},
 }  # fmt: skip
 
 
@@ -110,9 +110,15 @@ def main() -> None:
         results[checkpointing] = json.loads(output.strip().splitlines()[-1])
     plain, checkpointed = results[False], results[True]
     if abs(plain["first_loss"] - checkpointed["first_loss"]) > 1e-4 * abs(plain["first_loss"]):
-        raise RuntimeError(f"gradient checkpointing changed the loss: {plain['first_loss']} vs {checkpointed['first_loss']}")
+        raise RuntimeError(
+            f"gradient checkpointing changed the loss: {plain['first_loss']} vs {checkpointed['first_loss']}"
+        )
 
-    clock = "wall time, bf16 autocast" if args.device.startswith("cuda") else f"process CPU time, {args.threads} thread(s), fp32"
+    clock = (
+        "wall time, bf16 autocast"
+        if args.device.startswith("cuda")
+        else f"process CPU time, {args.threads} thread(s), fp32"
+    )
     memory = "torch.cuda.max_memory_allocated" if args.device.startswith("cuda") else "peak RSS growth over the steps"
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU {platform.machine()}"
     # Gradients (4 B) and AdamW's two moments (8 B) per parameter are the same in both runs; the rest is activations.
@@ -128,11 +134,11 @@ def main() -> None:
     section = "\n".join([
         f"### {time.strftime('%Y-%m-%d %H:%M')}, {device_name}, torch {torch.__version__}",
         "",
-        f"Config {args.config} ({plain['parameters'] / 1e6:.1f} M UNet parameters), batch 1, {args.frames} frames "
+        (f"Config {args.config} ({plain['parameters'] / 1e6:.1f} M UNet parameters), batch 1, {args.frames} frames "
         f"{args.size}x{args.size} (latent {args.size // 8}x{args.size // 8}), loss + backward + AdamW; median {clock} of "
         f"{args.steps} steps after a warm-up; memory: {memory}; each setting in a fresh process. Command: "
         f"`python benchmarks/bench_training.py --config {args.config} --device {args.device} --frames {args.frames} "
-        f"--size {args.size} --steps {args.steps}`",
+        f"--size {args.size} --steps {args.steps}`"),
         "",
         *rows,
     ])  # fmt: skip

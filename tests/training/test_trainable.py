@@ -17,7 +17,9 @@ def test_all_trains_the_unet_and_the_stc_encoder_only_in_the_compositional_stage
     parts = make_tiny_components()
     unet, stc = parts["unet"], parts["stc_encoder"]
     trained = set_trainable(unet, stc, "compositional", "all")
-    assert len(trained["unet"]) == len(list(unet.parameters())) and len(trained["stc_encoder"]) == len(list(stc.parameters()))
+    assert len(trained["unet"]) == len(list(unet.parameters())) and len(trained["stc_encoder"]) == len(
+        list(stc.parameters())
+    )
     trained = set_trainable(unet, stc, "t2v", "all")
     assert trained["stc_encoder"] == [] and not trained_names(stc)
 
@@ -37,7 +39,9 @@ def test_temporal_trains_exactly_the_temporal_layers(make_tiny_components):
     unet, stc = parts["unet"], parts["stc_encoder"]
     set_trainable(unet, stc, "compositional", "temporal")
     expected = {
-        name for name, _ in unet.named_parameters() if re.match(r"(transformer_in\.|.*\.(temp_convs|temp_attentions)\.)", name)
+        name
+        for name, _ in unet.named_parameters()
+        if re.match(r"(transformer_in\.|.*\.(temp_convs|temp_attentions)\.)", name)
     }
     assert expected and trained_names(unet) == expected
     assert not trained_names(stc)

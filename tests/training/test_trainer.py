@@ -6,9 +6,9 @@ import torch
 from safetensors.torch import load_file
 
 from pipelines import VideoComposerPipeline
+from videocomposer.data.video_dataset import VideoTextDataset
 from videocomposer.training.arguments import parse_args
 from videocomposer.training.checkpointing import resolve_checkpoint
-from videocomposer.data.video_dataset import VideoTextDataset
 from videocomposer.training.objective import (
     add_training_noise,
     encode_video_latents,
@@ -80,7 +80,9 @@ def test_gradient_checkpointing_gives_the_same_losses(tmp_path, model_dir, make_
     captions = make_videos(tmp_path / "videos", 2)
     common = ("--stage", "compositional", "--conditions", "motion", "canny", "--max_train_steps", "3")
     plain = run_training(training_argv(model_dir, captions, tmp_path / "plain", *common))
-    checkpointed = run_training(training_argv(model_dir, captions, tmp_path / "gc", *common, "--gradient_checkpointing"))
+    checkpointed = run_training(
+        training_argv(model_dir, captions, tmp_path / "gc", *common, "--gradient_checkpointing")
+    )
     assert len(plain.losses) == 3
     assert len(set(plain.losses)) == 3  # different batches, noise and dropout each step
     torch.testing.assert_close(torch.tensor(checkpointed.losses), torch.tensor(plain.losses), rtol=1e-5, atol=1e-6)
@@ -90,9 +92,7 @@ def test_gradient_checkpointing_gives_the_same_losses(tmp_path, model_dir, make_
         torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6)
 
 
-def test_lora_saves_only_adapter_weights_that_load_back(
-    tmp_path, model_dir, make_videos, training_argv, run_training
-):
+def test_lora_saves_only_adapter_weights_that_load_back(tmp_path, model_dir, make_videos, training_argv, run_training):
     captions = make_videos(tmp_path / "videos", 1)
     output_dir = tmp_path / "out"
     run_training(training_argv(model_dir, captions, output_dir, "--stage", "t2v", "--trainable", "lora",
@@ -115,7 +115,9 @@ def test_lora_saves_only_adapter_weights_that_load_back(
     sample = torch.randn(1, 4, 4, 4, 4, generator=torch.Generator().manual_seed(0))
     context = torch.randn(1, 16, base.config.cross_attention_dim, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        assert not torch.allclose(adapted.eval()(sample, 500, context).sample, base.eval()(sample, 500, context).sample)
+        assert not torch.allclose(
+            adapted.eval()(sample, 500, context).sample, base.eval()(sample, 500, context).sample
+        )
 
 
 def test_a_corrupt_video_is_skipped_and_counted(tmp_path, model_dir, make_videos, training_argv, run_training):

@@ -17,13 +17,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune VideoComposer (text-to-video or compositional) on a folder of videos with captions.",
     )
     model = parser.add_argument_group("model")
-    model.add_argument("--pretrained_model_name_or_path", required=True,
-                       help="A VideoComposerPipeline folder (or Hub id) to start from.")
+    model.add_argument(
+        "--pretrained_model_name_or_path",
+        required=True,
+        help="A VideoComposerPipeline folder (or Hub id) to start from.",
+    )
     model.add_argument("--revision", default=None, help="Revision of the pretrained model on the Hub.")
-    model.add_argument("--stage", choices=STAGES, default="compositional",
-                       help="t2v: text-to-video, no conditions; compositional: STC conditions with condition dropout.")
-    model.add_argument("--trainable", choices=TRAINABLE, default="all",
-                       help="all | stc (STC encoder + conv_in) | temporal (temporal layers) | lora (temporal LoRA).")
+    model.add_argument(
+        "--stage",
+        choices=STAGES,
+        default="compositional",
+        help="t2v: text-to-video, no conditions; compositional: STC conditions with condition dropout.",
+    )
+    model.add_argument(
+        "--trainable",
+        choices=TRAINABLE,
+        default="all",
+        help="all | stc (STC encoder + conv_in) | temporal (temporal layers) | lora (temporal LoRA).",
+    )
     model.add_argument("--rank", type=int, default=4, help="LoRA rank (--trainable lora).")
     model.add_argument("--lora_alpha", type=int, default=None, help="LoRA alpha (default: the rank, scale 1).")
 
@@ -32,12 +43,23 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--captions_file", required=True, help="CSV (header row) or JSONL captions file.")
     data.add_argument("--video_column", default="videoid", help="Column with the video path or WebVid id.")
     data.add_argument("--caption_column", default="name", help="Column with the caption.")
-    data.add_argument("--conditions", nargs="*", default=[],
-                      help="Condition extractor names (e.g. motion depth sketch mask image); compositional stage.")
-    data.add_argument("--condition_kwargs", type=json.loads, default=None,
-                      help='JSON of extractor constructor arguments, e.g. \'{"depth": {"model": "Intel/dpt-large"}}\'.')
-    data.add_argument("--conditions_cache_dir", default=None,
-                      help="Read conditions from this cache (`videocomposer extract --cache DIR`) instead of extracting.")
+    data.add_argument(
+        "--conditions",
+        nargs="*",
+        default=[],
+        help="Condition extractor names (e.g. motion depth sketch mask image); compositional stage.",
+    )
+    data.add_argument(
+        "--condition_kwargs",
+        type=json.loads,
+        default=None,
+        help='JSON of extractor constructor arguments, e.g. \'{"depth": {"model": "Intel/dpt-large"}}\'.',
+    )
+    data.add_argument(
+        "--conditions_cache_dir",
+        default=None,
+        help="Read conditions from this cache (`videocomposer extract --cache DIR`) instead of extracting.",
+    )
     data.add_argument("--resolution", type=int, default=256, help="Square training size in pixels.")
     data.add_argument("--num_frames", type=int, default=16, help="Frames per clip.")
     data.add_argument("--fps", type=float, default=4.0, help="Frame sampling rate (the original: 4).")
@@ -52,8 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--gradient_accumulation_steps", type=int, default=1)
     training.add_argument("--gradient_checkpointing", action="store_true", help="Recompute UNet blocks in backward.")
     training.add_argument("--learning_rate", type=float, default=5e-5)
-    training.add_argument("--scale_lr", action="store_true",
-                          help="Multiply the learning rate by accumulation steps, batch size and process count.")
+    training.add_argument(
+        "--scale_lr",
+        action="store_true",
+        help="Multiply the learning rate by accumulation steps, batch size and process count.",
+    )
     training.add_argument("--lr_scheduler", choices=LR_SCHEDULERS, default="constant")
     training.add_argument("--lr_warmup_steps", type=int, default=500)
     training.add_argument("--adam_beta1", type=float, default=0.9)
@@ -61,32 +86,59 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--adam_weight_decay", type=float, default=1e-2)
     training.add_argument("--adam_epsilon", type=float, default=1e-8)
     training.add_argument("--max_grad_norm", type=float, default=1.0)
-    training.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None,
-                          help="Default: the accelerate config's. Frozen models are cast to this dtype.")
+    training.add_argument(
+        "--mixed_precision",
+        choices=("no", "fp16", "bf16"),
+        default=None,
+        help="Default: the accelerate config's. Frozen models are cast to this dtype.",
+    )
     training.add_argument("--allow_tf32", action="store_true", help="Allow TF32 matmuls on Ampere+ GPUs.")
     training.add_argument("--use_ema", action="store_true", help="Keep an EMA of the trained weights; save it.")
     training.add_argument("--ema_decay", type=float, default=0.9999)
-    training.add_argument("--condition_dropout_prob", type=float, default=ORIGINAL_DROPOUT["p"],
-                          help="Per-condition drop probability (text and style included).")
-    training.add_argument("--drop_all_prob", type=float, default=ORIGINAL_DROPOUT["p_all_zero"],
-                          help="Probability that a sample drops every condition.")
-    training.add_argument("--keep_all_prob", type=float, default=ORIGINAL_DROPOUT["p_all_keep"],
-                          help="Probability that a sample keeps every condition.")
+    training.add_argument(
+        "--condition_dropout_prob",
+        type=float,
+        default=ORIGINAL_DROPOUT["p"],
+        help="Per-condition drop probability (text and style included).",
+    )
+    training.add_argument(
+        "--drop_all_prob",
+        type=float,
+        default=ORIGINAL_DROPOUT["p_all_zero"],
+        help="Probability that a sample drops every condition.",
+    )
+    training.add_argument(
+        "--keep_all_prob",
+        type=float,
+        default=ORIGINAL_DROPOUT["p_all_keep"],
+        help="Probability that a sample keeps every condition.",
+    )
 
     checkpoints = parser.add_argument_group("checkpoints")
-    checkpoints.add_argument("--checkpointing_steps", type=int, default=500, help="Save the training state every N steps.")
+    checkpoints.add_argument(
+        "--checkpointing_steps", type=int, default=500, help="Save the training state every N steps."
+    )
     checkpoints.add_argument("--checkpoints_total_limit", type=int, default=None, help="Keep at most N checkpoints.")
-    checkpoints.add_argument("--resume_from_checkpoint", default=None,
-                             help='A checkpoint folder, or "latest" (the newest in --output_dir; fresh start if none).')
+    checkpoints.add_argument(
+        "--resume_from_checkpoint",
+        default=None,
+        help='A checkpoint folder, or "latest" (the newest in --output_dir; fresh start if none).',
+    )
 
     logging = parser.add_argument_group("logging and validation")
-    logging.add_argument("--report_to", default="none",
-                         help='Trackers for accelerate: "tensorboard", "wandb", "comet_ml", "all" or "none".')
+    logging.add_argument(
+        "--report_to",
+        default="none",
+        help='Trackers for accelerate: "tensorboard", "wandb", "comet_ml", "all" or "none".',
+    )
     logging.add_argument("--logging_dir", default="logs", help="Tracker folder, relative to --output_dir.")
     logging.add_argument("--tracker_project_name", default="videocomposer-train")
     logging.add_argument("--validation_prompt", nargs="+", default=None, help="Prompt(s) of the validation videos.")
-    logging.add_argument("--validation_conditions", default=None,
-                         help="A video whose --conditions (extracted once) steer the validation videos.")
+    logging.add_argument(
+        "--validation_conditions",
+        default=None,
+        help="A video whose --conditions (extracted once) steer the validation videos.",
+    )
     logging.add_argument("--validation_steps", type=int, default=100, help="Validate every N steps and at the end.")
     logging.add_argument("--validation_num_inference_steps", type=int, default=25)
     logging.add_argument("--validation_guidance_scale", type=float, default=9.0)
@@ -122,7 +174,9 @@ def check_args(args: argparse.Namespace) -> None:
     if args.resolution % 8:
         raise ValueError(f"--resolution: expected a multiple of 8 (the VAE factor), got {args.resolution}")
     if not args.fps > 0 or not args.learning_rate > 0:
-        raise ValueError(f"--fps and --learning_rate: expected positive numbers, got {args.fps} and {args.learning_rate}")
+        raise ValueError(
+            f"--fps and --learning_rate: expected positive numbers, got {args.fps} and {args.learning_rate}"
+        )
     for name in ("condition_dropout_prob", "drop_all_prob", "keep_all_prob", "ema_decay"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise ValueError(f"--{name}: expected a probability in [0, 1], got {getattr(args, name)}")

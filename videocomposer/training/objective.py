@@ -49,9 +49,7 @@ class NoisedLatents:
     noise: torch.Tensor
 
 
-def add_training_noise(
-    scheduler: DDPMScheduler, latents: torch.Tensor, generator: torch.Generator
-) -> NoisedLatents:
+def add_training_noise(scheduler: DDPMScheduler, latents: torch.Tensor, generator: torch.Generator) -> NoisedLatents:
     """Uniform timesteps and Gaussian noise from ``generator`` (on ``latents``' device), forward-diffused latents."""
     if scheduler.config.prediction_type != "epsilon":
         raise ValueError(f"scheduler: expected prediction_type 'epsilon', got {scheduler.config.prediction_type!r}")

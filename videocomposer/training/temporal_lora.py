@@ -21,7 +21,9 @@ from safetensors.torch import load_file, save_file
 
 from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 
-TEMPORAL_LORA_TARGETS = r".*(transformer_in|temp_attentions\.\d+)\.transformer_blocks\.\d+\.attn[12]\.(to_q|to_k|to_v|to_out\.0)"
+TEMPORAL_LORA_TARGETS = (
+    r".*(transformer_in|temp_attentions\.\d+)\.transformer_blocks\.\d+\.attn[12]\.(to_q|to_k|to_v|to_out\.0)"
+)
 ADAPTER_CONFIG_NAME = "adapter_config.json"
 ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors"
 

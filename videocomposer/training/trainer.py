@@ -61,7 +61,9 @@ def train(args: argparse.Namespace) -> TrainingResult:
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
         log_with=None if args.report_to == "none" else args.report_to,
-        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / args.logging_dir)),
+        project_config=ProjectConfiguration(
+            project_dir=str(output_dir), logging_dir=str(output_dir / args.logging_dir)
+        ),
     )
     if args.allow_tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -262,7 +264,11 @@ def train(args: argparse.Namespace) -> TrainingResult:
             if state.global_step % args.checkpointing_steps == 0:
                 path = save_checkpoint(accelerator, output_dir, state.global_step, args.checkpoints_total_limit)
                 logger.info(f"saved {path}")
-            if args.validation_prompt and state.global_step % args.validation_steps == 0 and accelerator.is_main_process:
+            if (
+                args.validation_prompt
+                and state.global_step % args.validation_steps == 0
+                and accelerator.is_main_process
+            ):
                 validate()
             if state.global_step >= max_train_steps:
                 break
@@ -274,7 +280,9 @@ def train(args: argparse.Namespace) -> TrainingResult:
         if lora_config is not None:
             save_temporal_lora(accelerator.unwrap_model(wrapped["unet"]), lora_config, output_dir)
         else:
-            _save_pipeline(args, {name: accelerator.unwrap_model(model) for name, model in wrapped.items()}, output_dir)
+            _save_pipeline(
+                args, {name: accelerator.unwrap_model(model) for name, model in wrapped.items()}, output_dir
+            )
         if args.validation_prompt and state.global_step % args.validation_steps:
             validate()  # the final weights, unless the last step just did
         if hub_repo_id is not None:
