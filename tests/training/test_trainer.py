@@ -16,6 +16,7 @@ from videocomposer.training.objective import (
     training_scheduler,
 )
 from videocomposer.training.temporal_lora import ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, load_temporal_lora
+from videocomposer.training.trainable import is_temporal_parameter
 
 
 @torch.no_grad()
@@ -194,3 +195,32 @@ def test_push_to_hub_uploads_the_final_folder_without_checkpoints(
     assert upload["repo_id"] == "me/tiny-videocomposer" and upload["folder_path"] == str(output_dir)
     assert "checkpoint-*" in upload["ignore_patterns"]
     assert (output_dir / "model_index.json").is_file()
+
+
+def test_temporal_run_changes_only_temporal_weights(tmp_path, model_dir, make_videos, training_argv, run_training):
+    captions = make_videos(tmp_path / "videos", 1)
+    output_dir = tmp_path / "out"
+    run_training(training_argv(model_dir, captions, output_dir, "--stage", "t2v", "--trainable", "temporal",
+                               "--max_train_steps", "2"))  # fmt: skip
+    before = load_file(str(model_dir / "unet" / "diffusion_pytorch_model.safetensors"))
+    after = load_file(str(output_dir / "unet" / "diffusion_pytorch_model.safetensors"))
+    changed = {key for key in before if not torch.equal(before[key], after[key])}
+    assert changed and all(is_temporal_parameter(key) for key in changed)
+    assert any(key.startswith("transformer_in.") for key in changed)
+
+
+def test_bf16_mixed_precision_trains_and_saves_float32_weights(
+    tmp_path, model_dir, make_videos, training_argv, run_training
+):
+    captions = make_videos(tmp_path / "videos", 1)
+    output_dir = tmp_path / "out"
+    result = run_training(training_argv(model_dir, captions, output_dir, "--stage", "compositional",
+                                        "--conditions", "motion", "--trainable", "stc", "--mixed_precision", "bf16",
+                                        "--max_train_steps", "2"))  # fmt: skip
+    assert result.global_step == 2 and all(torch.isfinite(torch.tensor(result.losses)))
+    for name in ("unet", "stc_encoder", "vae"):
+        saved = load_file(str(output_dir / name / "diffusion_pytorch_model.safetensors"))
+        assert {value.dtype for value in saved.values()} == {torch.float32}, name
+    initial_vae = load_file(str(model_dir / "vae" / "diffusion_pytorch_model.safetensors"))
+    saved_vae = load_file(str(output_dir / "vae" / "diffusion_pytorch_model.safetensors"))
+    assert all(torch.equal(initial_vae[key], saved_vae[key]) for key in initial_vae)  # not rounded through bf16
