@@ -121,6 +121,26 @@ def test_lora_saves_only_adapter_weights_that_load_back(tmp_path, model_dir, mak
         )
 
 
+def test_lora_checkpoints_hold_only_adapter_weights_and_resume(
+    tmp_path, model_dir, make_videos, training_argv, run_training
+):
+    captions = make_videos(tmp_path / "videos", 2)
+    common = ("--stage", "t2v", "--trainable", "lora", "--rank", "2", "--learning_rate", "1e-2",
+              "--max_train_steps", "3", "--checkpointing_steps", "2")  # fmt: skip
+    run_training(training_argv(model_dir, captions, tmp_path / "full", *common))
+    checkpoint = tmp_path / "full" / "checkpoint-2"
+    assert sorted(p.name for p in (checkpoint / "unet_lora").iterdir()) == [ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME]
+    assert not list(checkpoint.glob("model*.safetensors")) and not (checkpoint / "unet").exists()
+
+    run_training(training_argv(model_dir, captions, tmp_path / "resumed", *common,
+                               "--resume_from_checkpoint", str(checkpoint)))  # fmt: skip
+    full = load_file(str(tmp_path / "full" / ADAPTER_WEIGHTS_NAME))
+    resumed = load_file(str(tmp_path / "resumed" / ADAPTER_WEIGHTS_NAME))
+    assert full.keys() == resumed.keys()
+    for key in full:
+        torch.testing.assert_close(resumed[key], full[key], rtol=1e-5, atol=1e-6)
+
+
 def test_a_corrupt_video_is_skipped_and_counted(tmp_path, model_dir, make_videos, training_argv, run_training):
     captions = make_videos(tmp_path / "videos", 2)
     (captions.parent / "broken.mp4").write_bytes(b"this is not a video" * 50)

@@ -1,9 +1,11 @@
 """Training checkpoints that are never half-written: ``accelerator.save_state`` into a hidden temporary folder, renamed
 to ``checkpoint-{step}`` when complete; old ones pruned to ``checkpoints_total_limit`` (renamed away, then deleted).
 
-A checkpoint holds what ``accelerator.save_state`` writes for the prepared objects (trainable models, optimizer, LR
-scheduler, RNG states of every process) and every object given to ``accelerator.register_for_checkpointing`` (the
-EMA, the :class:`TrainingState`), so a resumed run continues the same loss curve.
+A checkpoint holds what ``accelerator.save_state`` writes for the prepared objects (optimizer, LR scheduler, RNG states
+of every process) and every object given to ``accelerator.register_for_checkpointing`` (the EMA, the
+:class:`TrainingState`), so a resumed run continues the same loss curve. The trained models are written by
+:func:`register_model_hooks` in diffusers format (``unet/``, ``stc_encoder/``, loadable with ``from_pretrained``), or,
+for a LoRA run, as the adapter weights only (``unet_lora/``).
 """
 
 import os
@@ -14,10 +16,18 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from peft import LoraConfig
+
+from videocomposer.models.stc_encoder import STCEncoder
+from videocomposer.models.unet_3d import VideoComposerUNet3DModel
+
+from .temporal_lora import load_temporal_lora_weights, save_temporal_lora
 
 CHECKPOINT_PREFIX = "checkpoint-"
 _CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
 _TEMPORARY_PREFIX = f".{CHECKPOINT_PREFIX}"  # ".checkpoint-{step}.tmp" while writing, ".deleting" while pruning
+_COMPONENT_CLASSES = {"unet": VideoComposerUNet3DModel, "stc_encoder": STCEncoder}
+LORA_FOLDER = "unet_lora"
 
 
 @dataclass
@@ -36,6 +46,41 @@ class TrainingState:
     def load_state_dict(self, state: dict) -> None:
         self.global_step = int(state["global_step"])
         self.generator.set_state(state["generator"])
+
+
+def register_model_hooks(accelerator: Accelerator, lora_config: LoraConfig | None) -> None:
+    """Make ``save_state`` / ``load_state`` write and read the prepared models as diffusers folders (or, with a
+    ``lora_config``, the UNet's adapter weights only) instead of accelerate's flat ``model*.safetensors``."""
+
+    def component_name(model: torch.nn.Module) -> str:
+        for name, cls in _COMPONENT_CLASSES.items():
+            if isinstance(model, cls):
+                return name
+        raise TypeError(f"checkpoint hooks: unexpected prepared model {type(model).__name__}")
+
+    def save_hook(models: list[torch.nn.Module], weights: list[dict], output_dir: str) -> None:
+        if accelerator.is_main_process:
+            for model in models:
+                model = accelerator.unwrap_model(model)
+                name = component_name(model)
+                if name == "unet" and lora_config is not None:
+                    save_temporal_lora(model, lora_config, Path(output_dir) / LORA_FOLDER)
+                else:
+                    model.save_pretrained(str(Path(output_dir) / name))
+        weights.clear()  # written above: accelerate must not write them again
+
+    def load_hook(models: list[torch.nn.Module], input_dir: str) -> None:
+        while models:
+            model = accelerator.unwrap_model(models.pop())
+            name = component_name(model)
+            if name == "unet" and lora_config is not None:
+                load_temporal_lora_weights(model, Path(input_dir) / LORA_FOLDER)
+            else:
+                loaded = _COMPONENT_CLASSES[name].from_pretrained(input_dir, subfolder=name)
+                model.load_state_dict(loaded.state_dict())
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)
 
 
 def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:

@@ -72,12 +72,20 @@ def save_temporal_lora(unet: VideoComposerUNet3DModel, config: LoraConfig, save_
 def load_temporal_lora(unet: VideoComposerUNet3DModel, pretrained_directory: str | os.PathLike) -> LoraConfig:
     """Inject the adapters saved by :func:`save_temporal_lora` into ``unet`` and load their weights (strict)."""
     folder = Path(pretrained_directory)
-    for name in (ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME):
-        if not (folder / name).is_file():
-            raise ValueError(f"pretrained_directory: {str(folder)!r} has no {name}")
+    if not (folder / ADAPTER_CONFIG_NAME).is_file():
+        raise ValueError(f"pretrained_directory: {str(folder)!r} has no {ADAPTER_CONFIG_NAME}")
     config = LoraConfig.from_pretrained(str(folder))
     inject_adapter_in_model(config, unet)
-    state = load_file(str(folder / ADAPTER_WEIGHTS_NAME))
+    load_temporal_lora_weights(unet, folder)
+    return config
+
+
+def load_temporal_lora_weights(unet: VideoComposerUNet3DModel, pretrained_directory: str | os.PathLike) -> None:
+    """Load saved adapter weights into a ``unet`` that already carries the same adapters (strict)."""
+    path = Path(pretrained_directory) / ADAPTER_WEIGHTS_NAME
+    if not path.is_file():
+        raise ValueError(f"pretrained_directory: {str(path.parent)!r} has no {ADAPTER_WEIGHTS_NAME}")
+    state = load_file(str(path))
     expected = set(get_peft_model_state_dict(unet))
     if set(state) != expected:
         raise ValueError(
@@ -85,4 +93,3 @@ def load_temporal_lora(unet: VideoComposerUNet3DModel, pretrained_directory: str
             f"unexpected {sorted(set(state) - expected)[:4]}"
         )
     set_peft_model_state_dict(unet, state)
-    return config

@@ -34,7 +34,13 @@ from condition_extractors import extract_conditions
 from pipelines.pipeline_videocomposer import VideoComposerPipeline
 from videocomposer.data.video_dataset import VideoTextDataset, collate_video_text
 
-from .checkpointing import TrainingState, remove_incomplete_checkpoints, resolve_checkpoint, save_checkpoint
+from .checkpointing import (
+    TrainingState,
+    register_model_hooks,
+    remove_incomplete_checkpoints,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from .condition_dropout import sample_condition_keep_masks
 from .epoch_sampler import EpochShuffleSampler
 from .objective import add_training_noise, encode_video_latents, eps_prediction_loss, training_scheduler
@@ -146,6 +152,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
         num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
         num_training_steps=max_train_steps * accelerator.num_processes,
     )
+    register_model_hooks(accelerator, lora_config)
     prepared = accelerator.prepare(*trained_models.values(), optimizer, dataloader, lr_scheduler)
     wrapped = dict(zip(trained_models, prepared[: len(trained_models)]))
     optimizer, dataloader, lr_scheduler = prepared[len(trained_models) :]
