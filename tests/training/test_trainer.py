@@ -244,3 +244,12 @@ def test_bf16_mixed_precision_trains_and_saves_float32_weights(
     initial_vae = load_file(str(model_dir / "vae" / "diffusion_pytorch_model.safetensors"))
     saved_vae = load_file(str(output_dir / "vae" / "diffusion_pytorch_model.safetensors"))
     assert all(torch.equal(initial_vae[key], saved_vae[key]) for key in initial_vae)  # not rounded through bf16
+
+
+def test_resuming_with_another_seed_is_refused(tmp_path, model_dir, make_videos, training_argv, run_training):
+    captions = make_videos(tmp_path / "videos", 1)
+    common = ("--stage", "t2v", "--max_train_steps", "2", "--checkpointing_steps", "1")
+    run_training(training_argv(model_dir, captions, tmp_path / "out", *common))
+    with pytest.raises(ValueError, match="--seed: the checkpoint was trained with --seed 0, this run has 1"):
+        run_training(training_argv(model_dir, captions, tmp_path / "out", *common, "--seed", "1",
+                                   "--resume_from_checkpoint", "latest"))  # fmt: skip

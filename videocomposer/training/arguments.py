@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     training = parser.add_argument_group("training")
     training.add_argument("--output_dir", default="videocomposer-finetuned", help="Checkpoints and the final model.")
-    training.add_argument("--seed", type=int, default=None, help="Seed of data order, noise, timesteps and dropout.")
+    training.add_argument(
+        "--seed", type=int, default=0, help="Seed of data order, noise, timesteps and dropout; resume with the same."
+    )
     training.add_argument("--train_batch_size", type=int, default=1, help="Batch size per device.")
     training.add_argument("--num_train_epochs", type=int, default=1)
     training.add_argument("--max_train_steps", type=int, default=None, help="Optimizer steps; overrides epochs.")
@@ -169,7 +171,7 @@ def check_args(args: argparse.Namespace) -> None:
     for name in ("lr_warmup_steps", "dataloader_num_workers"):
         if getattr(args, name) < 0:
             raise ValueError(f"--{name}: expected a non-negative integer, got {getattr(args, name)}")
-    if args.seed is not None and args.seed < 0:
+    if args.seed < 0:
         raise ValueError(f"--seed: expected a non-negative integer, got {args.seed}")
     if args.resolution % 8:
         raise ValueError(f"--resolution: expected a multiple of 8 (the VAE factor), got {args.resolution}")

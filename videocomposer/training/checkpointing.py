@@ -34,16 +34,22 @@ LORA_FOLDER = "unet_lora"
 class TrainingState:
     """The loop's own resumable state: optimizer steps taken and the generator of noise, timesteps and dropout.
 
-    Registered with ``accelerator.register_for_checkpointing``; the data position follows from ``global_step``.
+    Registered with ``accelerator.register_for_checkpointing``; the data position follows from ``global_step`` and the
+    ``seed`` of the data order, which a resumed run must share.
     """
 
     global_step: int
     generator: torch.Generator
+    seed: int
 
     def state_dict(self) -> dict:
-        return {"global_step": self.global_step, "generator": self.generator.get_state()}
+        return {"global_step": self.global_step, "generator": self.generator.get_state(), "seed": self.seed}
 
     def load_state_dict(self, state: dict) -> None:
+        if state["seed"] != self.seed:
+            raise ValueError(
+                f"--seed: the checkpoint was trained with --seed {state['seed']}, this run has {self.seed}"
+            )
         self.global_step = int(state["global_step"])
         self.generator.set_state(state["generator"])
 

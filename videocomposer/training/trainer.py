@@ -73,7 +73,6 @@ def train(args: argparse.Namespace) -> TrainingResult:
     )
     if args.allow_tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
-    seed = args.seed if args.seed is not None else int(torch.randint(0, 2**31 - 1, ()))
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         removed = remove_incomplete_checkpoints(output_dir)
@@ -119,16 +118,16 @@ def train(args: argparse.Namespace) -> TrainingResult:
         conditions=args.conditions,
         condition_kwargs=args.condition_kwargs,
         cache_dir=args.conditions_cache_dir,
-        seed=seed,
+        seed=args.seed,
     )
-    sampler = EpochShuffleSampler(len(dataset), seed)
+    sampler = EpochShuffleSampler(len(dataset), args.seed)
     dataloader = DataLoader(
         dataset,
         batch_size=args.train_batch_size,
         sampler=sampler,
         collate_fn=collate_video_text,
         num_workers=args.dataloader_num_workers,
-        generator=torch.Generator().manual_seed(seed),  # worker seeds; keeps the global RNG out of data loading
+        generator=torch.Generator().manual_seed(args.seed),  # worker seeds; keeps the global RNG out of data loading
     )
 
     # Optimization
@@ -165,7 +164,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
         ema.to(accelerator.device)
         accelerator.register_for_checkpointing(ema)
     # Seeded per process, so that processes draw different noise.
-    state = TrainingState(0, torch.Generator().manual_seed(seed + accelerator.process_index))
+    state = TrainingState(0, torch.Generator().manual_seed(args.seed + accelerator.process_index), args.seed)
     accelerator.register_for_checkpointing(state)
     noise_scheduler = training_scheduler()
 
@@ -198,7 +197,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
                 pipeline, args.validation_prompt, validation_conditions, output_dir, state.global_step,
                 num_frames=args.num_frames, resolution=args.resolution, fps=args.fps,
                 num_inference_steps=args.validation_num_inference_steps,
-                guidance_scale=args.validation_guidance_scale, seed=seed,
+                guidance_scale=args.validation_guidance_scale, seed=args.seed,
             )  # fmt: skip
         if ema is not None:
             ema.restore(parameters)
