@@ -1,6 +1,7 @@
 """Command-line arguments of ``accelerate launch -m videocomposer.train``, named as in diffusers' training examples."""
 
 import argparse
+import importlib.util
 import json
 import os
 from collections.abc import Sequence
@@ -195,5 +196,7 @@ def check_args(args: argparse.Namespace) -> None:
             raise ValueError("--validation_conditions needs --validation_prompt")
         if not os.path.isfile(args.validation_conditions):
             raise ValueError(f"--validation_conditions: {args.validation_conditions!r} is not a file")
+    if args.trainable == "lora" and importlib.util.find_spec("peft") is None:
+        raise ValueError("--trainable lora needs peft: pip install 'videocomposer[lora]'")
     if args.report_to == "wandb" and args.hub_token is not None:
         raise ValueError("--hub_token with --report_to wandb would expose the token; use `hf auth login` instead")

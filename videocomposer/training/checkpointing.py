@@ -8,20 +8,23 @@ of every process) and every object given to ``accelerator.register_for_checkpoin
 for a LoRA run, as the adapter weights only (``unet_lora/``).
 """
 
+from __future__ import annotations
+
 import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from accelerate import Accelerator
-from peft import LoraConfig
 
 from videocomposer.models.stc_encoder import STCEncoder
 from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 
-from .temporal_lora import load_temporal_lora_weights, save_temporal_lora
+if TYPE_CHECKING:  # peft is the optional `lora` extra, imported only by LoRA runs
+    from peft import LoraConfig
 
 CHECKPOINT_PREFIX = "checkpoint-"
 _CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
@@ -70,6 +73,8 @@ def register_model_hooks(accelerator: Accelerator, lora_config: LoraConfig | Non
                 model = accelerator.unwrap_model(model)
                 name = component_name(model)
                 if name == "unet" and lora_config is not None:
+                    from .temporal_lora import save_temporal_lora
+
                     save_temporal_lora(model, lora_config, Path(output_dir) / LORA_FOLDER)
                 else:
                     model.save_pretrained(str(Path(output_dir) / name))
@@ -80,6 +85,8 @@ def register_model_hooks(accelerator: Accelerator, lora_config: LoraConfig | Non
             model = accelerator.unwrap_model(models.pop())
             name = component_name(model)
             if name == "unet" and lora_config is not None:
+                from .temporal_lora import load_temporal_lora_weights
+
                 load_temporal_lora_weights(model, Path(input_dir) / LORA_FOLDER)
             else:
                 loaded = _COMPONENT_CLASSES[name].from_pretrained(input_dir, subfolder=name)

@@ -44,7 +44,6 @@ from .checkpointing import (
 from .condition_dropout import sample_condition_keep_masks
 from .epoch_sampler import EpochShuffleSampler
 from .objective import add_training_noise, encode_video_latents, eps_prediction_loss, training_scheduler
-from .temporal_lora import add_temporal_lora, save_temporal_lora, temporal_lora_config
 from .trainable import set_trainable
 from .validation import generate_validation_videos
 
@@ -87,6 +86,8 @@ def train(args: argparse.Namespace) -> TrainingResult:
     trained = set_trainable(unet, stc_encoder, args.stage, args.trainable)
     lora_config = None
     if args.trainable == "lora":
+        from .temporal_lora import add_temporal_lora, temporal_lora_config  # peft: the optional `lora` extra
+
         lora_config = temporal_lora_config(args.rank, args.lora_alpha)
         trained["unet"] = add_temporal_lora(unet, lora_config)
     if args.gradient_checkpointing:
@@ -284,6 +285,8 @@ def train(args: argparse.Namespace) -> TrainingResult:
         if ema is not None:
             ema.copy_to(parameters)
         if lora_config is not None:
+            from .temporal_lora import save_temporal_lora
+
             save_temporal_lora(accelerator.unwrap_model(wrapped["unet"]), lora_config, output_dir)
         else:
             _save_pipeline(
