@@ -33,9 +33,10 @@ def model_dir(tmp_path: Path, make_tiny_components) -> Path:
     return path
 
 
-def make_videos(folder: Path, num_clips: int) -> Path:
-    """`num_clips` synthetic 8-frame 32x32 clips at 8 fps with `captions.csv`; returns the captions file."""
-    return write_dataset(folder, num_clips, num_frames=8, height=RESOLUTION, width=RESOLUTION, fps=FPS)
+def make_videos(folder: Path, num_clips: int, num_frames: int = 8) -> Path:
+    """`num_clips` synthetic 32x32 clips at 8 fps with `captions.csv`; returns the captions file. With
+    `num_frames=NUM_FRAMES` every item of a clip is the same window (the whole clip)."""
+    return write_dataset(folder, num_clips, num_frames=num_frames, height=RESOLUTION, width=RESOLUTION, fps=FPS)
 
 
 def training_argv(model_dir: Path, captions: Path, output_dir: Path, *extra: str) -> list[str]:
@@ -68,8 +69,8 @@ def run_training_fixture() -> Callable[[list[str]], TrainingResult]:
 
 
 @pytest.fixture(name="make_videos")
-def make_videos_fixture() -> Callable[[Path, int], Path]:
-    """The factory `make_videos(folder, num_clips) -> captions file`."""
+def make_videos_fixture() -> Callable[..., Path]:
+    """The factory `make_videos(folder, num_clips, num_frames=8) -> captions file`."""
     return make_videos
 
 

@@ -33,8 +33,8 @@ def evaluation_loss(pipe: VideoComposerPipeline, item: dict, draws: int = 16) ->
     return sum(losses) / len(losses)
 
 
-def test_thirty_steps_on_one_clip_lower_the_loss(tmp_path, model_dir, make_videos, training_argv, run_training):
-    captions = make_videos(tmp_path / "videos", 1)
+def test_thirty_steps_on_one_batch_lower_the_loss(tmp_path, model_dir, make_videos, training_argv, run_training):
+    captions = make_videos(tmp_path / "videos", 1, num_frames=4)  # one 4-frame clip: every step sees the same batch
     output_dir = tmp_path / "out"
     result = run_training(training_argv(model_dir, captions, output_dir, "--stage", "t2v", "--max_train_steps", "30"))
     assert result.global_step == 30 and len(result.losses) == 30
