@@ -60,12 +60,27 @@ def add_training_noise(scheduler: DDPMScheduler, latents: torch.Tensor, generato
     return NoisedLatents(scheduler.add_noise(latents, noise, timesteps), timesteps, noise)
 
 
+def append_style_token(
+    unet: VideoComposerUNet3DModel,
+    encoder_hidden_states: torch.Tensor,
+    image_embeds: torch.Tensor,
+    keep: torch.Tensor,
+) -> torch.Tensor:
+    """The UNet's cross-attention context with the style token ``MLP(image_embeds)`` appended, times ``keep`` (B,).
+
+    Same as the UNet's own ``image_embeds`` path, except that a dropped sample gets a zero token: the original's
+    dropout acts on the token, after the MLP. Pass the result as ``encoder_hidden_states`` with ``image_embeds=None``.
+    """
+    token = unet.image_embedding(image_embeds.to(encoder_hidden_states.dtype))
+    token = token * keep.to(token).view(-1, 1)
+    return torch.cat([encoder_hidden_states, token[:, None]], dim=1)
+
+
 def eps_prediction_loss(
     unet: VideoComposerUNet3DModel,
     noised: NoisedLatents,
     encoder_hidden_states: torch.Tensor,
     condition_latents: torch.Tensor | None = None,
-    image_embeds: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean squared error (float32) between the UNet's noise prediction and the noise that was added."""
     prediction = unet(
@@ -73,6 +88,5 @@ def eps_prediction_loss(
         noised.timesteps,
         encoder_hidden_states=encoder_hidden_states,
         condition_latents=condition_latents,
-        image_embeds=image_embeds,
     ).sample
     return F.mse_loss(prediction.float(), noised.noise.float(), reduction="mean")

@@ -8,9 +8,8 @@ the data order is a pure function of (seed, epoch), so a resumed run continues t
 Dropout follows the original's UNet forward, which drops the text in every stage: in the t2v stage the text is the
 only condition; in the compositional stage text, style and every STC branch are drawn independently. A dropped text is
 a zero embedding. The style reference of a training clip is its first frame (when the pipeline has an image encoder
-and the UNet a style token); a dropped style is a zero CLIP embedding, so the UNet sees the token MLP(0), which is what
-the pipeline's unconditional branch uses (the original zeroed the token after the MLP instead; matching that would need
-a per-sample token scale in the UNet).
+and the UNet a style token); a dropped style is a zero token, after the token MLP, as in the original (whose sampler,
+like our pipeline, then uses MLP(0) as the unconditional style token).
 """
 
 import argparse
@@ -25,7 +24,7 @@ import PIL.Image
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader
@@ -43,7 +42,13 @@ from .checkpointing import (
 )
 from .condition_dropout import sample_condition_keep_masks
 from .epoch_sampler import EpochShuffleSampler
-from .objective import add_training_noise, encode_video_latents, eps_prediction_loss, training_scheduler
+from .objective import (
+    add_training_noise,
+    append_style_token,
+    encode_video_latents,
+    eps_prediction_loss,
+    training_scheduler,
+)
 from .trainable import set_trainable
 from .validation import generate_validation_videos
 
@@ -69,6 +74,8 @@ def train(args: argparse.Namespace) -> TrainingResult:
         project_config=ProjectConfiguration(
             project_dir=str(output_dir), logging_dir=str(output_dir / args.logging_dir)
         ),
+        # STC branches of conditions a run does not use, and the style MLP without style, get no gradient.
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
     if args.allow_tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -222,16 +229,16 @@ def train(args: argparse.Namespace) -> TrainingResult:
             latents = encode_video_latents(vae, batch["pixel_values"], generator).to(weight_dtype)
             text = pipeline.encode_prompt(batch["prompts"], accelerator.device, 1, False)[0]
             text = text * keep["text"].to(text).view(-1, 1, 1)
-            image_embeds = None
-            if use_style:
+        if use_style:  # the token MLP trains with the UNet: only the image encoder runs without gradients
+            with torch.no_grad():
                 image_embeds = pipeline.encode_image(_first_frames(batch["pixel_values"]), accelerator.device)
-                image_embeds = image_embeds * keep["style"].to(image_embeds).view(-1, 1)
+            text = append_style_token(unet, text, image_embeds, keep["style"])
         noised = add_training_noise(noise_scheduler, latents, generator)
         condition_latents = None
         if stc_inputs:
             scales = {name: keep[name].to(accelerator.device) for name in stc_inputs}
             condition_latents = stc_forward(stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales)
-        return eps_prediction_loss(unet_forward, noised, text, condition_latents, image_embeds)
+        return eps_prediction_loss(unet_forward, noised, text, condition_latents)
 
     logger.info(
         f"training {sum(p.numel() for p in parameters):,} parameters ({args.stage}, {args.trainable}) on "

@@ -1,0 +1,73 @@
+"""The training objective against independent computations of the original's formulas."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from videocomposer.training.objective import (
+    NoisedLatents,
+    add_training_noise,
+    append_style_token,
+    encode_video_latents,
+    eps_prediction_loss,
+    training_scheduler,
+)
+
+
+def test_schedule_is_the_originals_linear_sd():
+    # The original's `linear_sd`: a linspace over square roots, squared.
+    betas = torch.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=torch.float64) ** 2
+    scheduler = training_scheduler()
+    torch.testing.assert_close(scheduler.betas.double(), betas, rtol=1e-6, atol=0)
+    assert scheduler.config.prediction_type == "epsilon"
+
+
+def test_forward_diffusion_matches_the_closed_form():
+    scheduler = training_scheduler()
+    latents = torch.randn(3, 4, 2, 4, 4, generator=torch.Generator().manual_seed(0))
+    noised = add_training_noise(scheduler, latents, torch.Generator().manual_seed(1))
+    abar = torch.cumprod(1 - scheduler.betas.double(), 0)[noised.timesteps].view(-1, 1, 1, 1, 1)
+    expected = abar.sqrt() * latents.double() + (1 - abar).sqrt() * noised.noise.double()
+    torch.testing.assert_close(noised.noisy_latents.double(), expected, rtol=1e-5, atol=1e-6)
+    assert noised.timesteps.shape == (3,) and noised.timesteps.min() >= 0 and noised.timesteps.max() < 1000
+    again = add_training_noise(scheduler, latents, torch.Generator().manual_seed(1))
+    assert torch.equal(again.noise, noised.noise) and torch.equal(again.timesteps, noised.timesteps)
+
+
+def test_video_latents_are_scaled_per_frame_posterior_samples(make_tiny_components):
+    vae = make_tiny_components()["vae"]
+    frames = torch.rand(2, 3, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1  # (B, F, 3, H, W)
+    latents = encode_video_latents(vae, frames, torch.Generator().manual_seed(5))
+    assert latents.shape == (2, 4, 3, 4, 4)
+    with torch.no_grad():
+        posterior = vae.encode(frames.reshape(6, 3, 32, 32)).latent_dist
+    generator = torch.Generator().manual_seed(5)
+    noise = torch.randn(posterior.mean.shape, generator=generator)
+    expected = (posterior.mean + posterior.std * noise) * 0.18215
+    torch.testing.assert_close(latents.detach(), expected.reshape(2, 3, 4, 4, 4).permute(0, 2, 1, 3, 4))
+    with pytest.raises(ValueError, match="pixel_values"):
+        encode_video_latents(vae, frames[:, 0], torch.Generator())
+
+
+def test_style_token_equals_the_unets_own_path_and_dropping_zeroes_it(make_tiny_components):
+    unet = make_tiny_components()["unet"]
+    g = torch.Generator().manual_seed(0)
+    sample, text = torch.randn(2, 4, 2, 4, 4, generator=g), torch.randn(2, 16, 32, generator=g)
+    image_embeds = torch.randn(2, unet.config.image_embed_dim, generator=g)
+    with torch.no_grad():
+        reference = unet(sample, 10, text, image_embeds=image_embeds).sample
+        context = append_style_token(unet, text, image_embeds, torch.ones(2))
+        torch.testing.assert_close(unet(sample, 10, context).sample, reference)
+        dropped = append_style_token(unet, text, image_embeds, torch.tensor([0.0, 1.0]))
+    assert dropped.shape == (2, 17, 32)
+    assert torch.equal(dropped[0, -1], torch.zeros(32)) and torch.equal(dropped[1], context[1])
+
+
+def test_loss_is_the_mse_to_the_added_noise(make_tiny_components):
+    unet = make_tiny_components()["unet"]
+    g = torch.Generator().manual_seed(0)
+    noised = NoisedLatents(torch.randn(1, 4, 2, 4, 4, generator=g), torch.tensor([500]), torch.randn(1, 4, 2, 4, 4))
+    text = torch.randn(1, 16, 32, generator=g)
+    with torch.no_grad():
+        expected = F.mse_loss(unet(noised.noisy_latents, 500, text).sample, noised.noise)
+        assert eps_prediction_loss(unet, noised, text).item() == pytest.approx(expected.item(), rel=1e-6)
