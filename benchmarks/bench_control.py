@@ -12,7 +12,8 @@ errors of the small VAE do not matter), and measured against the generator's gro
   - flicker: warping error (Farneback flow) of the "motion" videos vs the real clips (ratio generated / real).
 Targets of issue 7 at 64x64: <= 2 px with motion, >= 8 px without, sketch IoU >= 0.8.
 
-Run: `python benchmarks/bench_control.py [--num-clips 50] [--steps 25] [--guidance 3]`; appends to RESULTS.md.
+Run: `python benchmarks/bench_control.py [--num-clips 50] [--steps 25] [--guidance 3]`; appends to RESULTS.md and
+writes control_fidelity.png (for each of the first clips, rows: real clip, motion-, no-, sketch-conditioned).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+FIGURE = Path(__file__).resolve().parent / "control_fidelity.png"
+FIGURE_CLIPS = 3
 HEADING = "## bench_control: control fidelity of the demo model"
 SATURATION_THRESHOLD = 0.5  # objects have HSV saturation >= 0.7, the backgrounds <= 0.3
 FIRST_SEED = 1000  # held-out seeds EVAL_SEED_START + 1000 + i: clear of the ones the demo command uses
@@ -38,6 +41,18 @@ def object_masks(frames: np.ndarray) -> np.ndarray:
     high, low = values.max(axis=-1), values.min(axis=-1)
     saturation = (high - low) / np.maximum(high, 1e-6)
     return (saturation > SATURATION_THRESHOLD) & (high > 0.15)
+
+
+def save_figure(rows: list[np.ndarray], path: str | Path, scale: int = 2) -> None:
+    """Stack (F, H, W, 3) float videos as rows of frames side by side, upscaled ``scale``x, into a PNG (atomically)."""
+    import PIL.Image
+
+    strips = [np.concatenate(list(np.clip(video, 0.0, 1.0)), axis=1) for video in rows]
+    image = (np.concatenate(strips, axis=0) * 255).round().astype(np.uint8).repeat(scale, 0).repeat(scale, 1)
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    PIL.Image.fromarray(image).save(partial, format="PNG")
+    partial.replace(path)
 
 
 def append_results(text: str) -> None:
@@ -57,7 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-write", action="store_true", help="print only, do not append to RESULTS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only, do not write RESULTS.md or the figure")
+    parser.add_argument("--figure", default=str(FIGURE), help="PNG of the first clips: real / motion / none / sketch")
     args = parser.parse_args(argv)
     if args.num_clips < 1 or args.steps < 1 or args.threads < 1:
         raise ValueError("--num-clips, --steps and --threads must be positive")
@@ -77,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     diagonal = float(np.hypot(size, size))
     motion_extractor, canny = MotionVectorExtractor(), CannyExtractor()
     errors: dict[str, list[float]] = {"motion": [], "none": []}
-    ious, flicker_generated, flicker_real = [], [], []
+    ious, flicker_generated, flicker_real, figure_rows = [], [], [], []
     start = time.time()
     for seed in clip_seeds("eval", args.num_clips, FIRST_SEED):
         clip = generate_clip(seed, NUM_FRAMES, size, size, num_objects=1)
@@ -87,12 +103,17 @@ def main(argv: list[str] | None = None) -> None:
             "none": {},
             "sketch": {"sketch": canny(pixels).permute(1, 0, 2, 3)[None]},
         }
+        in_figure = len(figure_rows) < 4 * FIGURE_CLIPS  # rows: real, then one per run
+        if in_figure:
+            figure_rows.append(clip.frames / 255.0)
         for name, conditions in runs.items():
             frames = pipeline(
                 clip.caption, **conditions, num_frames=NUM_FRAMES, height=size, width=size,
                 num_inference_steps=args.steps, guidance_scale=args.guidance,
                 generator=torch.Generator().manual_seed(seed),
             ).frames[0]  # fmt: skip
+            if in_figure:
+                figure_rows.append(frames)
             masks = object_masks(frames)
             if name == "sketch":
                 ious.append(mask_iou(masks, clip.visible_masks[:, 0]))
@@ -129,6 +150,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table)
     if not args.no_write:
         append_results(table)
+        save_figure(figure_rows, args.figure)
+        print(f"figure: {args.figure} (rows per clip: real, motion-conditioned, no condition, sketch-conditioned)")
 
 
 if __name__ == "__main__":

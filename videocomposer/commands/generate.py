@@ -89,6 +89,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError("--mask and --masked-from go together: the mask marks what to regenerate in that video")
     if args.sketch_model is not None and args.sketch_from is None:
         raise ValueError("--sketch-model needs --sketch-from")
+    if args.sketch_model is not None and not os.path.exists(args.sketch_model):
+        raise FileNotFoundError(f"--sketch-model: no such file or folder: {args.sketch_model}")
     for name in ("frames", "steps"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
@@ -174,7 +176,13 @@ def build_conditions(args: argparse.Namespace, pipeline, height: int, width: int
     if args.motion_from is not None:
         extractors_by_video.setdefault(args.motion_from, []).append("motion")
     if args.depth_from is not None:
-        extractors_by_video.setdefault(args.depth_from, []).append(DepthExtractor(model=args.depth_model))
+        try:
+            depth = DepthExtractor(model=args.depth_model)
+        except OSError as error:
+            raise ValueError(
+                f"--depth-model: cannot load {args.depth_model!r} (offline? give a local DPT folder): {error}"
+            ) from None
+        extractors_by_video.setdefault(args.depth_from, []).append(depth)
     if args.sketch_from is not None:
         sketcher = CannyExtractor() if args.sketch_model is None else SketchExtractor(model=args.sketch_model)
         extractors_by_video.setdefault(args.sketch_from, []).append(sketcher)

@@ -58,7 +58,7 @@ UNET_CONFIG: dict[str, Any] = {
 STC_CONFIG: dict[str, Any] = {
     "condition_channels": CONDITIONS,
     "out_channels": 8,
-    "hidden_channels": 16,
+    "hidden_channels": 8,
     "num_attention_heads": 2,
     "attention_head_dim": 8,
     "dropout": 0.0,
