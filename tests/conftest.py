@@ -9,7 +9,7 @@ embedding 16, STC with every release condition.
 """
 
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +19,15 @@ TEXT_DIM = 32
 IMAGE_EMBED_DIM = 16
 CONTEXT_LENGTH = 16
 TINY_WORDS = ("a", "cat", "dog", "car", "red", "runs", "in", "the", "snow", "sea")
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def fill_zero_parameters(model: torch.nn.Module, seed: int = 0, std: float = 0.05) -> torch.nn.Module:

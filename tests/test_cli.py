@@ -61,3 +61,32 @@ def test_extract_errors_are_one_clear_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_extract_passes_a_user_mask_to_the_mask_extractor(clips, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    hole = np.zeros((64, 64), np.uint8)
+    hole[:, 32:] = 255
+    Image.fromarray(hole).save(tmp_path / "hole.png")
+    out = tmp_path / "masked.safetensors"
+    video = sorted(clips.glob("*.mp4"))[0]
+    rc = main(["extract", str(video), "--conditions", "mask", "--mask", str(tmp_path / "hole.png"), "--frames", "2",
+               "--height", "64", "--width", "64", "--output", str(out)])  # fmt: skip
+    assert rc == 0
+    mask = load_file(out)["mask"]
+    assert mask.shape == (1, 1, 2, 96, 96)
+    assert mask[..., :, :40].max() == 0 and mask[..., :, 56:].min() == 1
+
+
+def test_model_options_need_their_condition(capsys):
+    assert main(["extract", "v.mp4", "--conditions", "motion", "--depth-model", "dpt", "--output", "o.safetensors"]) == 2
+    assert "--depth-model is given but --conditions has none of ['depth']" in capsys.readouterr().err
+
+
+def test_train_forwards_its_arguments_to_the_training_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    assert "--pretrained_model_name_or_path" in capsys.readouterr().out

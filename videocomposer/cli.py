@@ -1,7 +1,8 @@
 """The `videocomposer` command line: `videocomposer <command> [options]`.
 
 Each sub-command lives in its own module of `videocomposer.commands` and exposes
-`register(subparsers) -> None`, which adds an argparse parser whose `func` default runs the command.
+`register(subparsers) -> None`, which adds an argparse parser whose `func` default runs the command. A command that
+sets the default `passthrough=True` receives the arguments it does not declare as `args.passthrough_args`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if not getattr(args, "passthrough", False):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.passthrough_args = unknown  # e.g. `train`, whose options belong to `videocomposer.train`
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

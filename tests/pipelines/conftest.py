@@ -1,6 +1,5 @@
 """Fixtures for pipeline tests: a tiny `VideoComposerPipeline`, tiny conditions and call arguments."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,15 +9,6 @@ from pipelines import VideoComposerPipeline
 
 NUM_FRAMES, HEIGHT, WIDTH = 4, 32, 32
 MISC = 48  # depth, sketch, masks and image at 1.5x the video size, as the original feeds them
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

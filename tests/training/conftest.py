@@ -1,10 +1,9 @@
 """Fixtures for training tests: a tiny pipeline folder, tiny synthetic videos, and a helper that trains in-process."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 from accelerate.state import AcceleratorState, GradientState
 
 from pipelines import VideoComposerPipeline
@@ -13,15 +12,6 @@ from videocomposer.training.arguments import parse_args
 from videocomposer.training.trainer import TrainingResult, train
 
 NUM_FRAMES, RESOLUTION, FPS = 4, 32, 8
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", type=Path, help="folder of videos (with --captions-file and --cache)")
     parser.add_argument("--captions-file", type=Path, help="CSV or JSONL captions of the dataset")
     parser.add_argument("--cache", type=Path, help="cache folder: one safetensors file per clip")
+    parser.add_argument("--depth-model", help="DPT depth model: a local folder or hub id (for `depth`)")
+    parser.add_argument("--sketch-model", help="PiDiNet weights table5_pidinet.pth (for `sketch`, `single_sketch`)")
+    parser.add_argument("--mask", help="a mask image (white = hole) instead of a random mask (for `mask`)")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--fps", type=float, default=4.0)
     parser.add_argument("--height", type=int, default=256)
@@ -31,7 +34,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def extractor_kwargs(args: argparse.Namespace) -> dict[str, dict]:
+    """Per-extractor keyword arguments from the command line's model / mask options."""
+    kwargs: dict[str, dict] = {}
+    for option, names, key in (
+        (args.depth_model, ("depth",), "model"),
+        (args.sketch_model, ("sketch", "single_sketch"), "model"),
+        (args.mask, ("mask",), "mask"),
+    ):
+        if option is None:
+            continue
+        wanted = [name for name in names if name in args.conditions]
+        if not wanted:
+            raise ValueError(f"--{key if key == 'mask' else names[0] + '-model'} is given but --conditions has none "
+                             f"of {list(names)}")  # fmt: skip
+        kwargs.update({name: {key: option} for name in wanted})
+    return kwargs
+
+
 def run(args: argparse.Namespace) -> int:
+    kwargs = extractor_kwargs(args)
     if args.dataset is not None:
         if args.video is not None or args.output is not None:
             raise ValueError("--dataset: give either a video with --output, or --dataset with --cache, not both")
@@ -47,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             resolution = args.height
         dataset = VideoTextDataset(
             args.dataset, args.captions_file, num_frames=args.frames, fps=args.fps, resolution=resolution,
-            conditions=args.conditions,
+            conditions=args.conditions, condition_kwargs=kwargs,
         )  # fmt: skip
         counts = write_condition_cache(dataset, args.cache)
         print(f"cache {args.cache}: {counts['written']} written, {counts['existing']} existing, "
@@ -65,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
     from condition_extractors import extract_conditions
 
     conditions = extract_conditions(
-        args.video, args.conditions, num_frames=args.frames, fps=args.fps, height=args.height, width=args.width
-    )
+        args.video, args.conditions, num_frames=args.frames, fps=args.fps, height=args.height, width=args.width,
+        **kwargs,
+    )  # fmt: skip
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_name(args.output.name + ".tmp")
     save_file({k: v.contiguous() for k, v in conditions.items()}, str(tmp))

@@ -1,0 +1,22 @@
+"""`videocomposer train ...` = `python -m videocomposer.train ...` (use `accelerate launch -m videocomposer.train` for
+several GPUs or mixed precision set up by `accelerate config`)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="fine-tune a VideoComposer pipeline folder on videos + captions (`videocomposer train --help`)",
+        add_help=False,
+    )
+    parser.set_defaults(func=run, passthrough=True, passthrough_args=[])
+
+
+def run(args: argparse.Namespace) -> int:
+    from videocomposer.train import main
+
+    main(args.passthrough_args)
+    return 0
