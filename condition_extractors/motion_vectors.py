@@ -6,9 +6,11 @@ encoder defaults (200 kb/s, GOP 12, no B-frames) and decoded with ``flags2=+expo
 ``source * (motion_x, motion_y) / motion_scale`` (= ``dst - src``, the forward displacement in pixels) is written at its
 destination block centre; every other pixel, and every I-frame, is zero.
 
-Difference from the original, on purpose: frames are resized and centre-cropped to ``height x width`` *before*
-encoding, so the sparse field is born at the condition size, in pixels of that size. The original encoded at the
-source size and bilinearly resized the sparse field to 256, which scatters and dilutes the vectors.
+Default difference from the original, on purpose: frames are resized and centre-cropped to ``height x width``
+*before* encoding, so the sparse field is born at the condition size, in pixels of that size. The original encoded at
+the source size and bilinearly resized the sparse field to 256 (torchvision ``Resize`` + ``CenterCrop`` on the field,
+no antialiasing, values not rescaled), which scatters and dilutes the vectors; ``mode="original"`` reproduces that
+recipe exactly. For a source whose short side already is the target size, both modes give the same field.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from typing import ClassVar
 import av
 import numpy as np
 import torch
+import torchvision.transforms.functional as TF
 
 from .base import ConditionExtractor, register_extractor
-from .video import VideoInput, decode_sampled, open_video_stream, resize_crop_geometry
+from .video import VideoInput, decode_sampled, load_video, open_video_stream, resize_crop_geometry
 
 ArrayLike = np.ndarray | torch.Tensor
 # decoders that honour flags2=+export_mvs
@@ -99,8 +102,10 @@ class MotionVectorExtractor(ConditionExtractor):
     """Codec motion vectors ``(F, 2, H, W)`` in pixels, sparse (one vector per block), I-frames zero.
 
     Args:
-        mode: ``"reencode"`` (the original's recipe: encode the sampled frames to MPEG-4 part 2, then read the
-            vectors) or ``"bitstream"`` (read the vectors already in an H.264 / MPEG-4 file, no re-encoding; needs a
+        mode: ``"reencode"`` (encode the sampled frames, resized to the condition size, to MPEG-4 part 2, then read
+            the vectors), ``"original"`` (the original's exact recipe: encode the sampled frames at the source
+            resolution, build the field there, then bilinearly resize it without antialiasing and centre-crop, values
+            in source pixels; needs a file or frames at source size in ``extract_conditions``) or ``"bitstream"`` (read the vectors already in an H.264 / MPEG-4 file, no re-encoding; needs a
             file path in ``extract_conditions``). Vectors are relative to each frame's reference at the file's own
             frame rate; exported vectors do not say how far back the reference is, so multi-reference H.264 (x264's
             default ``refs=3``) or B-frames mix 1- and 2-frame displacements: a different distribution from training.
@@ -113,8 +118,8 @@ class MotionVectorExtractor(ConditionExtractor):
     scale = 1.0
 
     def __init__(self, mode: str = "reencode", bit_rate: int = 200_000, gop_size: int = 12):
-        if mode not in ("reencode", "bitstream"):
-            raise ValueError(f"mode must be 'reencode' or 'bitstream', got {mode!r}")
+        if mode not in ("reencode", "original", "bitstream"):
+            raise ValueError(f"mode must be 'reencode', 'original' or 'bitstream', got {mode!r}")
         if bit_rate <= 0 or gop_size <= 0:
             raise ValueError(f"bit_rate and gop_size must be positive, got {bit_rate}, {gop_size}")
         self.mode = mode
@@ -124,6 +129,10 @@ class MotionVectorExtractor(ConditionExtractor):
     def extract(self, frames: torch.Tensor) -> torch.Tensor:
         if self.mode == "bitstream":
             raise ValueError("mode='bitstream' reads a file: call extract_from_video(path, ...) or extract_conditions")
+        return self._codec_fields(frames)
+
+    def _codec_fields(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(F, 2, H, W)`` sparse fields of float frames ``(F, 3, H, W)`` encoded at their own size."""
         num_frames, _, height, width = frames.shape
         if height % 2 or width % 2:
             raise ValueError(f"MotionVectorExtractor: height and width must be even for MPEG-4, got {height}x{width}")
@@ -162,9 +171,26 @@ class MotionVectorExtractor(ConditionExtractor):
     ) -> torch.Tensor:
         if self.mode == "reencode":
             return self(frames)
+        if self.mode == "original":
+            source = load_video(video, num_frames=frames.shape[0], fps=fps, start_time=start_time)
+            return self.original_recipe(source, frames.shape[2], frames.shape[3])
         if not isinstance(video, (str, os.PathLike)):
             raise TypeError(f"mode='bitstream' needs a video file path, got {type(video).__name__}")
         return self.from_file(os.fspath(video), frames.shape[0], frames.shape[2], frames.shape[3], fps, start_time)
+
+    def original_recipe(self, source: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """The original's fields of uint8 source-size frames ``(F, 3, H, W)``, resized to ``height x width``.
+
+        Encode at the source size (an odd last row / column is dropped: MPEG-4 needs even sizes), write the vectors
+        at their destinations in source pixels, then ``Resize`` (short side, bilinear, no antialiasing, as
+        torchvision's tensor default of 2023) + ``CenterCrop`` the field, exactly as the original's ``mv_transforms``.
+        """
+        source = source[:, :, : source.shape[2] // 2 * 2, : source.shape[3] // 2 * 2]
+        fields = self._codec_fields(source.float() / 255.0)
+        resized_height, resized_width, _, _ = resize_crop_geometry(fields.shape[2], fields.shape[3], height, width)
+        size = height if height == width else [resized_height, resized_width]
+        fields = TF.resize(fields, size, interpolation=TF.InterpolationMode.BILINEAR, antialias=False)
+        return TF.center_crop(fields, [height, width])
 
     @staticmethod
     def from_file(

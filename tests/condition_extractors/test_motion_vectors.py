@@ -153,3 +153,45 @@ def test_bitstream_mode_rejects_codecs_without_vectors_and_frames_input(tmp_path
             progress=False,
             motion={"mode": "bitstream"},
         )
+
+
+def test_original_mode_equals_reencode_when_the_source_already_has_the_target_size(square_frames):
+    source = torch.from_numpy(square_frames(6)).permute(0, 3, 1, 2)
+    original = MotionVectorExtractor(mode="original").original_recipe(source, 128, 128)
+    torch.testing.assert_close(original, MotionVectorExtractor()(source.float() / 255.0), rtol=0, atol=0)
+
+
+def test_original_mode_resizes_the_source_size_field_like_the_original_transforms(square_frames):
+    source = torch.from_numpy(square_frames(6)).permute(0, 3, 1, 2)  # 128x128, square moving (3, 2) px per frame
+    extractor = MotionVectorExtractor(mode="original")
+    fields = extractor.original_recipe(source, 64, 64)
+    # independent: the source-size field, then plain bilinear (no antialias) sampling at the output pixel centres
+    full = extractor(source.float() / 255.0)
+    expected = torch.nn.functional.interpolate(full, size=(64, 64), mode="bilinear", align_corners=False)
+    assert fields.shape == (6, 2, 64, 64)
+    torch.testing.assert_close(fields, expected, rtol=1e-6, atol=1e-6)
+    # values stay in source pixels (about (3, 2)), diluted by the 2x2 bilinear taps: a block centre gets weight 1/4
+    moving = fields[1:].abs().amax(dim=(0, 2, 3))
+    torch.testing.assert_close(moving, full[1:].abs().amax(dim=(0, 2, 3)) / 4)
+    assert 2.5 <= full[1:, 0].abs().max() <= 3.5
+    assert torch.count_nonzero(fields[0]) == 0
+
+
+def test_original_mode_reads_the_source_frames_through_extract_conditions(tmp_path, square_frames):
+    from condition_extractors.video import load_video
+
+    path = tmp_path / "square.mp4"
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=4, options={"crf": "10"})
+        stream.width, stream.height, stream.pix_fmt = 128, 128, "yuv420p"
+        for image in square_frames(6):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    got = extract_conditions(str(path), [MotionVectorExtractor(mode="original")], num_frames=6, fps=4,
+                             height=64, width=64, progress=False)["motion_vectors"]  # fmt: skip
+    expected = MotionVectorExtractor(mode="original").original_recipe(load_video(str(path), 6, 4.0), 64, 64)
+    torch.testing.assert_close(got[0].permute(1, 0, 2, 3), expected)
