@@ -15,18 +15,23 @@ from .video import frames_to_uint8, resize_center_crop
 ImageInput = str | os.PathLike | PIL.Image.Image | np.ndarray | torch.Tensor
 
 
+def open_image_file(path: str | os.PathLike, mode: str, name: str) -> PIL.Image.Image:
+    """Read an image file in PIL ``mode``; a missing or unreadable file is a ValueError naming ``name``."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"{name}={path!r}: no such file")
+    try:
+        with PIL.Image.open(path) as opened:
+            return opened.convert(mode)
+    except (OSError, PIL.UnidentifiedImageError) as error:
+        raise ValueError(f"{name}={path!r}: not a readable image ({error})") from None
+
+
 def load_image(image: ImageInput, height: int, width: int, name: str = "image") -> torch.Tensor:
     """An image file, PIL image, ``(H, W, 3)`` array or ``(3, H, W)`` tensor (uint8, or float in [0, 1]) ->
     ``(3, height, width)`` float in [0, 1], short side resized (antialiased) and centre-cropped."""
     if isinstance(image, (str, os.PathLike)):
-        path = os.fspath(image)
-        if not os.path.isfile(path):
-            raise ValueError(f"{name}={path!r}: no such file")
-        try:
-            with PIL.Image.open(path) as opened:
-                image = opened.convert("RGB")
-        except (OSError, PIL.UnidentifiedImageError) as error:
-            raise ValueError(f"{name}={path!r}: not a readable image ({error})") from None
+        image = open_image_file(image, "RGB", name)
     if isinstance(image, PIL.Image.Image):
         batch = [image]
     elif isinstance(image, (np.ndarray, torch.Tensor)):

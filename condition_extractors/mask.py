@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import ConditionExtractor, register_extractor
+from .image import open_image_file
 from .video import resize_crop_geometry
 
 MASK_SIZE = 512
@@ -111,14 +112,7 @@ def _binary(values: np.ndarray, name: str) -> np.ndarray:
 def _one_mask(item, name: str) -> np.ndarray:
     """A path, PIL image, ``(H, W)`` array / tensor -> float32 ``(H, W)`` {0, 1}."""
     if isinstance(item, (str, os.PathLike)):
-        path = os.fspath(item)
-        if not os.path.isfile(path):
-            raise ValueError(f"{name}={path!r}: no such file")
-        try:
-            with PIL.Image.open(path) as opened:
-                item = opened.convert("L")
-        except (OSError, PIL.UnidentifiedImageError) as error:
-            raise ValueError(f"{name}={path!r}: not a readable image ({error})") from None
+        item = open_image_file(item, "L", name)
     if isinstance(item, PIL.Image.Image):
         item = np.asarray(item.convert("L"))
     if isinstance(item, torch.Tensor):
