@@ -3,7 +3,7 @@
 For every clip (one object, 8 frames, 64x64) the model generates, with the clip's caption and the same noise:
   - "motion": the codec motion vectors of the clip (MotionVectorExtractor, as `videocomposer demo`);
   - "none": no STC condition at all (the baseline);
-  - "sketch": the Canny sketch of the clip.
+  - "sketch": the Canny sketch of the clip (at 1.5x the video size, as `extract_conditions`).
 The generated object is found as the saturated pixels (objects are saturated colours, backgrounds muted tones; hue
 errors of the small VAE do not matter), and measured against the generator's ground truth:
   - centroid error (px): mean over frames of |centroid(generated) - trajectory(gt)|, a frame with no object counts as
@@ -80,10 +80,10 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from condition_extractors import CannyExtractor, MotionVectorExtractor
+    from condition_extractors import CannyExtractor, MotionVectorExtractor, resize_center_crop
     from videocomposer.commands.generate import load_pipeline
     from videocomposer.data.synthetic import clip_seeds, generate_clip
-    from videocomposer.demo.components import NUM_FRAMES
+    from videocomposer.demo.components import NUM_FRAMES, SKETCH_CANNY_THRESHOLDS
     from videocomposer.metrics import centroid_error, mask_centroids, mask_iou, warping_error
 
     torch.set_num_threads(args.threads)
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     pipeline.set_progress_bar_config(disable=True)
     size = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
     diagonal = float(np.hypot(size, size))
-    motion_extractor, canny = MotionVectorExtractor(), CannyExtractor()
+    size_15 = round(1.5 * size)  # extract_conditions' size for the sketch
+    motion_extractor, canny = MotionVectorExtractor(), CannyExtractor(*SKETCH_CANNY_THRESHOLDS)
     errors: dict[str, list[float]] = {"motion": [], "none": []}
     ious, flicker_generated, flicker_real, figure_rows = [], [], [], []
     start = time.time()
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         runs = {
             "motion": {"motion_vectors": motion_extractor(pixels).permute(1, 0, 2, 3)[None]},
             "none": {},
-            "sketch": {"sketch": canny(pixels).permute(1, 0, 2, 3)[None]},
+            "sketch": {"sketch": canny(resize_center_crop(pixels, size_15, size_15)).permute(1, 0, 2, 3)[None]},
         }
         in_figure = len(figure_rows) < 4 * FIGURE_CLIPS  # rows: real, then one per run
         if in_figure:

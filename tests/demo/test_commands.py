@@ -62,6 +62,7 @@ def test_generate_extracts_motion_and_sketch_from_videos(tmp_path, source_video)
         (["--sketch-from", "SOURCE", "--sketch", "STROKES"], "--sketch-from and --sketch give the same condition"),
         (["--mask", "STROKES"], "--mask and --masked-from go together"),
         (["--steps", "0"], "--steps: expected a positive integer"),
+        (["--canny-thresholds", "10", "20"], "--canny-thresholds needs --sketch-from"),
         (["--model", "./no/such/model"], "--model: no such folder"),
         (["--style", "STROKES"], "--style: the model has no image encoder"),
         (["--height", "60"], "--height: expected a multiple of the VAE factor 8"),

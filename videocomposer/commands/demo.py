@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     from condition_extractors import CannyExtractor, extract_conditions
     from videocomposer.data.synthetic import EVAL_SEED_START, encode_mp4, generate_clip
-    from videocomposer.demo.components import NUM_FRAMES
+    from videocomposer.demo.components import NUM_FRAMES, SKETCH_CANNY_THRESHOLDS
     from videocomposer.motion import Stroke, StrokeSet, save_strokes, strokes_to_motion_vectors
     from videocomposer.visualize import condition_grid, save_video
 
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         "motion_transfer": (f"a {other} square moving {where} on a plain background",
                             extract_conditions(source_path, ["motion"], **extract), clip.frames),
         "sketch": (clip.caption.replace(clip.objects[0].color, other),
-                   extract_conditions(source_path, [CannyExtractor()], **extract), clip.frames),
+                   extract_conditions(source_path, [CannyExtractor(*SKETCH_CANNY_THRESHOLDS)], **extract), clip.frames),
     }  # fmt: skip
 
     written = [output_dir / "stroke.json", source_path]

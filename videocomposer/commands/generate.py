@@ -54,6 +54,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--depth-model", default="Intel/dpt-large", help="DPT depth model folder or Hub id")
     parser.add_argument("--sketch-from", help="video whose sketch (Canny, or PiDiNet with --sketch-model) is used")
     parser.add_argument("--sketch-model", default=None, help="PiDiNet table5_pidinet.pth (default: Canny edges)")
+    parser.add_argument(
+        "--canny-thresholds",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="Canny thresholds of --sketch-from without --sketch-model (default: the demo model's)",
+    )
     parser.add_argument("--sketch", help="one sketch image (bright strokes on dark) for every frame")
     parser.add_argument("--image", help="image for the local_image condition (e.g. the first frame)")
     parser.add_argument("--style", help="style image (needs a model with an image encoder)")
@@ -89,6 +97,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError("--mask and --masked-from go together: the mask marks what to regenerate in that video")
     if args.sketch_model is not None and args.sketch_from is None:
         raise ValueError("--sketch-model needs --sketch-from")
+    if args.canny_thresholds is not None and (args.sketch_from is None or args.sketch_model is not None):
+        raise ValueError("--canny-thresholds needs --sketch-from without --sketch-model")
     if args.sketch_model is not None and not os.path.exists(args.sketch_model):
         raise FileNotFoundError(f"--sketch-model: no such file or folder: {args.sketch_model}")
     for name in ("frames", "steps"):
@@ -170,6 +180,7 @@ def build_conditions(args: argparse.Namespace, pipeline, height: int, width: int
         extract_conditions,
         load_image,
     )
+    from videocomposer.demo.components import SKETCH_CANNY_THRESHOLDS
     from videocomposer.motion import load_strokes, strokes_to_motion_vectors
 
     extractors_by_video: dict[str, list] = {}
@@ -184,7 +195,10 @@ def build_conditions(args: argparse.Namespace, pipeline, height: int, width: int
             ) from None
         extractors_by_video.setdefault(args.depth_from, []).append(depth)
     if args.sketch_from is not None:
-        sketcher = CannyExtractor() if args.sketch_model is None else SketchExtractor(model=args.sketch_model)
+        if args.sketch_model is None:
+            sketcher = CannyExtractor(*(args.canny_thresholds or SKETCH_CANNY_THRESHOLDS))
+        else:
+            sketcher = SketchExtractor(model=args.sketch_model)
         extractors_by_video.setdefault(args.sketch_from, []).append(sketcher)
     if args.masked_from is not None:
         extractors_by_video.setdefault(args.masked_from, []).append(MaskGenerator(mask=args.mask))

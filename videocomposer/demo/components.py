@@ -18,6 +18,9 @@ NUM_FRAMES = 8
 RESOLUTION = 64
 CONTEXT_LENGTH = 40
 CONDITIONS: dict[str, int] = {"motion": 2, "sketch": 1, "depth": 1, "masked": 4, "local_image": 3}
+# Canny thresholds of the sketch condition: lower than OpenCV's usual 100/200 so that the soft edges of the resized
+# 96x96 condition frames still give the object's contour (and few background texture edges).
+SKETCH_CANNY_THRESHOLDS = (50, 120)
 #: Words of the synthetic captions besides colours, shapes, directions and backgrounds.
 GRAMMAR_WORDS = ("a", "and", "on", "moving", "to", "the", "background", "growing", "shrinking")
 

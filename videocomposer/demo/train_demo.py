@@ -88,7 +88,9 @@ class DemoTrainer:
         a random inpainting mask with its masked video, and the first frame as the local image."""
         clips = self.clips
         idx = index.numpy()
-        frames = torch.from_numpy(clips.frames[idx]).permute(0, 4, 1, 2, 3).float() / 255.0  # (B, 3, F, H, W)
+        frames = (
+            torch.from_numpy(clips.condition_frames[idx]).permute(0, 4, 1, 2, 3).float() / 255.0
+        )  # (B, 3, F, S, S)
         masked = torch.stack([self.masks(video.transpose(0, 1)).transpose(0, 1) for video in frames])
         return {
             "motion_vectors": torch.from_numpy(clips.motion[idx].astype(np.float32)).transpose(1, 2),
