@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--vae-note", default="reused from --vae-dir", help="How the --vae-dir VAE was fitted, for the model card."
     )
-    parser.add_argument("--train-clips", type=int, default=1500, help="Synthetic training clips (seeds 0..N-1).")
+    parser.add_argument("--train-clips", type=int, default=2000, help="Synthetic training clips (seeds 0..N-1).")
     parser.add_argument(
         "--vae-minutes",
         type=float,
@@ -42,8 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=[1e-3, 4e-4],
         help="Learning rate of each VAE fitting phase.",
     )
-    parser.add_argument("--train-minutes", type=float, default=60.0, help="UNet + STC training time budget.")
+    parser.add_argument("--train-minutes", type=float, default=64.0, help="UNet + STC training time budget.")
     parser.add_argument("--max-steps", type=int, default=None, help="Stop UNet + STC training after this many steps.")
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        help="Start the UNet and STC encoder from this pipeline folder (e.g. an earlier phase).",
+    )
+    parser.add_argument("--init-note", default=None, help="How the --init-from model was trained, for the model card.")
+    parser.add_argument(
+        "--conditions",
+        nargs="+",
+        default=None,
+        help="STC conditions fed during training (default: all); the others are always dropped.",
+    )
+    parser.add_argument("--stc-lr-scale", type=float, default=1.0, help="Learning-rate multiplier of the STC encoder.")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--checkpoint-every", type=int, default=200, help="Write the model every N steps.")
@@ -59,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
             raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
     if len(args.vae_minutes) != len(args.vae_learning_rates):
         raise ValueError("--vae-minutes and --vae-learning-rates: expected one learning rate per phase")
+    if args.init_from is not None and not os.path.isdir(args.init_from):
+        raise ValueError(f"--init-from: {args.init_from!r} is not a folder")
     if args.vae_dir is not None and not os.path.isdir(args.vae_dir):
         raise ValueError(f"--vae-dir: {args.vae_dir!r} is not a folder")
 
@@ -67,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     from diffusers import AutoencoderKL, DDIMScheduler
 
     from pipelines.pipeline_videocomposer import ORIGINAL_SCHEDULER_CONFIG, VideoComposerPipeline
+    from videocomposer.models import STCEncoder, VideoComposerUNet3DModel
 
     from .components import build_stc_encoder, build_text_encoder, build_tokenizer, build_unet, build_vae
     from .fit_vae import fit_vae
@@ -96,11 +112,16 @@ def main(argv: list[str] | None = None) -> None:
         vae=vae,
         text_encoder=build_text_encoder(tokenizer, args.seed).requires_grad_(False),
         tokenizer=tokenizer,
-        unet=build_unet(args.seed),
-        stc_encoder=build_stc_encoder(args.seed),
+        unet=build_unet(args.seed)
+        if args.init_from is None
+        else VideoComposerUNet3DModel.from_pretrained(args.init_from, subfolder="unet"),
+        stc_encoder=build_stc_encoder(args.seed)
+        if args.init_from is None
+        else STCEncoder.from_pretrained(args.init_from, subfolder="stc_encoder"),
         scheduler=DDIMScheduler(**ORIGINAL_SCHEDULER_CONFIG),
     )
-    trainer = DemoTrainer(pipeline, clips, args.batch_size, args.learning_rate, seed=args.seed)
+    trainer = DemoTrainer(pipeline, clips, args.batch_size, args.learning_rate, stc_lr_scale=args.stc_lr_scale,
+                          conditions=args.conditions, seed=args.seed)  # fmt: skip
     train_start = time.time()
 
     def checkpoint(step: int, loss: float) -> None:
@@ -112,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
             partial / "README.md", command=command, steps=step, loss=loss, num_clips=len(clips),
             train_minutes=(time.time() - train_start) / 60, total_minutes=(time.time() - start) / 60,
             vae=args.vae_note if vae_mse is None else f"final reconstruction MSE {vae_mse:.4f} (pixels in [-1, 1])",
-            batch_size=args.batch_size, learning_rate=args.learning_rate,
+            earlier=args.init_note, conditions=trainer.conditions, batch_size=args.batch_size, learning_rate=args.learning_rate,
         )  # fmt: skip
         shutil.rmtree(output, ignore_errors=True)
         os.replace(partial, output)

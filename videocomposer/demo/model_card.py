@@ -16,12 +16,15 @@ def write_model_card(
     train_minutes: float,
     total_minutes: float,
     vae: str,
+    earlier: str | None,
+    conditions: tuple[str, ...],
     batch_size: int,
     learning_rate: float,
 ) -> None:
     """Write the card to ``path``: what the model is, how it was trained (command, time, final loss), its limits.
 
-    ``vae`` says how the VAE was fitted (e.g. its final reconstruction error).
+    ``vae`` says how the VAE was fitted (e.g. its final reconstruction error); ``earlier`` how the weights this run
+    started from were trained (``None``: from scratch); ``conditions`` are the STC conditions this run fed.
     """
     text = f"""# videocomposer-demo
 
@@ -43,7 +46,9 @@ weights are not available offline), the generator's z-order depth on the canonic
 
 ## Training
 
-- Command: `{command}`
+- Command (the last run): `{command}`
+- Started from: {earlier or "random initialisation"}.
+- STC conditions fed in the last run: {", ".join(conditions)}.
 - Stage: compositional only (the condition dropout's all-drop samples are the text-to-video case); the t2v stage was
   skipped to fit the CPU budget.
 - Loop: `videocomposer.demo.train_demo` (the project's eps-prediction loss and condition dropout; VAE latents and text

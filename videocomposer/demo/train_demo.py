@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -47,6 +47,10 @@ class DemoTrainer:
         pipeline: a ``VideoComposerPipeline`` with the fitted VAE and the frozen text encoder.
         clips: the pre-extracted training clips.
         batch_size, learning_rate, warmup_steps, ema_decay: optimisation settings.
+        stc_lr_scale: learning-rate multiplier of the STC encoder (its sparse inputs, e.g. ~3 motion vectors a
+            frame, give small gradients).
+        conditions: the STC conditions fed during training (default: all of the encoder's); the others are always
+            absent, as if dropped.
         seed: seed of batches, noise, timesteps, masks and dropout.
     """
 
@@ -58,6 +62,8 @@ class DemoTrainer:
         learning_rate: float = 5e-4,
         warmup_steps: int = 100,
         ema_decay: float = 0.995,
+        stc_lr_scale: float = 1.0,
+        conditions: Sequence[str] | None = None,
         seed: int = 0,
     ):
         from videocomposer.training.objective import training_scheduler
@@ -77,7 +83,16 @@ class DemoTrainer:
         self.empty_text = empty[:1]
         self.trained = torch.nn.ModuleDict({"unet": pipeline.unet, "stc_encoder": pipeline.stc_encoder})
         self.ema = copy.deepcopy(self.trained).requires_grad_(False)
-        self.optimizer = torch.optim.AdamW(self.trained.parameters(), lr=learning_rate, weight_decay=1e-2)
+        known = pipeline.stc_encoder.conditions
+        self.conditions = tuple(known if conditions is None else conditions)
+        unknown = sorted(set(self.conditions) - set(known))
+        if unknown or not self.conditions:
+            raise ValueError(f"conditions: expected a non-empty subset of {list(known)}, got {list(self.conditions)}")
+        groups = [
+            {"params": list(pipeline.unet.parameters()), "lr": learning_rate},
+            {"params": list(pipeline.stc_encoder.parameters()), "lr": learning_rate * stc_lr_scale},
+        ]
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=1e-2)
         self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: min(1.0, (step + 1) / warmup_steps)
         )
@@ -108,6 +123,7 @@ class DemoTrainer:
         self.trained.train()
         index = torch.randint(len(self.clips), (self.batch_size,), generator=self.generator)
         stc_inputs = self.pipeline.prepare_conditions(self.batch_conditions(index), self.batch_size, "cpu")
+        stc_inputs = {name: stc_inputs[name] for name in self.conditions}
         keep = sample_condition_keep_masks(["text", *stc_inputs], self.batch_size, self.generator)
         noise = torch.randn(self.latent_mean[index].shape, generator=self.generator)
         latents = self.latent_mean[index] + self.latent_std[index] * noise
