@@ -58,6 +58,6 @@ weights are not available offline), the generator's z-order depth on the canonic
 - Final training loss (mean of the last 100 steps): {loss:.4f}.
 
 Under-trained by design of the budget: expect blurry shapes and coarse control. Measured control fidelity is in
-`benchmarks/RESULTS.md` ("Control fidelity").
+`benchmarks/RESULTS.md` ("bench_control").
 """
     Path(path).write_text(text, encoding="utf-8")
