@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="STC conditions fed during training (default: all); the others are always dropped.",
     )
     parser.add_argument("--stc-lr-scale", type=float, default=1.0, help="Learning-rate multiplier of the STC encoder.")
+    parser.add_argument(
+        "--stroke-motion-prob",
+        type=float,
+        default=0.0,
+        help="Probability of training on the stroke-rendered trajectory instead of codec vectors.",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--checkpoint-every", type=int, default=200, help="Write the model every N steps.")
@@ -121,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         scheduler=DDIMScheduler(**ORIGINAL_SCHEDULER_CONFIG),
     )
     trainer = DemoTrainer(pipeline, clips, args.batch_size, args.learning_rate, stc_lr_scale=args.stc_lr_scale,
-                          conditions=args.conditions, seed=args.seed)  # fmt: skip
+                          conditions=args.conditions, stroke_motion_prob=args.stroke_motion_prob, seed=args.seed)  # fmt: skip
     train_start = time.time()
 
     def checkpoint(step: int, loss: float) -> None:

@@ -49,6 +49,8 @@ class DemoTrainer:
         batch_size, learning_rate, warmup_steps, ema_decay: optimisation settings.
         stc_lr_scale: learning-rate multiplier of the STC encoder (its sparse inputs, e.g. ~3 motion vectors a
             frame, give small gradients).
+        stroke_motion_prob: probability that a sample's motion condition is its stroke-rendered trajectory
+            (``DemoClips.stroke_motion``) instead of its codec vectors.
         conditions: the STC conditions fed during training (default: all of the encoder's); the others are always
             absent, as if dropped.
         seed: seed of batches, noise, timesteps, masks and dropout.
@@ -64,6 +66,7 @@ class DemoTrainer:
         ema_decay: float = 0.995,
         stc_lr_scale: float = 1.0,
         conditions: Sequence[str] | None = None,
+        stroke_motion_prob: float = 0.0,
         seed: int = 0,
     ):
         from videocomposer.training.objective import training_scheduler
@@ -74,6 +77,9 @@ class DemoTrainer:
         self.ema_decay = ema_decay
         self.generator = torch.Generator().manual_seed(seed)
         self.masks = MaskGenerator(seed=seed)
+        if not 0.0 <= stroke_motion_prob <= 1.0:
+            raise ValueError(f"stroke_motion_prob: expected a probability in [0, 1], got {stroke_motion_prob}")
+        self.stroke_motion_prob = stroke_motion_prob
         self.scheduler = training_scheduler()
         self.latent_mean, self.latent_std = encode_latents(pipeline.vae, clips.frames)
         captions = sorted(set(clips.captions))
@@ -106,9 +112,12 @@ class DemoTrainer:
         frames = (
             torch.from_numpy(clips.condition_frames[idx]).permute(0, 4, 1, 2, 3).float() / 255.0
         )  # (B, 3, F, S, S)
+        # Codec vectors, or with probability stroke_motion_prob the trajectory rendered as a stroke would be.
+        use_stroke = torch.rand(len(idx), generator=self.generator).numpy() < self.stroke_motion_prob
+        motion = np.where(use_stroke[:, None, None, None, None], clips.stroke_motion[idx], clips.motion[idx])
         masked = torch.stack([self.masks(video.transpose(0, 1)).transpose(0, 1) for video in frames])
         return {
-            "motion_vectors": torch.from_numpy(clips.motion[idx].astype(np.float32)).transpose(1, 2),
+            "motion_vectors": torch.from_numpy(motion.astype(np.float32)).transpose(1, 2),
             "sketch": torch.from_numpy(clips.sketch[idx].astype(np.float32))[:, None],
             "depth": torch.from_numpy(clips.depth[idx].astype(np.float32))[:, None],
             "masked_video": masked[:, :3],

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from videocomposer.data.synthetic import clip_seeds, generate_clip
+from videocomposer.motion.render import render_motion_field
+from videocomposer.motion.strokes import DEFAULT_RADIUS
 
 from .components import NUM_FRAMES, RESOLUTION, SKETCH_CANNY_THRESHOLDS
 
@@ -29,13 +31,16 @@ CONDITION_SIZE = round(1.5 * RESOLUTION)  # extract_conditions' size for all con
 
 @dataclass
 class DemoClips:
-    """Arrays over N clips: frames (N, F, H, W, 3) uint8, motion (N, F, 2, H, W) float16; at the condition size S:
+    """Arrays over N clips: frames (N, F, H, W, 3) uint8, motion (N, F, 2, H, W) float16 (codec vectors),
+    stroke_motion (N, F, 2, H, W) float16 (the ground-truth trajectory rendered as a hand-drawn stroke would be,
+    ``render_motion_field`` with the default stroke radius); at the condition size S:
     condition_frames (N, F, S, S, 3) uint8, sketch (N, F, S, S) uint8 in {0, 1}, depth (N, F, S, S) float16 in
     [0, 10]; trajectories (N, F, 2) float32, captions (N,)."""
 
     frames: np.ndarray
     condition_frames: np.ndarray
     motion: np.ndarray
+    stroke_motion: np.ndarray
     sketch: np.ndarray
     depth: np.ndarray
     trajectories: np.ndarray
@@ -54,6 +59,7 @@ def make_clips(num_clips: int, split: str = "train", seed: int = 0, with_conditi
     frames = np.zeros((num_clips, NUM_FRAMES, RESOLUTION, RESOLUTION, 3), np.uint8)
     condition_frames = np.zeros((*shape, 3), np.uint8)
     motion = np.zeros((num_clips, NUM_FRAMES, 2, RESOLUTION, RESOLUTION), np.float16)
+    stroke_motion = np.zeros_like(motion)
     sketch = np.zeros(shape, np.uint8)
     depth = np.zeros(shape, np.float16)
     trajectories = np.zeros((num_clips, NUM_FRAMES, 2), np.float32)
@@ -66,9 +72,11 @@ def make_clips(num_clips: int, split: str = "train", seed: int = 0, with_conditi
         if with_conditions:
             pixels = torch.from_numpy(clip.frames).permute(0, 3, 1, 2)
             motion[i] = motion_extractor(pixels.float() / 255.0).numpy()
+            field = render_motion_field(clip.trajectories, [DEFAULT_RADIUS], RESOLUTION, RESOLUTION)  # (2, F, H, W)
+            stroke_motion[i] = field.transpose(1, 0, 2, 3)
             resized = resize_center_crop(pixels, CONDITION_SIZE, CONDITION_SIZE)  # float in [0, 1]
             condition_frames[i] = resized.mul(255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
             sketch[i] = canny(resized)[:, 0].numpy().astype(np.uint8)
             gt_depth = torch.from_numpy(clip.depth)[:, None]
             depth[i] = F.interpolate(gt_depth, size=shape[2:], mode="bilinear")[:, 0].numpy() * DEPTH_SCALE
-    return DemoClips(frames, condition_frames, motion, sketch, depth, trajectories, captions)
+    return DemoClips(frames, condition_frames, motion, stroke_motion, sketch, depth, trajectories, captions)
