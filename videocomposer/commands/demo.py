@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output-dir", default="outputs", help="folder to write into (created if missing)")
     parser.add_argument("--model", default=None, help="pipeline folder (default: the installed demo model)")
-    parser.add_argument("--steps", type=int, default=50, help="denoising steps per video")
+    parser.add_argument("--steps", type=int, default=30, help="denoising steps per video")
     parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)
