@@ -4,6 +4,14 @@ Steps: render the synthetic training clips and extract their conditions; fit the
 build the tokenizer and the frozen text encoder; train the UNet and the STC encoder; every ``--checkpoint-every``
 steps write the averaged model as a complete ``VideoComposerPipeline`` folder (swapped in atomically, so a loadable
 model always exists) with a model card stating the command, the time spent and the loss.
+
+The shipped model took three runs (``make demo-model``)::
+
+    python -m videocomposer.demo.build --output-dir build/demo/phase1 --max-steps 3200
+    python -m videocomposer.demo.build --vae-dir build/demo/vae --init-from build/demo/phase1 \
+        --output-dir build/demo/phase2 --conditions motion sketch --stc-lr-scale 10 --train-minutes 34
+    python -m videocomposer.demo.build --vae-dir build/demo/vae --init-from build/demo/phase2 \
+        --conditions motion sketch --stc-lr-scale 10 --stroke-motion-prob 0.5 --train-minutes 14
 """
 
 from __future__ import annotations
