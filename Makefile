@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench bench-control demo-model clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -24,6 +24,15 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/bench_unet.py
+
+bench-control: install
+	$(PY) benchmarks/bench_control.py
+
+# Retrains the embedded demo model from scratch (about 1.5 h on a 2-core CPU); see its model card.
+demo-model: install
+	$(PY) -m videocomposer.demo.build --output-dir build/demo/phase1 --max-steps 3200
+	$(PY) -m videocomposer.demo.build --vae-dir build/demo/vae --init-from build/demo/phase1 --output-dir build/demo/phase2 --conditions motion sketch --stc-lr-scale 10 --train-minutes 34
+	$(PY) -m videocomposer.demo.build --vae-dir build/demo/vae --init-from build/demo/phase2 --conditions motion sketch --stc-lr-scale 10 --stroke-motion-prob 0.5 --train-minutes 14
 
 clean:
 	rm -rf $(VENV) outputs
