@@ -81,7 +81,11 @@ class STCBranch(nn.Module):
 
         # (B*F, C, h, w) -> (B*h*w, F, C): attention over frames at every latent position.
         _, out_channels, h, w = x.shape
-        x = x.reshape(batch, num_frames, out_channels, h, w).permute(0, 3, 4, 1, 2).reshape(-1, num_frames, out_channels)
+        x = (
+            x.reshape(batch, num_frames, out_channels, h, w)
+            .permute(0, 3, 4, 1, 2)
+            .reshape(-1, num_frames, out_channels)
+        )
         x = x + self.attn(self.norm(x))
         x = x + self.ff(x)  # the original's feed-forward has no norm
         return x.reshape(batch, h, w, num_frames, out_channels).permute(0, 4, 3, 1, 2)
@@ -191,7 +195,9 @@ class STCEncoder(ModelMixin, AttentionMixin, ConfigMixin):
             raise ValueError(f"conditions: unknown condition(s) {unknown}; this encoder has {list(channels)}")
         given = {name: value for name, value in conditions.items() if value is not None}
         if not given:
-            raise ValueError("conditions: expected at least one condition tensor (pass condition_latents=None instead)")
+            raise ValueError(
+                "conditions: expected at least one condition tensor (pass condition_latents=None instead)"
+            )
         reference = None
         for name, value in given.items():
             if not isinstance(value, torch.Tensor):

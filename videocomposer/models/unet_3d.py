@@ -81,7 +81,12 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
             "CrossAttnDownBlock3D",
             "DownBlock3D",
         ),
-        up_block_types: tuple[str, ...] = ("UpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D"),
+        up_block_types: tuple[str, ...] = (
+            "UpBlock3D",
+            "CrossAttnUpBlock3D",
+            "CrossAttnUpBlock3D",
+            "CrossAttnUpBlock3D",
+        ),
         block_out_channels: tuple[int, ...] = (320, 640, 1280, 1280),
         layers_per_block: int = 2,
         norm_num_groups: int = 32,
@@ -317,9 +322,7 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
         if condition_latents is not None:
             expected = (batch, config.condition_channels, num_frames, height, width)
             if tuple(condition_latents.shape) != expected:
-                raise ValueError(
-                    f"condition_latents: expected shape {expected}, got {tuple(condition_latents.shape)}"
-                )
+                raise ValueError(f"condition_latents: expected shape {expected}, got {tuple(condition_latents.shape)}")
         if image_embeds is not None:
             if self.image_embedding is None:
                 raise ValueError("image_embeds: this UNet was built with image_embed_dim=None (no style token)")

@@ -94,11 +94,17 @@ class _Block3D(nn.Module):
         hidden_states = self.resnets[index](hidden_states, temb)
         hidden_states = self.temp_convs[index](hidden_states, num_frames=num_frames)
         if self.add_attention:
-            hidden_states = self.attentions[index](
-                hidden_states, encoder_hidden_states=encoder_hidden_states, return_dict=False
-            )[0]
-            hidden_states = self.temp_attentions[index](hidden_states, num_frames=num_frames, return_dict=False)[0]
+            hidden_states = self._attend(index, hidden_states, encoder_hidden_states, num_frames)
         return hidden_states
+
+    def _attend(
+        self, index: int, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None, num_frames: int
+    ) -> torch.Tensor:
+        """Spatial (cross-)attention, then temporal self-attention over frames."""
+        hidden_states = self.attentions[index](
+            hidden_states, encoder_hidden_states=encoder_hidden_states, return_dict=False
+        )[0]
+        return self.temp_attentions[index](hidden_states, num_frames=num_frames, return_dict=False)[0]
 
     def _layer(
         self,
@@ -202,10 +208,7 @@ class VideoComposerMidBlock3D(_Block3D):
     ) -> torch.Tensor:
         # The mid block's attention sits *before* its second resnet (diffusers' UNetMidBlock3DCrossAttn order).
         if index > 0:
-            hidden_states = self.attentions[index - 1](
-                hidden_states, encoder_hidden_states=encoder_hidden_states, return_dict=False
-            )[0]
-            hidden_states = self.temp_attentions[index - 1](hidden_states, num_frames=num_frames, return_dict=False)[0]
+            hidden_states = self._attend(index - 1, hidden_states, encoder_hidden_states, num_frames)
         hidden_states = self.resnets[index](hidden_states, temb)
         hidden_states = self.temp_convs[index](hidden_states, num_frames=num_frames)
         return hidden_states
