@@ -80,6 +80,18 @@ def _decoded_frames(
         yield time, frame
 
 
+def _reject_still_image(path: str, container: av.container.InputContainer) -> None:
+    """A still image (FFmpeg's image demuxers: ``png_pipe``, ``jpeg_pipe``, ``image2``, ...) is not a video."""
+    kind = container.format.name
+    if kind == "image2" or kind.endswith("_pipe"):
+        container.close()
+        raise ValueError(
+            f"video={path!r}: this is a still image ({kind.removesuffix('_pipe')}), not a video; an image is taken "
+            f"as the `image` / `style_image` condition (condition_extractors.load_image, `videocomposer generate "
+            f"--image/--sketch/--style`)"
+        )
+
+
 def open_video_stream(path: str) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
     """Open ``path`` with PyAV and return its container and first video stream; clear ``ValueError`` otherwise."""
     if not os.path.isfile(path):
@@ -93,6 +105,7 @@ def open_video_stream(path: str) -> tuple[av.container.InputContainer, av.video.
     if not container.streams.video:
         container.close()
         raise ValueError(f"video={path!r}: the file has no video stream")
+    _reject_still_image(path, container)
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     return container, stream

@@ -5,7 +5,6 @@ each other, one labelled tile per item, all resized to one height; `save_video` 
 """
 
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -16,6 +15,7 @@ from diffusers.utils import export_to_video
 
 from condition_extractors.video import frames_to_uint8
 
+from .atomic_files import atomic_path
 from .motion.flow_color import flow_to_color
 from .motion.render import MACROBLOCK_SIZE
 
@@ -204,8 +204,8 @@ def save_video(frames: object, path: str | os.PathLike, fps: float = 8) -> Path:
     ``frames``: uint8 or float-in-[0, 1] ``(F, H, W, 3)`` (e.g. `condition_grid`'s output), a list of PIL images, or
     any format `condition_grid` takes. mp4 goes through ``diffusers.utils.export_to_video`` (imageio-ffmpeg, H.264;
     imageio scales an odd width or height up to the next even number); gif through PIL, which merges consecutive
-    identical frames into one longer frame. The file is written under a temporary name in the same folder, then
-    renamed.
+    identical frames into one longer frame. The file is written atomically with the umask's permissions
+    (`videocomposer.atomic_files.atomic_path`).
     """
     path = Path(path)
     extension = path.suffix.lower()
@@ -217,18 +217,10 @@ def save_video(frames: object, path: str | os.PathLike, fps: float = 8) -> Path:
         raise FileNotFoundError(f"output folder does not exist: {path.parent}")
     images = [PIL.Image.fromarray(frame) for frame in _single_video(frames, "frames")]
 
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=extension)
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         if extension == ".mp4":
-            export_to_video(images, temporary, fps=fps, macro_block_size=2)
+            export_to_video(images, str(temporary), fps=fps, macro_block_size=2)
         else:
             duration = round(1000 / fps)
-            images[0].save(
-                temporary, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0
-            )
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+            images[0].save(temporary, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
     return path

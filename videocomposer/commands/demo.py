@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .generate import DEMO_GUIDANCE
+
 SOURCE_SEED_OFFSET = 7  # the held-out synthetic clip used as the source video: EVAL_SEED_START + this
 # A hand-drawn stroke on a 64x64 canvas: from the lower left, curving up to the upper right.
 DEMO_STROKE = {"points": [(12.0, 50.0), (24.0, 44.0), (36.0, 32.0), (46.0, 20.0), (52.0, 13.0)], "radius": 16.0}
@@ -29,8 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output-dir", default="outputs", help="folder to write into (created if missing)")
     parser.add_argument("--model", default=None, help="pipeline folder (default: the installed demo model)")
     parser.add_argument("--steps", type=int, default=30, help="denoising steps per video")
-    parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--guidance", type=float, default=DEMO_GUIDANCE,
+                        help="classifier-free guidance scale (also `videocomposer generate`'s with the demo model)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial noise of each video")
     parser.set_defaults(func=run)
 
 
@@ -49,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from condition_extractors import CannyExtractor, extract_conditions
+    from videocomposer.atomic_files import atomic_write_bytes
     from videocomposer.data.synthetic import EVAL_SEED_START, encode_mp4, generate_clip
     from videocomposer.demo.components import NUM_FRAMES, SKETCH_CANNY_THRESHOLDS
     from videocomposer.motion import Stroke, StrokeSet, save_strokes, strokes_to_motion_vectors
@@ -65,9 +69,7 @@ def run(args: argparse.Namespace) -> int:
     # The source video: a held-out synthetic clip (never seen in training), written as a real mp4.
     clip = generate_clip(EVAL_SEED_START + SOURCE_SEED_OFFSET, NUM_FRAMES, size, size, num_objects=1)
     source_path = output_dir / "source.mp4"
-    partial = source_path.with_name(".source.mp4.partial")
-    partial.write_bytes(encode_mp4(clip.frames, fps=int(fps)))
-    partial.replace(source_path)
+    atomic_write_bytes(source_path, encode_mp4(clip.frames, fps=int(fps)))
     direction = clip.directions[0]
     where = f"to the {direction}" if " " in direction else direction
     other = "blue" if clip.objects[0].color != "blue" else "green"

@@ -1,15 +1,26 @@
 """`videocomposer generate`: the command-line face of `VideoComposerPipeline`, extractors included.
 
-`videocomposer generate --prompt "a red circle moving right" --motion-from clip.mp4 --output out.mp4 --grid` loads the
-model (the installed demo model by default), runs the condition extractors on the given files, generates, and writes
-the video (and with `--grid` a conditions | generated grid video next to it).
+One video: `videocomposer generate --prompt "a red circle moving right" --motion-from clip.mp4 --output out.mp4 --grid`
+loads the model (the installed demo model by default), runs the condition extractors on the given files (or reads
+`--conditions FILE.safetensors` written by `videocomposer extract`), generates, and writes the video (and with `--grid`
+a conditions | generated grid video next to it).
+
+A batch: `videocomposer generate --prompts-file prompts.jsonl --output-dir DIR`, one JSON object a line; under
+`accelerate launch` the items are split across the processes, each output is written once (atomically), and items
+whose output exists are skipped, so an interrupted batch resumes where it stopped.
+
+Every option, input file and the model's config (for a local folder) is checked before the model is loaded.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+
+from .extract import _looks_like_path, load_depth_model
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 # option -> the STC branch it needs
@@ -21,37 +32,57 @@ _BRANCH_OF_OPTION = {
     "image": "local_image",
     "masked_from": "masked",
 }
-_INPUT_FILES = (
-    "motion_from",
-    "depth_from",
-    "sketch_from",
-    "sketch",
-    "image",
-    "style",
-    "mask",
-    "masked_from",
-    "strokes",
-)
+# pipeline keyword argument (a key of a --conditions file) -> the STC branch it feeds
+BRANCH_OF_CONDITION = {
+    "motion_vectors": "motion",
+    "depth": "depth",
+    "sketch": "sketch",
+    "single_sketch": "single_sketch",
+    "masked_video": "masked",
+    "mask": "masked",
+    "image": "local_image",
+}
+# options that read a file, and the condition keys each one produces (a --conditions file must not repeat them)
+_INPUT_FILES = {
+    "motion_from": ("motion_vectors",),
+    "strokes": ("motion_vectors",),
+    "depth_from": ("depth",),
+    "sketch_from": ("sketch",),
+    "sketch": ("sketch", "single_sketch"),
+    "image": ("image",),
+    "masked_from": ("masked_video", "mask"),
+    "mask": (),
+    "style": (),
+    "conditions": (),
+}
+_ITEM_KEYS = ("prompt", "negative_prompt", "conditions", "seed", "output")
 CONDITION_SCALE = 1.5  # depth, sketch, mask and image are extracted at 1.5x the video size, as the original
+DEMO_GUIDANCE = 3.0  # what the small demo model was tuned for (`videocomposer demo` uses it too)
+ORIGINAL_GUIDANCE = 9.0  # the original release's
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "generate",
-        help="generate a video from a prompt and optional conditions (motion, depth, sketch, image, mask, strokes)",
+        help="generate a video (or a batch from a prompts file) from a prompt and optional conditions",
         description=(
             "Generate a video with VideoComposerPipeline. Conditions come from files: the extractors run on the given "
-            "videos and images. Without --model the installed demo model (64x64, trained on synthetic shapes) is "
-            "used; --height/--width default to the model's native size."
+            "videos and images, or --conditions reads the tensors `videocomposer extract` wrote. Without --model the "
+            "installed demo model (64x64, 8 frames, trained on synthetic shapes) is used. A batch: --prompts-file "
+            "items.jsonl --output-dir DIR, split across processes under `accelerate launch`, resumable."
         ),
     )
     parser.add_argument("--model", default=None, help="pipeline folder or Hub id (default: the installed demo model)")
-    parser.add_argument("--prompt", required=True, help="text prompt")
+    parser.add_argument("--prompt", help="text prompt (one video; or use --prompts-file)")
     parser.add_argument("--negative-prompt", default=None, help="prompt of the unconditional branch (default '')")
+    parser.add_argument(
+        "--conditions", help="safetensors file of condition tensors written by `videocomposer extract`"
+    )
     parser.add_argument("--motion-from", help="video whose codec motion vectors steer the motion")
     parser.add_argument("--strokes", help="stroke JSON file (videocomposer.motion format): hand-drawn motion")
-    parser.add_argument("--depth-from", help="video whose MiDaS depth is the depth condition")
-    parser.add_argument("--depth-model", default="Intel/dpt-large", help="DPT depth model folder or Hub id")
+    parser.add_argument("--depth-from", help="video whose MiDaS depth is the depth condition (needs --depth-model)")
+    parser.add_argument("--depth-model", default="Intel/dpt-large",
+                        help="DPT depth model: a local folder, or a Hub id read from the local cache first")  # fmt: skip
     parser.add_argument("--sketch-from", help="video whose sketch (Canny, or PiDiNet with --sketch-model) is used")
     parser.add_argument("--sketch-model", default=None, help="PiDiNet table5_pidinet.pth (default: Canny edges)")
     parser.add_argument(
@@ -67,32 +98,121 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--style", help="style image (needs a model with an image encoder)")
     parser.add_argument("--mask", help="mask image, white = region to generate (with --masked-from)")
     parser.add_argument("--masked-from", help="video to inpaint inside --mask")
-    parser.add_argument("--frames", type=int, default=16, help="frames to generate (default 16)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="frames to generate (default: the conditions file's, else 16)")  # fmt: skip
     parser.add_argument("--height", type=int, default=None, help="video height (default: the model's native size)")
     parser.add_argument("--width", type=int, default=None, help="video width (default: the model's native size)")
     parser.add_argument("--fps", type=float, default=4.0, help="sampling rate of source videos and output fps")
-    parser.add_argument("--steps", type=int, default=50, help="denoising steps")
-    parser.add_argument("--guidance", type=float, default=9.0, help="classifier-free guidance scale")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", required=True, help="output video (.mp4 or .gif)")
+    parser.add_argument("--steps", type=int, default=50, help="denoising steps (`videocomposer demo` uses 30)")
+    parser.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help=f"classifier-free guidance scale (default: {DEMO_GUIDANCE} with the demo model, as `videocomposer "
+        f"demo`; {ORIGINAL_GUIDANCE}, the original's, with any other model)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial noise (a batch item may set its own)")
+    parser.add_argument("--output", help="output video (.mp4 or .gif)")
     parser.add_argument("--grid", action="store_true", help="also write OUTPUT_grid.EXT: conditions | generated")
+    parser.add_argument(
+        "--prompts-file",
+        type=Path,
+        help='JSONL batch, one object a line: {"prompt": ..., optional "conditions": FILE.safetensors (relative to '
+        'the prompts file), "seed": int (default --seed), "output": NAME.mp4|.gif (default NNNNN.mp4), '
+        '"negative_prompt": ...}; needs --output-dir',
+    )
+    parser.add_argument("--output-dir", type=Path, help="folder of the batch's videos (with --prompts-file)")
     parser.set_defaults(func=run)
 
 
-def check_args(args: argparse.Namespace) -> None:
-    """Raise ValueError / FileNotFoundError naming the option, before anything heavy is imported or loaded."""
-    if not args.prompt.strip():
-        raise ValueError("--prompt: expected a non-empty prompt")
+@dataclass(frozen=True)
+class BatchItem:
+    """One line of a ``--prompts-file``, checked."""
+
+    prompt: str
+    negative_prompt: str | None
+    conditions: Path | None
+    seed: int
+    output: Path
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the checks need to know about a model: read from a local folder's config files, or from the pipeline."""
+
+    conditions: tuple[str, ...]
+    has_image_encoder: bool
+    vae_scale_factor: int
+    sample_size: int | None
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def condition_file_shapes(path: str | os.PathLike, where: str) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of a conditions safetensors file, read from its header only; checks keys and shapes."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(os.fspath(path), framework="pt") as opened:
+            shapes = {key: tuple(opened.get_slice(key).get_shape()) for key in opened.keys()}
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"{where}: {path} is not a readable safetensors file ({error})") from None
+    unknown = sorted(set(shapes) - set(BRANCH_OF_CONDITION))
+    if unknown or not shapes:
+        raise ValueError(f"{where}: {path} holds {sorted(shapes)}; expected condition tensors named among "
+                         f"{list(BRANCH_OF_CONDITION)} (as `videocomposer extract` writes them)")  # fmt: skip
+    for key, shape in shapes.items():
+        if len(shape) != 5 or shape[0] != 1:
+            raise ValueError(f"{where}: {key} has shape {shape}; expected (1, C, F, H, W)")
+    frames = {shape[2] for shape in shapes.values()}
+    if len(frames) != 1:
+        raise ValueError(f"{where}: the tensors have different frame counts {sorted(frames)}")
+    if ("masked_video" in shapes) != ("mask" in shapes):
+        raise ValueError(f"{where}: masked_video and mask go together; {path} has only one of them")
+    return shapes
+
+
+def check_args(args: argparse.Namespace) -> list[BatchItem] | None:
+    """Raise ValueError / FileNotFoundError naming the option, before anything heavy is imported or loaded.
+
+    Returns the checked batch items with ``--prompts-file``, else ``None``.
+    """
+    batch = args.prompts_file is not None
+    if batch:
+        if args.prompt is not None or args.output is not None:
+            raise ValueError("--prompts-file: give either --prompt with --output, or --prompts-file with --output-dir")
+        if args.output_dir is None:
+            raise ValueError("--prompts-file needs --output-dir")
+        per_video = [_option(name) for name in (*_INPUT_FILES, "grid") if getattr(args, name) not in (None, False)]
+        if per_video:
+            raise ValueError(f"{', '.join(per_video)}: not with --prompts-file; give each item a \"conditions\" "
+                             f"file (written by `videocomposer extract`)")  # fmt: skip
+    else:
+        if args.prompt is None or args.output is None:
+            raise ValueError("give --prompt and --output (one video), or --prompts-file and --output-dir (a batch)")
+        if args.output_dir is not None:
+            raise ValueError("--output-dir goes with --prompts-file; for one video give --output")
+        if not args.prompt.strip():
+            raise ValueError("--prompt: expected a non-empty prompt")
     for name in _INPUT_FILES:
         path = getattr(args, name)
         if path is not None and not os.path.isfile(path):
-            raise FileNotFoundError(f"--{name.replace('_', '-')}: no such file: {path}")
+            raise FileNotFoundError(f"{_option(name)}: no such file: {path}")
     pairs = (("sketch_from", "sketch"), ("motion_from", "strokes"))
     for first, second in pairs:
         if getattr(args, first) is not None and getattr(args, second) is not None:
-            raise ValueError(
-                f"--{first.replace('_', '-')} and --{second.replace('_', '-')} give the same condition: use one"
-            )
+            raise ValueError(f"{_option(first)} and {_option(second)} give the same condition: use one")
+    if args.conditions is not None:
+        shapes = condition_file_shapes(args.conditions, "--conditions")
+        for name, keys in _INPUT_FILES.items():
+            clash = sorted(set(keys) & set(shapes))
+            if getattr(args, name) is not None and clash:
+                raise ValueError(f"--conditions already holds {clash}; drop {_option(name)} or that tensor")
+        frames = next(iter(shapes.values()))[2]
+        if args.frames is not None and args.frames != frames:
+            raise ValueError(f"--frames: {args.frames} given, but the --conditions tensors have {frames} frames")
     if (args.mask is None) != (args.masked_from is None):
         raise ValueError("--mask and --masked-from go together: the mask marks what to regenerate in that video")
     if args.sketch_model is not None and args.sketch_from is None:
@@ -101,35 +221,117 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError("--canny-thresholds needs --sketch-from without --sketch-model")
     if args.sketch_model is not None and not os.path.exists(args.sketch_model):
         raise FileNotFoundError(f"--sketch-model: no such file or folder: {args.sketch_model}")
+    if args.depth_from is not None and _looks_like_path(args.depth_model) and not os.path.isdir(args.depth_model):
+        raise FileNotFoundError(f"--depth-model: no such folder: {args.depth_model}")
     for name in ("frames", "steps"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"{_option(name)}: expected a positive integer, got {getattr(args, name)}")
     for name in ("height", "width"):
         if getattr(args, name) is not None and getattr(args, name) < 8:
             raise ValueError(f"--{name}: expected an integer >= 8, got {getattr(args, name)}")
     if not args.fps > 0:
         raise ValueError(f"--fps: expected a positive number, got {args.fps}")
-    if args.guidance < 0:
+    if args.guidance is not None and args.guidance < 0:
         raise ValueError(f"--guidance: expected a number >= 0, got {args.guidance}")
     if args.seed < 0:
         raise ValueError(f"--seed: expected a non-negative integer, got {args.seed}")
+    if args.model is not None and not os.path.isdir(args.model) and _looks_like_path(args.model):
+        raise FileNotFoundError(f"--model: no such folder: {args.model}")
+    if batch:
+        return read_prompts_file(args.prompts_file, args.output_dir, args.seed, args.frames)
     output = Path(args.output)
     if output.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"--output: expected a {' or '.join(VIDEO_SUFFIXES)} file, got {args.output}")
     if not output.parent.is_dir():
         raise FileNotFoundError(f"--output: the folder {output.parent} does not exist")
-    if args.model is not None and not os.path.isdir(args.model) and _looks_like_path(args.model):
-        raise FileNotFoundError(f"--model: no such folder: {args.model}")
+    return None
 
 
-def _looks_like_path(model: str) -> bool:
-    """A Hub id is ``name`` or ``owner/name``; anything else (absolute, relative, deeper) is a local path."""
-    return model.startswith((".", "/", "~")) or model.count("/") > 1 or os.sep != "/" and os.sep in model
+def read_prompts_file(path: Path, output_dir: Path, default_seed: int, frames: int | None) -> list[BatchItem]:
+    """The checked items of a JSONL prompts file (every line, every conditions file's header, unique outputs)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--prompts-file: no such file: {path}")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"--output-dir: {output_dir} exists and is not a folder")
+    items: list[BatchItem] = []
+    outputs: dict[Path, int] = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"--prompts-file {path}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{where}: not a JSON object ({error})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        unknown = sorted(set(row) - set(_ITEM_KEYS))
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {unknown}; expected some of {list(_ITEM_KEYS)}")
+        prompt = row.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f'{where}: "prompt" must be a non-empty string, got {prompt!r}')
+        negative = row.get("negative_prompt")
+        if negative is not None and not isinstance(negative, str):
+            raise ValueError(f'{where}: "negative_prompt" must be a string, got {negative!r}')
+        seed = row.get("seed", default_seed)
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f'{where}: "seed" must be a non-negative integer, got {seed!r}')
+        conditions = row.get("conditions")
+        if conditions is not None:
+            if not isinstance(conditions, str):
+                raise ValueError(f'{where}: "conditions" must be a file path, got {conditions!r}')
+            conditions = path.parent / conditions
+            if not conditions.is_file():
+                raise FileNotFoundError(f'{where}: "conditions": no such file: {conditions}')
+            shapes = condition_file_shapes(conditions, where)
+            item_frames = next(iter(shapes.values()))[2]
+            if frames is not None and item_frames != frames:
+                raise ValueError(f"{where}: --frames is {frames}, but {conditions} has {item_frames} frames")
+        name = row.get("output", f"{len(items):05d}.mp4")
+        if not isinstance(name, str) or Path(name).name != name or Path(name).suffix.lower() not in VIDEO_SUFFIXES:
+            raise ValueError(f"{where}: \"output\" must be a file name ending in {' or '.join(VIDEO_SUFFIXES)} "
+                             f"(no folders), got {name!r}")  # fmt: skip
+        output = output_dir / name
+        if output in outputs:
+            raise ValueError(f"{where}: output {name!r} is also line {outputs[output]}'s")
+        outputs[output] = number
+        items.append(BatchItem(prompt, negative, conditions, seed, output))
+    if not items:
+        raise ValueError(f"--prompts-file: {path} has no items")
+    return items
 
 
-def load_pipeline(model: str | None):
-    """The pipeline of ``model`` (default: the installed demo model), in eval mode on the CPU."""
-    from pipelines.pipeline_videocomposer import VideoComposerPipeline
+def model_facts_from_folder(folder: str | os.PathLike) -> ModelFacts:
+    """The facts of a local pipeline folder from its JSON config files (no weights read)."""
+    folder = Path(folder)
+    try:
+        index = json.loads((folder / "model_index.json").read_text())
+        stc = json.loads((folder / "stc_encoder" / "config.json").read_text())
+        unet = json.loads((folder / "unet" / "config.json").read_text())
+        vae = json.loads((folder / "vae" / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"--model: {folder} is not a VideoComposer pipeline folder ({error})") from None
+    return ModelFacts(
+        conditions=tuple(stc.get("condition_channels", {})),
+        has_image_encoder=(index.get("image_encoder") or [None])[0] is not None,
+        vae_scale_factor=2 ** (len(vae.get("block_out_channels", [0])) - 1),
+        sample_size=unet.get("sample_size"),
+    )
+
+
+def model_facts_from_pipeline(pipeline) -> ModelFacts:
+    return ModelFacts(
+        conditions=tuple(pipeline.stc_encoder.conditions),
+        has_image_encoder=pipeline.image_encoder is not None,
+        vae_scale_factor=pipeline.vae_scale_factor,
+        sample_size=pipeline.unet.config.sample_size,
+    )
+
+
+def model_folder(model: str | None) -> Path | None:
+    """The local folder of ``model`` (the installed demo model for ``None``), or ``None`` for a Hub id."""
     from videocomposer.demo import DEMO_MODEL_DIR
 
     if model is None:
@@ -137,38 +339,46 @@ def load_pipeline(model: str | None):
             raise FileNotFoundError(
                 f"the demo model is not installed at {DEMO_MODEL_DIR}; build it with `python -m videocomposer.demo.build`"
             )
-        model = str(DEMO_MODEL_DIR)
+        return DEMO_MODEL_DIR
+    return Path(model) if os.path.isdir(model) else None
+
+
+def load_pipeline(model: str | None):
+    """The pipeline of ``model`` (default: the installed demo model), in eval mode on the CPU."""
+    from pipelines.pipeline_videocomposer import VideoComposerPipeline
+
+    folder = model_folder(model)
     try:
-        return VideoComposerPipeline.from_pretrained(model)
+        return VideoComposerPipeline.from_pretrained(str(folder) if folder is not None else model)
     except OSError as error:
         raise ValueError(f"--model: cannot load {model!r} ({error})") from None
 
 
-def check_model(args: argparse.Namespace, pipeline) -> tuple[int, int]:
-    """Check the options against the loaded model; return the (height, width) to generate."""
-    branches = pipeline.stc_encoder.conditions
+def check_model(args: argparse.Namespace, facts: ModelFacts, condition_keys: set[str]) -> tuple[int, int]:
+    """Check the options and condition tensors against the model; return the (height, width) to generate."""
+    branches = facts.conditions
     for option, branch in _BRANCH_OF_OPTION.items():
-        if getattr(args, option) is not None and branch not in branches:
-            raise ValueError(
-                f"--{option.replace('_', '-')}: the model has no {branch!r} condition (it has {list(branches)})"
-            )
-    if args.sketch is not None and not {"sketch", "single_sketch"} & set(branches):
+        if getattr(args, option, None) is not None and branch not in branches:
+            raise ValueError(f"{_option(option)}: the model has no {branch!r} condition (it has {list(branches)})")
+    if getattr(args, "sketch", None) is not None and not {"sketch", "single_sketch"} & set(branches):
         raise ValueError(f"--sketch: the model has no sketch condition (it has {list(branches)})")
-    if args.style is not None and pipeline.image_encoder is None:
+    for key in sorted(condition_keys):
+        if BRANCH_OF_CONDITION[key] not in branches:
+            raise ValueError(f"--conditions: {key} needs the model's {BRANCH_OF_CONDITION[key]!r} condition, which "
+                             f"it lacks (it has {list(branches)})")  # fmt: skip
+    if getattr(args, "style", None) is not None and not facts.has_image_encoder:
         raise ValueError("--style: the model has no image encoder, so it takes no style image")
-    native = pipeline.unet.config.sample_size
-    factor = pipeline.vae_scale_factor
-    height = args.height or (native * factor if native else None)
-    width = args.width or (native * factor if native else None)
+    native = facts.sample_size * facts.vae_scale_factor if facts.sample_size else None
+    height, width = args.height or native, args.width or native
     if height is None or width is None:
         raise ValueError("--height/--width: the model's config has no sample_size; give both")
     for name, value in (("height", height), ("width", width)):
-        if value % factor:
-            raise ValueError(f"--{name}: expected a multiple of the VAE factor {factor}, got {value}")
+        if value % facts.vae_scale_factor:
+            raise ValueError(f"--{name}: expected a multiple of the VAE factor {facts.vae_scale_factor}, got {value}")
     return height, width
 
 
-def build_conditions(args: argparse.Namespace, pipeline, height: int, width: int) -> dict:
+def build_conditions(args: argparse.Namespace, pipeline, height: int, width: int, frames: int) -> dict:
     """The pipeline's condition keyword arguments from the files given on the command line."""
     import torch
 
@@ -187,13 +397,7 @@ def build_conditions(args: argparse.Namespace, pipeline, height: int, width: int
     if args.motion_from is not None:
         extractors_by_video.setdefault(args.motion_from, []).append("motion")
     if args.depth_from is not None:
-        try:
-            depth = DepthExtractor(model=args.depth_model)
-        except OSError as error:
-            raise ValueError(
-                f"--depth-model: cannot load {args.depth_model!r} (offline? give a local DPT folder): {error}"
-            ) from None
-        extractors_by_video.setdefault(args.depth_from, []).append(depth)
+        extractors_by_video.setdefault(args.depth_from, []).append(DepthExtractor(load_depth_model(args.depth_model)))
     if args.sketch_from is not None:
         if args.sketch_model is None:
             sketcher = CannyExtractor(*(args.canny_thresholds or SKETCH_CANNY_THRESHOLDS))
@@ -203,54 +407,123 @@ def build_conditions(args: argparse.Namespace, pipeline, height: int, width: int
     if args.masked_from is not None:
         extractors_by_video.setdefault(args.masked_from, []).append(MaskGenerator(mask=args.mask))
     conditions: dict[str, torch.Tensor] = {}
+    if args.conditions is not None:
+        conditions.update(load_condition_file(args.conditions))
     for video, extractors in extractors_by_video.items():
         conditions.update(
-            extract_conditions(video, extractors, num_frames=args.frames, fps=args.fps, height=height, width=width)
+            extract_conditions(video, extractors, num_frames=frames, fps=args.fps, height=height, width=width)
         )
     if args.strokes is not None:
         strokes = load_strokes(args.strokes).scaled_to(width, height).strokes
-        conditions["motion_vectors"] = strokes_to_motion_vectors(strokes, args.frames, height, width)
+        conditions["motion_vectors"] = strokes_to_motion_vectors(strokes, frames, height, width)
     size = (round(height * CONDITION_SCALE), round(width * CONDITION_SCALE))
     if args.sketch is not None:
         sketch = load_image(args.sketch, *size, name="--sketch").mean(0, keepdim=True)  # (1, H, W) grey
         name = "single_sketch" if "single_sketch" in pipeline.stc_encoder.conditions else "sketch"
-        conditions[name] = sketch[None, :, None].expand(-1, -1, args.frames, -1, -1).contiguous()
+        conditions[name] = sketch[None, :, None].expand(-1, -1, frames, -1, -1).contiguous()
     if args.image is not None:
         image = load_image(args.image, *size, name="--image")
-        conditions["image"] = image[None, :, None].expand(-1, -1, args.frames, -1, -1).contiguous()
+        conditions["image"] = image[None, :, None].expand(-1, -1, frames, -1, -1).contiguous()
     return conditions
 
 
+def load_condition_file(path: str | os.PathLike) -> dict:
+    """The float32 condition tensors of a file checked by `condition_file_shapes`."""
+    from safetensors.torch import load_file
+
+    return {key: value.float() for key, value in load_file(os.fspath(path)).items()}
+
+
+def default_guidance(args: argparse.Namespace) -> float:
+    return args.guidance if args.guidance is not None else DEMO_GUIDANCE if args.model is None else ORIGINAL_GUIDANCE
+
+
 def run(args: argparse.Namespace) -> int:
-    check_args(args)
+    items = check_args(args)
+    folder = model_folder(args.model)
+    condition_keys = set(condition_file_shapes(args.conditions, "--conditions")) if args.conditions else set()
+    if items is not None:
+        condition_keys = {
+            key for item in items if item.conditions for key in condition_file_shapes(item.conditions, "")
+        }
+    if folder is not None:  # a local folder: every check before the weights are read
+        check_model(args, model_facts_from_folder(folder), condition_keys)
+    pipeline = load_pipeline(args.model)
+    height, width = check_model(args, model_facts_from_pipeline(pipeline), condition_keys)
+    if items is not None:
+        return run_batch(args, pipeline, items, height, width)
+
     import PIL.Image
     import torch
 
     from videocomposer.visualize import condition_grid, save_video
 
-    pipeline = load_pipeline(args.model)
-    height, width = check_model(args, pipeline)
-    conditions = build_conditions(args, pipeline, height, width)
+    frames = args.frames
+    if frames is None and args.conditions is not None:
+        frames = next(iter(condition_file_shapes(args.conditions, "--conditions").values()))[2]
+    frames = frames or 16
+    conditions = build_conditions(args, pipeline, height, width, frames)
     style = None
     if args.style is not None:
         with PIL.Image.open(args.style) as opened:
             style = opened.convert("RGB")
-    frames = pipeline(
+    video = pipeline(
         args.prompt,
         negative_prompt=args.negative_prompt,
         **conditions,
         style_image=style,
-        num_frames=args.frames,
+        num_frames=frames,
         height=height,
         width=width,
         num_inference_steps=args.steps,
-        guidance_scale=args.guidance,
+        guidance_scale=default_guidance(args),
         generator=torch.Generator().manual_seed(args.seed),
     ).frames[0]
-    output = save_video(frames, args.output, fps=args.fps)
+    output = save_video(video, args.output, fps=args.fps)
     print(f"video: {output}")
     if args.grid:
         grid_path = output.with_name(f"{output.stem}_grid{output.suffix}")
-        grid = condition_grid(frames, conditions, height=max(height, 128))
+        grid = condition_grid(video, conditions, height=max(height, 128))
         print(f"grid: {save_video(grid, grid_path, fps=args.fps)}")
+    return 0
+
+
+def run_batch(args: argparse.Namespace, pipeline, items: list[BatchItem], height: int, width: int) -> int:
+    """Generate the items not written yet, split across the processes of the launch; each output written once."""
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list, gather_object
+    from tqdm.auto import tqdm
+
+    from videocomposer.visualize import save_video
+
+    state = PartialState()
+    # The main process decides what is left to do, so that every process splits the same list.
+    todo = [[i for i, item in enumerate(items) if not item.output.exists()] if state.is_main_process else None]
+    if state.is_main_process:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+    todo = [items[i] for i in broadcast_object_list(todo)[0]]
+    pipeline.to(state.device)
+    pipeline.set_progress_bar_config(disable=True)  # one bar over the items, on the main process
+    written = []
+    with state.split_between_processes(todo) as mine:
+        for item in tqdm(mine, desc="generating", disable=not state.is_main_process):
+            conditions = load_condition_file(item.conditions) if item.conditions is not None else {}
+            frames = next(iter(conditions.values())).shape[2] if conditions else args.frames or 16
+            video = pipeline(
+                item.prompt,
+                negative_prompt=item.negative_prompt,
+                **{key: value.to(state.device) for key, value in conditions.items()},
+                num_frames=frames,
+                height=height,
+                width=width,
+                num_inference_steps=args.steps,
+                guidance_scale=default_guidance(args),
+                generator=torch.Generator().manual_seed(item.seed),
+            ).frames[0]
+            written.append(str(save_video(video, item.output, fps=args.fps)))
+    every = gather_object(written)  # also the barrier: the summary counts every process's outputs
+    if state.is_main_process:
+        print(f"{args.output_dir}: {len(every)} written, {len(items) - len(todo)} existing "
+              f"({state.num_processes} process{'es' if state.num_processes > 1 else ''})")  # fmt: skip
     return 0

@@ -1,12 +1,12 @@
-"""Write a folder completely or not at all: build it under a temporary name beside the target, then rename."""
+"""Write a converted folder completely or not at all (`videocomposer.atomic_files.atomic_folder`), checked first."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from ..atomic_files import atomic_folder as _atomic_folder
 
 
 def check_output_folder(output: str | Path, argument: str = "output") -> Path:
@@ -22,12 +22,6 @@ def check_output_folder(output: str | Path, argument: str = "output") -> Path:
 @contextmanager
 def atomic_folder(output: str | Path, argument: str = "output") -> Iterator[Path]:
     """Yield a temporary folder beside ``output``; on success it is renamed to ``output``, on error it is removed,
-    so a failed conversion never leaves a half-written folder."""
-    output = check_output_folder(output, argument)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
-    try:
+    so a failed conversion never leaves a half-written folder; the folder gets the umask's permissions."""
+    with _atomic_folder(check_output_folder(output, argument)) as staging:
         yield staging
-        staging.rename(output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise

@@ -38,7 +38,7 @@ def add_convert_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sd-checkpoint", type=Path, required=True, help="v2-1_512-ema-pruned.ckpt (VAE)")
     parser.add_argument("--open-clip", type=Path, required=True, help="open_clip_pytorch_model.bin (ViT-H-14)")
     parser.add_argument("--output", type=Path, required=True, help="new output folder")
-    parser.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32", help="weight dtype (default fp32)")
+    parser.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32", help="weight dtype")
     parser.add_argument("--push-to-hub", metavar="REPO", help="upload the finished folder to this Hub repo")
     parser.add_argument(
         "--original-config",
@@ -63,7 +63,7 @@ def add_convert_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--subfolder", help="the UNet's subfolder (e.g. unet for a whole pipeline repo)")
     parser.add_argument("--output", type=Path, required=True, help="new output folder")
     parser.add_argument("--conditions", nargs="+", help="STC branches (default: the release's six)")
-    parser.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32", help="weight dtype (default fp32)")
+    parser.add_argument("--dtype", choices=("fp32", "fp16"), default="fp32", help="weight dtype")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fresh weights")
     parser.set_defaults(func=run_convert_modelscope)
 

@@ -8,6 +8,7 @@ _LAZY = {
     "UnusableClipError": "videocomposer.data.video_dataset",
     "collate_video_text": "videocomposer.data.video_dataset",
     "read_captions": "videocomposer.data.video_dataset",
+    "write_cache_index": "videocomposer.data.video_dataset",
     "write_condition_cache": "videocomposer.data.video_dataset",
     "SyntheticClip": "videocomposer.data.synthetic",
     "clip_seeds": "videocomposer.data.synthetic",

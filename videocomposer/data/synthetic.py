@@ -24,6 +24,8 @@ import av
 import cv2
 import numpy as np
 
+from ..atomic_files import atomic_write_bytes
+
 SHAPES = ("circle", "square", "triangle")
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
@@ -261,8 +263,8 @@ def write_dataset(
     for clip_seed in seeds:
         clip = generate_clip(clip_seed, num_frames=num_frames, height=height, width=width, **clip_kwargs)
         videoid = f"{split}_{clip_seed:08d}"
-        _atomic_write_bytes(out / f"{videoid}.mp4", encode_mp4(clip.frames, fps=fps, codec=codec))
-        _atomic_write_bytes(out / f"{videoid}.npz", _ground_truth_npz(clip))
+        atomic_write_bytes(out / f"{videoid}.mp4", encode_mp4(clip.frames, fps=fps, codec=codec))
+        atomic_write_bytes(out / f"{videoid}.npz", _ground_truth_npz(clip))
         rows.append((videoid, clip.caption))
 
     text = io.StringIO()
@@ -270,7 +272,7 @@ def write_dataset(
     writer.writerow(CAPTION_COLUMNS)
     writer.writerows(rows)
     captions = out / "captions.csv"
-    _atomic_write_bytes(captions, text.getvalue().encode("utf-8"))
+    atomic_write_bytes(captions, text.getvalue().encode("utf-8"))
     return captions
 
 
@@ -407,12 +409,6 @@ def _ground_truth_npz(clip: SyntheticClip) -> bytes:
         seed=np.array(clip.seed),
     )
     return buffer.getvalue()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:

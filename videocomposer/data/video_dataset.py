@@ -27,6 +27,8 @@ from tqdm.auto import tqdm
 from condition_extractors.base import ConditionExtractor, available_extractors, extract_conditions, get_extractor
 from condition_extractors.video import load_video, open_video_stream, resize_center_crop
 
+from ..atomic_files import atomic_path, atomic_write_text
+
 CAPTION_FORMATS = (".csv", ".jsonl")
 # The errors that mean "this clip is unusable" (decoding, I/O, too short); anything else is a bug and propagates.
 _DATA_ERRORS = (ValueError, OSError, RuntimeError, av.error.FFmpegError)
@@ -309,24 +311,36 @@ def collate_video_text(items: Sequence[dict]) -> dict:
     }
 
 
-def write_condition_cache(
-    dataset: VideoTextDataset, cache_dir: str | os.PathLike, progress: bool = True
-) -> dict[str, int]:
-    """Extract the conditions of every clip of ``dataset`` into ``cache_dir``, one safetensors file per clip.
+CACHE_INDEX_NAME = "index.json"
 
-    Resumable: clips whose file exists are skipped. Each file is written under a temporary name and renamed, so a
-    killed run leaves no half-written entry. A clip's window is its epoch-0 start time, recorded in the file.
-    Unusable clips are skipped and counted (also in ``dataset.num_skipped``).
+
+def write_condition_cache(
+    dataset: VideoTextDataset,
+    cache_dir: str | os.PathLike,
+    progress: bool = True,
+    indices: Sequence[int] | None = None,
+) -> dict[str, int]:
+    """Extract the conditions of every clip of ``dataset`` (or of the clips ``indices``: one process's share of a
+    sharded run) into ``cache_dir``, one safetensors file per clip.
+
+    Resumable: clips whose file exists are skipped. Each file is written atomically (a unique temporary name, then
+    renamed; the umask's permissions), so a killed run leaves no half-written entry and processes never collide. A
+    clip's window is its epoch-0 start time, recorded in the file. Unusable clips are skipped and counted (also in
+    ``dataset.num_skipped``).
 
     Returns:
         ``{"written": n, "existing": n, "skipped": n}``.
     """
     if not dataset.conditions:
         raise ValueError("dataset.conditions is empty: there is nothing to cache")
+    indices = range(len(dataset)) if indices is None else indices
+    bad = [i for i in indices if not 0 <= i < len(dataset)]
+    if bad:
+        raise ValueError(f"indices: expected clip indices in [0, {len(dataset)}), got {bad[:5]}")
     folder = Path(cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
     counts = {"written": 0, "existing": 0, "skipped": 0}
-    for index in tqdm(range(len(dataset)), desc="caching conditions", disable=not progress):
+    for index in tqdm(indices, desc="caching conditions", disable=not progress):
         target = dataset.cache_path(index, folder)
         if target.exists():
             counts["existing"] += 1
@@ -338,14 +352,33 @@ def write_condition_cache(
             dataset.mark_unusable(index, str(error))
             counts["skipped"] += 1
             continue
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        save_file(
-            {key: value.contiguous() for key, value in conditions.items()}, str(tmp),
-            metadata=dataset.cache_metadata(index, start),
-        )
-        os.replace(tmp, target)
+        with atomic_path(target) as temporary:
+            save_file(
+                {key: value.contiguous() for key, value in conditions.items()}, str(temporary),
+                metadata=dataset.cache_metadata(index, start),
+            )  # fmt: skip
         counts["written"] += 1
     return counts
+
+
+def write_cache_index(dataset: VideoTextDataset, cache_dir: str | os.PathLike) -> Path:
+    """Write ``cache_dir/index.json``: the settings, and per clip (in captions-file order) its cache file and start
+    time, or that it has none. Built from the files present, so it is the same however many processes (or resumed
+    runs) wrote them; call it once, after every writer finished."""
+    folder = Path(cache_dir)
+    entries, missing = [], []
+    for index, (video, caption) in enumerate(dataset.entries):
+        path = dataset.cache_path(index, folder)
+        if not path.is_file():
+            missing.append(video)
+            continue
+        with safe_open(str(path), framework="pt") as entry:
+            start = float((entry.metadata() or {}).get("start_time", "nan"))
+        entries.append({"video": video, "caption": caption, "file": path.name, "start_time": start})
+    settings = {"num_frames": dataset.num_frames, "fps": dataset.fps, "height": dataset.height, "width": dataset.width,
+                "conditions": list(dataset.conditions)}  # fmt: skip
+    index = {"settings": settings, "num_clips": len(dataset), "entries": entries, "missing": missing}
+    return atomic_write_text(folder / CACHE_INDEX_NAME, json.dumps(index, indent=1) + "\n")
 
 
 def _probe(path: Path) -> tuple[float | None, float | None]:

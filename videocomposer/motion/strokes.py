@@ -19,12 +19,12 @@ import json
 import math
 import numbers
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic_files import atomic_write_text
 from .bspline import arc_length_parameters, chord_length_parameters, evaluate_clamped, fit_clamped_to_tolerance
 
 DEFAULT_RADIUS = 16.0
@@ -200,7 +200,7 @@ def load_strokes(path: str | os.PathLike) -> StrokeSet:
 
 
 def save_strokes(stroke_set: StrokeSet, path: str | os.PathLike) -> None:
-    """Write a stroke JSON file (validated first), atomically: a temporary file in the same folder, then renamed."""
+    """Write a stroke JSON file (validated first), atomically, with the umask's permissions."""
     validate_strokes(stroke_set.strokes, stroke_set.width, stroke_set.height)
     data = {
         "width": stroke_set.width,
@@ -211,12 +211,4 @@ def save_strokes(stroke_set: StrokeSet, path: str | os.PathLike) -> None:
             for s in stroke_set.strokes
         ],
     }
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(data, file, indent=2)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=2))

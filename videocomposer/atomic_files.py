@@ -1,0 +1,95 @@
+"""Write a file or a folder completely or not at all, with the permissions the umask gives a new file.
+
+Everything the project writes (videos, grids, stroke files, condition caches, safetensors, converted models) goes
+through `atomic_path` or `atomic_folder`: the content is written under a unique temporary name beside the target and
+renamed over it only when complete, so a killed process never leaves a half-written file, and two processes writing
+the same target never mix their bytes. Unlike ``tempfile.mkstemp`` (always 0600) and ``tempfile.mkdtemp`` (0700), the
+result gets the mode ``open()`` would give it: 0644 for a file and 0755 for a folder under umask 022.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it: ``os`` has no read-only getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def temporary_sibling(path: str | os.PathLike) -> Path:
+    """A unique, hidden name in ``path``'s folder that keeps its suffix (writers such as imageio pick the format by
+    it): ``dir/.name.<pid>.<random>.partial.ext``."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.partial{path.suffix}")
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary file path beside ``path`` for the caller to write; on success it gets the umask's file mode
+    (``0o666 & ~umask``) and is renamed to ``path`` (replacing it); on error it is removed.
+
+    The folder of ``path`` must exist.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {path.parent}")
+    temporary = temporary_sibling(path)
+    try:
+        yield temporary
+        os.chmod(temporary, 0o666 & ~current_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see `atomic_path`); returns the path."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically (see `atomic_path`); returns the path."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
+    """Yield a new, empty temporary folder beside ``path`` for the caller to fill; on success it gets the umask's
+    folder mode (``0o777 & ~umask``) and is renamed to ``path``; on error it is removed.
+
+    ``replace=False`` refuses an existing ``path`` (`FileExistsError`, also when it appears while the folder is
+    written); ``replace=True`` removes an existing folder just before the rename.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"output folder does not exist: {path.parent}")
+    if path.exists() and not replace:
+        raise FileExistsError(f"{path} already exists")
+    staging = temporary_sibling(path.with_name(path.name + ".dir"))
+    staging.mkdir()
+    try:
+        yield staging
+        os.chmod(staging, 0o777 & ~current_umask())
+        if path.exists():
+            if not replace:
+                raise FileExistsError(f"{path} already exists")
+            doomed = temporary_sibling(path.with_name(path.name + ".old"))
+            os.replace(path, doomed)
+            shutil.rmtree(doomed)
+        os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
