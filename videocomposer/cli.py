@@ -1,9 +1,10 @@
 """The `videocomposer` command line: `videocomposer <command> [options]`.
 
-Each sub-command lives in its own module of `videocomposer.commands` and exposes
-`register(subparsers) -> None`, which adds an argparse parser whose `func` default runs the command. A command that
-sets the default `passthrough=True` receives the arguments it does not declare as `args.passthrough_args`. Command
-modules import nothing heavy at import time (torch, diffusers, the training code): `--help` must stay fast.
+Each sub-command lives in its own module of `videocomposer.commands` and exposes `register(subparsers) -> None`, which
+adds an argparse parser whose `func` default runs the command (modules named `_*` are helpers shared by commands). A
+command that sets the default `passthrough=True` receives the arguments it does not declare as
+`args.passthrough_args`. Command modules import nothing heavy at import time (torch, diffusers, the training code), so
+that `--help` stays fast.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="command", parser_class=CommandParser)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):  # helpers shared by commands
+            continue
         importlib.import_module(f"{commands.__name__}.{info.name}").register(subparsers)
     return parser
 

@@ -11,6 +11,8 @@ import argparse
 import os
 from pathlib import Path
 
+from ._processes import process_state
+
 SKETCH_CONDITIONS = ("sketch", "single_sketch")
 
 
@@ -153,12 +155,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _extract_dataset(args: argparse.Namespace, kwargs: dict[str, dict]) -> int:
     """The clips split across the processes of the launch (one process without a launcher); merged index last."""
-    from accelerate import PartialState
     from accelerate.utils import gather_object
 
     from videocomposer.data.video_dataset import VideoTextDataset, write_cache_index, write_condition_cache
 
-    state = PartialState()
+    state = process_state()
     resolution = (args.height, args.width) if args.height != args.width else args.height
     dataset = VideoTextDataset(
         args.dataset, args.captions_file, num_frames=args.frames, fps=args.fps, resolution=resolution,

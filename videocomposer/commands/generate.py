@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._processes import process_state
 from .extract import _looks_like_path, load_depth_model
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -491,13 +492,12 @@ def run(args: argparse.Namespace) -> int:
 def run_batch(args: argparse.Namespace, pipeline, items: list[BatchItem], height: int, width: int) -> int:
     """Generate the items not written yet, split across the processes of the launch; each output written once."""
     import torch
-    from accelerate import PartialState
     from accelerate.utils import broadcast_object_list, gather_object
     from tqdm.auto import tqdm
 
     from videocomposer.visualize import save_video
 
-    state = PartialState()
+    state = process_state()
     # The main process decides what is left to do, so that every process splits the same list.
     todo = [[i for i, item in enumerate(items) if not item.output.exists()] if state.is_main_process else None]
     if state.is_main_process:
