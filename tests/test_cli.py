@@ -1,6 +1,5 @@
 """The `videocomposer` command line: sub-command discovery, help, `extract`, and its errors."""
 
-import json
 import os
 import socket
 import subprocess
@@ -93,7 +92,9 @@ def test_extract_passes_a_user_mask_to_the_mask_extractor(clips, tmp_path):
 
 
 def test_model_options_need_their_condition(capsys):
-    assert main(["extract", "v.mp4", "--conditions", "motion", "--depth-model", "dpt", "--output", "o.safetensors"]) == 2
+    assert (
+        main(["extract", "v.mp4", "--conditions", "motion", "--depth-model", "dpt", "--output", "o.safetensors"]) == 2
+    )
     assert "--depth-model is given but --conditions has none of ['depth']" in capsys.readouterr().err
 
 
