@@ -87,3 +87,15 @@ def test_sharded_batch_generation_writes_the_same_videos_as_one_process(tmp_path
     for name in names:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
     assert "0 written, 3 existing (2 processes)" in torchrun([*args, str(tmp_path / "two")], cwd=tmp_path)
+
+
+def test_processes_that_did_not_form_one_group_are_refused(monkeypatch):
+    from accelerate import PartialState
+
+    from videocomposer.commands._processes import process_state
+
+    assert process_state().num_processes == 1  # no launcher: one process
+    assert PartialState().num_processes == 1
+    monkeypatch.setenv("WORLD_SIZE", "2")  # a launcher started 2 processes, but this one is alone
+    with pytest.raises(ValueError, match="WORLD_SIZE=2 but the processes formed a group of 1; launch with"):
+        process_state()

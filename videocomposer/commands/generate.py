@@ -449,10 +449,11 @@ def run(args: argparse.Namespace) -> int:
         }
     if folder is not None:  # a local folder: every check before the weights are read
         check_model(args, model_facts_from_folder(folder), condition_keys)
+    state = process_state() if items is not None else None  # a broken launch is refused before loading too
     pipeline = load_pipeline(args.model)
     height, width = check_model(args, model_facts_from_pipeline(pipeline), condition_keys)
     if items is not None:
-        return run_batch(args, pipeline, items, height, width)
+        return run_batch(args, state, pipeline, items, height, width)
 
     import PIL.Image
     import torch
@@ -489,15 +490,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_batch(args: argparse.Namespace, pipeline, items: list[BatchItem], height: int, width: int) -> int:
-    """Generate the items not written yet, split across the processes of the launch; each output written once."""
+def run_batch(args: argparse.Namespace, state, pipeline, items: list[BatchItem], height: int, width: int) -> int:
+    """Generate the items not written yet, split across the processes of ``state`` (accelerate's `PartialState`);
+    each output written once."""
     import torch
     from accelerate.utils import broadcast_object_list, gather_object
     from tqdm.auto import tqdm
 
     from videocomposer.visualize import save_video
 
-    state = process_state()
     # The main process decides what is left to do, so that every process splits the same list.
     todo = [[i for i, item in enumerate(items) if not item.output.exists()] if state.is_main_process else None]
     if state.is_main_process:
