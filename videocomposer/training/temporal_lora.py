@@ -19,6 +19,7 @@ import torch
 from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
+from videocomposer.atomic_files import atomic_path, atomic_write_text
 from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 
 TEMPORAL_LORA_TARGETS = (
@@ -59,13 +60,11 @@ def save_temporal_lora(unet: VideoComposerUNet3DModel, config: LoraConfig, save_
     folder.mkdir(parents=True, exist_ok=True)
     state = {key: value.detach().cpu().contiguous() for key, value in get_peft_model_state_dict(unet).items()}
     weights = folder / ADAPTER_WEIGHTS_NAME
-    temporary = weights.with_name(f".{weights.name}.tmp")
-    save_file(state, str(temporary), metadata={"format": "pt"})
-    os.replace(temporary, weights)
-    config_path = folder / ADAPTER_CONFIG_NAME
-    temporary = config_path.with_name(f".{config_path.name}.tmp")
-    temporary.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True, default=list))
-    os.replace(temporary, config_path)
+    with atomic_path(weights) as temporary:
+        save_file(state, str(temporary), metadata={"format": "pt"})
+    atomic_write_text(
+        folder / ADAPTER_CONFIG_NAME, json.dumps(config.to_dict(), indent=2, sort_keys=True, default=list)
+    )
     return weights
 
 
