@@ -14,11 +14,15 @@ import numpy as np
 
 from .video import as_uint8_video
 
+MIN_SIZE = 128  # RAFT's correlation pyramid needs 128-pixel sides
+
 
 class RaftFlow:
     """``(frames_a, frames_b) -> (N, H, W, 2)`` flows with ``a(p) ~ b(p + flow(p))`` from a torchvision RAFT model.
 
-    Frames are padded (edge-replicated) to multiples of 8 as RAFT needs and the flow cropped back.
+    RAFT needs sides of at least 128 and multiples of 8: smaller frames are upscaled (bilinear) so the short side is
+    128 and the flow is brought back to the frames' size and pixel units; then sides are padded (edge-replicated)
+    to multiples of 8 and the flow cropped back.
     """
 
     def __init__(self, model, batch_size: int = 8, num_flow_updates: int = 12):
@@ -57,21 +61,27 @@ class RaftFlow:
         if a.shape != b.shape:
             raise ValueError(f"frames_a and frames_b: shapes differ, {a.shape} vs {b.shape}")
         height, width = a.shape[1:3]
-        pad = (0, -width % 8, 0, -height % 8)
+        scale = max(1.0, MIN_SIZE / min(height, width))
+        size = (round(height * scale), round(width * scale))
+        pad = (0, -size[1] % 8, 0, -size[0] % 8)
         device = next(self.model.parameters()).device
+
+        def prepare(x: np.ndarray) -> torch.Tensor:
+            pixels = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            if scale > 1.0:
+                pixels = F.interpolate(pixels, size=size, mode="bilinear", align_corners=False)
+            return F.pad(pixels, pad, "replicate").to(device)
+
         flows = []
         for start in range(0, len(a), self.batch_size):
-            pair = [
-                F.pad(
-                    torch.from_numpy(x[start : start + self.batch_size]).permute(0, 3, 1, 2).float(), pad, "replicate"
-                )
-                / 127.5
-                - 1.0
-                for x in (a, b)
-            ]
+            chunk = slice(start, start + self.batch_size)
             with torch.no_grad():
-                flow = self.model(pair[0].to(device), pair[1].to(device), num_flow_updates=self.num_flow_updates)[-1]
-            flows.append(flow[:, :, :height, :width].permute(0, 2, 3, 1).float().cpu().numpy())
+                flow = self.model(prepare(a[chunk]), prepare(b[chunk]), num_flow_updates=self.num_flow_updates)[-1]
+            flow = flow[:, :, : size[0], : size[1]].float()
+            if scale > 1.0:  # back to the frames' pixels: resample the field and shrink the vectors
+                flow = F.interpolate(flow, size=(height, width), mode="bilinear", align_corners=False)
+                flow = flow * torch.tensor([width / size[1], height / size[0]]).view(1, 2, 1, 1)
+            flows.append(flow.permute(0, 2, 3, 1).cpu().numpy())
         return np.concatenate(flows)
 
 

@@ -1,9 +1,11 @@
 """The Frechet distance between two Gaussians, and a streaming accumulator of feature means and covariances.
 
-One implementation serves FVD and FID. ``tr((S1 S2)^(1/2))`` is computed as the trace of the square root of the
-symmetric positive semi-definite ``S1^(1/2) S2 S1^(1/2)`` (same eigenvalues as ``S1 S2``): two symmetric
-eigen-decompositions in float64, negative round-off eigenvalues clipped to zero. No complex parts can appear, and
-singular (rank-deficient) covariances, such as those of fewer samples than feature dimensions, need no added epsilon.
+One implementation serves FVD and FID. ``tr((S1 S2)^(1/2))`` is the sum of the singular values of ``S1^(1/2)
+S2^(1/2)`` (their squares are the eigenvalues of ``S1 S2``), in float64: the square roots come from symmetric
+eigen-decompositions whose eigenvalues at round-off level (below ``D * eps * largest``) are set to zero, and the
+singular values of the product are accurate to round-off even where they are tiny. No complex parts can appear (the
+``scipy.linalg.sqrtm(S1 @ S2)`` pitfall), singular (rank-deficient) covariances, such as those of fewer samples than
+feature dimensions, need no added epsilon, and the result is symmetric in its two arguments.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import numpy as np
 
 
 def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
-    """Square root of a symmetric positive semi-definite matrix (eigenvalues below zero from round-off -> 0)."""
+    """Square root of a symmetric positive semi-definite matrix; round-off-level eigenvalues are taken as zero."""
     eigenvalues, eigenvectors = np.linalg.eigh((matrix + matrix.T) / 2.0)
-    return (eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ eigenvectors.T
+    floor = len(matrix) * np.finfo(np.float64).eps * max(float(eigenvalues.max(initial=0.0)), 0.0)
+    return (eigenvectors * np.sqrt(np.where(eigenvalues > floor, eigenvalues, 0.0))) @ eigenvectors.T
 
 
 def _check(mu: np.ndarray, sigma: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -40,9 +43,7 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     mu2, sigma2 = _check(mu2, sigma2, "2")
     if mu1.shape != mu2.shape:
         raise ValueError(f"mu1 and mu2: feature dimensions differ, {mu1.shape[0]} vs {mu2.shape[0]}")
-    root1 = _psd_sqrt(sigma1)
-    product = root1 @ sigma2 @ root1
-    cross = np.sqrt(np.clip(np.linalg.eigvalsh((product + product.T) / 2.0), 0.0, None)).sum()
+    cross = np.linalg.svd(_psd_sqrt(sigma1) @ _psd_sqrt(sigma2), compute_uv=False).sum()
     diff = mu1 - mu2
     return max(float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * cross), 0.0)
 
