@@ -109,16 +109,25 @@ def _video_files(folder: Path) -> list[Path]:
 
 
 def read_video(path: Path):
-    """All frames of a video file as uint8 ``(F, H, W, 3)`` (PyAV); ValueError for unreadable or < 2 frames."""
+    """All frames of a video file as uint8 ``(F, H, W, 3)``; ValueError for unreadable files or < 2 frames.
+
+    GIFs are read with Pillow (ffmpeg collapses frames without a delay into one), everything else with PyAV.
+    """
     import av
     import numpy as np
+    import PIL.Image
+    import PIL.ImageSequence
 
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise ValueError("no video stream")
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    except (av.error.FFmpegError, OSError) as error:
+        if path.suffix.lower() == ".gif":
+            with PIL.Image.open(path) as image:
+                frames = [np.asarray(frame.convert("RGB")) for frame in PIL.ImageSequence.Iterator(image)]
+        else:
+            with av.open(str(path)) as container:
+                if not container.streams.video:
+                    raise ValueError("no video stream")
+                frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    except (av.error.FFmpegError, OSError) as error:  # PIL.UnidentifiedImageError is an OSError
         raise ValueError(f"unreadable ({type(error).__name__}: {error})") from None
     if len(frames) < 2:
         raise ValueError(f"{len(frames)} frame(s); metrics need at least 2")
