@@ -202,3 +202,23 @@ def test_fid_frame_features_feed_uint8_batches_to_the_network():
     np.testing.assert_allclose(extractor(frames), expected.double().numpy(), rtol=1e-6)
     with pytest.raises(FileNotFoundError, match="inception weights: no such file"):
         FrameFeatures.load_inception("missing.pth")
+
+
+@pytest.mark.slow  # the real 24M-parameter Inception-v3, built twice
+def test_torchmetrics_inception_loads_a_weights_file_and_gives_2048_features(tmp_path, monkeypatch):
+    import torch_fidelity.feature_extractor_inceptionv3 as fidelity
+
+    # a randomly initialised state dict of the real architecture: build it once with weight loading disabled
+    with monkeypatch.context() as patch:
+        patch.setattr(fidelity, "load_state_dict_from_url", lambda *args, **kwargs: None)
+        patch.setattr(fidelity.FeatureExtractorInceptionV3, "load_state_dict", lambda self, *args, **kwargs: None)
+        torch.manual_seed(0)
+        state = fidelity.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"]).state_dict()
+    path = tmp_path / "inception.pth"
+    torch.save(state, path)
+    extractor = FrameFeatures.load_inception(path)
+    frames = random_video(3, size=48)
+    features = extractor(np.concatenate([frames, frames[:1]]))
+    assert features.shape == (4, 2048) and np.isfinite(features).all()
+    np.testing.assert_allclose(features[3], features[0], rtol=1e-6)
+    assert not np.allclose(features[1], features[0], rtol=1e-3, atol=0)  # random-init features are ~1e-8

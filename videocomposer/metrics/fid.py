@@ -29,7 +29,15 @@ class FrameFeatures:
 
     @classmethod
     def load_inception(cls, weights: str | os.PathLike, device: str = "cpu") -> FrameFeatures:
-        """torchmetrics' FID Inception-v3 (2048-d pool features) from a local weights file."""
+        """torchmetrics' FID Inception-v3 (2048-d pool features) from a local ``.pth`` or ``.safetensors`` file.
+
+        torch-fidelity unpickles its weights file without ``weights_only``; so the user's file is read here with
+        ``weights_only=True`` and handed over as a tensors-only copy written to a temporary folder.
+        """
+        import tempfile
+
+        import torch
+
         path = os.fspath(weights)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"inception weights: no such file: {path}")
@@ -39,9 +47,18 @@ class FrameFeatures:
             raise ImportError(
                 "FID needs torchmetrics and torch-fidelity: pip install 'videocomposer[eval]'"
             ) from error
-        model = NoTrainInceptionV3(
-            name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=path
-        )
+        if path.endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            state = load_file(path)
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        with tempfile.TemporaryDirectory() as folder:
+            copy = os.path.join(folder, "inception.pth")
+            torch.save(state, copy)
+            model = NoTrainInceptionV3(
+                name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=copy
+            )
         return cls(model.to(device))
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
