@@ -58,7 +58,7 @@ _NOTES = {
     "temporal_flickering": "VBench score (255 - mean abs frame difference) / 255, 1 = still",
     "repetition_peak": "prominence of the self-similarity peak over frame distance, 0 = no repetition",
     "seam_discontinuity": "warping error at --seams / elsewhere, 1 = seamless",
-    "motion_vector_error": "codec motion-vector end-point error vs the condition (px), blocks with vectors in both",
+    "motion_vector_error": "codec motion-vector end-point error vs the condition (px), see --mv-support",
     "clip_frame_consistency": "mean CLIP cosine of consecutive frames",
     "clip_text_similarity": "mean CLIP cosine of frames and prompt",
     "subject_consistency": "VBench DINO consistency with previous and first frame",
@@ -93,6 +93,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--metrics", nargs="+", choices=METRICS, help="metrics to compute (default: all)")
     parser.add_argument("--output", type=Path, required=True, help="report .json (the .md table goes next to it)")
+    parser.add_argument(
+        "--mv-support",
+        choices=("both", "either"),
+        default="both",
+        help="motion_vector_error on blocks with a vector in both fields (default) or in either",
+    )
     parser.add_argument("--seams", type=int, nargs="+", help="first frame of each new window (seam_discontinuity)")
     parser.add_argument("--clip-model", help="transformers CLIP folder / hub id, or open_clip:ARCH:PRETRAINED")
     parser.add_argument("--dino-model", help="transformers DINO / DINOv2 / ViT folder or hub id")
@@ -170,6 +176,8 @@ def _validate(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         for option in ("seams", "conditions", "prompts", "reference", *dict.fromkeys(_WEIGHTS_OF.values())):
             if getattr(args, option) is not None and option not in used:
                 raise ValueError(f"{_option(option)} is given but none of --metrics {' '.join(wanted)} uses it")
+        if args.mv_support != "both" and "motion_vector_error" not in wanted:
+            raise ValueError("--mv-support is given but --metrics has no motion_vector_error")
         if all(m in not_computed for m in wanted):
             raise ValueError(
                 "--metrics: none can be computed: " + "; ".join(f"{m}: {r}" for m, r in not_computed.items())
@@ -259,7 +267,7 @@ def _per_video(frames, stem: str, metrics: list[str], args, models, prompts) -> 
                 if resized.shape[1] % 2 or resized.shape[2] % 2:
                     values["motion_vector_error"] = f"odd size {resized.shape[1:3]}: MPEG-4 needs even sizes"
                 else:
-                    values["motion_vector_error"] = M.motion_vector_error(resized, condition)
+                    values["motion_vector_error"] = M.motion_vector_error(resized, condition, args.mv_support)
             if "flow_error" in metrics:
                 values["flow_error"] = M.flow_error(resized, condition, models["raft_weights"])
     if "dynamic_degree" in metrics:
@@ -388,6 +396,7 @@ def run(args: argparse.Namespace) -> int:
             "reference": None if args.reference is None else str(args.reference),
             "fvd_frames": args.fvd_frames,
             "seams": args.seams,
+            "mv_support": args.mv_support,
             **{option: getattr(args, option) for option in dict.fromkeys(_WEIGHTS_OF.values())},
         },
     }
