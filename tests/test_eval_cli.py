@@ -136,6 +136,8 @@ def test_missing_weights_file_is_reported_not_raised(folders, tmp_path):
         ),
         (["--output", "report.txt"], "--output: expected a .json file"),
         (["--fvd-frames", "1"], "--fvd-frames: expected >= 2"),
+        (["--metrics", "warping_error", "--fvd-frames", "8"], "--fvd-frames is given but --metrics has no fvd"),
+        (["--caption-column", "text"], "--video-column / --caption-column are given but --prompts is not"),
     ],
 )
 def test_bad_arguments_fail_with_one_clear_line(folders, tmp_path, extra, message, capsys):

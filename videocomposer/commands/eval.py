@@ -158,6 +158,8 @@ def _validate(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         raise ValueError(f"--fvd-frames: expected >= 2, got {args.fvd_frames}")
     if args.seams is not None and min(args.seams) < 1:
         raise ValueError(f"--seams: frame indices must be >= 1, got {args.seams}")
+    if args.prompts is None and (args.video_column, args.caption_column) != ("videoid", "name"):
+        raise ValueError("--video-column / --caption-column are given but --prompts is not")
     explicit = args.metrics is not None
     wanted = list(dict.fromkeys(args.metrics)) if explicit else list(METRICS)
     not_computed: dict[str, str] = {}
@@ -176,8 +178,9 @@ def _validate(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
         for option in ("seams", "conditions", "prompts", "reference", *dict.fromkeys(_WEIGHTS_OF.values())):
             if getattr(args, option) is not None and option not in used:
                 raise ValueError(f"{_option(option)} is given but none of --metrics {' '.join(wanted)} uses it")
-        if args.mv_support != "both" and "motion_vector_error" not in wanted:
-            raise ValueError("--mv-support is given but --metrics has no motion_vector_error")
+        for option, default, metric in (("mv_support", "both", "motion_vector_error"), ("fvd_frames", 16, "fvd")):
+            if getattr(args, option) != default and metric not in wanted:
+                raise ValueError(f"{_option(option)} is given but --metrics has no {metric}")
         if all(m in not_computed for m in wanted):
             raise ValueError(
                 "--metrics: none can be computed: " + "; ".join(f"{m}: {r}" for m, r in not_computed.items())
