@@ -83,16 +83,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "and are reported as not computed (with the reason) without them. Metrics: " + ", ".join(METRICS) + "."
         ),
     )
-    parser.add_argument("--generated", type=Path, required=True, help="folder of generated videos")
-    parser.add_argument("--reference", type=Path, help="folder of reference (real) videos, for fvd and fid")
-    parser.add_argument("--prompts", type=Path, help="captions .csv/.jsonl (for clip_text_similarity)")
+    parser.add_argument("--generated", type=Path, required=True, metavar="DIR", help="folder of generated videos")
+    parser.add_argument(
+        "--reference", type=Path, metavar="DIR", help="folder of reference (real) videos, for fvd and fid"
+    )
+    parser.add_argument("--prompts", type=Path, metavar="FILE", help="captions .csv/.jsonl (for clip_text_similarity)")
     parser.add_argument("--video-column", default="videoid", help="column of --prompts naming the video")
     parser.add_argument("--caption-column", default="name", help="column of --prompts holding the prompt")
     parser.add_argument(
-        "--conditions", type=Path, help="folder of `videocomposer extract` files NAME.safetensors with motion_vectors"
+        "--conditions",
+        type=Path,
+        metavar="DIR",
+        help="folder of `videocomposer extract` files NAME.safetensors with motion_vectors",
     )
-    parser.add_argument("--metrics", nargs="+", choices=METRICS, help="metrics to compute (default: all)")
-    parser.add_argument("--output", type=Path, required=True, help="report .json (the .md table goes next to it)")
+    parser.add_argument(
+        "--metrics", nargs="+", choices=METRICS, metavar="NAME", help="metrics to compute (default: all, listed above)"
+    )
+    parser.add_argument(
+        "--output", type=Path, required=True, metavar="FILE", help="report .json (the .md table goes next to it)"
+    )
     parser.add_argument(
         "--mv-support",
         choices=("both", "either"),
