@@ -222,3 +222,10 @@ def test_torchmetrics_inception_loads_a_weights_file_and_gives_2048_features(tmp
     assert features.shape == (4, 2048) and np.isfinite(features).all()
     np.testing.assert_allclose(features[3], features[0], rtol=1e-6)
     assert not np.allclose(features[1], features[0], rtol=1e-3, atol=0)  # random-init features are ~1e-8
+
+
+def test_open_clip_specs_need_an_architecture_and_a_weights_file(tmp_path):
+    with pytest.raises(ValueError, match="expected open_clip:ARCH:WEIGHTS_FILE"):
+        ClipEncoder.load("open_clip:ViT-H-14")
+    with pytest.raises(FileNotFoundError, match="no such weights file"):
+        ClipEncoder.load(f"open_clip:ViT-H-14:{tmp_path / 'missing.bin'}")

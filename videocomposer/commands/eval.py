@@ -10,8 +10,8 @@ JSON: ``{"metrics": {name: number | {"value": null, "reason": str}}, "videos_per
 over the videos where the metric is defined (``videos_per_metric`` says how many); ``dynamic_degree`` is the
 fraction of dynamic videos; ``fvd`` and ``fid`` compare the two folders' feature distributions.
 
-Weight-based metrics use the weights the user names (nothing is downloaded by this command itself): a metric whose
-weights are not given, or fail to load, is reported as not computed, with the reason.
+Weight-based metrics use the weights the user names (files; a transformers hub id is fetched by transformers as
+usual): a metric whose weights are not given, or fail to load, is reported as not computed, with the reason.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="motion_vector_error on blocks with a vector in both fields (default) or in either",
     )
     parser.add_argument("--seams", type=int, nargs="+", help="first frame of each new window (seam_discontinuity)")
-    parser.add_argument("--clip-model", help="transformers CLIP folder / hub id, or open_clip:ARCH:PRETRAINED")
+    parser.add_argument("--clip-model", help="transformers CLIP folder / hub id, or open_clip:ARCH:WEIGHTS_FILE")
     parser.add_argument("--dino-model", help="transformers DINO / DINOv2 / ViT folder or hub id")
     parser.add_argument("--raft-weights", help="torchvision RAFT state dict (raft_large or raft_small)")
     parser.add_argument("--i3d-model", help="StyleGAN-V i3d_torchscript.pt, or r3d_18:PATH / r2plus1d_18:PATH")

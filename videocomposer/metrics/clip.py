@@ -8,6 +8,7 @@ them times 100).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -60,7 +61,8 @@ class ClipEncoder:
 
     @classmethod
     def load(cls, spec: str, device: str = "cpu") -> ClipEncoder:
-        """``open_clip:ARCH:PRETRAINED`` (PRETRAINED a file or an open_clip tag) or a transformers folder / hub id."""
+        """``open_clip:ARCH:WEIGHTS_FILE`` (a local open_clip checkpoint) or a transformers folder / hub id (a hub id
+        is fetched by transformers as usual, or read from its cache)."""
         import torch
 
         if spec.startswith("open_clip:"):
@@ -68,7 +70,9 @@ class ClipEncoder:
 
             _, arch, pretrained = (spec.split(":", 2) + [""])[:3]
             if not arch or not pretrained:
-                raise ValueError(f"clip model: expected open_clip:ARCH:PRETRAINED, got {spec!r}")
+                raise ValueError(f"clip model: expected open_clip:ARCH:WEIGHTS_FILE, got {spec!r}")
+            if not os.path.isfile(pretrained):
+                raise FileNotFoundError(f"clip model {spec!r}: no such weights file: {pretrained}")
             model, _, _ = open_clip.create_model_and_transforms(arch, pretrained=pretrained, device=device)
             tokenizer = open_clip.get_tokenizer(arch)
             size = model.visual.image_size
