@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for key in dict.fromkeys(key for _, key in reports):
         (real, n_real), (motion, n_motion), (none, n_none) = (reports[name, key] for name in SETS)
-        ratio = f"{motion / real:.2f}x / {none / real:.2f}x" if real else "-"
+        ratio = f"{motion / real:.2f}x / {none / real:.2f}x" if abs(real) >= 1e-3 else "- (real ~ 0)"
         rows.append(f"| {key} | {real:.4f} | {motion:.4f} | {none:.4f} | {ratio} | {n_real}/{n_motion}/{n_none} |")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = "python benchmarks/eval_demo.py " + " ".join(argv if argv is not None else sys.argv[1:])
