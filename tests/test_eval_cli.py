@@ -187,3 +187,42 @@ def test_clip_metrics_through_the_cli_with_a_saved_tiny_model(folders, tmp_path,
     similarities = [per_video[v]["clip_text_similarity"] for v in ("down.mp4", "right.mp4")]
     assert report["metrics"]["clip_text_similarity"] == pytest.approx(np.mean(similarities))
     assert report["videos_per_metric"] == {"clip_frame_consistency": 3, "clip_text_similarity": 2}
+
+
+def test_fid_through_the_cli_equals_the_frechet_distance_of_all_frames(folders, tmp_path, monkeypatch):
+    from videocomposer.commands.eval import read_video
+    from videocomposer.metrics import FeatureStatistics, FrameFeatures, frechet_distance
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 5, stride=4), torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+
+    class Uint8Net(torch.nn.Module):  # torchmetrics' Inception interface: uint8 (N, 3, H, W) -> (N, D)
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x.float() / 255)
+
+    loaded = []
+    monkeypatch.setattr(
+        FrameFeatures, "load_inception", classmethod(lambda cls, path, device: loaded.append(path) or cls(Uint8Net()))
+    )
+    output = tmp_path / "report.json"
+    argv = ["eval", "--generated", str(folders / "generated"), "--reference", str(folders / "reference"),
+            "--metrics", "fid", "--inception", str(folders / "i3d.pt"), "--output", str(output)]  # fmt: skip
+    assert main(argv) == 0
+    assert loaded == [str(folders / "i3d.pt")]
+    report = json.loads(output.read_text())
+    expected = []
+    for folder in ("generated", "reference"):
+        stats = FeatureStatistics()
+        for path in sorted((folders / folder).iterdir()):
+            if path.suffix in (".mp4", ".gif") and path.name != "broken.mp4":
+                frames = torch.from_numpy(read_video(path)).permute(0, 3, 1, 2)
+                with torch.no_grad():
+                    stats.update(net(frames.float() / 255).double().numpy())
+        expected.append(stats.mean_and_covariance())
+    assert report["metrics"]["fid"] == pytest.approx(frechet_distance(*expected[0], *expected[1]), rel=1e-6)
+    assert report["videos_per_metric"] == {"fid": 3}
+    assert report["per_video"] == {"down.mp4": {}, "loop.gif": {}, "right.mp4": {}}

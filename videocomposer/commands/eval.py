@@ -343,6 +343,7 @@ def run(args: argparse.Namespace) -> int:
     per_video_metrics = [m for m in metrics if m not in ("fvd", "fid")]
     stats = {(m, s): FeatureStatistics() for m in ("fvd", "fid") if m in metrics for s in ("generated", "reference")}
     short_clips = {"generated": 0, "reference": 0}
+    feature_videos = dict.fromkeys(stats, 0)  # videos behind each feature set (FID counts frames as vectors)
     skipped: list[dict[str, str]] = []
     per_video: dict[str, dict[str, object]] = {}
 
@@ -352,8 +353,10 @@ def run(args: argparse.Namespace) -> int:
                 short_clips[side] += 1
             else:
                 stats["fvd", side].update(models["i3d_model"](frames[None, : args.fvd_frames]))
+                feature_videos["fvd", side] += 1
         if "fid" in metrics:
             stats["fid", side].update(models["inception"](frames))
+            feature_videos["fid", side] += 1
 
     for path in tqdm(generated_files, desc="generated videos"):
         try:
@@ -391,7 +394,7 @@ def run(args: argparse.Namespace) -> int:
                                    f"{reference.count} reference{short}")  # fmt: skip
             else:
                 results[metric] = frechet_distance(*generated.mean_and_covariance(), *reference.mean_and_covariance())
-                counts[metric] = generated.count
+                counts[metric] = feature_videos[metric, "generated"]
         else:
             values = [v[metric] for v in per_video.values() if isinstance(v.get(metric), float)]
             counts[metric] = len(values)
