@@ -7,10 +7,8 @@ from videocomposer.metrics import centroid_error, color_mask, mask_centroids, ma
 
 
 def square_video(positions, size=64, side=12, color=(255, 0, 0), background=None):
-    frames = (
-        np.zeros((len(positions), size, size, 3), np.uint8)
-        if background is None
-        else np.stack([background.copy() for _ in positions])
+    frames = np.zeros((len(positions), size, size, 3), np.uint8) if background is None else np.stack(
+        [background.copy() for _ in positions]
     )
     for f, (x, y) in enumerate(positions):
         frames[f, y : y + side, x : x + side] = color
@@ -46,9 +44,7 @@ def test_mask_iou_counts_overlap_over_union():
 def test_warping_error_is_low_for_smooth_motion_and_high_for_flicker():
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:64, :64]
-    background = np.stack([128 + 60 * np.sin(xx / 5.0), 128 + 60 * np.cos(yy / 7.0), 100 + 0 * xx], -1).astype(
-        np.uint8
-    )
+    background = np.stack([128 + 60 * np.sin(xx / 5.0), 128 + 60 * np.cos(yy / 7.0), 100 + 0 * xx], -1).astype(np.uint8)
     smooth = square_video([(10 + 2 * f, 20) for f in range(6)], background=background)
     flicker = smooth.copy()
     flicker[1::2] = 255 - flicker[1::2]
