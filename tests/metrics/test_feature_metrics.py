@@ -229,3 +229,31 @@ def test_open_clip_specs_need_an_architecture_and_a_weights_file(tmp_path):
         ClipEncoder.load("open_clip:ViT-H-14")
     with pytest.raises(FileNotFoundError, match="no such weights file"):
         ClipEncoder.load(f"open_clip:ViT-H-14:{tmp_path / 'missing.bin'}")
+
+
+def test_open_clip_checkpoint_loads_and_matches_the_model_it_was_saved_from(tmp_path):
+    import json
+
+    import open_clip
+
+    config = tmp_path / "videocomposer-tiny-open-clip.json"  # open_clip registers a config under its file name
+    config.write_text(json.dumps({
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    }))  # fmt: skip
+    open_clip.add_model_config(config)
+    torch.manual_seed(1)
+    model = open_clip.create_model("videocomposer-tiny-open-clip").eval()
+    torch.save(model.state_dict(), tmp_path / "weights.bin")
+    torch.manual_seed(2)  # a load that ignored the file would initialise differently
+    encoder = ClipEncoder.load(f"open_clip:videocomposer-tiny-open-clip:{tmp_path / 'weights.bin'}")
+    video, prompt = random_video(4), "a red cat runs"
+    with torch.no_grad():
+        images = F.normalize(model.encode_image(normalise(video, 32, CLIP_MEAN, CLIP_STD)).double(), dim=1)
+        text = F.normalize(
+            model.encode_text(open_clip.get_tokenizer("videocomposer-tiny-open-clip")([prompt])).double()
+        )
+    assert clip_text_similarity(video, prompt, encoder) == pytest.approx((images @ text[0]).mean().item(), abs=1e-6)
+    expected = (images[1:] * images[:-1]).sum(dim=1).mean().item()
+    assert clip_frame_consistency(video, encoder) == pytest.approx(expected, abs=1e-6)

@@ -78,7 +78,11 @@ class ClipEncoder:
             size = model.visual.image_size
             size = size[0] if isinstance(size, (tuple, list)) else size
             model.eval()
-            return cls(model.encode_image, lambda s: model.encode_text(tokenizer(s).to(device)), int(size))
+            return cls(
+                lambda pixels: model.encode_image(pixels.to(device)),
+                lambda strings: model.encode_text(tokenizer(strings).to(device)),
+                int(size),
+            )
         from transformers import AutoTokenizer, CLIPModel
 
         model = CLIPModel.from_pretrained(spec, torch_dtype=torch.float32).to(device).eval()
