@@ -257,3 +257,13 @@ def test_open_clip_checkpoint_loads_and_matches_the_model_it_was_saved_from(tmp_
     assert clip_text_similarity(video, prompt, encoder) == pytest.approx((images @ text[0]).mean().item(), abs=1e-6)
     expected = (images[1:] * images[:-1]).sum(dim=1).mean().item()
     assert clip_frame_consistency(video, encoder) == pytest.approx(expected, abs=1e-6)
+
+
+def test_dino_encoder_loads_a_saved_transformers_folder(tmp_path):
+    model = tiny_dino()
+    model.save_pretrained(tmp_path)
+    video = random_video(4)
+    expected = subject_consistency(video, DinoEncoder(model, image_size=32))
+    assert subject_consistency(video, DinoEncoder.load(str(tmp_path), image_size=32)) == pytest.approx(
+        expected, abs=1e-6
+    )
