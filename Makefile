@@ -11,7 +11,7 @@ $(PY):
 # torch + torchvision first (pip's local settings resolve them), then the package with its test extras.
 $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PIP) install torch torchvision
-	$(PIP) install -e ".[test,extractors,lora]"
+	$(PIP) install -e ".[test,extractors,lora,eval]"
 	touch $@
 
 install: $(VENV)/.installed

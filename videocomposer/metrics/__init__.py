@@ -1,14 +1,56 @@
-"""Metrics for generated videos: control fidelity (object centroids, mask IoU) and temporal flicker (warping error)."""
+"""Metrics for generated videos, one module per family; each works on ``(F, H, W, 3)`` uint8 or [0, 1] float frames.
 
+Weight-free: control fidelity (``control``: centroids, mask IoU), warping error and seam discontinuity (``warping``),
+VBench temporal flickering (``flicker``), repetition over frame distance (``repetition``), codec motion-vector and
+optical-flow motion error (``motion``). With user-provided weights: CLIP frame consistency and text similarity
+(``clip``), DINO subject consistency (``dino``), RAFT flow and dynamic degree (``flow``), FVD video features (``fvd``),
+FID frame features (``fid``); FVD and FID share :func:`frechet_distance` and the streaming :class:`FeatureStatistics`.
+"""
+
+from .clip import ClipEncoder, clip_frame_consistency, clip_text_similarity
+from .consistency import consecutive_similarity, first_and_previous_similarity
 from .control import centroid_error, color_mask, mask_centroids, mask_iou
-from .warping import farneback_flow, warp, warping_error
+from .dino import DinoEncoder, subject_consistency
+from .fid import FrameFeatures
+from .flicker import frame_difference, temporal_flickering
+from .flow import RaftFlow, is_dynamic
+from .frechet import FeatureStatistics, frechet_distance
+from .fvd import VideoFeatures
+from .motion import backward_flows, farneback_flows, flow_error, motion_vector_error
+from .repetition import RepetitionPeak, repetition_peak, self_similarity_profile
+from .warping import farneback_flow, pairwise_warping_errors, seam_discontinuity, seam_ratio, warp, warping_error
 
 __all__ = [
+    "ClipEncoder",
+    "DinoEncoder",
+    "FeatureStatistics",
+    "FrameFeatures",
+    "RaftFlow",
+    "RepetitionPeak",
+    "VideoFeatures",
+    "backward_flows",
     "centroid_error",
+    "clip_frame_consistency",
+    "clip_text_similarity",
     "color_mask",
+    "consecutive_similarity",
     "farneback_flow",
+    "farneback_flows",
+    "first_and_previous_similarity",
+    "flow_error",
+    "frame_difference",
+    "frechet_distance",
+    "is_dynamic",
     "mask_centroids",
     "mask_iou",
+    "motion_vector_error",
+    "pairwise_warping_errors",
+    "repetition_peak",
+    "seam_discontinuity",
+    "seam_ratio",
+    "self_similarity_profile",
+    "subject_consistency",
+    "temporal_flickering",
     "warp",
     "warping_error",
 ]

@@ -1,0 +1,228 @@
+"""`videocomposer eval` on folders the test writes: JSON schema, skipped files, weights, argument errors."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from condition_extractors import MotionVectorExtractor
+from videocomposer.cli import main
+from videocomposer.commands.eval import METRICS
+from videocomposer.data.synthetic import encode_mp4
+
+SIZE, FRAMES = 64, 8
+
+
+def moving_texture(dx, dy, seed):
+    rng = np.random.default_rng(seed)
+    base = cv2.GaussianBlur(rng.random((160, 160, 3)).astype(np.float32), (0, 0), 2.0)
+    base = (base - base.min()) / (base.max() - base.min())
+    frames = [np.roll(base, (dy * t, dx * t), axis=(0, 1))[48 : 48 + SIZE, 48 : 48 + SIZE] for t in range(FRAMES)]
+    return (np.stack(frames) * 255).round().astype(np.uint8)
+
+
+class TinyI3D(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(6, 8)
+
+    def forward(self, x: torch.Tensor, rescale: bool, resize: bool, return_features: bool) -> torch.Tensor:
+        return self.proj(torch.cat([x.mean(dim=(2, 3, 4)), x.std(dim=(2, 3, 4))], dim=1))
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    generated, reference, conditions = root / "generated", root / "reference", root / "conditions"
+    for folder in (generated, reference, conditions):
+        folder.mkdir()
+    clips = {"right": moving_texture(2, 0, 0), "down": moving_texture(0, 2, 1)}
+    for name, frames in clips.items():
+        (generated / f"{name}.mp4").write_bytes(encode_mp4(frames, fps=8))
+    PIL.Image.fromarray(clips["right"][0]).save(  # no frame delay: ffmpeg would read a single frame
+        generated / "loop.gif", save_all=True, append_images=[PIL.Image.fromarray(f) for f in clips["down"][1:]]
+    )
+    (generated / "broken.mp4").write_bytes(b"not a video at all")
+    (generated / "notes.txt").write_text("not a video extension: not read")
+    for seed in range(3):
+        (reference / f"real{seed}.mp4").write_bytes(encode_mp4(moving_texture(1, 1, 10 + seed), fps=8))
+    vectors = MotionVectorExtractor()(torch.from_numpy(clips["right"]).permute(0, 3, 1, 2).float() / 255)
+    save_file(
+        {"motion_vectors": vectors.permute(1, 0, 2, 3)[None].contiguous()}, str(conditions / "right.safetensors")
+    )
+    prompts = root / "prompts.csv"
+    prompts.write_text("videoid,name\nright,a red cat runs\ndown,the dog in the snow\n")
+    torch.manual_seed(0)
+    torch.jit.script(TinyI3D()).save(str(root / "i3d.pt"))
+    return root
+
+
+def is_value(entry):
+    return isinstance(entry, float) or (
+        isinstance(entry, dict) and set(entry) == {"value", "reason"} and entry["value"] is None and entry["reason"]
+    )
+
+
+def test_eval_writes_the_report_schema_and_skips_the_corrupt_file(folders, tmp_path, capsys):
+    output = tmp_path / "out" / "report.json"
+    argv = ["eval", "--generated", str(folders / "generated"), "--reference", str(folders / "reference"),
+            "--conditions", str(folders / "conditions"), "--prompts", str(folders / "prompts.csv"),
+            "--i3d-model", str(folders / "i3d.pt"), "--fvd-frames", "4", "--seams", "4", "--output", str(output)]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads(output.read_text())
+    assert list(report["metrics"]) == list(METRICS)
+    assert all(is_value(v) for v in report["metrics"].values())
+    assert report["skipped_files"] == 1 and report["skipped"][0]["file"].endswith("broken.mp4")
+    assert report["num_videos"] == {"generated": 3, "reference": 3}
+    assert set(report["per_video"]) == {"down.mp4", "loop.gif", "right.mp4"}
+    metrics, per_video = report["metrics"], report["per_video"]
+    for name in ("warping_error", "temporal_flickering", "repetition_peak", "seam_discontinuity"):
+        values = [per_video[v][name] for v in sorted(per_video)]
+        assert all(isinstance(v, float) for v in values)
+        assert metrics[name] == pytest.approx(np.mean(values))
+        assert report["videos_per_metric"][name] == 3
+    # the motion condition belongs to right.mp4 only: near-zero error there, a reason for the others
+    assert per_video["right.mp4"]["motion_vector_error"] < 0.5
+    assert per_video["down.mp4"]["motion_vector_error"] == {
+        "value": None,
+        "reason": "no condition file down.safetensors",
+    }
+    assert metrics["motion_vector_error"] == per_video["right.mp4"]["motion_vector_error"]
+    assert isinstance(metrics["fvd"], float) and metrics["fvd"] > 0
+    assert report["videos_per_metric"]["fvd"] == 3
+    for name, option in (("fid", "--inception"), ("clip_text_similarity", "--clip-model"),
+                         ("flow_error", "--raft-weights"), ("subject_consistency", "--dino-model")):  # fmt: skip
+        assert metrics[name] == {"value": None, "reason": f"no weights: give {option}"}
+        assert all(name not in values for values in per_video.values())
+    table = (tmp_path / "out" / "report.md").read_text()
+    assert "| temporal_flickering | " in table and "| fid | not computed | - | no weights: give --inception |" in table
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.json", "report.md"]
+    assert "1 unreadable files skipped" in capsys.readouterr().out
+
+
+def test_missing_weights_file_is_reported_not_raised(folders, tmp_path):
+    output = tmp_path / "report.json"
+    argv = ["eval", "--generated", str(folders / "generated"), "--metrics", "temporal_flickering", "dynamic_degree",
+            "--raft-weights", str(tmp_path / "missing.pth"), "--output", str(output)]  # fmt: skip
+    assert main(argv) == 0
+    metrics = json.loads(output.read_text())["metrics"]
+    assert list(metrics) == ["temporal_flickering", "dynamic_degree"]
+    assert metrics["dynamic_degree"]["value"] is None
+    assert (
+        "failed to load" in metrics["dynamic_degree"]["reason"]
+        and "no such file" in metrics["dynamic_degree"]["reason"]
+    )
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--generated", "nowhere"], "--generated: no such folder"),
+        (["--metrics", "motion_vector_error"], "--metrics motion_vector_error needs --conditions"),
+        (["--metrics", "fvd"], "--metrics fvd needs --reference"),
+        (
+            ["--metrics", "warping_error", "--seams", "4"],
+            "--seams is given but none of --metrics warping_error uses it",
+        ),
+        (
+            ["--metrics", "fid", "--reference", "."],
+            "--metrics: none can be computed: fid: no weights: give --inception",
+        ),
+        (["--output", "report.txt"], "--output: expected a .json file"),
+        (["--fvd-frames", "1"], "--fvd-frames: expected >= 2"),
+        (["--metrics", "warping_error", "--fvd-frames", "8"], "--fvd-frames is given but --metrics has no fvd"),
+        (["--caption-column", "text"], "--video-column / --caption-column are given but --prompts is not"),
+    ],
+)
+def test_bad_arguments_fail_with_one_clear_line(folders, tmp_path, extra, message, capsys):
+    argv = ["eval", "--generated", str(folders / "generated"), "--output", str(tmp_path / "r.json")]
+    assert main(argv + extra) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_an_empty_folder_is_an_error(tmp_path, capsys):
+    assert main(["eval", "--generated", str(tmp_path), "--output", str(tmp_path / "r.json")]) == 2
+    assert "--generated: no video files" in capsys.readouterr().err
+
+
+def test_the_eval_module_imports_no_torch():
+    code = "import sys, videocomposer.commands.eval; print('torch' in sys.modules, 'cv2' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_clip_metrics_through_the_cli_with_a_saved_tiny_model(folders, tmp_path, tiny_tokenizer):
+    from transformers import CLIPConfig, CLIPModel
+
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config=dict(vocab_size=tiny_tokenizer.vocab_size, hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=16,
+                         bos_token_id=tiny_tokenizer.bos_token_id, eos_token_id=tiny_tokenizer.eos_token_id),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=32, patch_size=8),
+        projection_dim=16,
+    )  # fmt: skip
+    CLIPModel(config).save_pretrained(tmp_path / "clip")
+    tiny_tokenizer.save_pretrained(tmp_path / "clip")
+    output = tmp_path / "report.json"
+    argv = ["eval", "--generated", str(folders / "generated"), "--prompts", str(folders / "prompts.csv"),
+            "--metrics", "clip_frame_consistency", "clip_text_similarity", "--clip-model", str(tmp_path / "clip"),
+            "--output", str(output)]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads(output.read_text())
+    per_video = report["per_video"]
+    assert all(-1 <= per_video[v]["clip_frame_consistency"] <= 1 for v in per_video)
+    assert per_video["loop.gif"]["clip_text_similarity"] == {
+        "value": None,
+        "reason": "no prompt for 'loop' in --prompts",
+    }
+    similarities = [per_video[v]["clip_text_similarity"] for v in ("down.mp4", "right.mp4")]
+    assert report["metrics"]["clip_text_similarity"] == pytest.approx(np.mean(similarities))
+    assert report["videos_per_metric"] == {"clip_frame_consistency": 3, "clip_text_similarity": 2}
+
+
+def test_fid_through_the_cli_equals_the_frechet_distance_of_all_frames(folders, tmp_path, monkeypatch):
+    from videocomposer.commands.eval import read_video
+    from videocomposer.metrics import FeatureStatistics, FrameFeatures, frechet_distance
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 5, stride=4), torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+
+    class Uint8Net(torch.nn.Module):  # torchmetrics' Inception interface: uint8 (N, 3, H, W) -> (N, D)
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x.float() / 255)
+
+    loaded = []
+    monkeypatch.setattr(
+        FrameFeatures, "load_inception", classmethod(lambda cls, path, device: loaded.append(path) or cls(Uint8Net()))
+    )
+    output = tmp_path / "report.json"
+    argv = ["eval", "--generated", str(folders / "generated"), "--reference", str(folders / "reference"),
+            "--metrics", "fid", "--inception", str(folders / "i3d.pt"), "--output", str(output)]  # fmt: skip
+    assert main(argv) == 0
+    assert loaded == [str(folders / "i3d.pt")]
+    report = json.loads(output.read_text())
+    expected = []
+    for folder in ("generated", "reference"):
+        stats = FeatureStatistics()
+        for path in sorted((folders / folder).iterdir()):
+            if path.suffix in (".mp4", ".gif") and path.name != "broken.mp4":
+                frames = torch.from_numpy(read_video(path)).permute(0, 3, 1, 2)
+                with torch.no_grad():
+                    stats.update(net(frames.float() / 255).double().numpy())
+        expected.append(stats.mean_and_covariance())
+    assert report["metrics"]["fid"] == pytest.approx(frechet_distance(*expected[0], *expected[1]), rel=1e-6)
+    assert report["videos_per_metric"] == {"fid": 3}
+    assert report["per_video"] == {"down.mp4": {}, "loop.gif": {}, "right.mp4": {}}
