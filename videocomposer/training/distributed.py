@@ -1,0 +1,74 @@
+"""Process-level set-up of a training run: the thread count per process, the check that the launched processes form
+one group, and the batch sizes they add up to.
+
+Threads: unless ``OMP_NUM_THREADS`` is set, each process uses ``max(1, cpus // processes on this machine)`` threads
+(``cpus``: the CPUs this process may run on). PyTorch's default (every core in every process) oversubscribes the
+cores as soon as several processes share a machine.
+"""
+
+import os
+
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import DistributedType
+
+logger = get_logger(__name__)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def local_world_size(accelerator: Accelerator) -> int:
+    """Processes of this run on this machine (torchrun's ``LOCAL_WORLD_SIZE``; else all of them)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))
+
+
+def default_num_threads(num_local_processes: int, cpus: int | None = None) -> int:
+    """``max(1, cpus // num_local_processes)``: the machine's CPUs shared evenly by its processes."""
+    if num_local_processes < 1:
+        raise ValueError(f"num_local_processes: expected a positive int, got {num_local_processes}")
+    return max(1, (available_cpus() if cpus is None else cpus) // num_local_processes)
+
+
+def set_default_num_threads(accelerator: Accelerator) -> int:
+    """Set torch's intra-op threads to :func:`default_num_threads` unless ``OMP_NUM_THREADS`` is set (then it is
+    respected); returns the thread count in use."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    threads = default_num_threads(local_world_size(accelerator))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def check_process_group(accelerator: Accelerator) -> None:
+    """Raise ``RuntimeError`` if the launcher started several processes that did not join one group: each would then
+    train alone on the whole data set and write the same checkpoints."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and accelerator.num_processes == 1:
+        hint = ""
+        if accelerator.distributed_type == DistributedType.NO and not torch.cuda.is_available():
+            hint = (
+                " No GPU is visible, and accelerate forms a CPU (gloo) group only when asked to: set ACCELERATE_USE_CPU=1"
+                " (e.g. `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 -m videocomposer.train ...`)."
+            )
+        raise RuntimeError(
+            f"WORLD_SIZE={world_size} processes were launched but they did not form one process group "
+            f"(accelerate sees {accelerator.num_processes} process, distributed type {accelerator.distributed_type})."
+            + hint
+        )
+
+
+def log_batch_layout(accelerator: Accelerator, per_device_batch: int, accumulation_steps: int, threads: int) -> int:
+    """Log the world size, per-device and effective batch; returns the effective batch (samples per optimizer step)."""
+    effective = per_device_batch * accelerator.num_processes * accumulation_steps
+    logger.info(
+        f"world size {accelerator.num_processes} ({accelerator.distributed_type}, device {accelerator.device}, "
+        f"{threads} threads per process); per-device batch {per_device_batch} x {accelerator.num_processes} "
+        f"process(es) x {accumulation_steps} accumulation step(s) = effective batch {effective}"
+    )
+    return effective
