@@ -3,7 +3,7 @@ to ``checkpoint-{step}`` when complete; old ones pruned to ``checkpoints_total_l
 
 A checkpoint holds what ``accelerator.save_state`` writes for the prepared objects (optimizer, LR scheduler, the RNG
 states of every process in ``random_states_{rank}.pkl``), every object given to ``accelerator.register_for_checkpointing``
-(the EMA), and, written by every process, its own :class:`TrainingState` (``training_state_{rank}.safetensors``), so a
+(the EMA), and, written by every process, its own :class:`TrainingState` (``training_state_{rank}.pt``), so a
 resumed N-process run continues the same loss curves. The trained models are written by :func:`register_model_hooks`
 in diffusers format (``unet/``, ``stc_encoder/``, loadable with ``from_pretrained``), or, for a LoRA run, as the
 adapter weights only (``unet_lora/``); under FSDP or DeepSpeed, accelerate writes them sharded, one file per rank.
@@ -16,13 +16,11 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
 if TYPE_CHECKING:  # peft is the optional `lora` extra, imported only by LoRA runs
     from peft import LoraConfig
@@ -31,7 +29,8 @@ CHECKPOINT_PREFIX = "checkpoint-"
 _CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
 _TEMPORARY_PREFIX = f".{CHECKPOINT_PREFIX}"  # ".checkpoint-{step}.tmp" while writing, ".deleting" while pruning
 LORA_FOLDER = "unet_lora"
-TRAINING_STATE_NAME = "training_state_{rank}.safetensors"
+TRAINING_STATE_NAME = "training_state_{rank}.pt"
+EMA_SHARD_NAME = "ema_{rank}.pt"  # under FSDP / DeepSpeed, where each rank's EMA covers its own shards
 # Engines whose save_state writes the (sharded) model weights itself; the model hooks then write no diffusers folder.
 SHARDED_ENGINES = (DistributedType.FSDP, DistributedType.DEEPSPEED)
 
@@ -40,7 +39,7 @@ SHARDED_ENGINES = (DistributedType.FSDP, DistributedType.DEEPSPEED)
 class TrainingState:
     """The loop's own resumable state: optimizer steps taken and the generator of noise, timesteps and dropout.
 
-    Every process saves and restores its own copy (:func:`register_training_state`); the data position follows from
+    Every process saves and restores its own copy (:func:`register_per_rank_state`); the data position follows from
     ``global_step`` and the ``seed`` of the data order, which a resumed run must share.
     """
 
@@ -60,29 +59,23 @@ class TrainingState:
         self.generator.set_state(state["generator"])
 
 
-def register_training_state(accelerator: Accelerator, state: TrainingState) -> None:
-    """Make ``save_state`` / ``load_state`` write and read ``state`` on every process, one file per rank
-    (:data:`TRAINING_STATE_NAME`), as accelerate does for the RNG states."""
-    name = TRAINING_STATE_NAME.format(rank=accelerator.process_index)
+def register_per_rank_state(accelerator: Accelerator, obj: Any, name: str) -> None:
+    """Make ``save_state`` / ``load_state`` write and read ``obj.state_dict()`` on every process, one file per rank
+    (``name`` with ``{rank}``), as accelerate does for the RNG states; ``torch.load(..., weights_only=True)``."""
+    filename = name.format(rank=accelerator.process_index)
 
     def save_hook(models: list[torch.nn.Module], weights: list[dict], output_dir: str) -> None:
-        metadata = {"global_step": str(state.global_step), "seed": str(state.seed)}
-        save_file({"generator": state.generator.get_state()}, str(Path(output_dir) / name), metadata=metadata)
+        torch.save(obj.state_dict(), Path(output_dir) / filename)
 
     def load_hook(models: list[torch.nn.Module], input_dir: str) -> None:
-        path = Path(input_dir) / name
+        path = Path(input_dir) / filename
         if not path.is_file():
-            saved = sorted(p.name for p in Path(input_dir).glob(TRAINING_STATE_NAME.format(rank="*")))
+            saved = sorted(p.name for p in Path(input_dir).glob(name.format(rank="*")))
             raise ValueError(
-                f"--resume_from_checkpoint: {input_dir} has no {name} (it holds {saved}): resume with the number of "
-                f"processes that saved it, not {accelerator.num_processes}"
+                f"--resume_from_checkpoint: {input_dir} has no {filename} (it holds {saved}): resume with the number "
+                f"of processes that saved it, not {accelerator.num_processes}"
             )
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata()
-        state.load_state_dict(
-            {"global_step": int(metadata["global_step"]), "seed": int(metadata["seed"]),
-             "generator": load_file(str(path))["generator"]}
-        )  # fmt: skip
+        obj.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
     accelerator.register_save_state_pre_hook(save_hook)
     accelerator.register_load_state_pre_hook(load_hook)

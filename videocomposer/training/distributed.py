@@ -11,7 +11,6 @@ import os
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DistributedType
 
 logger = get_logger(__name__)
 
@@ -50,16 +49,12 @@ def check_process_group(accelerator: Accelerator) -> None:
     train alone on the whole data set and write the same checkpoints."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size > 1 and accelerator.num_processes == 1:
-        hint = ""
-        if accelerator.distributed_type == DistributedType.NO and not torch.cuda.is_available():
-            hint = (
-                " No GPU is visible, and accelerate forms a CPU (gloo) group only when asked to: set ACCELERATE_USE_CPU=1"
-                " (e.g. `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 -m videocomposer.train ...`)."
-            )
         raise RuntimeError(
             f"WORLD_SIZE={world_size} processes were launched but they did not form one process group "
-            f"(accelerate sees {accelerator.num_processes} process, distributed type {accelerator.distributed_type})."
-            + hint
+            f"(accelerate sees {accelerator.num_processes} process, {accelerator.distributed_type}): each would train "
+            "alone and write the same checkpoints. On CPUs accelerate joins them (gloo) only when asked to: set "
+            "ACCELERATE_USE_CPU=1, e.g. `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 -m videocomposer.train ...`; "
+            "on GPUs launch with `accelerate launch --multi_gpu` or `torchrun`, on a machine whose GPUs are visible."
         )
 
 

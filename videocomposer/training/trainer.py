@@ -37,10 +37,12 @@ from pipelines.pipeline_videocomposer import VideoComposerPipeline
 from videocomposer.data.video_dataset import collate_video_text
 
 from .checkpointing import (
+    EMA_SHARD_NAME,
     SHARDED_ENGINES,
+    TRAINING_STATE_NAME,
     TrainingState,
     register_model_hooks,
-    register_training_state,
+    register_per_rank_state,
     remove_incomplete_checkpoints,
     resolve_checkpoint,
     save_checkpoint,
@@ -88,14 +90,12 @@ def train(args: argparse.Namespace) -> TrainingResult:
     )
     check_process_group(accelerator)
     num_threads = set_default_num_threads(accelerator)
-    if (
-        accelerator.distributed_type == DistributedType.DEEPSPEED
-        and args.stage == "compositional"
-        and args.trainable in ("all", "stc")
-    ):
+    single_model_engine = accelerator.distributed_type == DistributedType.DEEPSPEED or accelerator.is_fsdp2
+    if single_model_engine and args.stage == "compositional" and args.trainable in ("all", "stc"):
         raise ValueError(
-            f"--trainable {args.trainable}: trains the UNet and the STC encoder, two models, and accelerate's DeepSpeed "
-            "takes one; use the DDP or FSDP config, or --trainable temporal / lora, or --stage t2v"
+            f"--trainable {args.trainable}: trains two models (the UNet and the STC encoder), and accelerate's "
+            "DeepSpeed and FSDP2 prepare one; use the DDP or FSDP (version 1) config, --trainable temporal / lora, "
+            "or --stage t2v"
         )
     if args.allow_tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -181,10 +181,13 @@ def train(args: argparse.Namespace) -> TrainingResult:
     if args.use_ema:
         ema = EMAModel(parameters, decay=args.ema_decay)
         ema.to(accelerator.device)
-        accelerator.register_for_checkpointing(ema)
+        if accelerator.distributed_type in SHARDED_ENGINES:
+            register_per_rank_state(accelerator, ema, EMA_SHARD_NAME)
+        else:  # the same on every process
+            accelerator.register_for_checkpointing(ema)
     # The same on every process: draws are made for the global batch, each process keeps its rows (BatchShard).
     state = TrainingState(0, torch.Generator().manual_seed(args.seed), args.seed)
-    register_training_state(accelerator, state)
+    register_per_rank_state(accelerator, state, TRAINING_STATE_NAME)
     noise_scheduler = training_scheduler()
 
     if accelerator.is_main_process:
