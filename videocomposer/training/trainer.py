@@ -273,7 +273,8 @@ def train(args: argparse.Namespace) -> TrainingResult:
         batches = dataloader
         if epoch == first_epoch and skip_batches:
             batches = accelerator.skip_first_batches(dataloader, skip_batches)
-        batches.set_epoch(epoch)  # the sampler's order and the dataset's start times (accelerate forwards both)
+        batches.set_epoch(epoch)  # the sampler's order
+        dataset.set_epoch(epoch)  # the clips' start times: accelerate skips the dataset when it shards the batches
         for batch in batches:
             with accelerator.accumulate(*trained_models.values()):
                 with accelerator.autocast():
