@@ -97,6 +97,11 @@ def train(args: argparse.Namespace) -> TrainingResult:
             "DeepSpeed and FSDP2 prepare one; use the DDP or FSDP (version 1) config, --trainable temporal / lora, "
             "or --stage t2v"
         )
+    if accelerator.distributed_type in SHARDED_ENGINES and args.validation_prompt:
+        raise ValueError(
+            "--validation_prompt: validation runs the pipeline on the main process, which holds only its shard of the "
+            "weights under FSDP / DeepSpeed; generate from the saved checkpoints or final folder instead"
+        )
     if args.allow_tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
     dataset = build_dataset(args)  # data and extractors are checked before any model is loaded
@@ -292,13 +297,13 @@ def train(args: argparse.Namespace) -> TrainingResult:
                 ema.step(parameters)
             state.global_step += 1
             result.losses.append(step_loss)
-            learning_rate = lr_scheduler.get_last_lr()[0]
+            current_lr = lr_scheduler.get_last_lr()[0]
             accelerator.log(
-                {"train_loss": step_loss, "lr": learning_rate, "skipped_clips": dataset.num_skipped},
+                {"train_loss": step_loss, "lr": current_lr, "skipped_clips": dataset.num_skipped},
                 step=state.global_step,
             )
+            progress.set_postfix(loss=f"{step_loss:.4g}", lr=f"{current_lr:.3g}", refresh=False)
             progress.update(1)
-            progress.set_postfix(loss=f"{step_loss:.4g}", lr=f"{learning_rate:.3g}", refresh=False)
             step_loss = 0.0
             if state.global_step % args.checkpointing_steps == 0:
                 path = save_checkpoint(accelerator, output_dir, state.global_step, args.checkpoints_total_limit)
