@@ -80,8 +80,8 @@ def test_run_logs_layout_progress_losses_and_validation_videos(
     progress = capsys.readouterr().err
     assert "2/2" in progress and "loss=" in progress and "lr=0.001" in progress
 
-    [events] = list((output_dir / "logs").rglob("events.out.tfevents.*"))
-    accumulator = EventAccumulator(str(events.parent), size_guidance={"images": 0, "scalars": 0})
+    run_logs = output_dir / "logs" / "videocomposer-train"  # --logging_dir / --tracker_project_name (defaults)
+    accumulator = EventAccumulator(str(run_logs), size_guidance={"images": 0, "scalars": 0})
     accumulator.Reload()
     losses = accumulator.Scalars("train_loss")
     assert [e.step for e in losses] == [1, 2]
