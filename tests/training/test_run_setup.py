@@ -92,3 +92,27 @@ def test_run_logs_layout_progress_losses_and_validation_videos(
     num_frames = int(argv[argv.index("--num_frames") + 1])
     assert gif.format == "GIF" and gif.n_frames == num_frames and (video.width, video.height) == gif.size
     assert (output_dir / "validation" / "step-2-0.mp4").is_file()
+
+
+def test_validation_videos_go_to_wandb_as_mp4s(tmp_path, monkeypatch):
+    import numpy as np
+
+    from videocomposer.training.tracking import log_validation_videos
+    from videocomposer.training.validation import ValidationVideo
+
+    class Video:  # stands in for wandb.Video (wandb is an optional extra)
+        def __init__(self, path, caption, format):
+            self.args = (path, caption, format)
+
+    monkeypatch.setitem(sys.modules, "wandb", SimpleNamespace(Video=Video))
+    logged = []
+    tracker = SimpleNamespace(name="wandb", log=lambda values, step: logged.append((values, step)))
+    videos = [ValidationVideo(p, np.zeros((2, 8, 8, 3)), tmp_path / f"{i}.mp4") for i, p in enumerate(["a", "b"])]
+    log_validation_videos(SimpleNamespace(trackers=[tracker]), videos, step=5, fps=4)
+    [(values, step)] = logged
+    assert step == 5 and [v.args for v in values["validation"]] == [
+        (str(tmp_path / "0.mp4"), "a", "mp4"),
+        (str(tmp_path / "1.mp4"), "b", "mp4"),
+    ]
+    with pytest.raises(ValueError, match="no way to log validation videos to tracker 'comet_ml'"):
+        log_validation_videos(SimpleNamespace(trackers=[SimpleNamespace(name="comet_ml")]), videos, 5, 4)
