@@ -18,7 +18,7 @@ import videocomposer
 REPO_ROOT = Path(videocomposer.__file__).resolve().parents[1]
 DUMP_SCRIPT = Path(__file__).with_name("train_and_dump.py")
 # A small learning rate: AdamW's first steps move each weight by about +-lr whatever its gradient's size, so rounding
-# differences in near-zero gradients (one batch of 2 vs 2 batches of 1) would otherwise grow to lr-sized weight changes.
+# differences in near-zero gradients (one batch of 2 vs 2 batches of 1) would otherwise grow to lr-sized changes.
 COMMON = ("--stage", "compositional", "--conditions", "motion", "canny", "--max_train_steps", "4",
           "--checkpointing_steps", "2", "--learning_rate", "1e-5")  # fmt: skip
 WEIGHTS = ("unet", "stc_encoder")

@@ -29,7 +29,9 @@ def test_default_threads_share_the_cpus_between_local_processes(monkeypatch):
     assert set_default_num_threads(accelerator) == torch.get_num_threads() == default_num_threads(2)
     torch.set_num_threads(1)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # set by the user or the launcher: respected
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert set_default_num_threads(accelerator) == torch.get_num_threads() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")  # a lone process keeps torch's default
     assert set_default_num_threads(accelerator) == torch.get_num_threads() == 1
 
 

@@ -18,7 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="accelerate launch -m videocomposer.train",
         description="Fine-tune VideoComposer (text-to-video or compositional) on a folder of videos with captions. "
         "Data parallel: accelerate launch --multi_gpu (GPUs) or ACCELERATE_USE_CPU=1 torchrun (CPUs, gloo). Threads "
-        "per process: OMP_NUM_THREADS if set, else the machine's CPUs divided by its processes.",
+        "per process: OMP_NUM_THREADS if set, else the machine's CPUs divided by its processes (torch's default for "
+        "one).",
     )
     model = parser.add_argument_group("model")
     model.add_argument(

@@ -1,9 +1,10 @@
 """Process-level set-up of a training run: the thread count per process, the check that the launched processes form
 one group, and the batch sizes they add up to.
 
-Threads: unless ``OMP_NUM_THREADS`` is set, each process uses ``max(1, cpus // processes on this machine)`` threads
-(``cpus``: the CPUs this process may run on). PyTorch's default (every core in every process) oversubscribes the
-cores as soon as several processes share a machine.
+Threads: unless ``OMP_NUM_THREADS`` is set, each of several processes on a machine uses
+``max(1, cpus // processes on this machine)`` threads (``cpus``: the CPUs this process may run on); a lone process
+keeps PyTorch's default. That default (every core in every process) oversubscribes the cores as soon as several
+processes share a machine.
 """
 
 import os
@@ -35,11 +36,13 @@ def default_num_threads(num_local_processes: int, cpus: int | None = None) -> in
 
 
 def set_default_num_threads(accelerator: Accelerator) -> int:
-    """Set torch's intra-op threads to :func:`default_num_threads` unless ``OMP_NUM_THREADS`` is set (then it is
-    respected); returns the thread count in use."""
-    if os.environ.get("OMP_NUM_THREADS"):
+    """With several processes on this machine, set torch's intra-op threads to :func:`default_num_threads` unless
+    ``OMP_NUM_THREADS`` is set (then it is respected); a lone process keeps torch's default. Returns the thread count
+    in use."""
+    num_local = local_world_size(accelerator)
+    if os.environ.get("OMP_NUM_THREADS") or num_local == 1:
         return torch.get_num_threads()
-    threads = default_num_threads(local_world_size(accelerator))
+    threads = default_num_threads(num_local)
     torch.set_num_threads(threads)
     return threads
 
@@ -53,7 +56,8 @@ def check_process_group(accelerator: Accelerator) -> None:
             f"WORLD_SIZE={world_size} processes were launched but they did not form one process group "
             f"(accelerate sees {accelerator.num_processes} process, {accelerator.distributed_type}): each would train "
             "alone and write the same checkpoints. On CPUs accelerate joins them (gloo) only when asked to: set "
-            "ACCELERATE_USE_CPU=1, e.g. `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 -m videocomposer.train ...`; "
+            "ACCELERATE_USE_CPU=1, e.g. `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 -m videocomposer.train "
+            "...`; "
             "on GPUs launch with `accelerate launch --multi_gpu` or `torchrun`, on a machine whose GPUs are visible."
         )
 
