@@ -118,3 +118,32 @@ def test_validation_videos_go_to_wandb_as_mp4s(tmp_path, monkeypatch):
     ]
     with pytest.raises(ValueError, match="no way to log validation videos to tracker 'comet_ml'"):
         log_validation_videos(SimpleNamespace(trackers=[SimpleNamespace(name="comet_ml")]), videos, 5, 4)
+
+
+def test_engines_refuse_what_they_cannot_do():
+    from accelerate.utils import DistributedType
+
+    from videocomposer.training.distributed import check_engine_support
+
+    def args(stage="compositional", trainable="all", validation_prompt=None):
+        return SimpleNamespace(stage=stage, trainable=trainable, validation_prompt=validation_prompt)
+
+    def engine(distributed_type, is_fsdp2=False):
+        return SimpleNamespace(distributed_type=distributed_type, is_fsdp2=is_fsdp2)
+
+    deepspeed, fsdp1, fsdp2 = (
+        engine(DistributedType.DEEPSPEED),
+        engine(DistributedType.FSDP),
+        engine(DistributedType.FSDP, is_fsdp2=True),
+    )
+    for accelerator in (deepspeed, fsdp2):  # one model per engine: the UNet + STC encoder pair is refused
+        for trainable in ("all", "stc"):
+            with pytest.raises(ValueError, match=rf"--trainable {trainable}: trains two models"):
+                check_engine_support(accelerator, args(trainable=trainable))
+        check_engine_support(accelerator, args(trainable="temporal"))
+        check_engine_support(accelerator, args(stage="t2v"))
+    check_engine_support(fsdp1, args())  # FSDP1 wraps each model
+    for accelerator in (deepspeed, fsdp1):
+        with pytest.raises(ValueError, match="--validation_prompt: .*only its shard"):
+            check_engine_support(accelerator, args(stage="t2v", validation_prompt=["a cat"]))
+    check_engine_support(engine(DistributedType.MULTI_GPU), args(validation_prompt=["a cat"]))

@@ -7,11 +7,13 @@ keeps PyTorch's default. That default (every core in every process) oversubscrib
 processes share a machine.
 """
 
+import argparse
 import os
 
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
+from accelerate.utils import DistributedType
 
 logger = get_logger(__name__)
 
@@ -59,6 +61,26 @@ def check_process_group(accelerator: Accelerator) -> None:
             "ACCELERATE_USE_CPU=1, e.g. `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 -m videocomposer.train "
             "...`; "
             "on GPUs launch with `accelerate launch --multi_gpu` or `torchrun`, on a machine whose GPUs are visible."
+        )
+
+
+def check_engine_support(accelerator: Accelerator, args: argparse.Namespace) -> None:
+    """Raise ``ValueError`` naming the option for what the engine (DeepSpeed, FSDP) cannot do with these arguments.
+
+    accelerate's DeepSpeed and FSDP2 prepare one model, and a compositional ``--trainable all`` / ``stc`` run trains
+    two (the UNet and the STC encoder); under FSDP and DeepSpeed the main process holds only its shard of the weights,
+    so it cannot generate validation videos alone."""
+    one_model_engine = accelerator.distributed_type == DistributedType.DEEPSPEED or accelerator.is_fsdp2
+    if one_model_engine and args.stage == "compositional" and args.trainable in ("all", "stc"):
+        raise ValueError(
+            f"--trainable {args.trainable}: trains two models (the UNet and the STC encoder), and accelerate's "
+            "DeepSpeed and FSDP2 prepare one; use the DDP or FSDP (version 1) config, --trainable temporal / lora, "
+            "or --stage t2v"
+        )
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED) and args.validation_prompt:
+        raise ValueError(
+            "--validation_prompt: validation runs the pipeline on the main process, which holds only its shard of the "
+            "weights under FSDP / DeepSpeed; generate from the saved checkpoints or final folder instead"
         )
 
 

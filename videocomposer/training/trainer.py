@@ -26,7 +26,7 @@ import PIL.Image
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DistributedDataParallelKwargs, DistributedType, ProjectConfiguration
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader
@@ -48,7 +48,7 @@ from .checkpointing import (
     save_checkpoint,
 )
 from .condition_dropout import sample_condition_keep_masks
-from .distributed import check_process_group, log_batch_layout, set_default_num_threads
+from .distributed import check_engine_support, check_process_group, log_batch_layout, set_default_num_threads
 from .epoch_sampler import EpochShuffleSampler
 from .objective import (
     BatchShard,
@@ -90,18 +90,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
     )
     check_process_group(accelerator)
     num_threads = set_default_num_threads(accelerator)
-    single_model_engine = accelerator.distributed_type == DistributedType.DEEPSPEED or accelerator.is_fsdp2
-    if single_model_engine and args.stage == "compositional" and args.trainable in ("all", "stc"):
-        raise ValueError(
-            f"--trainable {args.trainable}: trains two models (the UNet and the STC encoder), and accelerate's "
-            "DeepSpeed and FSDP2 prepare one; use the DDP or FSDP (version 1) config, --trainable temporal / lora, "
-            "or --stage t2v"
-        )
-    if accelerator.distributed_type in SHARDED_ENGINES and args.validation_prompt:
-        raise ValueError(
-            "--validation_prompt: validation runs the pipeline on the main process, which holds only its shard of the "
-            "weights under FSDP / DeepSpeed; generate from the saved checkpoints or final folder instead"
-        )
+    check_engine_support(accelerator, args)
     if args.allow_tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
     dataset = build_dataset(args)  # data and extractors are checked before any model is loaded
