@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from videocomposer.training.objective import (
+    BatchShard,
     NoisedLatents,
     add_training_noise,
     append_style_token,
@@ -71,3 +72,25 @@ def test_loss_is_the_mse_to_the_added_noise(make_tiny_components):
     with torch.no_grad():
         expected = F.mse_loss(unet(noised.noisy_latents, 500, text).sample, noised.noise)
         assert eps_prediction_loss(unet, noised, text).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_shards_of_the_global_batch_draw_what_the_whole_batch_draws(make_tiny_components):
+    """Two processes with one clip each (same generator state) get the rows one process with both clips gets."""
+    vae, scheduler = make_tiny_components()["vae"], training_scheduler()
+    frames = torch.rand(2, 3, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        whole_generator = torch.Generator().manual_seed(7)
+        whole_latents = encode_video_latents(vae, frames, whole_generator)
+        whole = add_training_noise(scheduler, whole_latents, whole_generator)
+        for rank in (0, 1):
+            shard, generator = BatchShard(rank, 1, 2), torch.Generator().manual_seed(7)
+            latents = encode_video_latents(vae, frames[rank : rank + 1], generator, shard)
+            torch.testing.assert_close(latents, whole_latents[rank : rank + 1], rtol=1e-5, atol=1e-6)
+            noised = add_training_noise(scheduler, latents, generator, shard)
+            assert torch.equal(noised.noise, whole.noise[rank : rank + 1])
+            assert torch.equal(noised.timesteps, whole.timesteps[rank : rank + 1])
+            assert torch.equal(generator.get_state(), whole_generator.get_state())  # in step on every process
+    with pytest.raises(ValueError, match="shard: covers 1 samples, the batch has 2"):
+        add_training_noise(scheduler, whole_latents, torch.Generator(), BatchShard(0, 1, 2))
+    with pytest.raises(ValueError, match="BatchShard: rows 2:3 not in a batch of 2"):
+        BatchShard(2, 1, 2)

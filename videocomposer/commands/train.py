@@ -1,5 +1,6 @@
-"""`videocomposer train ...` = `python -m videocomposer.train ...` (use `accelerate launch -m videocomposer.train` for
-several GPUs or mixed precision set up by `accelerate config`)."""
+"""`videocomposer train ...` = `python -m videocomposer.train ...` (one process). For several GPUs or mixed precision
+set up by `accelerate config`, use `accelerate launch -m videocomposer.train` (configs in examples/accelerate/); for
+data parallel on CPUs, `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node N -m videocomposer.train`."""
 
 from __future__ import annotations
 

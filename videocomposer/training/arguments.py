@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 
 from .condition_dropout import ORIGINAL_DROPOUT
+from .tracking import TRACKERS, check_tracker_installed
 from .trainable import STAGES, TRAINABLE
 
 LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
@@ -15,7 +16,10 @@ LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "cons
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="accelerate launch -m videocomposer.train",
-        description="Fine-tune VideoComposer (text-to-video or compositional) on a folder of videos with captions.",
+        description="Fine-tune VideoComposer (text-to-video or compositional) on a folder of videos with captions. "
+        "Data parallel: accelerate launch --multi_gpu (GPUs) or ACCELERATE_USE_CPU=1 torchrun (CPUs, gloo). Threads "
+        "per process: OMP_NUM_THREADS if set, else the machine's CPUs divided by its processes (torch's default for "
+        "one).",
     )
     model = parser.add_argument_group("model")
     model.add_argument(
@@ -131,8 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     logging = parser.add_argument_group("logging and validation")
     logging.add_argument(
         "--report_to",
+        choices=TRACKERS,
         default="none",
-        help='Trackers for accelerate: "tensorboard", "wandb", "comet_ml", "all" or "none".',
+        help="Tracker of losses, lr and validation videos (needs `pip install 'videocomposer[tracking]'`).",
     )
     logging.add_argument("--logging_dir", default="logs", help="Tracker folder, relative to --output_dir.")
     logging.add_argument("--tracker_project_name", default="videocomposer-train")
@@ -198,5 +203,6 @@ def check_args(args: argparse.Namespace) -> None:
             raise ValueError(f"--validation_conditions: {args.validation_conditions!r} is not a file")
     if args.trainable == "lora" and importlib.util.find_spec("peft") is None:
         raise ValueError("--trainable lora needs peft: pip install 'videocomposer[lora]'")
+    check_tracker_installed(args.report_to)
     if args.report_to == "wandb" and args.hub_token is not None:
         raise ValueError("--hub_token with --report_to wandb would expose the token; use `hf auth login` instead")

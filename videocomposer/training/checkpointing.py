@@ -1,11 +1,12 @@
 """Training checkpoints that are never half-written: ``accelerator.save_state`` into a hidden temporary folder, renamed
 to ``checkpoint-{step}`` when complete; old ones pruned to ``checkpoints_total_limit`` (renamed away, then deleted).
 
-A checkpoint holds what ``accelerator.save_state`` writes for the prepared objects (optimizer, LR scheduler, RNG states
-of every process) and every object given to ``accelerator.register_for_checkpointing`` (the EMA, the
-:class:`TrainingState`), so a resumed run continues the same loss curve. The trained models are written by
-:func:`register_model_hooks` in diffusers format (``unet/``, ``stc_encoder/``, loadable with ``from_pretrained``), or,
-for a LoRA run, as the adapter weights only (``unet_lora/``).
+A checkpoint holds what ``accelerator.save_state`` writes for the prepared objects (optimizer, LR scheduler, the RNG
+states of every process in ``random_states_{rank}.pkl``), every object given to
+``accelerator.register_for_checkpointing`` (the EMA), and, written by every process, its own :class:`TrainingState` (``training_state_{rank}.pt``), so a
+resumed N-process run continues the same loss curves. The trained models are written by :func:`register_model_hooks`
+in diffusers format (``unet/``, ``stc_encoder/``, loadable with ``from_pretrained``), or, for a LoRA run, as the
+adapter weights only (``unet_lora/``); under FSDP or DeepSpeed, accelerate writes them sharded, one file per rank.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from accelerate import Accelerator
-
-from videocomposer.models.stc_encoder import STCEncoder
-from videocomposer.models.unet_3d import VideoComposerUNet3DModel
+from accelerate.utils import DistributedType
 
 if TYPE_CHECKING:  # peft is the optional `lora` extra, imported only by LoRA runs
     from peft import LoraConfig
@@ -29,16 +28,19 @@ if TYPE_CHECKING:  # peft is the optional `lora` extra, imported only by LoRA ru
 CHECKPOINT_PREFIX = "checkpoint-"
 _CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
 _TEMPORARY_PREFIX = f".{CHECKPOINT_PREFIX}"  # ".checkpoint-{step}.tmp" while writing, ".deleting" while pruning
-_COMPONENT_CLASSES = {"unet": VideoComposerUNet3DModel, "stc_encoder": STCEncoder}
 LORA_FOLDER = "unet_lora"
+TRAINING_STATE_NAME = "training_state_{rank}.pt"
+EMA_SHARD_NAME = "ema_{rank}.pt"  # under FSDP / DeepSpeed, where each rank's EMA covers its own shards
+# Engines whose save_state writes the (sharded) model weights itself; the model hooks then write no diffusers folder.
+SHARDED_ENGINES = (DistributedType.FSDP, DistributedType.DEEPSPEED)
 
 
 @dataclass
 class TrainingState:
     """The loop's own resumable state: optimizer steps taken and the generator of noise, timesteps and dropout.
 
-    Registered with ``accelerator.register_for_checkpointing``; the data position follows from ``global_step`` and the
-    ``seed`` of the data order, which a resumed run must share.
+    Every process saves and restores its own copy (:func:`register_per_rank_state`); the data position follows from
+    ``global_step`` and the ``seed`` of the data order, which a resumed run must share.
     """
 
     global_step: int
@@ -57,21 +59,54 @@ class TrainingState:
         self.generator.set_state(state["generator"])
 
 
-def register_model_hooks(accelerator: Accelerator, lora_config: LoraConfig | None) -> None:
-    """Make ``save_state`` / ``load_state`` write and read the prepared models as diffusers folders (or, with a
-    ``lora_config``, the UNet's adapter weights only) instead of accelerate's flat ``model*.safetensors``."""
-
-    def component_name(model: torch.nn.Module) -> str:
-        for name, cls in _COMPONENT_CLASSES.items():
-            if isinstance(model, cls):
-                return name
-        raise TypeError(f"checkpoint hooks: unexpected prepared model {type(model).__name__}")
+def register_per_rank_state(accelerator: Accelerator, obj: Any, name: str) -> None:
+    """Make ``save_state`` / ``load_state`` write and read ``obj.state_dict()`` on every process, one file per rank
+    (``name`` with ``{rank}``), as accelerate does for the RNG states; ``torch.load(..., weights_only=True)``."""
+    filename = name.format(rank=accelerator.process_index)
 
     def save_hook(models: list[torch.nn.Module], weights: list[dict], output_dir: str) -> None:
+        torch.save(obj.state_dict(), Path(output_dir) / filename)
+
+    def load_hook(models: list[torch.nn.Module], input_dir: str) -> None:
+        path = Path(input_dir) / filename
+        if not path.is_file():
+            saved = sorted(p.name for p in Path(input_dir).glob(name.format(rank="*")))
+            raise ValueError(
+                f"--resume_from_checkpoint: {input_dir} has no {filename} (it holds {saved}): resume with the number "
+                f"of processes that saved it, not {accelerator.num_processes}"
+            )
+        obj.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)
+
+
+def register_model_hooks(
+    accelerator: Accelerator, components: dict[str, torch.nn.Module], lora_config: LoraConfig | None
+) -> None:
+    """Make ``save_state`` / ``load_state`` write and read the prepared models as diffusers folders (or, with a
+    ``lora_config``, the UNet's adapter weights only) instead of accelerate's flat ``model*.safetensors``.
+
+    ``components`` maps a folder name to the model as it was before ``accelerator.prepare``; a prepared model (DDP,
+    FSDP, DeepSpeed, compiled) is matched to it by identity after ``accelerator.unwrap_model``, so any wrapper works,
+    and peft adapters injected in place stay on the model. Under FSDP and DeepSpeed accelerate writes the sharded
+    weights itself (each rank its shard) and these hooks write nothing.
+    """
+
+    def component_name(model: torch.nn.Module) -> str:
+        unwrapped = accelerator.unwrap_model(model)
+        for name, component in components.items():
+            if unwrapped is component:
+                return name
+        raise TypeError(f"checkpoint hooks: prepared model {type(unwrapped).__name__} is none of {sorted(components)}")
+
+    def save_hook(models: list[torch.nn.Module], weights: list[dict], output_dir: str) -> None:
+        if accelerator.distributed_type in SHARDED_ENGINES:
+            return
         if accelerator.is_main_process:
             for model in models:
-                model = accelerator.unwrap_model(model)
                 name = component_name(model)
+                model = accelerator.unwrap_model(model)
                 if name == "unet" and lora_config is not None:
                     from .temporal_lora import save_temporal_lora
 
@@ -81,15 +116,17 @@ def register_model_hooks(accelerator: Accelerator, lora_config: LoraConfig | Non
         weights.clear()  # written above: accelerate must not write them again
 
     def load_hook(models: list[torch.nn.Module], input_dir: str) -> None:
+        # Under FSDP / DeepSpeed accelerate loads the sharded weights itself and passes no model here.
         while models:
-            model = accelerator.unwrap_model(models.pop())
+            model = models.pop()
             name = component_name(model)
+            model = accelerator.unwrap_model(model)
             if name == "unet" and lora_config is not None:
                 from .temporal_lora import load_temporal_lora_weights
 
                 load_temporal_lora_weights(model, Path(input_dir) / LORA_FOLDER)
             else:
-                loaded = _COMPONENT_CLASSES[name].from_pretrained(input_dir, subfolder=name)
+                loaded = type(model).from_pretrained(input_dir, subfolder=name)
                 model.load_state_dict(loaded.state_dict())
 
     accelerator.register_save_state_pre_hook(save_hook)

@@ -2,8 +2,10 @@
 
 One optimizer step: frames -> VAE latents (x 0.18215) -> DDPM noise at uniform timesteps -> text (and style) embeddings
 and STC conditions, each dropped per sample as the original did -> UNet eps prediction -> MSE. Everything random in a
-step (VAE posterior sample, noise, timesteps, dropout) comes from one seeded CPU generator that is checkpointed, and
-the data order is a pure function of (seed, epoch), so a resumed run continues the same loss curve.
+step (VAE posterior sample, noise, timesteps, dropout) comes from one seeded CPU generator that every process holds in
+the same state and checkpoints (each rank its own copy); every draw is made for the global batch and each process keeps
+its rows, so N processes with batch b follow one process with batch N*b. The data order is a pure function of
+(seed, epoch), so a resumed run continues the same loss curve.
 
 Dropout follows the original's UNet forward, which drops the text in every stage: in the t2v stage the text is the
 only condition; in the compositional stage text, style and every STC branch are drawn independently. A dropped text is
@@ -28,27 +30,36 @@ from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from condition_extractors import extract_conditions
 from pipelines.pipeline_videocomposer import VideoComposerPipeline
-from videocomposer.data.video_dataset import VideoTextDataset, collate_video_text
+from videocomposer.data.video_dataset import collate_video_text
 
 from .checkpointing import (
+    EMA_SHARD_NAME,
+    SHARDED_ENGINES,
+    TRAINING_STATE_NAME,
     TrainingState,
     register_model_hooks,
+    register_per_rank_state,
     remove_incomplete_checkpoints,
     resolve_checkpoint,
     save_checkpoint,
 )
 from .condition_dropout import sample_condition_keep_masks
+from .distributed import check_engine_support, check_process_group, log_batch_layout, set_default_num_threads
 from .epoch_sampler import EpochShuffleSampler
 from .objective import (
+    BatchShard,
     add_training_noise,
     append_style_token,
     encode_video_latents,
     eps_prediction_loss,
     training_scheduler,
 )
+from .preflight import build_dataset
+from .tracking import log_validation_videos
 from .trainable import set_trainable
 from .validation import generate_validation_videos
 
@@ -77,8 +88,12 @@ def train(args: argparse.Namespace) -> TrainingResult:
         # STC branches of conditions a run does not use, and the style MLP without style, get no gradient.
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
+    check_process_group(accelerator)
+    num_threads = set_default_num_threads(accelerator)
+    check_engine_support(accelerator, args)
     if args.allow_tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
+    dataset = build_dataset(args)  # data and extractors are checked before any model is loaded
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         removed = remove_incomplete_checkpoints(output_dir)
@@ -108,6 +123,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
                 module.to(dtype=weight_dtype)
             module.train(is_trained)
     trained_models = {name: getattr(pipeline, name) for name, params in trained.items() if params}
+    trained_classes = {name: type(model) for name, model in trained_models.items()}  # before FSDP swaps them
     parameters = [p for params in trained.values() for p in params]
 
     use_style = bool(
@@ -115,19 +131,6 @@ def train(args: argparse.Namespace) -> TrainingResult:
     )
 
     # Data
-    dataset = VideoTextDataset(
-        args.train_data_dir,
-        args.captions_file,
-        num_frames=args.num_frames,
-        fps=args.fps,
-        resolution=args.resolution,
-        video_column=args.video_column,
-        caption_column=args.caption_column,
-        conditions=args.conditions,
-        condition_kwargs=args.condition_kwargs,
-        cache_dir=args.conditions_cache_dir,
-        seed=args.seed,
-    )
     sampler = EpochShuffleSampler(len(dataset), args.seed)
     dataloader = DataLoader(
         dataset,
@@ -159,10 +162,12 @@ def train(args: argparse.Namespace) -> TrainingResult:
         num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
         num_training_steps=max_train_steps * accelerator.num_processes,
     )
-    register_model_hooks(accelerator, lora_config)
+    register_model_hooks(accelerator, trained_models, lora_config)
     prepared = accelerator.prepare(*trained_models.values(), optimizer, dataloader, lr_scheduler)
     wrapped = dict(zip(trained_models, prepared[: len(trained_models)]))
     optimizer, dataloader, lr_scheduler = prepared[len(trained_models) :]
+    # FSDP replaces the parameters with their shards: from here on, the ones the prepared models hold.
+    parameters = [p for model in wrapped.values() for p in model.parameters() if p.requires_grad]
     unet_forward = wrapped.get("unet", unet)
     stc_forward = wrapped.get("stc_encoder", stc_encoder)
 
@@ -170,10 +175,13 @@ def train(args: argparse.Namespace) -> TrainingResult:
     if args.use_ema:
         ema = EMAModel(parameters, decay=args.ema_decay)
         ema.to(accelerator.device)
-        accelerator.register_for_checkpointing(ema)
-    # Seeded per process, so that processes draw different noise.
-    state = TrainingState(0, torch.Generator().manual_seed(args.seed + accelerator.process_index), args.seed)
-    accelerator.register_for_checkpointing(state)
+        if accelerator.distributed_type in SHARDED_ENGINES:
+            register_per_rank_state(accelerator, ema, EMA_SHARD_NAME)
+        else:  # the same on every process
+            accelerator.register_for_checkpointing(ema)
+    # The same on every process: draws are made for the global batch, each process keeps its rows (BatchShard).
+    state = TrainingState(0, torch.Generator().manual_seed(args.seed), args.seed)
+    register_per_rank_state(accelerator, state, TRAINING_STATE_NAME)
     noise_scheduler = training_scheduler()
 
     if accelerator.is_main_process:
@@ -201,7 +209,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
             ema.store(parameters)
             ema.copy_to(parameters)
         with accelerator.autocast():
-            paths = generate_validation_videos(
+            videos = generate_validation_videos(
                 pipeline, args.validation_prompt, validation_conditions, output_dir, state.global_step,
                 num_frames=args.num_frames, resolution=args.resolution, fps=args.fps,
                 num_inference_steps=args.validation_num_inference_steps,
@@ -212,28 +220,31 @@ def train(args: argparse.Namespace) -> TrainingResult:
         for name, module in pipeline.components.items():
             if isinstance(module, torch.nn.Module):
                 module.train(name in trained_models)
-        logger.info(f"validation videos: {[str(p) for p in paths]}")
+        log_validation_videos(accelerator, videos, state.global_step, args.fps)
+        logger.info(f"validation videos: {[str(video.path) for video in videos]}")
 
     def compute_loss(batch: dict) -> torch.Tensor:
         generator = state.generator
         batch_size = batch["pixel_values"].shape[0]
+        shard = BatchShard(accelerator.process_index * batch_size, batch_size, accelerator.num_processes * batch_size)
         stc_inputs = {}
         if args.stage == "compositional":  # the STC encoder rejects a condition it has no branch for
             stc_inputs = pipeline.prepare_conditions(batch["conditions"], batch_size, accelerator.device)
         dropout_names = ["text"] + (["style"] if use_style else []) + list(stc_inputs)
         keep = sample_condition_keep_masks(
-            dropout_names, batch_size, generator,
+            dropout_names, shard.global_size, generator,
             p=args.condition_dropout_prob, p_all_zero=args.drop_all_prob, p_all_keep=args.keep_all_prob,
         )  # fmt: skip
+        keep = {name: shard.take(mask) for name, mask in keep.items()}
         with torch.no_grad():
-            latents = encode_video_latents(vae, batch["pixel_values"], generator).to(weight_dtype)
+            latents = encode_video_latents(vae, batch["pixel_values"], generator, shard).to(weight_dtype)
             text = pipeline.encode_prompt(batch["prompts"], accelerator.device, 1, False)[0]
             text = text * keep["text"].to(text).view(-1, 1, 1)
         if use_style:  # the token MLP trains with the UNet: only the image encoder runs without gradients
             with torch.no_grad():
                 image_embeds = pipeline.encode_image(_first_frames(batch["pixel_values"]), accelerator.device)
             text = append_style_token(unet, text, image_embeds, keep["style"])
-        noised = add_training_noise(noise_scheduler, latents, generator)
+        noised = add_training_noise(noise_scheduler, latents, generator, shard)
         condition_latents = None
         if stc_inputs:
             scales = {name: keep[name].to(accelerator.device) for name in stc_inputs}
@@ -244,7 +255,11 @@ def train(args: argparse.Namespace) -> TrainingResult:
         f"training {sum(p.numel() for p in parameters):,} parameters ({args.stage}, {args.trainable}) on "
         f"{len(dataset)} clips for {max_train_steps} steps; starting at step {state.global_step}"
     )
+    log_batch_layout(accelerator, args.train_batch_size, args.gradient_accumulation_steps, num_threads)
     result = TrainingResult(global_step=state.global_step)
+    progress = tqdm(
+        total=max_train_steps, initial=state.global_step, desc="steps", disable=not accelerator.is_main_process
+    )
     step_loss = 0.0
     for epoch in range(first_epoch, num_epochs):
         if state.global_step >= max_train_steps:
@@ -252,7 +267,8 @@ def train(args: argparse.Namespace) -> TrainingResult:
         batches = dataloader
         if epoch == first_epoch and skip_batches:
             batches = accelerator.skip_first_batches(dataloader, skip_batches)
-        batches.set_epoch(epoch)  # the sampler's order and the dataset's start times (accelerate forwards both)
+        batches.set_epoch(epoch)  # the sampler's order
+        dataset.set_epoch(epoch)  # the clips' start times: accelerate skips the dataset when it shards the batches
         for batch in batches:
             with accelerator.accumulate(*trained_models.values()):
                 with accelerator.autocast():
@@ -270,10 +286,13 @@ def train(args: argparse.Namespace) -> TrainingResult:
                 ema.step(parameters)
             state.global_step += 1
             result.losses.append(step_loss)
+            current_lr = lr_scheduler.get_last_lr()[0]
             accelerator.log(
-                {"train_loss": step_loss, "lr": lr_scheduler.get_last_lr()[0], "skipped_clips": dataset.num_skipped},
+                {"train_loss": step_loss, "lr": current_lr, "skipped_clips": dataset.num_skipped},
                 step=state.global_step,
             )
+            progress.set_postfix(loss=f"{step_loss:.4g}", lr=f"{current_lr:.3g}", refresh=False)
+            progress.update(1)
             step_loss = 0.0
             if state.global_step % args.checkpointing_steps == 0:
                 path = save_checkpoint(accelerator, output_dir, state.global_step, args.checkpoints_total_limit)
@@ -287,18 +306,18 @@ def train(args: argparse.Namespace) -> TrainingResult:
             if state.global_step >= max_train_steps:
                 break
 
+    progress.close()
     accelerator.wait_for_everyone()
+    if ema is not None:
+        ema.copy_to(parameters)
+    final_models = _gather_trained_models(accelerator, args, wrapped, trained_classes, lora_config)  # on every process
     if accelerator.is_main_process:
-        if ema is not None:
-            ema.copy_to(parameters)
         if lora_config is not None:
             from .temporal_lora import save_temporal_lora
 
-            save_temporal_lora(accelerator.unwrap_model(wrapped["unet"]), lora_config, output_dir)
+            save_temporal_lora(final_models["unet"], lora_config, output_dir)
         else:
-            _save_pipeline(
-                args, {name: accelerator.unwrap_model(model) for name, model in wrapped.items()}, output_dir
-            )
+            _save_pipeline(args, final_models, output_dir)
         if args.validation_prompt and state.global_step % args.validation_steps:
             validate()  # the final weights, unless the last step just did
         if hub_repo_id is not None:
@@ -315,6 +334,37 @@ def _first_frames(pixel_values: torch.Tensor) -> list[PIL.Image.Image]:
     """First frame of each clip (B, F, 3, H, W) in [-1, 1] as PIL images: the style reference of a training clip."""
     frames = ((pixel_values[:, 0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return [PIL.Image.fromarray(np.ascontiguousarray(f.permute(1, 2, 0).cpu().numpy())) for f in frames]
+
+
+def _gather_trained_models(
+    accelerator: Accelerator,
+    args: argparse.Namespace,
+    wrapped: dict[str, torch.nn.Module],
+    classes: dict[str, type],
+    lora_config,
+) -> dict[str, torch.nn.Module]:
+    """The trained models with their full weights on the main process; call on every process.
+
+    DDP (or one process): the unwrapped models. FSDP / DeepSpeed: each state dict is gathered on the main process
+    (``accelerator.get_state_dict``, a collective) and loaded into a fresh copy of the component; other processes get
+    an empty dict. ``classes``: each component's class as loaded (FSDP2 swaps the class of a sharded module)."""
+    if accelerator.distributed_type not in SHARDED_ENGINES:
+        return {name: accelerator.unwrap_model(model) for name, model in wrapped.items()}
+    state_dicts = {name: accelerator.get_state_dict(model) for name, model in wrapped.items()}
+    if not accelerator.is_main_process:
+        return {}
+    models = {}
+    for name, state_dict in state_dicts.items():
+        model = classes[name].from_pretrained(
+            args.pretrained_model_name_or_path, subfolder=name, revision=args.revision
+        )
+        if name == "unet" and lora_config is not None:
+            from .temporal_lora import add_temporal_lora
+
+            add_temporal_lora(model, lora_config)
+        model.load_state_dict(state_dict)
+        models[name] = model
+    return models
 
 
 def _save_pipeline(args: argparse.Namespace, trained_models: dict[str, torch.nn.Module], output_dir: Path) -> None:

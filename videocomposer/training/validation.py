@@ -3,12 +3,23 @@ per prompt written with ``diffusers.utils.export_to_video`` under ``{output_dir}
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from diffusers.utils import export_to_video
 
 from pipelines.pipeline_videocomposer import VideoComposerPipeline
+
+
+@dataclass
+class ValidationVideo:
+    """One validation video: its prompt, its frames ``(F, H, W, 3)`` float in [0, 1], and the mp4 written."""
+
+    prompt: str
+    frames: np.ndarray
+    path: Path
 
 
 def generate_validation_videos(
@@ -24,15 +35,15 @@ def generate_validation_videos(
     num_inference_steps: int,
     guidance_scale: float,
     seed: int,
-) -> list[Path]:
+) -> list[ValidationVideo]:
     """Generate one video per prompt (seeded by ``seed``, the same every time) and write
-    ``validation/step-{global_step}-{i}.mp4``; returns the written paths. Modules are left in eval mode."""
+    ``validation/step-{global_step}-{i}.mp4``; returns the videos. Modules are left in eval mode."""
     folder = Path(output_dir) / "validation"
     folder.mkdir(parents=True, exist_ok=True)
     for module in pipeline.components.values():
         if isinstance(module, torch.nn.Module):
             module.eval()
-    paths = []
+    videos = []
     for index, prompt in enumerate(prompts):
         frames = pipeline(
             prompt,
@@ -49,5 +60,5 @@ def generate_validation_videos(
         temporary = folder / f".{path.stem}.tmp.mp4"
         export_to_video(list(frames), str(temporary), fps=max(1, round(fps)))
         os.replace(temporary, path)
-        paths.append(path)
-    return paths
+        videos.append(ValidationVideo(prompt, np.asarray(frames), path))
+    return videos

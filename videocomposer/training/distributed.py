@@ -1,0 +1,95 @@
+"""Process-level set-up of a training run: the thread count per process, the check that the launched processes form
+one group, and the batch sizes they add up to.
+
+Threads: unless ``OMP_NUM_THREADS`` is set, each of several processes on a machine uses
+``max(1, cpus // processes on this machine)`` threads (``cpus``: the CPUs this process may run on); a lone process
+keeps PyTorch's default. That default (every core in every process) oversubscribes the cores as soon as several
+processes share a machine.
+"""
+
+import argparse
+import os
+
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import DistributedType
+
+logger = get_logger(__name__)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def local_world_size(accelerator: Accelerator) -> int:
+    """Processes of this run on this machine (torchrun's ``LOCAL_WORLD_SIZE``; else all of them)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))
+
+
+def default_num_threads(num_local_processes: int, cpus: int | None = None) -> int:
+    """``max(1, cpus // num_local_processes)``: the machine's CPUs shared evenly by its processes."""
+    if num_local_processes < 1:
+        raise ValueError(f"num_local_processes: expected a positive int, got {num_local_processes}")
+    return max(1, (available_cpus() if cpus is None else cpus) // num_local_processes)
+
+
+def set_default_num_threads(accelerator: Accelerator) -> int:
+    """With several processes on this machine, set torch's intra-op threads to :func:`default_num_threads` unless
+    ``OMP_NUM_THREADS`` is set (then it is respected); a lone process keeps torch's default. Returns the thread count
+    in use."""
+    num_local = local_world_size(accelerator)
+    if os.environ.get("OMP_NUM_THREADS") or num_local == 1:
+        return torch.get_num_threads()
+    threads = default_num_threads(num_local)
+    torch.set_num_threads(threads)
+    return threads
+
+
+def check_process_group(accelerator: Accelerator) -> None:
+    """Raise ``RuntimeError`` if the launcher started several processes that did not join one group: each would then
+    train alone on the whole data set and write the same checkpoints."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and accelerator.num_processes == 1:
+        raise RuntimeError(
+            f"WORLD_SIZE={world_size} processes were launched but they did not form one process group "
+            f"(accelerate sees {accelerator.num_processes} process, {accelerator.distributed_type}): each would train "
+            "alone and write the same checkpoints. On CPUs accelerate joins them (gloo) only when asked to: set "
+            "ACCELERATE_USE_CPU=1, e.g. `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 -m videocomposer.train "
+            "...`; "
+            "on GPUs launch with `accelerate launch --multi_gpu` or `torchrun`, on a machine whose GPUs are visible."
+        )
+
+
+def check_engine_support(accelerator: Accelerator, args: argparse.Namespace) -> None:
+    """Raise ``ValueError`` naming the option for what the engine (DeepSpeed, FSDP) cannot do with these arguments.
+
+    accelerate's DeepSpeed and FSDP2 prepare one model, and a compositional ``--trainable all`` / ``stc`` run trains
+    two (the UNet and the STC encoder); under FSDP and DeepSpeed the main process holds only its shard of the weights,
+    so it cannot generate validation videos alone."""
+    one_model_engine = accelerator.distributed_type == DistributedType.DEEPSPEED or accelerator.is_fsdp2
+    if one_model_engine and args.stage == "compositional" and args.trainable in ("all", "stc"):
+        raise ValueError(
+            f"--trainable {args.trainable}: trains two models (the UNet and the STC encoder), and accelerate's "
+            "DeepSpeed and FSDP2 prepare one; use the DDP or FSDP (version 1) config, --trainable temporal / lora, "
+            "or --stage t2v"
+        )
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED) and args.validation_prompt:
+        raise ValueError(
+            "--validation_prompt: validation runs the pipeline on the main process, which holds only its shard of the "
+            "weights under FSDP / DeepSpeed; generate from the saved checkpoints or final folder instead"
+        )
+
+
+def log_batch_layout(accelerator: Accelerator, per_device_batch: int, accumulation_steps: int, threads: int) -> int:
+    """Log the world size, per-device and effective batch; returns the effective batch (samples per optimizer step)."""
+    effective = per_device_batch * accelerator.num_processes * accumulation_steps
+    logger.info(
+        f"world size {accelerator.num_processes} ({accelerator.distributed_type}, device {accelerator.device}, "
+        f"{threads} threads per process); per-device batch {per_device_batch} x {accelerator.num_processes} "
+        f"process(es) x {accumulation_steps} accumulation step(s) = effective batch {effective}"
+    )
+    return effective
