@@ -89,7 +89,9 @@ def smoothed_canvas(value: dict, num_frames: int, keep_speed: bool = False) -> d
     Strokes that have no radius yet get the canvas's current radius. A canvas without strokes gets no curves.
     """
     value = dict(value)
-    value["strokes"] = [dict(entry, radius=entry.get("radius", value.get("radius"))) for entry in value.get("strokes") or []]
+    value["strokes"] = [
+        dict(entry, radius=entry.get("radius", value.get("radius"))) for entry in value.get("strokes") or []
+    ]
     if not value["strokes"]:
         value["smooth"] = []
         return value

@@ -7,6 +7,8 @@ pixels with time stamps in seconds; on release it is appended to the value and a
 which answers with the smoothed curves.
 """
 
+import json
+
 CANVAS_HTML = '<div class="vc-canvas-wrap"><canvas class="vc-canvas" width="256" height="256"></canvas></div>'
 
 CANVAS_CSS = """
@@ -18,7 +20,7 @@ CANVAS_CSS = """
 STROKE_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf")
 
 CANVAS_JS = """
-const palette = %(palette)s;
+const palette = PALETTE;
 const background = new Image();
 let backgroundSource = null;
 let drawing = null;
@@ -48,7 +50,7 @@ function redraw() {
   if (drawing) strokes.push(drawing);
   const smooth = value.smooth || [];
   strokes.forEach((stroke, i) => {
-    const colour = palette[i %% palette.length];
+    const colour = palette[i % palette.length];
     const points = stroke.points || [];
     if (!points.length) return;
     const radius = stroke.radius || value.radius || 16;
@@ -112,4 +114,4 @@ window.addEventListener('pointerup', finish);
 element.addEventListener('pointerleave', (event) => { if (drawing) finish(null); });
 watch('value', redraw);
 redraw();
-""" % {"palette": list(STROKE_COLOURS).__repr__().replace("'", '"')}
+""".replace("PALETTE", json.dumps(STROKE_COLOURS))

@@ -40,6 +40,21 @@ def _guarded(handler: Callable, outputs: int) -> Callable:
     return run
 
 
+def _upload_handler(handler: Callable, outputs: int) -> Callable:
+    """For an upload's ``change``: nothing when the file is removed; a rejected file is removed (first output), its
+    message goes to the status line, the other ``outputs`` stay unchanged."""
+
+    def run(path, *args):
+        if path is None:
+            return (*[gr.skip()] * (outputs + 2),)
+        try:
+            return (gr.skip(), *handler(path, *args))
+        except ValueError as failure:
+            return (None, *[gr.skip()] * outputs, error(str(failure)))
+
+    return run
+
+
 def _save_preview(app: ComposerApp, grid, name: str) -> str:
     import tempfile
 
@@ -153,23 +168,20 @@ def build_ui(app: ComposerApp, default_frames: int) -> gr.Blocks:
         clear_all.click(lambda value: (dict(value, strokes=[], smooth=[]), gr.update(choices=[], value=None),
                                        ok("strokes cleared")), canvas, [canvas, stroke_list, status])  # fmt: skip
 
-        def on_background(value, path):
-            if path is None:
-                return gr.skip(), ""
+        def on_background(path, value):
             image = background_image(path, value["width"], value["height"], app.fps)
             return dict(value, background=data_url(image)), ok("background set")
 
-        background_file.change(_guarded(on_background, 1), [canvas, background_file], [canvas, status])
+        background_file.change(_upload_handler(on_background, 1), [background_file, canvas],
+                               [background_file, canvas, status])  # fmt: skip
         blank.click(lambda value: (dict(value, background=""), ok("blank background")), canvas, [canvas, status])
 
         # --- From a video
         def on_clip(path):
-            if path is None:
-                return ""
             load_clip(path, 1, app.fps)
-            return ok("clip loaded: pick conditions and press Extract")
+            return (ok("clip loaded: pick conditions and press Extract"),)
 
-        clip.change(_guarded(on_clip, 0), clip, status)
+        clip.change(_upload_handler(on_clip, 0), clip, [clip, status])
 
         def on_extract(path, chosen, num_frames):
             conditions, source = app.extract(path, list(chosen), int(num_frames))
@@ -182,12 +194,10 @@ def build_ui(app: ComposerApp, default_frames: int) -> gr.Blocks:
 
         # --- Inpaint
         def on_inpaint_clip(path):
-            if path is None:
-                return gr.skip(), ""
             first = background_image(path, app.width, app.height, app.fps)
             return first, ok("paint the region to regenerate over the first frame, then press Use this mask")
 
-        inpaint_clip.change(_guarded(on_inpaint_clip, 1), inpaint_clip, [editor, status])
+        inpaint_clip.change(_upload_handler(on_inpaint_clip, 1), inpaint_clip, [inpaint_clip, editor, status])
 
         def on_use_mask(path, painted, uploaded):
             mask = mask_from_editor(painted)
@@ -206,7 +216,7 @@ def build_ui(app: ComposerApp, default_frames: int) -> gr.Blocks:
 
         # --- Generate
         def on_generate(value, extracted_value, mask, inpaint_path, text, negative_text, num_steps, scale, seed_value,
-                        num_frames, speed, *scale_values, progress=gr.Progress()):  # fmt: skip
+                        num_frames, speed, *scale_values, progress=gr.Progress()):  # noqa: B008  # fmt: skip
             num_frames = int(num_frames)
             conditions, strokes, source = {}, None, None
             if value.get("strokes"):
@@ -241,4 +251,3 @@ def build_ui(app: ComposerApp, default_frames: int) -> gr.Blocks:
             [video, grid, downloads, status],
         )  # fmt: skip
     return demo
-

@@ -42,7 +42,7 @@ def load_clip(path: str | None, num_frames: int, fps: float) -> torch.Tensor:
     try:
         frames = load_video(path, num_frames=num_frames, fps=fps)
     except ValueError as error:
-        reason = str(error).split(": ", 1)[-1]
+        reason = str(error).split(": ", 1)[-1].replace(f"{path!r}", _name(path))
         raise ValueError(f"cannot read {_name(path)} as a video: {reason}") from None
     if min(frames.shape[-2:]) < 8:
         raise ValueError(f"{_name(path)} is {frames.shape[-1]}x{frames.shape[-2]} pixels: too small (at least 8x8)")
