@@ -55,17 +55,26 @@ class ComposerApp:
         depth_model: DPT weights folder for the ``depth`` condition (``None``: depth is unavailable).
         sketch_model: PiDiNet ``table5_pidinet.pth`` for the ``sketch`` condition (``None``: only ``canny``).
         fps: sampling rate of uploaded clips and frame rate of the written videos.
+        height, width: video size (default: the model's native size, ``unet.config.sample_size`` x the VAE factor).
     """
 
     def __init__(self, pipeline, output_dir: str | os.PathLike, depth_model: str | None = None,
-                 sketch_model: str | None = None, fps: float = 4.0):  # fmt: skip
+                 sketch_model: str | None = None, fps: float = 4.0, height: int | None = None,
+                 width: int | None = None):  # fmt: skip
+        native = pipeline.unet.config.sample_size
+        if (height is None or width is None) and not native:
+            raise ValueError("height/width: the model's config has no sample_size; give both")
+        factor = pipeline.vae_scale_factor
+        self.height = height or native * factor
+        self.width = width or native * factor
+        for name, value in (("height", self.height), ("width", self.width)):
+            if value % factor:
+                raise ValueError(f"{name}: expected a multiple of the VAE factor {factor}, got {value}")
         self.pipeline = pipeline
         self.output_dir = Path(output_dir)
         self.depth_model = depth_model
         self.sketch_model = sketch_model
         self.fps = fps
-        native = pipeline.unet.config.sample_size or 32
-        self.height = self.width = native * pipeline.vae_scale_factor
         self.branches = list(pipeline.stc_encoder.conditions)
 
     @property
