@@ -28,7 +28,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
 REPO = Path(__file__).resolve().parents[2]
 # The drawn path, as fractions of the canvas: from the lower left, curving up to the upper right.
 PATH = [(0.15, 0.80), (0.30, 0.72), (0.45, 0.58), (0.58, 0.42), (0.70, 0.30), (0.82, 0.22)]
-FRAMES, STEPS = 8, 3
+FRAMES = 8
+STEPS = 30 if os.environ.get("VC_APP_SCREENSHOT") else 3  # a screenshot for the README shows a finished video
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the app extra is not installed (playwright)")
 pytest.importorskip("gradio", reason="the app extra is not installed (gradio)")

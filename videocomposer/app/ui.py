@@ -99,7 +99,7 @@ def build_ui(app: ComposerApp, default_frames: int) -> gr.Blocks:
                                                elem_id="vc-radius")  # fmt: skip
                             keep_speed = gr.Checkbox(False, label="Keep drawing speed (else constant speed)")
                         with gr.Row():
-                            stroke_list = gr.Dropdown([], label="Strokes", elem_id="vc-stroke-list")
+                            stroke_list = gr.Dropdown([], label="Strokes", elem_id="vc-stroke-list", scale=2)
                             clear_stroke = gr.Button("Clear this stroke", elem_id="vc-clear-stroke")
                             clear_all = gr.Button("Clear all strokes", elem_id="vc-clear-all")
                         with gr.Row():
@@ -118,7 +118,7 @@ def build_ui(app: ComposerApp, default_frames: int) -> gr.Blocks:
                     with gr.Tab("Inpaint"):
                         inpaint_clip = gr.File(label="Clip to inpaint", elem_id="vc-inpaint-clip")
                         editor = gr.ImageEditor(type="numpy", label="Paint the region to regenerate (all frames)",
-                                                brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"))  # fmt: skip
+                                                brush=gr.Brush(colors=["#ffffff"], color_mode="fixed", default_size=24))  # fmt: skip
                         mask_file = gr.File(label="…or upload a mask (white = regenerate)", elem_id="vc-mask")
                         with gr.Row():
                             use_mask = gr.Button("Use this mask", elem_id="vc-use-mask")
@@ -194,7 +194,7 @@ def build_ui(app: ComposerApp, default_frames: int) -> gr.Blocks:
 
         # --- Inpaint
         def on_inpaint_clip(path):
-            first = background_image(path, app.width, app.height, app.fps)
+            first = background_image(path, width, height, app.fps)  # the canvas size: large enough to paint on
             return first, ok("paint the region to regenerate over the first frame, then press Use this mask")
 
         inpaint_clip.change(_upload_handler(on_inpaint_clip, 1), inpaint_clip, [inpaint_clip, editor, status])
@@ -204,7 +204,8 @@ def build_ui(app: ComposerApp, default_frames: int) -> gr.Blocks:
             if uploaded is not None:
                 if mask is not None:
                     raise ValueError("both a painted and an uploaded mask: clear one of them")
-                mask = mask_from_upload(uploaded, app.height, app.width)
+                frame = load_clip(path, 1, app.fps)  # the mask is drawn on the clip's frame: same aspect ratio
+                mask = mask_from_upload(uploaded, *frame.shape[-2:])
             if mask is None:
                 raise ValueError("no mask: paint over the first frame or upload a mask image")
             conditions, source = app.extract(path, ["mask"], 2, mask=mask)
