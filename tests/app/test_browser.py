@@ -187,3 +187,39 @@ def test_bad_uploads_give_messages(page, tmp_path):
     PIL.Image.new("RGB", (32, 24), (200, 30, 30)).save(image)
     page.locator("#vc-clip input[type=file]").set_input_files(str(image))
     assert "still.png is a still image, not a video" in status(page, "still image")
+
+
+def test_extract_conflicts_and_clearing_a_stroke(page, tmp_path):
+    from videocomposer.data.synthetic import encode_mp4, generate_clip
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(encode_mp4(generate_clip(5, 8, 48, 64, num_objects=1).frames, fps=4))
+    open_tab(page, "From a video", "#vc-clip")
+    page.locator("#vc-clip input[type=file]").set_input_files(str(clip))
+    status(page, "clip loaded")
+    page.get_by_label("canny").check()
+    page.locator("#vc-extract").click()
+    assert "extracted motion_vectors, sketch" in status(page, "extracted")
+    page.locator("#vc-extracted video").wait_for(timeout=30_000)
+    page.get_by_label("depth").check()
+    page.locator("#vc-extract").click()
+    assert "depth needs DPT depth weights: start the app with --depth-model" in status(page, "depth needs")
+
+    open_tab(page, "Draw motion", "#vc-canvas canvas")
+    box = page.locator("#vc-canvas canvas").bounding_box()
+    page.mouse.move(box["x"] + 50, box["y"] + 50)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 200, box["y"] + 120, steps=8)
+    page.mouse.up()
+    status(page, "1 stroke(s)")
+    canvas = page.locator("#vc-canvas canvas")
+    size = canvas.evaluate("c => [c.width, c.height]")
+    middle = [round(125 * size[0] / box["width"]), round(85 * size[1] / box["height"])]  # on the stroke
+    pixel = "([x, y]) => Array.from(document.querySelector('#vc-canvas canvas').getContext('2d').getImageData(x, y, 1, 1).data)"
+    blank = [236, 236, 236, 255]  # the blank background
+    assert page.evaluate(pixel, middle) != blank
+    page.locator("#vc-generate").click()
+    assert "motion comes from both the drawn strokes and the extracted clip" in status(page, "motion comes from both")
+    page.locator("#vc-clear-stroke").click()
+    status(page, "no strokes")
+    assert page.evaluate(pixel, middle) == blank  # the stroke is gone from the canvas
