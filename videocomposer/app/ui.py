@@ -149,13 +149,20 @@ def build_ui(app: ComposerApp, default_frames: int) -> gr.Blocks:
             message = ok(f"{len(labels)} stroke(s), smoothed" if labels else "no strokes")
             return value, gr.update(choices=labels, value=labels[-1] if labels else None), message
 
+        def on_timing(value, num_frames, speed):
+            """Re-smooth quietly (the status line keeps its message, e.g. of a generation under way)."""
+            if not value.get("strokes") or not num_frames or num_frames < 2:
+                return gr.skip(), gr.skip(), gr.skip()
+            return (*on_strokes(value, num_frames, speed)[:2], gr.skip())
+
         canvas.input(_guarded(on_strokes, 2), [canvas, frames, keep_speed], [canvas, stroke_list, status])
-        keep_speed.change(_guarded(on_strokes, 2), [canvas, frames, keep_speed], [canvas, stroke_list, status])
+        for control in (keep_speed, frames):  # the dots (one per frame) and the speed follow these controls
+            control.change(_guarded(on_timing, 2), [canvas, frames, keep_speed], [canvas, stroke_list, status])
 
         def on_radius(value, new_radius):
             return dict(value, radius=float(new_radius)), ok(f"new strokes get radius {new_radius:g}")
 
-        radius.release(_guarded(on_radius, 1), [canvas, radius], [canvas, status])
+        radius.change(_guarded(on_radius, 1), [canvas, radius], [canvas, status])
 
         def on_clear_stroke(value, label, num_frames, speed):
             labels = stroke_labels(value)
