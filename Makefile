@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: install test demo bench bench-control demo-model clean
+.PHONY: install browser test demo app bench bench-control demo-model clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -11,16 +11,28 @@ $(PY):
 # torch + torchvision first (pip's local settings resolve them), then the package with its test extras.
 $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PIP) install torch torchvision
-	$(PIP) install -e ".[test,extractors,lora,eval]"
+	$(PIP) install -e ".[test,extractors,lora,eval,app]"
 	touch $@
 
 install: $(VENV)/.installed
 
-test: install
+# The app's browser test drives Debian's chromium (never a downloaded browser build): install it when missing.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && apt-get install -y -qq chromium) || echo "could not install chromium: the browser test will be skipped"; \
+	  else echo "chromium is missing and apt-get cannot run as root here: tests/app/test_browser.py will be skipped"; fi; \
+	fi
+
+test: install browser
 	$(PY) -m pytest
 
 demo: install
 	$(VENV)/bin/videocomposer demo --output-dir outputs
+
+# The browser app on the demo model: http://127.0.0.1:7860
+app: install
+	$(VENV)/bin/videocomposer app
 
 bench: install
 	$(PY) benchmarks/bench_unet.py
