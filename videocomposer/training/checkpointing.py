@@ -26,11 +26,14 @@ from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 if TYPE_CHECKING:  # peft is the optional `lora` extra, imported only by LoRA runs
     from peft import LoraConfig
 
+    from videocomposer.models.lowrank_temporal import LowRankTemporalConfig
+
 CHECKPOINT_PREFIX = "checkpoint-"
 _CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
 _TEMPORARY_PREFIX = f".{CHECKPOINT_PREFIX}"  # ".checkpoint-{step}.tmp" while writing, ".deleting" while pruning
 _COMPONENT_CLASSES = {"unet": VideoComposerUNet3DModel, "stc_encoder": STCEncoder}
 LORA_FOLDER = "unet_lora"
+LOWRANK_FOLDER = "unet_lowrank_temporal"
 
 
 @dataclass
@@ -57,9 +60,12 @@ class TrainingState:
         self.generator.set_state(state["generator"])
 
 
-def register_model_hooks(accelerator: Accelerator, lora_config: LoraConfig | None) -> None:
+def register_model_hooks(
+    accelerator: Accelerator, lora_config: LoraConfig | None, lowrank_config: LowRankTemporalConfig | None = None
+) -> None:
     """Make ``save_state`` / ``load_state`` write and read the prepared models as diffusers folders (or, with a
-    ``lora_config``, the UNet's adapter weights only) instead of accelerate's flat ``model*.safetensors``."""
+    ``lora_config`` / ``lowrank_config``, the UNet's adapter weights only) instead of accelerate's flat
+    ``model*.safetensors``."""
 
     def component_name(model: torch.nn.Module) -> str:
         for name, cls in _COMPONENT_CLASSES.items():
@@ -76,6 +82,10 @@ def register_model_hooks(accelerator: Accelerator, lora_config: LoraConfig | Non
                     from .temporal_lora import save_temporal_lora
 
                     save_temporal_lora(model, lora_config, Path(output_dir) / LORA_FOLDER)
+                elif name == "unet" and lowrank_config is not None:
+                    from videocomposer.models.lowrank_temporal import save_lowrank_temporal
+
+                    save_lowrank_temporal(model, lowrank_config, Path(output_dir) / LOWRANK_FOLDER)
                 else:
                     model.save_pretrained(str(Path(output_dir) / name))
         weights.clear()  # written above: accelerate must not write them again
@@ -88,6 +98,10 @@ def register_model_hooks(accelerator: Accelerator, lora_config: LoraConfig | Non
                 from .temporal_lora import load_temporal_lora_weights
 
                 load_temporal_lora_weights(model, Path(input_dir) / LORA_FOLDER)
+            elif name == "unet" and lowrank_config is not None:
+                from videocomposer.models.lowrank_temporal import load_lowrank_temporal_weights
+
+                load_lowrank_temporal_weights(model, Path(input_dir) / LOWRANK_FOLDER)
             else:
                 loaded = _COMPONENT_CLASSES[name].from_pretrained(input_dir, subfolder=name)
                 model.load_state_dict(loaded.state_dict())

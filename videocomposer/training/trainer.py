@@ -97,6 +97,13 @@ def train(args: argparse.Namespace) -> TrainingResult:
 
         lora_config = temporal_lora_config(args.rank, args.lora_alpha)
         trained["unet"] = add_temporal_lora(unet, lora_config)
+    lowrank_config = None
+    if args.trainable == "lowrank_temporal":
+        from videocomposer.models.lowrank_temporal import LowRankTemporalConfig, add_lowrank_temporal
+
+        spacing = args.lowrank_anchor_spacing  # anchors cover the training clip (later frames: the static delta)
+        lowrank_config = LowRankTemporalConfig(args.rank, math.ceil((args.num_frames - 1) / spacing) + 3, spacing)
+        trained["unet"] = add_lowrank_temporal(unet, lowrank_config)
     if args.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
@@ -159,7 +166,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
         num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
         num_training_steps=max_train_steps * accelerator.num_processes,
     )
-    register_model_hooks(accelerator, lora_config)
+    register_model_hooks(accelerator, lora_config, lowrank_config)
     prepared = accelerator.prepare(*trained_models.values(), optimizer, dataloader, lr_scheduler)
     wrapped = dict(zip(trained_models, prepared[: len(trained_models)]))
     optimizer, dataloader, lr_scheduler = prepared[len(trained_models) :]
@@ -175,6 +182,11 @@ def train(args: argparse.Namespace) -> TrainingResult:
     state = TrainingState(0, torch.Generator().manual_seed(args.seed + accelerator.process_index), args.seed)
     accelerator.register_for_checkpointing(state)
     noise_scheduler = training_scheduler()
+    adversary = None
+    if args.adversarial_weight > 0:
+        from .adversarial import build_adversary
+
+        adversary = build_adversary(args, unet.config.out_channels, accelerator)
 
     if accelerator.is_main_process:
         tracker_config = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
@@ -238,7 +250,10 @@ def train(args: argparse.Namespace) -> TrainingResult:
         if stc_inputs:
             scales = {name: keep[name].to(accelerator.device) for name in stc_inputs}
             condition_latents = stc_forward(stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales)
-        return eps_prediction_loss(unet_forward, noised, text, condition_latents)
+        if adversary is None:
+            return eps_prediction_loss(unet_forward, noised, text, condition_latents)
+        loss, prediction = eps_prediction_loss(unet_forward, noised, text, condition_latents, return_prediction=True)
+        return loss + adversary.generator_term(noise_scheduler, noised, prediction, latents, state.global_step)
 
     logger.info(
         f"training {sum(p.numel() for p in parameters):,} parameters ({args.stage}, {args.trainable}) on "
@@ -263,6 +278,8 @@ def train(args: argparse.Namespace) -> TrainingResult:
                 optimizer.step()
                 lr_scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+                if adversary is not None:
+                    adversary.discriminator_step(accelerator)
             step_loss += accelerator.gather(loss.detach()[None]).mean().item() / args.gradient_accumulation_steps
             if not accelerator.sync_gradients:
                 continue
@@ -295,6 +312,10 @@ def train(args: argparse.Namespace) -> TrainingResult:
             from .temporal_lora import save_temporal_lora
 
             save_temporal_lora(accelerator.unwrap_model(wrapped["unet"]), lora_config, output_dir)
+        elif lowrank_config is not None:
+            from videocomposer.models.lowrank_temporal import save_lowrank_temporal
+
+            save_lowrank_temporal(accelerator.unwrap_model(wrapped["unet"]), lowrank_config, output_dir)
         else:
             _save_pipeline(
                 args, {name: accelerator.unwrap_model(model) for name, model in wrapped.items()}, output_dir
