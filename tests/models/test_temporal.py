@@ -103,3 +103,65 @@ def test_the_discriminator_rejects_bad_shapes_and_configs():
         TemporalDiscriminator(block_out_channels=(4,))
     with pytest.raises(ValueError, match="fusion_resolution"):
         TemporalDiscriminator(fusion_resolution=0)
+
+
+def stc_inputs():
+    generator = torch.Generator().manual_seed(4)
+    return {"motion": torch.randn(2, 2, 5, 16, 16, generator=generator)}
+
+
+def test_stc_encoder_defaults_load_without_the_new_keys_and_compute_as_before(tmp_path):
+    import json
+
+    from videocomposer.models import STCEncoder
+
+    torch.manual_seed(0)
+    stc = STCEncoder(condition_channels={"motion": 2}).eval()
+    assert stc.gate is None and not stc.branches["motion"].shift
+    stc.save_pretrained(tmp_path / "stc")
+    config = json.loads((tmp_path / "stc" / "config.json").read_text())
+    del config["temporal_shift"], config["output_gate"]  # a config written before these options existed
+    (tmp_path / "stc" / "config.json").write_text(json.dumps(config))
+    loaded = STCEncoder.from_pretrained(tmp_path / "stc").eval()
+    assert not loaded.config.temporal_shift and not loaded.config.output_gate
+    with torch.no_grad():
+        assert torch.equal(loaded(stc_inputs(), latent_size=(4, 4)), stc(stc_inputs(), latent_size=(4, 4)))
+
+
+def test_stc_temporal_shift_mixes_frames_before_conv_mid():
+    from videocomposer.models import STCEncoder
+
+    torch.manual_seed(0)
+    plain = STCEncoder(condition_channels={"motion": 2}).eval()
+    shifted = STCEncoder(condition_channels={"motion": 2}, temporal_shift=True).eval()
+    shifted.load_state_dict(plain.state_dict())  # no parameters of its own
+    conditions = stc_inputs()
+    branch = plain.branches["motion"]
+    with torch.no_grad():
+        x = conditions["motion"].permute(0, 2, 1, 3, 4).reshape(10, 2, 16, 16)
+        x = torch.nn.functional.adaptive_avg_pool2d(branch.act(branch.conv_in(x)), (16, 16))
+        x = branch.conv_out(branch.act(branch.conv_mid(reference_shift(x, 5, 8))))
+        x = x.reshape(2, 5, 8, 4, 4).permute(0, 3, 4, 1, 2).reshape(-1, 5, 8)
+        x = x + branch.attn(branch.norm(x))
+        expected = (x + branch.ff(x)).reshape(2, 4, 4, 5, 8).permute(0, 4, 3, 1, 2)
+        out = shifted(conditions, latent_size=(4, 4))
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+        assert (out - plain(conditions, latent_size=(4, 4))).abs().max() > 1e-3
+
+
+def test_stc_output_gate_starts_closed_and_trains():
+    from videocomposer.models import STCEncoder
+
+    torch.manual_seed(0)
+    stc = STCEncoder(condition_channels={"motion": 2}, output_gate=True)
+    out = stc(stc_inputs(), latent_size=(4, 4))
+    assert torch.equal(out, torch.zeros_like(out))
+    out.sum().backward()
+    assert stc.gate.grad.abs().min() > 0  # every channel's gate can open
+    with torch.no_grad():
+        stc.gate.fill_(0.5)
+        ungated = STCEncoder(condition_channels={"motion": 2})
+        ungated.load_state_dict({k: v for k, v in stc.state_dict().items() if k != "gate"})
+        torch.testing.assert_close(
+            stc.eval()(stc_inputs(), latent_size=(4, 4)), 0.5 * ungated.eval()(stc_inputs(), latent_size=(4, 4))
+        )
