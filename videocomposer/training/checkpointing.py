@@ -5,7 +5,8 @@ A checkpoint holds what ``accelerator.save_state`` writes for the prepared objec
 of every process) and every object given to ``accelerator.register_for_checkpointing`` (the EMA, the
 :class:`TrainingState`), so a resumed run continues the same loss curve. The trained models are written by
 :func:`register_model_hooks` in diffusers format (``unet/``, ``stc_encoder/``, loadable with ``from_pretrained``), or,
-for a LoRA run, as the adapter weights only (``unet_lora/``).
+for a LoRA run, as the adapter weights only (``unet_lora/``; ``unet_lowrank_temporal/`` for low-rank temporal
+modulation).
 """
 
 from __future__ import annotations
