@@ -179,8 +179,8 @@ def load_lowrank_temporal_weights(unet: nn.Module, pretrained_directory: str | o
     current = lowrank_temporal_state_dict(unet)
     if set(state) != set(current) or any(state[k].shape != current[k].shape for k in current):
         raise ValueError(
-            f"pretrained_directory: low-rank weights do not match this unet; missing {sorted(set(current) - set(state))[:4]}"
-            f", unexpected {sorted(set(state) - set(current))[:4]}"
+            "pretrained_directory: low-rank weights do not match this unet; missing "
+            f"{sorted(set(current) - set(state))[:4]}, unexpected {sorted(set(state) - set(current))[:4]}"
         )
     with torch.no_grad():
         for key, value in current.items():

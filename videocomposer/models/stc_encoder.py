@@ -113,7 +113,8 @@ class STCEncoder(ModelMixin, AttentionMixin, ConfigMixin):
         temporal_shift (`bool`, defaults to `False`): shift C/8 channels from each neighbouring frame (TSM, zero
             padding at the ends) before every branch's `conv_mid`: a parameter-free temporal mixer (Latent-Shift).
         output_gate (`bool`, defaults to `False`): multiply the summed output by a learnable per-channel gate that
-            starts at zero (StyleSV's `motion_mask`, ControlNet's zero convs): a new encoder adds nothing until trained.
+            starts at zero (StyleSV's `motion_mask`, ControlNet's zero convs): a new encoder adds nothing until
+            trained.
     """
 
     @register_to_config
