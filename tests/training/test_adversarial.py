@@ -112,3 +112,10 @@ def test_adversarial_arguments_are_checked(tmp_path):
         parse_args([*base, "--adversarial_max_timestep", "0"])
     with pytest.raises(SystemExit):
         parse_args([*base, "--adversarial_loss", "wgan"])
+    with pytest.raises(
+        ValueError, match="--r1_gamma, --adversarial_max_timestep: only used with --adversarial_weight"
+    ):
+        parse_args([*base, "--r1_gamma", "1", "--adversarial_max_timestep", "300"])
+    with pytest.raises(ValueError, match="--lowrank_anchor_spacing: only used with --trainable lowrank_temporal"):
+        parse_args([*base, "--lowrank_anchor_spacing", "2"])
+    assert parse_args([*base, "--adversarial_weight", "0.1", "--r1_gamma", "1"]).r1_gamma == 1.0

@@ -237,5 +237,21 @@ def check_args(args: argparse.Namespace) -> None:
             f"--discriminator_lr / --adversarial_max_timestep: expected > 0 and in [1, 1000], got "
             f"{args.discriminator_lr}, {args.adversarial_max_timestep}"
         )
+    defaults = build_parser()
+    if args.adversarial_weight == 0:
+        options = (
+            "adversarial_start_step",
+            "adversarial_loss",
+            "discriminator_lr",
+            "r1_gamma",
+            "adversarial_max_timestep",
+        )
+        changed = [f"--{name}" for name in options if getattr(args, name) != defaults.get_default(name)]
+        if changed:
+            raise ValueError(f"{', '.join(changed)}: only used with --adversarial_weight > 0")
+    if args.trainable != "lowrank_temporal" and args.lowrank_anchor_spacing != defaults.get_default(
+        "lowrank_anchor_spacing"
+    ):
+        raise ValueError("--lowrank_anchor_spacing: only used with --trainable lowrank_temporal")
     if args.report_to == "wandb" and args.hub_token is not None:
         raise ValueError("--hub_token with --report_to wandb would expose the token; use `hf auth login` instead")
