@@ -1,11 +1,11 @@
-"""`videocomposer convert-modelscope`: the text-to-video UNet plus an STC encoder that adds exactly zero, yet trains."""
+"""`videocomposer convert-modelscope`: the text-to-video UNet plus an STC encoder whose zero output gate makes it add
+exactly zero, yet train."""
 
 import pytest
 import torch
 from diffusers import UNet3DConditionModel
 
 from videocomposer.cli import main
-from videocomposer.conversion.modelscope import zero_stc_outputs
 from videocomposer.models import STCEncoder, VideoComposerUNet3DModel
 
 
@@ -26,15 +26,6 @@ def modelscope_unet_dir(tmp_path):
             parameter.add_(torch.randn_like(parameter) * 0.05)
     unet.save_pretrained(tmp_path / "t2v" / "unet")
     return tmp_path / "t2v"
-
-
-def test_zeroed_stc_encoder_outputs_exactly_zero_for_any_condition():
-    torch.manual_seed(0)
-    stc = zero_stc_outputs(STCEncoder())
-    conditions = {name: torch.randn(2, c, 3, 16, 16) * 5 for name, c in stc.config.condition_channels.items()}
-    with torch.no_grad():
-        out = stc(conditions, latent_size=(4, 4))
-    assert out.shape == (2, 8, 3, 4, 4) and torch.equal(out, torch.zeros_like(out))
 
 
 def test_convert_modelscope_equals_text_to_video_until_trained_and_trains(tmp_path, modelscope_unet_dir):
@@ -60,9 +51,19 @@ def test_convert_modelscope_equals_text_to_video_until_trained_and_trains(tmp_pa
     out = unet(sample, 10, text, condition_latents=condition_latents).sample
     torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
 
-    out.square().mean().backward()
-    for name in stc.conditions:
-        assert stc.branches[name].conv_out.weight.grad.abs().sum() > 0, name
+    assert torch.equal(stc.gate, torch.zeros(8)) and condition_latents.abs().max() == 0
+    assert all(branch.conv_out.weight.abs().sum() > 0 for branch in stc.branches.values())  # default init
+
+    optimizer = torch.optim.SGD(stc.parameters(), lr=0.1)
+    for step in range(2):  # the gate opens at the first step, every branch layer learns from the second
+        optimizer.zero_grad()
+        out = unet(sample, 10, text, condition_latents=stc(conditions, latent_size=(8, 8))).sample
+        out.square().mean().backward()
+        assert stc.gate.grad.abs().sum() > 0
+        for name in stc.conditions:
+            grads = [stc.branches[name].get_parameter(p).grad for p in ("conv_in.weight", "attn.to_q.weight")]
+            assert all((g is not None and g.abs().sum() > 0) == (step == 1) for g in grads), (name, step)
+        optimizer.step()
 
 
 def test_convert_modelscope_refuses_unknown_conditions(tmp_path, modelscope_unet_dir, capsys):

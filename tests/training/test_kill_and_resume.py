@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -15,14 +16,18 @@ import videocomposer
 from videocomposer.training.checkpointing import list_checkpoints
 
 REPO_ROOT = Path(videocomposer.__file__).resolve().parents[1]
+#: The adversarial temporal loss (videocomposer.training.adversarial): its discriminator and optimizer are resumed too.
+ADVERSARIAL = ("--adversarial_weight", "0.5", "--adversarial_start_step", "3", "--adversarial_max_timestep", "1000")
 
 
+@pytest.mark.parametrize("extra", [(), ADVERSARIAL], ids=["plain", "adversarial"])
 def test_sigkill_then_resume_latest_matches_an_uninterrupted_run(
-    tmp_path, model_dir, make_videos, training_argv, run_training
+    tmp_path, model_dir, make_videos, training_argv, run_training, extra
 ):
     captions = make_videos(tmp_path / "videos", 3)
     common = ("--stage", "compositional", "--conditions", "motion", "canny", "--use_ema",
-              "--gradient_accumulation_steps", "2", "--max_train_steps", "8", "--checkpointing_steps", "2")  # fmt: skip
+              "--gradient_accumulation_steps", "2", "--max_train_steps", "8", "--checkpointing_steps", "2",
+              *extra)  # fmt: skip
     run_training(training_argv(model_dir, captions, tmp_path / "uninterrupted", *common))
     reference_files = sorted(p.name for p in (tmp_path / "uninterrupted" / "checkpoint-2").iterdir())
 
@@ -56,5 +61,12 @@ def test_sigkill_then_resume_latest_matches_an_uninterrupted_run(
         expected = load_file(str(tmp_path / "uninterrupted" / name / "diffusion_pytorch_model.safetensors"))
         resumed = load_file(str(output_dir / name / "diffusion_pytorch_model.safetensors"))
         assert expected.keys() == resumed.keys()
+        for key in expected:
+            torch.testing.assert_close(resumed[key], expected[key], rtol=1e-5, atol=1e-6)
+    if extra:  # the discriminator went on from the checkpoint too: equal in the last checkpoint of both runs
+        assert (output_dir / "checkpoint-8" / "temporal_discriminator").is_dir()
+        name = "temporal_discriminator/diffusion_pytorch_model.safetensors"
+        expected = load_file(str(tmp_path / "uninterrupted" / "checkpoint-8" / name))
+        resumed = load_file(str(output_dir / "checkpoint-8" / name))
         for key in expected:
             torch.testing.assert_close(resumed[key], expected[key], rtol=1e-5, atol=1e-6)

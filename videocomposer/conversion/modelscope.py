@@ -1,10 +1,14 @@
 """ModelScope text-to-video (diffusers `UNet3DConditionModel`) -> `VideoComposerUNet3DModel` + a fresh `STCEncoder`,
 the starting point for training VideoComposer without the original release.
 
-The result computes exactly what the text-to-video UNet computes, for any conditions, until it is trained: every
-STC branch ends in zero (see `zero_stc_outputs`). The UNet's 8 condition input channels, which `from_unet3d` leaves
-at zero, get the default convolution initialisation: if both sides of the product were zero, no gradient would ever
-reach either of them.
+The result computes exactly what the text-to-video UNet computes, for any conditions, until it is trained: the fresh
+STC encoder is built with ``output_gate=True``, a learnable per-channel gate on its summed output that starts at zero
+(StyleSV's ``motion_mask``, ControlNet's zero convolutions). Every branch keeps its default initialisation: at the
+first step only the gate gets a gradient (the branch outputs are non-zero), from the second step every layer does.
+(Zeroing the branches' last layers instead, as earlier versions did, left the attention's ``to_q/k/v`` and the
+convolutions behind a zero ``conv_out`` without gradients and the pathway only restarted through biases.) The UNet's
+8 condition input channels, which `from_unet3d` leaves at zero, get the default convolution initialisation: if both
+sides of the product were zero, no gradient would ever reach either of them.
 """
 
 from __future__ import annotations
@@ -17,21 +21,6 @@ import torch
 from ..models.stc_encoder import KNOWN_CONDITIONS, RELEASE_CONDITIONS, STCEncoder
 from .atomic_folder import atomic_folder, check_output_folder
 from .release import check_dtype
-
-
-def zero_stc_outputs(stc_encoder: STCEncoder) -> STCEncoder:
-    """Zero the layers that make each branch's output, so the encoder outputs exactly zero and still trains.
-
-    A branch ends with ``x = conv_out(...)``, ``x = x + attn(norm(x))``, ``x = x + ff(x)``. With ``conv_out`` zero,
-    ``x`` is 0 and ``norm(0)`` is the LayerNorm bias; zeroing ``attn.to_out`` keeps ``x`` at 0, and zeroing the last
-    feed-forward layer ``ff.net.2`` makes ``ff(0)`` zero. Gradients still reach ``conv_out`` through the residuals.
-    """
-    with torch.no_grad():
-        for branch in stc_encoder.branches.values():
-            for layer in (branch.conv_out, branch.attn.to_out[0], branch.ff.net[2]):
-                layer.weight.zero_()
-                layer.bias.zero_()
-    return stc_encoder
 
 
 def convert_modelscope(
@@ -70,9 +59,9 @@ def convert_modelscope(
     fresh = torch.nn.Conv2d(model.conv_in.in_channels, model.conv_in.out_channels, 3)  # default init
     with torch.no_grad():
         model.conv_in.weight[:, source.config.in_channels :] = fresh.weight[:, source.config.in_channels :]
-    # Summation order of the original for the chosen branches.
-    stc_encoder = zero_stc_outputs(
-        STCEncoder(condition_channels={name: c for name, c in KNOWN_CONDITIONS.items() if name in names})
+    # Summation order of the original for the chosen branches; the zero gate makes the new pathway start closed.
+    stc_encoder = STCEncoder(
+        condition_channels={name: c for name, c in KNOWN_CONDITIONS.items() if name in names}, output_gate=True
     )
     with atomic_folder(output) as staging:
         model.to(torch_dtype).save_pretrained(staging / "unet", safe_serialization=True)

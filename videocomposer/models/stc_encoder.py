@@ -26,6 +26,8 @@ from diffusers.models.attention_processor import Attention
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from .temporal import temporal_shift
+
 #: Conditions of the original code and their input channels, in the order the original sums them.
 KNOWN_CONDITIONS: dict[str, int] = {
     "depth": 1,
@@ -54,8 +56,10 @@ class STCBranch(nn.Module):
         attention_head_dim: int,
         ff_mult: int,
         dropout: float,
+        shift: bool = False,
     ) -> None:
         super().__init__()
+        self.shift = shift
         self.conv_in = nn.Conv2d(in_channels, hidden_channels, 3, padding=1)
         self.conv_mid = nn.Conv2d(hidden_channels, hidden_channels, 3, stride=2, padding=1)
         self.conv_out = nn.Conv2d(hidden_channels, out_channels, 3, stride=2, padding=1)
@@ -76,6 +80,8 @@ class STCBranch(nn.Module):
         x = condition.permute(0, 2, 1, 3, 4).reshape(batch * num_frames, channels, height, width)
         x = self.act(self.conv_in(x))
         x = F.adaptive_avg_pool2d(x, (4 * latent_size[0], 4 * latent_size[1]))
+        if self.shift:  # TSM: conv_mid sees C/8 channels of each neighbouring frame (parameter-free)
+            x = temporal_shift(x, num_frames)
         x = self.act(self.conv_mid(x))
         x = self.conv_out(x)
 
@@ -104,6 +110,11 @@ class STCEncoder(ModelMixin, AttentionMixin, ConfigMixin):
         num_attention_heads (`int`, defaults to 2), attention_head_dim (`int`, defaults to 8): temporal attention.
         ff_mult (`int`, defaults to 4): feed-forward width multiplier.
         dropout (`float`, defaults to 0.05): attention and feed-forward dropout (training only).
+        temporal_shift (`bool`, defaults to `False`): shift C/8 channels from each neighbouring frame (TSM, zero
+            padding at the ends) before every branch's `conv_mid`: a parameter-free temporal mixer (Latent-Shift).
+        output_gate (`bool`, defaults to `False`): multiply the summed output by a learnable per-channel gate that
+            starts at zero (StyleSV's `motion_mask`, ControlNet's zero convs): a new encoder adds nothing until
+            trained.
     """
 
     @register_to_config
@@ -116,6 +127,8 @@ class STCEncoder(ModelMixin, AttentionMixin, ConfigMixin):
         attention_head_dim: int = 8,
         ff_mult: int = 4,
         dropout: float = 0.05,
+        temporal_shift: bool = False,
+        output_gate: bool = False,
     ):
         super().__init__()
         condition_channels = dict(RELEASE_CONDITIONS if condition_channels is None else condition_channels)
@@ -133,11 +146,19 @@ class STCEncoder(ModelMixin, AttentionMixin, ConfigMixin):
         self.branches = nn.ModuleDict(
             {
                 name: STCBranch(
-                    channels, out_channels, hidden_channels, num_attention_heads, attention_head_dim, ff_mult, dropout
+                    channels,
+                    out_channels,
+                    hidden_channels,
+                    num_attention_heads,
+                    attention_head_dim,
+                    ff_mult,
+                    dropout,
+                    shift=temporal_shift,
                 )
                 for name, channels in condition_channels.items()
             }
         )
+        self.gate = nn.Parameter(torch.zeros(out_channels)) if output_gate else None
 
     @property
     def conditions(self) -> tuple[str, ...]:
@@ -173,6 +194,8 @@ class STCEncoder(ModelMixin, AttentionMixin, ConfigMixin):
             elif scale != 1.0:
                 branch_out = branch_out * scale
             output = branch_out if output is None else output + branch_out
+        if self.gate is not None:
+            output = output * self.gate.to(output).view(1, -1, 1, 1, 1)
         return output
 
     def _check_conditions(

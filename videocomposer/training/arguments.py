@@ -38,9 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--trainable",
         choices=TRAINABLE,
         default="all",
-        help="all | stc (STC encoder + conv_in) | temporal (temporal layers) | lora (temporal LoRA).",
+        help="all | stc (STC encoder + conv_in) | temporal (temporal layers) | lora (temporal LoRA) | "
+        "lowrank_temporal (frame-modulated low-rank deltas on the temporal attention).",
     )
-    model.add_argument("--rank", type=int, default=4, help="LoRA rank (--trainable lora).")
+    model.add_argument("--rank", type=int, default=4, help="LoRA rank (--trainable lora / lowrank_temporal).")
+    model.add_argument(
+        "--lowrank_anchor_spacing",
+        type=float,
+        default=4.0,
+        help="Frames between the B-spline anchor codes of --trainable lowrank_temporal.",
+    )
     model.add_argument("--lora_alpha", type=int, default=None, help="LoRA alpha (default: the rank, scale 1).")
 
     data = parser.add_argument_group("data")
@@ -119,6 +126,26 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=ORIGINAL_DROPOUT["p_all_keep"],
         help="Probability that a sample keeps every condition.",
+    )
+
+    adversarial = parser.add_argument_group("adversarial temporal loss (videocomposer.training.adversarial)")
+    adversarial.add_argument(
+        "--adversarial_weight",
+        type=float,
+        default=0.0,
+        help="Weight of the temporal discriminator's generator loss on the one-step x0 latents; 0: off.",
+    )
+    adversarial.add_argument(
+        "--adversarial_start_step", type=int, default=0, help="Optimizer step from which the generator loss is added."
+    )
+    adversarial.add_argument("--adversarial_loss", choices=("hinge", "non_saturating"), default="hinge")
+    adversarial.add_argument("--discriminator_lr", type=float, default=2e-4, help="The discriminator's Adam lr.")
+    adversarial.add_argument("--r1_gamma", type=float, default=0.1, help="R1 penalty weight on real latents; 0: off.")
+    adversarial.add_argument(
+        "--adversarial_max_timestep",
+        type=int,
+        default=500,
+        help="Samples with a timestep at or above this are left out of the adversarial loss.",
     )
 
     checkpoints = parser.add_argument_group("checkpoints")
@@ -203,6 +230,34 @@ def check_args(args: argparse.Namespace) -> None:
             raise ValueError(f"--validation_conditions: {args.validation_conditions!r} is not a file")
     if args.trainable == "lora" and importlib.util.find_spec("peft") is None:
         raise ValueError("--trainable lora needs peft: pip install 'videocomposer[lora]'")
+    if not args.lowrank_anchor_spacing > 0:
+        raise ValueError(f"--lowrank_anchor_spacing: expected a positive number, got {args.lowrank_anchor_spacing}")
+    if args.adversarial_weight < 0 or args.adversarial_start_step < 0 or args.r1_gamma < 0:
+        raise ValueError(
+            "--adversarial_weight / --adversarial_start_step / --r1_gamma: expected >= 0, got "
+            f"{args.adversarial_weight}, {args.adversarial_start_step}, {args.r1_gamma}"
+        )
+    if not args.discriminator_lr > 0 or not 1 <= args.adversarial_max_timestep <= 1000:
+        raise ValueError(
+            f"--discriminator_lr / --adversarial_max_timestep: expected > 0 and in [1, 1000], got "
+            f"{args.discriminator_lr}, {args.adversarial_max_timestep}"
+        )
+    defaults = build_parser()
+    if args.adversarial_weight == 0:
+        options = (
+            "adversarial_start_step",
+            "adversarial_loss",
+            "discriminator_lr",
+            "r1_gamma",
+            "adversarial_max_timestep",
+        )
+        changed = [f"--{name}" for name in options if getattr(args, name) != defaults.get_default(name)]
+        if changed:
+            raise ValueError(f"{', '.join(changed)}: only used with --adversarial_weight > 0")
+    if args.trainable != "lowrank_temporal" and args.lowrank_anchor_spacing != defaults.get_default(
+        "lowrank_anchor_spacing"
+    ):
+        raise ValueError("--lowrank_anchor_spacing: only used with --trainable lowrank_temporal")
     check_tracker_installed(args.report_to)
     if args.report_to == "wandb" and args.hub_token is not None:
         raise ValueError("--hub_token with --report_to wandb would expose the token; use `hf auth login` instead")

@@ -134,12 +134,15 @@ def eps_prediction_loss(
     noised: NoisedLatents,
     encoder_hidden_states: torch.Tensor,
     condition_latents: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Mean squared error (float32) between the UNet's noise prediction and the noise that was added."""
+    return_prediction: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Mean squared error (float32) between the UNet's noise prediction and the noise that was added (and, with
+    ``return_prediction``, the prediction)."""
     prediction = unet(
         noised.noisy_latents,
         noised.timesteps,
         encoder_hidden_states=encoder_hidden_states,
         condition_latents=condition_latents,
     ).sample
-    return F.mse_loss(prediction.float(), noised.noise.float(), reduction="mean")
+    loss = F.mse_loss(prediction.float(), noised.noise.float(), reduction="mean")
+    return (loss, prediction) if return_prediction else loss

@@ -6,6 +6,7 @@
 | ``stc`` | the STC encoder and the UNet's ``conv_in`` (compositional stage only) | the rest of the UNet |
 | ``temporal`` | the UNet's temporal layers: ``transformer_in``, every ``temp_convs`` and ``temp_attentions`` | the rest |
 | ``lora`` | LoRA adapters on the temporal attention (see :mod:`.temporal_lora`) | every pretrained weight |
+| ``lowrank_temporal`` | per-frame low-rank deltas on the temporal attention (``models.lowrank_temporal``) | the rest |
 
 ``stc`` trains ``conv_in`` too because the STC output reaches the UNet only through ``conv_in``'s condition input
 channels: a UNet converted from text-to-video starts with those at zero, which would block every gradient to the STC
@@ -18,7 +19,7 @@ from videocomposer.models.stc_encoder import STCEncoder
 from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 
 STAGES = ("t2v", "compositional")
-TRAINABLE = ("all", "stc", "temporal", "lora")
+TRAINABLE = ("all", "stc", "temporal", "lora", "lowrank_temporal")
 
 
 def is_temporal_parameter(name: str) -> bool:
@@ -29,8 +30,9 @@ def is_temporal_parameter(name: str) -> bool:
 def set_trainable(
     unet: VideoComposerUNet3DModel, stc_encoder: STCEncoder, stage: str, trainable: str
 ) -> dict[str, list[torch.nn.Parameter]]:
-    """Set ``requires_grad`` on ``unet`` and ``stc_encoder`` for ``stage`` / ``trainable`` (``lora`` is handled by
-    :func:`~.temporal_lora.add_temporal_lora`: here it freezes everything).
+    """Set ``requires_grad`` on ``unet`` and ``stc_encoder`` for ``stage`` / ``trainable`` (``lora`` and
+    ``lowrank_temporal`` are handled by :func:`~.temporal_lora.add_temporal_lora` and
+    :func:`~videocomposer.models.lowrank_temporal.add_lowrank_temporal`: here they freeze everything).
 
     Returns:
         ``{"unet": [...], "stc_encoder": [...]}``: the parameters to optimise, per model (possibly empty lists).

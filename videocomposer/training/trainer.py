@@ -112,6 +112,13 @@ def train(args: argparse.Namespace) -> TrainingResult:
 
         lora_config = temporal_lora_config(args.rank, args.lora_alpha)
         trained["unet"] = add_temporal_lora(unet, lora_config)
+    lowrank_config = None
+    if args.trainable == "lowrank_temporal":
+        from videocomposer.models.lowrank_temporal import LowRankTemporalConfig, add_lowrank_temporal
+
+        spacing = args.lowrank_anchor_spacing  # anchors cover the training clip (later frames: the static delta)
+        lowrank_config = LowRankTemporalConfig(args.rank, math.ceil((args.num_frames - 1) / spacing) + 3, spacing)
+        trained["unet"] = add_lowrank_temporal(unet, lowrank_config)
     if args.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
@@ -162,7 +169,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
         num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
         num_training_steps=max_train_steps * accelerator.num_processes,
     )
-    register_model_hooks(accelerator, trained_models, lora_config)
+    register_model_hooks(accelerator, trained_models, lora_config, lowrank_config)
     prepared = accelerator.prepare(*trained_models.values(), optimizer, dataloader, lr_scheduler)
     wrapped = dict(zip(trained_models, prepared[: len(trained_models)]))
     optimizer, dataloader, lr_scheduler = prepared[len(trained_models) :]
@@ -183,6 +190,11 @@ def train(args: argparse.Namespace) -> TrainingResult:
     state = TrainingState(0, torch.Generator().manual_seed(args.seed), args.seed)
     register_per_rank_state(accelerator, state, TRAINING_STATE_NAME)
     noise_scheduler = training_scheduler()
+    adversary = None
+    if args.adversarial_weight > 0:
+        from .adversarial import build_adversary
+
+        adversary = build_adversary(args, unet.config.out_channels, accelerator)
 
     if accelerator.is_main_process:
         tracker_config = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
@@ -249,7 +261,10 @@ def train(args: argparse.Namespace) -> TrainingResult:
         if stc_inputs:
             scales = {name: keep[name].to(accelerator.device) for name in stc_inputs}
             condition_latents = stc_forward(stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales)
-        return eps_prediction_loss(unet_forward, noised, text, condition_latents)
+        if adversary is None:
+            return eps_prediction_loss(unet_forward, noised, text, condition_latents)
+        loss, prediction = eps_prediction_loss(unet_forward, noised, text, condition_latents, return_prediction=True)
+        return loss + adversary.generator_term(noise_scheduler, noised, prediction, latents, state.global_step)
 
     logger.info(
         f"training {sum(p.numel() for p in parameters):,} parameters ({args.stage}, {args.trainable}) on "
@@ -279,6 +294,8 @@ def train(args: argparse.Namespace) -> TrainingResult:
                 optimizer.step()
                 lr_scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+                if adversary is not None:
+                    adversary.discriminator_step(accelerator)
             step_loss += accelerator.gather(loss.detach()[None]).mean().item() / args.gradient_accumulation_steps
             if not accelerator.sync_gradients:
                 continue
@@ -310,12 +327,16 @@ def train(args: argparse.Namespace) -> TrainingResult:
     accelerator.wait_for_everyone()
     if ema is not None:
         ema.copy_to(parameters)
-    final_models = _gather_trained_models(accelerator, args, wrapped, trained_classes, lora_config)  # on every process
+    final_models = _gather_trained_models(accelerator, args, wrapped, trained_classes, lora_config, lowrank_config)
     if accelerator.is_main_process:
         if lora_config is not None:
             from .temporal_lora import save_temporal_lora
 
             save_temporal_lora(final_models["unet"], lora_config, output_dir)
+        elif lowrank_config is not None:
+            from videocomposer.models.lowrank_temporal import save_lowrank_temporal
+
+            save_lowrank_temporal(final_models["unet"], lowrank_config, output_dir)
         else:
             _save_pipeline(args, final_models, output_dir)
         if args.validation_prompt and state.global_step % args.validation_steps:
@@ -342,6 +363,7 @@ def _gather_trained_models(
     wrapped: dict[str, torch.nn.Module],
     classes: dict[str, type],
     lora_config,
+    lowrank_config,
 ) -> dict[str, torch.nn.Module]:
     """The trained models with their full weights on the main process; call on every process.
 
@@ -362,6 +384,10 @@ def _gather_trained_models(
             from .temporal_lora import add_temporal_lora
 
             add_temporal_lora(model, lora_config)
+        elif name == "unet" and lowrank_config is not None:
+            from videocomposer.models.lowrank_temporal import add_lowrank_temporal
+
+            add_lowrank_temporal(model, lowrank_config)
         model.load_state_dict(state_dict)
         models[name] = model
     return models
