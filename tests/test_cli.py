@@ -224,7 +224,7 @@ def test_help_shows_the_defaults(command, expected, capsys):
 
 def test_help_imports_no_heavy_library():
     code = ("import sys; from videocomposer.cli import main\n"
-            "for argv in (['--help'], ['extract', '--help'], ['generate', '--help'], ['demo', '--help']):\n"
+            "for argv in (['--help'], ['extract', '--help'], ['generate', '--help'], ['demo', '--help'], ['train', '--help'], ['eval', '--help'], ['app', '--help']):\n"
             "    try: main(argv)\n"
             "    except SystemExit: pass\n"
             "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'accelerate') if m in sys.modules))")  # fmt: skip

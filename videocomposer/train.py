@@ -3,18 +3,20 @@
 import logging
 from collections.abc import Sequence
 
-import diffusers
-import transformers
-
 from videocomposer.training.arguments import parse_args
-from videocomposer.training.trainer import train
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)  # `--help` and bad arguments end here, before torch, diffusers or transformers load
+    import diffusers
+    import transformers
+
+    from videocomposer.training.trainer import train
+
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
     diffusers.utils.logging.set_verbosity_warning()
     transformers.utils.logging.set_verbosity_warning()
-    train(parse_args(argv))
+    train(args)
 
 
 if __name__ == "__main__":

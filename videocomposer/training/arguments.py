@@ -6,9 +6,8 @@ import json
 import os
 from collections.abc import Sequence
 
-from .condition_dropout import ORIGINAL_DROPOUT
+from .choices import ORIGINAL_DROPOUT, STAGES, TRAINABLE
 from .tracking import TRACKERS, check_tracker_installed
-from .trainable import STAGES, TRAINABLE
 
 LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
 

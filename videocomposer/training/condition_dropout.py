@@ -18,9 +18,6 @@ from collections.abc import Sequence
 
 import torch
 
-#: The original's probabilities: each condition 0.5, all-zero 0.1, all-keep 0.1.
-ORIGINAL_DROPOUT = {"p": 0.5, "p_all_zero": 0.1, "p_all_keep": 0.1}
-
 
 def sample_condition_keep_masks(
     names: Sequence[str],

@@ -18,8 +18,7 @@ import torch
 from videocomposer.models.stc_encoder import STCEncoder
 from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 
-STAGES = ("t2v", "compositional")
-TRAINABLE = ("all", "stc", "temporal", "lora", "lowrank_temporal")
+from .choices import STAGES, TRAINABLE
 
 
 def is_temporal_parameter(name: str) -> bool:
