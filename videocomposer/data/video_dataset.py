@@ -10,8 +10,8 @@ the item falls back to the next usable clip; a run never stops on bad data.
 """
 
 import csv
-import math
 import json
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
