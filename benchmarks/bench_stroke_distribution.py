@@ -10,7 +10,10 @@ over a static textured background, written as H.264 at 4 fps at a source resolut
     (the condition size: the demo model's distribution).
 Per clip (frames 1..F-1, frame 0 is an I-frame): support fraction (non-zero pixels / all pixels), mean magnitude on
 the support, direction of the mean vector on the support (degrees; the truth is printed), and the ratios
-stroke / real. Prints a table and writes it to benchmarks/RESULTS.md under its own heading (other sections kept).
+stroke / real. Then the demo model (64x64, trained on condition-size fields): with the same noise and prompt, how much
+further right a left-to-right stroke carries the object than a right-to-left one (centroid travel, px; > 0 = it
+follows), for strokes rendered at the condition size (default) and for a source 336/256 times larger (the release's
+ratio). Prints the tables and writes them to benchmarks/RESULTS.md under its own heading (other sections kept).
 
 Usage: python benchmarks/bench_stroke_distribution.py
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import math
 import platform
+import sys
 import tempfile
 import time
 from datetime import date
@@ -36,6 +40,7 @@ from videocomposer.motion import Stroke, strokes_to_motion_vectors
 
 HEADING = "## bench_stroke_distribution: stroke fields vs the original recipe on the same motion"
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+sys.path.insert(0, str(RESULTS.parent))  # bench_control's object masks
 SIZE, NUM_FRAMES, FPS = 256, 8, 4
 # (source height, width, disc radius in source px, velocity in source px per frame (dx, dy))
 CLIPS = [
@@ -89,9 +94,38 @@ def statistics_of(field: torch.Tensor) -> dict[str, float]:
     }
 
 
+def demo_stroke_following(source_short_side: int | None, seeds: range, steps: int) -> list[float]:
+    """Per seed: centroid x travel (frame 1 -> last) of a right stroke minus that of a left stroke, demo model."""
+    from bench_control import object_masks
+
+    from videocomposer.commands.generate import load_pipeline
+    from videocomposer.demo.components import NUM_FRAMES as DEMO_FRAMES
+
+    pipeline = load_pipeline(None)
+    pipeline.set_progress_bar_config(disable=True)
+    differences = []
+    for seed in seeds:
+        travel = {}
+        for name, points in (("right", [(10.0, 32.0), (54.0, 32.0)]), ("left", [(54.0, 32.0), (10.0, 32.0)])):
+            motion = strokes_to_motion_vectors(
+                [Stroke(points=points, radius=16.0)], DEMO_FRAMES, 64, 64, source_short_side=source_short_side
+            )
+            frames = pipeline(
+                "a red circle on a plain background", motion_vectors=motion, num_frames=DEMO_FRAMES, height=64,
+                width=64, num_inference_steps=steps, guidance_scale=3.0, generator=torch.Generator().manual_seed(seed),
+            ).frames[0]  # fmt: skip
+            masks = object_masks(frames)
+            xs = [np.nonzero(mask)[1].mean() if mask.any() else 32.0 for mask in masks]
+            travel[name] = xs[-1] - xs[1]
+        differences.append(float(travel["right"] - travel["left"]))
+    return differences
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-write", action="store_true", help="print only, do not write RESULTS.md")
+    parser.add_argument("--demo-seeds", type=int, default=6, help="seeds of the demo-model check (0: skip it)")
+    parser.add_argument("--demo-steps", type=int, default=10, help="DDIM steps of the demo-model check")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     start = time.process_time()
@@ -123,6 +157,17 @@ def main(argv: list[str] | None = None) -> None:
                     f"{stats['magnitude']:.2f} | {stats['magnitude'] / reference['magnitude']:.2f} | "
                     f"{stats['direction']:.1f} |"
                 )
+    demo_rows = []
+    for source_short_side in (None, round(64 * 336 / 256)) if args.demo_seeds else ():
+        differences = demo_stroke_following(source_short_side, range(args.demo_seeds), args.demo_steps)
+        label = (
+            "default (condition size, 64)" if source_short_side is None else f"source_short_side={source_short_side}"
+        )
+        follows = sum(d > 0 for d in differences)
+        demo_rows.append(
+            f"| {label} | {np.mean(differences):.1f} | {follows} / {len(differences)} | "
+            f"{', '.join(f'{d:.1f}' for d in differences)} |"
+        )
     seconds = time.process_time() - start
     table = "\n".join(
         [
@@ -134,6 +179,19 @@ def main(argv: list[str] | None = None) -> None:
             "/ real | mean direction (deg) |",
             "|---|---|---|---|---|---|---|",
             *rows,
+            *(
+                [
+                    "",
+                    f"Demo model, right-stroke minus left-stroke centroid travel ({args.demo_steps} DDIM steps, "
+                    "guidance 3, seeds 0..):",
+                    "",
+                    "| stroke field | mean (px) | seeds where it follows | per seed |",
+                    "|---|---|---|---|",
+                    *demo_rows,
+                ]
+                if demo_rows
+                else []
+            ),
         ]
     )
     print(table)
