@@ -41,6 +41,7 @@ from .video import (
     load_video,
     open_video_stream,
     resize_crop_geometry,
+    sample_video,
 )
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -244,12 +245,12 @@ class MotionVectorExtractor(ConditionExtractor):
     ) -> torch.Tensor:
         if self.mode == "reencode":
             return self(frames)
-        if self.mode == "original":
-            source = load_video(video, num_frames=frames.shape[0], fps=fps, start_time=start_time)
-            return self.original_recipe(source, frames.shape[2], frames.shape[3], fps)
-        if not isinstance(video, (str, os.PathLike)):
+        if isinstance(video, (str, os.PathLike)):
+            return self.extract_from_source(sample_video(video, frames.shape[0], fps, start_time), *frames.shape[2:])
+        if self.mode == "bitstream":
             raise TypeError(f"mode='bitstream' needs a video file path, got {type(video).__name__}")
-        return self.from_file(os.fspath(video), frames.shape[0], frames.shape[2], frames.shape[3], fps, start_time)
+        source = load_video(video, num_frames=frames.shape[0])
+        return self.original_recipe(source, frames.shape[2], frames.shape[3], fps)
 
     def original_recipe(self, source: torch.Tensor, height: int, width: int, fps: float = 4.0) -> torch.Tensor:
         """The original's fields of uint8 RGB source-size frames ``(F, 3, H, W)`` (converted to yuv420p by swscale),

@@ -22,7 +22,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TypeVar
 
@@ -196,10 +196,11 @@ class SampledClip:
     frames: list[av.VideoFrame]
     fps: float
     start_time: float
+    _rgb: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     def rgb(self) -> torch.Tensor:
         """uint8 ``(F, 3, H, W)`` RGB frames (converted once, then cached)."""
-        if not hasattr(self, "_rgb"):
+        if self._rgb is None:
             self._rgb = torch.from_numpy(np.stack([f.to_ndarray(format="rgb24") for f in self.frames]))
             self._rgb = self._rgb.permute(0, 3, 1, 2)
         return self._rgb
