@@ -4,9 +4,9 @@ The original (``datasets.py: extract_motion_vectors``) re-encodes the clip with 
 -c:v mpeg4`` and reads the vectors with ``mvextractor``; the default ``mode="original"`` reproduces that tool chain:
 
 1. the frames ffmpeg's ``fps`` filter picks (``condition_extractors.video``), decoded once;
-2. their decoded yuv420p planes handed to the encoder untouched (no RGB round trip; another pixel format is converted
-   to yuv420p by swscale, as ffmpeg's auto-inserted scaler does), at the source size (an odd last row / column is
-   dropped: MPEG-4 needs even sizes);
+2. their decoded yuv420p planes handed to the encoder untouched (no RGB round trip; another pixel format or a
+   full-range frame is converted to limited-range yuv420p by swscale, bicubic, as ffmpeg's auto-inserted scaler
+   does), at the source size;
 3. MPEG-4 part 2 in memory with the ffmpeg CLI defaults (200 kb/s, GOP 12, no B-frames, time base ``1 / fps``),
    decoded with ``flags2=+export_mvs``;
 4. the original's field: each vector's ``source * (motion_x, motion_y) / motion_scale`` (= ``dst - src``, the
@@ -32,6 +32,7 @@ import av
 import numpy as np
 import torch
 import torchvision.transforms.functional as TF
+from av.video.reformatter import ColorRange, Interpolation
 
 from .base import ConditionExtractor, register_extractor
 from .video import (
@@ -136,22 +137,27 @@ def yuv420p_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.nda
     return planes[0], planes[1], planes[2]
 
 
-def even_yuv420p_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``yuv420p_planes`` of ``frame`` (converted by swscale if in another pixel format), cropped to even sizes."""
-    if frame.format.name != "yuv420p":
-        frame = frame.reformat(format="yuv420p")
-    y, u, v = yuv420p_planes(frame)
-    height, width = y.shape[0] // 2 * 2, y.shape[1] // 2 * 2
-    if height == 0 or width == 0:
-        raise ValueError(f"a frame of {frame.width}x{frame.height} is too small for MPEG-4")
-    return y[:height, :width], u[: height // 2, : width // 2], v[: height // 2, : width // 2]
+def encoder_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The yuv420p planes the MPEG-4 encoder gets for a decoded ``frame``, as ffmpeg's CLI hands them over.
+
+    Limited-range yuv420p passes untouched; any other pixel format or a full-range frame (``yuvj420p``,
+    ``color_range=pc``) is converted to limited-range yuv420p by swscale with bicubic filtering, as the scaler ffmpeg
+    inserts before the encoder. Odd sizes stay odd (MPEG-4 codes them; chroma planes round up).
+    """
+    full_range = frame.format.name.startswith("yuvj") or frame.color_range == ColorRange.JPEG
+    if frame.format.name != "yuv420p" or full_range:
+        ranges = {"src_color_range": ColorRange.JPEG, "dst_color_range": ColorRange.MPEG} if full_range else {}
+        frame = frame.reformat(format="yuv420p", interpolation=Interpolation.BICUBIC, **ranges)
+    return yuv420p_planes(frame)
 
 
 def yuv420p_frame(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> av.VideoFrame:
-    """A new yuv420p PyAV frame (no timestamp, no picture type) holding exactly these planes (even sizes)."""
-    height, width = y.shape
-    packed = np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(height * 3 // 2, width)
-    return av.VideoFrame.from_ndarray(packed, format="yuv420p")
+    """A new yuv420p PyAV frame (no timestamp, no picture type) holding exactly these planes."""
+    frame = av.VideoFrame(y.shape[1], y.shape[0], "yuv420p")
+    for plane, data in zip(frame.planes, (y, u, v)):
+        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        rows[: data.shape[0], : data.shape[1]] = data
+    return frame
 
 
 def rgb_to_yuv420p(frames: torch.Tensor) -> list[av.VideoFrame]:
@@ -193,16 +199,13 @@ class MotionVectorExtractor(ConditionExtractor):
         """Fields of float frames ``(F, 3, H, W)`` encoded at their own size (``original`` and ``reencode`` agree)."""
         if self.mode == "bitstream":
             raise ValueError("mode='bitstream' reads a file: call extract_from_video(path, ...) or extract_conditions")
-        num_frames, _, height, width = frames.shape
-        if height % 2 or width % 2:
-            raise ValueError(f"MotionVectorExtractor: height and width must be even for MPEG-4, got {height}x{width}")
         pixels = frames.mul(255.0).round_().to(torch.uint8)
         return self.codec_fields(rgb_to_yuv420p(pixels), fps=4.0)
 
     def codec_fields(self, frames: Sequence[av.VideoFrame], fps: float) -> torch.Tensor:
-        """``(F, 2, H, W)`` sparse fields at the frames' own size (an odd last row / column dropped) of decoded PyAV
-        frames, their yuv420p planes encoded untouched at ``fps``."""
-        planes = [even_yuv420p_planes(frame) for frame in frames]
+        """``(F, 2, H, W)`` sparse fields at the frames' own size of decoded PyAV frames, their yuv420p planes
+        (``encoder_planes``) encoded at ``fps``."""
+        planes = [encoder_planes(frame) for frame in frames]
         height, width = planes[0][0].shape
         decoded = self._encode_decode([yuv420p_frame(*p) for p in planes], fps)
         if len(decoded) != len(frames):

@@ -88,9 +88,9 @@ def test_i_frames_are_zero(square_frames):
     assert nonzero == [False, True, True, True, False, True, True, True, False]
 
 
-def test_odd_size_is_rejected_before_encoding():
-    with pytest.raises(ValueError, match=r"height and width must be even"):
-        MotionVectorExtractor()(torch.rand(2, 3, 31, 32))
+def test_odd_sizes_are_encoded_at_their_own_size():
+    fields = MotionVectorExtractor()(torch.rand(3, 3, 31, 33))
+    assert fields.shape == (3, 2, 31, 33) and torch.count_nonzero(fields[0]) == 0
 
 
 def test_bad_constructor_arguments_raise():
@@ -252,20 +252,32 @@ def test_original_mode_through_extract_conditions_is_the_recipe_on_the_source_pl
     assert reencode.shape == (1, 2, 6, 64, 64) and not torch.equal(reencode, got["motion_vectors"])
 
 
-def test_original_mode_crops_an_odd_source_and_converts_other_pixel_formats(tmp_path, square_frames):
-    from condition_extractors.motion_vectors import even_yuv420p_planes, yuv420p_planes
+def test_original_mode_keeps_an_odd_source_size_and_converts_other_formats_like_ffmpeg(tmp_path, square_frames):
+    """ffmpeg's inserted scaler: yuv444p -> yuv420p bicubic; full range (yuvj420p) -> limited range; odd sizes kept."""
+    import av
+
+    from condition_extractors.motion_vectors import encoder_planes, yuv420p_planes
     from condition_extractors.video import sample_video
 
-    frames = square_frames(6, size=128)[:, :127, :125]  # odd height and width
-    path = write_textured_clip(tmp_path / "odd.mp4", np.ascontiguousarray(frames), rate=4, pix_fmt="yuv444p")
+    frames = np.ascontiguousarray(square_frames(6, size=128)[:, :127, :125])  # odd height and width
+    path = write_textured_clip(tmp_path / "odd.mp4", frames, rate=4, pix_fmt="yuv444p")
     clip = sample_video(path, 6, 4.0)
     assert clip.frames[0].format.name == "yuv444p"
-    y, u, v = even_yuv420p_planes(clip.frames[0])
-    assert y.shape == (126, 124) and u.shape == v.shape == (63, 62)
-    reference = yuv420p_planes(clip.frames[0].reformat(format="yuv420p"))  # swscale, as ffmpeg's inserted scaler
-    assert np.array_equal(y, reference[0][:126, :124]) and np.array_equal(u, reference[1][:63, :62])
+    y, u, v = encoder_planes(clip.frames[0])
+    assert y.shape == (127, 125) and u.shape == v.shape == (64, 63)
+    bicubic = yuv420p_planes(clip.frames[0].reformat(format="yuv420p", interpolation="BICUBIC"))
+    assert all(np.array_equal(a, b) for a, b in zip((y, u, v), bicubic))
     fields = MotionVectorExtractor().codec_fields(clip.frames, 4.0)
-    assert fields.shape == (6, 2, 126, 124) and torch.count_nonzero(fields[1:]) > 0
+    assert fields.shape == (6, 2, 127, 125) and torch.count_nonzero(fields[1:]) > 0
+
+    full = write_textured_clip(tmp_path / "full.mp4", square_frames(2), rate=4, pix_fmt="yuvj420p")
+    with av.open(full) as container:
+        frame = next(container.decode(video=0))
+    assert frame.format.name == "yuvj420p"
+    raw_luma = yuv420p_planes(frame.reformat(format="yuv420p"))[0]  # a copy: swscale sees no range to convert
+    luma = encoder_planes(frame)[0].astype(np.float64)
+    expected = 16 + raw_luma.astype(np.float64) * 219 / 255  # full -> limited range
+    assert np.abs(luma - expected).max() <= 1.0 and not np.array_equal(luma, raw_luma)
 
 
 def test_raise_fps_samples_a_short_clip_at_the_original_rate_with_a_warning(tmp_path, square_frames):

@@ -29,21 +29,38 @@ def smooth_texture(height: int, width: int, seed: int) -> np.ndarray:
     return ((smooth * 0.85 + grain).clip(0, 1) * 255).astype(np.uint8)
 
 
-def write_panning_clip(path: str, height: int, width: int, rate: Fraction, seconds: float) -> str:
-    """A panning, gently bobbing textured background with an object moving over it, H.264 yuv420p at ``rate``."""
-    count = int(seconds * rate) + 1
+def write_panning_clip(
+    path: str,
+    height: int,
+    width: int,
+    rate: Fraction,
+    seconds: float,
+    pix_fmt: str = "yuv420p",
+    codec: str = "libx264",
+    container_format: str | None = None,
+    timestamps_ms: np.ndarray | None = None,
+) -> str:
+    """A panning, gently bobbing textured background with an object moving over it, at ``rate`` (or at the given
+    millisecond timestamps: variable frame rate)."""
+    count = int(seconds * rate) + 1 if timestamps_ms is None else len(timestamps_ms)
     background = smooth_texture(height + 64, width + 4 * count, 0)
     item = smooth_texture(height // 3 // 2 * 2, width // 4 // 2 * 2, 1)
-    with av.open(path, "w") as container:
-        stream = container.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "ultrafast"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    options = {"crf": "18", "preset": "ultrafast"} if codec == "libx264" else {}
+    with av.open(path, "w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=rate, options=options)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if timestamps_ms is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
         for i in range(count):
             y = int(32 + 24 * np.sin(i / 9))
             image = background[y : y + height, 2 * i : 2 * i + width].copy()
             top = int(height / 4 + 1.5 * i) % (height - item.shape[0])
             left = int(width / 4 + 3 * i) % (width - item.shape[1])
             image[top : top + item.shape[0], left : left + item.shape[1]] = item
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            if timestamps_ms is not None:
+                frame.pts, frame.time_base = int(timestamps_ms[i]), Fraction(1, 1000)
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
@@ -83,12 +100,7 @@ def original_tool_chain(path: str, num_frames: int, size: int) -> torch.Tensor:
     return fields[:, :, top : top + size, left : left + size]
 
 
-@pytest.mark.parametrize(
-    "height,width,rate,num_frames",
-    [(720, 1280, Fraction(25), 6), (272, 640, Fraction(30), 12), (144, 176, Fraction(30000, 1001), 16)],
-)
-def test_original_mode_equals_the_original_tool_chain(tmp_path, height, width, rate, num_frames):
-    path = write_panning_clip(str(tmp_path / "clip.mp4"), height, width, rate, seconds=num_frames / 4 + 0.3)
+def compare_with_the_tool_chain(path: str, num_frames: int) -> None:
     expected = original_tool_chain(path, num_frames, 256)
     got = extract_conditions(path, ["motion"], num_frames=num_frames, fps=4, height=256, width=256, progress=False)
     got = got["motion_vectors"][0].permute(1, 0, 2, 3)
@@ -98,3 +110,27 @@ def test_original_mode_equals_the_original_tool_chain(tmp_path, height, width, r
     assert support_expected[1:].float().mean() > 0.01  # the clip really moves
     assert iou >= 0.9 and error.median() <= 0.5, (iou, error.median())
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)  # in fact: the same field
+
+
+@pytest.mark.parametrize(
+    "height,width,rate,num_frames",
+    [(720, 1280, Fraction(25), 6), (272, 640, Fraction(30), 12), (144, 176, Fraction(30000, 1001), 16)],
+)
+def test_original_mode_equals_the_original_tool_chain(tmp_path, height, width, rate, num_frames):
+    path = write_panning_clip(str(tmp_path / "clip.mp4"), height, width, rate, seconds=num_frames / 4 + 0.3)
+    compare_with_the_tool_chain(path, num_frames)
+
+
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("vfr.mkv", dict(height=144, width=256, rate=Fraction(25), timestamps_ms=np.cumsum([0] + [20, 55, 35] * 30))),
+        ("clip.ts", dict(height=144, width=256, rate=Fraction(30), container_format="mpegts")),  # non-zero start
+        ("full_range.mp4", dict(height=144, width=256, rate=Fraction(25), pix_fmt="yuvj420p")),
+        ("odd_444.mp4", dict(height=145, width=257, rate=Fraction(24), pix_fmt="yuv444p")),
+        ("mpeg4.avi", dict(height=144, width=192, rate=Fraction(50), codec="mpeg4")),
+    ],
+)
+def test_original_mode_equals_the_tool_chain_on_other_sources(tmp_path, name, kwargs):
+    path = write_panning_clip(str(tmp_path / name), seconds=3.3, **kwargs)
+    compare_with_the_tool_chain(path, 12)
