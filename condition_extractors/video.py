@@ -70,12 +70,11 @@ def sample_at_fps(
     for time, item in timed_items:
         time = Fraction(time)
         rounded = _round_half_away(time * rate)
-        if slot is None:
+        if slot is None:  # ffmpeg's first output slot, or the first one at or after start_time
             slot = max(rounded, first_wanted)
         # every slot before this frame's rounded time is closed: it holds the previous frame
         while prev_item is not None and not full() and rounded > slot:
-            if slot >= first_wanted:
-                picked.append(prev_item)
+            picked.append(prev_item)
             slot += 1
         if full():
             return picked
@@ -87,8 +86,7 @@ def sample_at_fps(
     if prev_item is not None and step is not None:
         end = (prev_time + step) * rate
         while not full() and slot + Fraction(1, 2) <= end:
-            if slot >= first_wanted:
-                picked.append(prev_item)
+            picked.append(prev_item)
             slot += 1
     return picked
 
