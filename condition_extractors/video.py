@@ -226,7 +226,7 @@ def decode_sampled(path: str, num_frames: int | None, fps: float, start_time: fl
     if num_frames is not None and len(frames) < num_frames:
         raise ValueError(
             f"video={path!r}: only {len(frames)} frames at fps={fps} from start_time={start_time}, fewer than "
-            f"num_frames={num_frames}; lower num_frames or start_time, or raise fps"
+            f"num_frames={num_frames}; lower num_frames or start_time, raise fps, or pass raise_fps=True (the original's rate)"
         )
     return frames
 
