@@ -12,6 +12,7 @@ callable returning a ``ConditionExtractor``), e.g. in their ``pyproject.toml``::
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import ClassVar
@@ -19,7 +20,7 @@ from typing import ClassVar
 import torch
 from tqdm.auto import tqdm
 
-from .video import VideoInput, load_video, resize_center_crop
+from .video import SampledClip, VideoInput, check_sampling, load_video, resize_center_crop, sample_video
 
 ENTRY_POINT_GROUP = "videocomposer.condition_extractors"
 
@@ -49,6 +50,11 @@ class ConditionExtractor(ABC):
     @abstractmethod
     def extract(self, frames: torch.Tensor) -> torch.Tensor:
         """``(F, 3, H, W)`` float frames in [0, 1] (already validated) -> ``(F, C, H, W)`` float condition."""
+
+    def extract_from_source(self, clip: SampledClip, height: int, width: int) -> torch.Tensor | None:
+        """Condition ``(F, C, height, width)`` straight from the decoded source frames of a file (in the decoder's
+        pixel format, at the source size), or ``None`` (the default) to be given the resized RGB frames instead."""
+        return None
 
     def extract_from_video(
         self, video: VideoInput, frames: torch.Tensor, *, fps: float, start_time: float
@@ -132,6 +138,7 @@ def extract_conditions(
     width: int = 256,
     start_time: float = 0.0,
     progress: bool = True,
+    raise_fps: bool = False,
     **extractor_kwargs: dict,
 ) -> dict[str, torch.Tensor]:
     """Turn a video into the pipeline's condition keyword arguments.
@@ -139,9 +146,12 @@ def extract_conditions(
     Args:
         video: a path or in-memory frames (see ``load_video``).
         names: extractor names (``available_extractors()``) or built extractors.
-        num_frames, fps, start_time: sampling (the original: 16 frames at 4 fps).
+        num_frames, fps, start_time: sampling (the original: 16 frames at 4 fps), by the rule of ffmpeg's ``fps``
+            filter (``condition_extractors.video``); a file is decoded once for all extractors.
         height, width: the video size; each extractor works at ``round(size * extractor.scale)``.
         progress: show a tqdm progress bar over the extractors.
+        raise_fps: for a file too short for ``num_frames`` at ``fps``, sample at the original's raised rate
+            (``int(num_frames / duration) + 1``, with a warning naming it) instead of raising.
         **extractor_kwargs: per-name constructor arguments, e.g. ``depth={"model": "Intel/dpt-large"}``.
 
     Returns:
@@ -168,14 +178,26 @@ def extract_conditions(
                 raise ValueError(f"extractors {claimed[key]!r} and {extractor.name!r} both produce {key!r}")
             claimed[key] = extractor.name
 
-    raw = load_video(video, num_frames=num_frames, fps=fps, start_time=start_time)
+    check_sampling(num_frames, fps, start_time)
+    clip = None
+    if isinstance(video, (str, os.PathLike)):
+        clip = sample_video(video, num_frames, fps, start_time, raise_fps)
+        fps = clip.fps
     resized: dict[float, torch.Tensor] = {}
     conditions: dict[str, torch.Tensor] = {}
     for extractor in tqdm(extractors, desc="extracting conditions", disable=not progress):
-        if extractor.scale not in resized:
-            size = (round(height * extractor.scale), round(width * extractor.scale))
-            resized[extractor.scale] = resize_center_crop(raw, *size)
-        frames = resized[extractor.scale]
-        condition = extractor.extract_from_video(video, frames, fps=fps, start_time=start_time)
+        size = (round(height * extractor.scale), round(width * extractor.scale))
+        condition = None if clip is None else extractor.extract_from_source(clip, *size)
+        if condition is None:
+            if extractor.scale not in resized:
+                raw = clip.rgb() if clip is not None else load_video(video, num_frames, fps, start_time)
+                resized[extractor.scale] = resize_center_crop(raw, *size)
+            frames = resized[extractor.scale]
+            condition = extractor.extract_from_video(video, frames, fps=fps, start_time=start_time)
+        expected = (len(clip.frames) if clip is not None else condition.shape[0], extractor.channels, *size)
+        if tuple(condition.shape) != expected:
+            raise RuntimeError(
+                f"{type(extractor).__name__} returned shape {tuple(condition.shape)}, expected {expected}"
+            )
         conditions.update(extractor.pipeline_kwargs(condition.float().cpu()))
     return conditions

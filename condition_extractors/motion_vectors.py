@@ -1,35 +1,54 @@
 """Codec motion vectors with PyAV: no ffmpeg binary, no temporary files, any CPU architecture.
 
-The original (``datasets.py: extract_motion_vectors``) re-encodes the clip at 4 fps with ``ffmpeg -c:v mpeg4`` and
-reads the vectors with ``mvextractor``. Here the sampled frames are re-encoded in memory to MPEG-4 part 2 with the same
-encoder defaults (200 kb/s, GOP 12, no B-frames) and decoded with ``flags2=+export_mvs``. Each vector's
-``source * (motion_x, motion_y) / motion_scale`` (= ``dst - src``, the forward displacement in pixels) is written at its
-destination block centre; every other pixel, and every I-frame, is zero.
+The original (``datasets.py: extract_motion_vectors``) re-encodes the clip with ``ffmpeg -i clip -filter:v fps=4
+-c:v mpeg4`` and reads the vectors with ``mvextractor``; the default ``mode="original"`` reproduces that tool chain:
 
-Default difference from the original, on purpose: frames are resized and centre-cropped to ``height x width``
-*before* encoding, so the sparse field is born at the condition size, in pixels of that size. The original encoded at
-the source size and bilinearly resized the sparse field to 256 (torchvision ``Resize`` + ``CenterCrop`` on the field,
-no antialiasing, values not rescaled), which scatters and dilutes the vectors; ``mode="original"`` reproduces that
-recipe exactly. For a source whose short side already is the target size, both modes give the same field.
+1. the frames ffmpeg's ``fps`` filter picks (``condition_extractors.video``), decoded once;
+2. their decoded yuv420p planes handed to the encoder untouched (no RGB round trip; another pixel format or a
+   full-range frame is converted to limited-range yuv420p by swscale, bicubic, as ffmpeg's auto-inserted scaler
+   does), at the source size;
+3. MPEG-4 part 2 in memory with the ffmpeg CLI defaults (200 kb/s, GOP 12, no B-frames, time base ``1 / fps``),
+   decoded with ``flags2=+export_mvs``;
+4. the original's field: each vector's ``source * (motion_x, motion_y) / motion_scale`` (= ``dst - src``, the
+   forward displacement in source pixels) written at its destination block centre (clipped into the frame), every
+   other pixel and every I-frame zero;
+5. ``mv_transforms``: ``Resize`` (short side, bilinear, no antialiasing) + ``CenterCrop`` of that sparse field, which
+   spreads each vector over the neighbouring pixels and dilutes it (values stay in source pixels).
+
+``mode="reencode"`` (this project's earlier default) encodes the frames already resized to the condition size, so its
+vectors sit on a 16-px grid of the condition size, undiluted, in condition pixels: another distribution (models
+trained on it, such as the demo model, whose clips have the condition size, where both modes agree).
+``mode="bitstream"`` reads the vectors already in an H.264 / MPEG-4 file.
 """
 
 from __future__ import annotations
 
 import fractions
 import os
+from collections.abc import Sequence
 from typing import ClassVar
 
 import av
 import numpy as np
 import torch
 import torchvision.transforms.functional as TF
+from av.video.reformatter import ColorRange, Interpolation
 
 from .base import ConditionExtractor, register_extractor
-from .video import VideoInput, decode_sampled, load_video, open_video_stream, resize_crop_geometry
+from .video import (
+    SampledClip,
+    VideoInput,
+    decode_sampled,
+    load_video,
+    open_video_stream,
+    resize_crop_geometry,
+    sample_video,
+)
 
 ArrayLike = np.ndarray | torch.Tensor
 # decoders that honour flags2=+export_mvs
 VECTOR_CODECS = ("h264", "mpeg4", "h263", "mpeg1video", "mpeg2video")
+MODES = ("original", "reencode", "bitstream")
 
 
 def motion_field_from_vectors(dst_xy: ArrayLike, displacement: ArrayLike, height: int, width: int) -> torch.Tensor:
@@ -97,18 +116,68 @@ def map_vectors_to_crop(
     return mapped[inside].astype(np.int64), (displacement[inside] * factor).astype(np.float32)
 
 
+def mv_transforms(fields: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The original's ``mv_transforms`` on source-size fields ``(F, 2, h, w)``: ``Resize`` of the short side
+    (bilinear, no antialiasing: torchvision's tensor default of 2023) then ``CenterCrop`` to ``height x width``."""
+    resized_height, resized_width, _, _ = resize_crop_geometry(fields.shape[2], fields.shape[3], height, width)
+    size = height if height == width else [resized_height, resized_width]
+    fields = TF.resize(fields, size, interpolation=TF.InterpolationMode.BILINEAR, antialias=False)
+    return TF.center_crop(fields, [height, width])
+
+
+def yuv420p_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Y, U, V planes of a yuv420p frame as ``(H, W)``, ``(ceil(H/2), ceil(W/2))`` uint8 arrays (copies)."""
+    if frame.format.name != "yuv420p":
+        raise ValueError(f"expected a yuv420p frame, got {frame.format.name}")
+    sizes = [(frame.height, frame.width), ((frame.height + 1) // 2, (frame.width + 1) // 2)]
+    planes = []
+    for plane, (rows, cols) in zip(frame.planes, [sizes[0], sizes[1], sizes[1]]):
+        data = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        planes.append(data[:rows, :cols].copy())
+    return planes[0], planes[1], planes[2]
+
+
+def encoder_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The yuv420p planes the MPEG-4 encoder gets for a decoded ``frame``, as ffmpeg's CLI hands them over.
+
+    Limited-range yuv420p passes untouched; any other pixel format or a full-range frame (``yuvj420p``,
+    ``color_range=pc``) is converted to limited-range yuv420p by swscale with bicubic filtering, as the scaler ffmpeg
+    inserts before the encoder. Odd sizes stay odd (MPEG-4 codes them; chroma planes round up).
+    """
+    full_range = frame.format.name.startswith("yuvj") or frame.color_range == ColorRange.JPEG
+    if frame.format.name != "yuv420p" or full_range:
+        ranges = {"src_color_range": ColorRange.JPEG, "dst_color_range": ColorRange.MPEG} if full_range else {}
+        frame = frame.reformat(format="yuv420p", interpolation=Interpolation.BICUBIC, **ranges)
+    return yuv420p_planes(frame)
+
+
+def yuv420p_frame(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> av.VideoFrame:
+    """A new yuv420p PyAV frame (no timestamp, no picture type) holding exactly these planes."""
+    frame = av.VideoFrame(y.shape[1], y.shape[0], "yuv420p")
+    for plane, data in zip(frame.planes, (y, u, v)):
+        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        rows[: data.shape[0], : data.shape[1]] = data
+    return frame
+
+
+def rgb_to_yuv420p(frames: torch.Tensor) -> list[av.VideoFrame]:
+    """uint8 RGB ``(F, 3, H, W)`` -> yuv420p PyAV frames (swscale's conversion, as ffmpeg's)."""
+    pixels = frames.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    return [av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p") for image in pixels]
+
+
 @register_extractor
 class MotionVectorExtractor(ConditionExtractor):
-    """Codec motion vectors ``(F, 2, H, W)`` in pixels, sparse (one vector per block), I-frames zero.
+    """Codec motion vectors ``(F, 2, H, W)`` in pixels, sparse, I-frames zero (see the module docstring).
 
     Args:
-        mode: ``"reencode"`` (encode the sampled frames, resized to the condition size, to MPEG-4 part 2, then read
-            the vectors), ``"original"`` (the original's exact recipe: encode the sampled frames at the source
-            resolution, build the field there, then bilinearly resize it without antialiasing and centre-crop, values
-            in source pixels; needs a file or frames at source size in ``extract_conditions``) or ``"bitstream"`` (read the vectors already in an H.264 / MPEG-4 file, no re-encoding; needs a
-            file path in ``extract_conditions``). Vectors are relative to each frame's reference at the file's own
-            frame rate; exported vectors do not say how far back the reference is, so multi-reference H.264 (x264's
-            default ``refs=3``) or B-frames mix 1- and 2-frame displacements: a different distribution from training.
+        mode: ``"original"`` (default: the original tool chain, what the released weights were trained on; from a
+            file in ``extract_conditions`` it works on the decoded source frames, from frames in memory on those
+            frames at their own size), ``"reencode"`` (encode the frames resized to the condition size) or
+            ``"bitstream"`` (read the vectors already in an H.264 / MPEG-4 file, no re-encoding; needs a file path
+            in ``extract_conditions``). Exported vectors do not say how far back their reference is, so
+            multi-reference H.264 (x264's default ``refs=3``) or B-frames mix 1- and 2-frame displacements in
+            ``bitstream`` mode: a different distribution from training.
         bit_rate, gop_size: MPEG-4 encoder settings (the ffmpeg CLI defaults the original used).
     """
 
@@ -117,9 +186,9 @@ class MotionVectorExtractor(ConditionExtractor):
     outputs: ClassVar[dict[str, int]] = {"motion_vectors": 2}
     scale = 1.0
 
-    def __init__(self, mode: str = "reencode", bit_rate: int = 200_000, gop_size: int = 12):
-        if mode not in ("reencode", "original", "bitstream"):
-            raise ValueError(f"mode must be 'reencode', 'original' or 'bitstream', got {mode!r}")
+    def __init__(self, mode: str = "original", bit_rate: int = 200_000, gop_size: int = 12):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if bit_rate <= 0 or gop_size <= 0:
             raise ValueError(f"bit_rate and gop_size must be positive, got {bit_rate}, {gop_size}")
         self.mode = mode
@@ -127,34 +196,35 @@ class MotionVectorExtractor(ConditionExtractor):
         self.gop_size = gop_size
 
     def extract(self, frames: torch.Tensor) -> torch.Tensor:
+        """Fields of float frames ``(F, 3, H, W)`` encoded at their own size (``original`` and ``reencode`` agree)."""
         if self.mode == "bitstream":
             raise ValueError("mode='bitstream' reads a file: call extract_from_video(path, ...) or extract_conditions")
-        return self._codec_fields(frames)
+        pixels = frames.mul(255.0).round_().to(torch.uint8)
+        return self.codec_fields(rgb_to_yuv420p(pixels), fps=4.0)
 
-    def _codec_fields(self, frames: torch.Tensor) -> torch.Tensor:
-        """``(F, 2, H, W)`` sparse fields of float frames ``(F, 3, H, W)`` encoded at their own size."""
-        num_frames, _, height, width = frames.shape
-        if height % 2 or width % 2:
-            raise ValueError(f"MotionVectorExtractor: height and width must be even for MPEG-4, got {height}x{width}")
-        pixels = frames.mul(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        decoded = self._encode_decode(pixels)
-        if len(decoded) != num_frames:
-            raise RuntimeError(f"MPEG-4 round trip returned {len(decoded)} frames for {num_frames}")
+    def codec_fields(self, frames: Sequence[av.VideoFrame], fps: float) -> torch.Tensor:
+        """``(F, 2, H, W)`` sparse fields at the frames' own size of decoded PyAV frames, their yuv420p planes
+        (``encoder_planes``) encoded at ``fps``."""
+        planes = [encoder_planes(frame) for frame in frames]
+        height, width = planes[0][0].shape
+        decoded = self._encode_decode([yuv420p_frame(*p) for p in planes], fps)
+        if len(decoded) != len(frames):
+            raise RuntimeError(f"MPEG-4 round trip returned {len(decoded)} frames for {len(frames)}")
         return torch.stack([motion_field_from_vectors(*vectors_of_frame(f), height, width) for f in decoded])
 
-    def _encode_decode(self, pixels: np.ndarray) -> list[av.VideoFrame]:
-        """Encode uint8 ``(F, H, W, 3)`` to MPEG-4 part 2 in memory and decode it with motion-vector export."""
+    def _encode_decode(self, frames: list[av.VideoFrame], fps: float) -> list[av.VideoFrame]:
+        """Encode yuv420p frames to MPEG-4 part 2 in memory and decode them with motion-vector export."""
+        rate = fractions.Fraction(fps).limit_denominator(1_000_000)
         encoder = av.CodecContext.create("mpeg4", "w")
-        encoder.width, encoder.height = pixels.shape[2], pixels.shape[1]
+        encoder.width, encoder.height = frames[0].width, frames[0].height
         encoder.pix_fmt = "yuv420p"
-        encoder.time_base = fractions.Fraction(1, 4)
-        encoder.framerate = fractions.Fraction(4, 1)
+        encoder.time_base = 1 / rate
+        encoder.framerate = rate
         encoder.bit_rate = self.bit_rate
         encoder.gop_size = self.gop_size
         encoder.max_b_frames = 0
         packets = []
-        for index, image in enumerate(pixels):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+        for index, frame in enumerate(frames):
             frame.pts = index
             packets.extend(encoder.encode(frame))
         packets.extend(encoder.encode(None))
@@ -166,31 +236,29 @@ class MotionVectorExtractor(ConditionExtractor):
         decoded.extend(decoder.decode(None))
         return decoded
 
+    def extract_from_source(self, clip: SampledClip, height: int, width: int) -> torch.Tensor | None:
+        if self.mode == "original":
+            return mv_transforms(self.codec_fields(clip.frames, clip.fps), height, width)
+        if self.mode == "bitstream":
+            return self.from_file(clip.path, len(clip.frames), height, width, clip.fps, clip.start_time)
+        return None  # reencode: the frames resized to the condition size
+
     def extract_from_video(
         self, video: VideoInput, frames: torch.Tensor, *, fps: float, start_time: float
     ) -> torch.Tensor:
         if self.mode == "reencode":
             return self(frames)
-        if self.mode == "original":
-            source = load_video(video, num_frames=frames.shape[0], fps=fps, start_time=start_time)
-            return self.original_recipe(source, frames.shape[2], frames.shape[3])
-        if not isinstance(video, (str, os.PathLike)):
+        if isinstance(video, (str, os.PathLike)):
+            return self.extract_from_source(sample_video(video, frames.shape[0], fps, start_time), *frames.shape[2:])
+        if self.mode == "bitstream":
             raise TypeError(f"mode='bitstream' needs a video file path, got {type(video).__name__}")
-        return self.from_file(os.fspath(video), frames.shape[0], frames.shape[2], frames.shape[3], fps, start_time)
+        source = load_video(video, num_frames=frames.shape[0])
+        return self.original_recipe(source, frames.shape[2], frames.shape[3], fps)
 
-    def original_recipe(self, source: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """The original's fields of uint8 source-size frames ``(F, 3, H, W)``, resized to ``height x width``.
-
-        Encode at the source size (an odd last row / column is dropped: MPEG-4 needs even sizes), write the vectors
-        at their destinations in source pixels, then ``Resize`` (short side, bilinear, no antialiasing, as
-        torchvision's tensor default of 2023) + ``CenterCrop`` the field, exactly as the original's ``mv_transforms``.
-        """
-        source = source[:, :, : source.shape[2] // 2 * 2, : source.shape[3] // 2 * 2]
-        fields = self._codec_fields(source.float() / 255.0)
-        resized_height, resized_width, _, _ = resize_crop_geometry(fields.shape[2], fields.shape[3], height, width)
-        size = height if height == width else [resized_height, resized_width]
-        fields = TF.resize(fields, size, interpolation=TF.InterpolationMode.BILINEAR, antialias=False)
-        return TF.center_crop(fields, [height, width])
+    def original_recipe(self, source: torch.Tensor, height: int, width: int, fps: float = 4.0) -> torch.Tensor:
+        """The original's fields of uint8 RGB source-size frames ``(F, 3, H, W)`` (converted to yuv420p by swscale),
+        through ``mv_transforms`` to ``height x width``. From a file, ``extract_conditions`` skips the RGB step."""
+        return mv_transforms(self.codec_fields(rgb_to_yuv420p(source), fps), height, width)
 
     @staticmethod
     def from_file(

@@ -1,9 +1,12 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
 from condition_extractors import MotionVectorExtractor, extract_conditions, motion_field_from_vectors
 from condition_extractors.motion_vectors import map_vectors_to_crop
+from condition_extractors.video import load_video
 
 VELOCITY = (3, 2)
 SQUARE, START = 64, (16, 16)
@@ -85,14 +88,12 @@ def test_i_frames_are_zero(square_frames):
     assert nonzero == [False, True, True, True, False, True, True, True, False]
 
 
-def test_odd_size_is_rejected_before_encoding():
-    with pytest.raises(ValueError, match=r"height and width must be even"):
-        MotionVectorExtractor()(torch.rand(2, 3, 31, 32))
+def test_odd_sizes_are_encoded_at_their_own_size():
+    fields = MotionVectorExtractor()(torch.rand(3, 3, 31, 33))
+    assert fields.shape == (3, 2, 31, 33) and torch.count_nonzero(fields[0]) == 0
 
 
 def test_bad_constructor_arguments_raise():
-    with pytest.raises(ValueError, match=r"mode must be"):
-        MotionVectorExtractor(mode="ffmpeg")
     with pytest.raises(ValueError, match=r"bit_rate and gop_size"):
         MotionVectorExtractor(gop_size=0)
 
@@ -177,21 +178,131 @@ def test_original_mode_resizes_the_source_size_field_like_the_original_transform
     assert torch.count_nonzero(fields[0]) == 0
 
 
-def test_original_mode_reads_the_source_frames_through_extract_conditions(tmp_path, square_frames):
-    from condition_extractors.video import load_video
-
-    path = tmp_path / "square.mp4"
+def write_textured_clip(path, frames: np.ndarray, rate=25, pix_fmt: str = "yuv420p") -> str:
     import av
 
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=4, options={"crf": "10"})
-        stream.width, stream.height, stream.pix_fmt = 128, 128, "yuv420p"
-        for image in square_frames(6):
+        stream = container.add_stream("libx264", rate=rate, options={"crf": "10"})
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        for image in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    got = extract_conditions(str(path), [MotionVectorExtractor(mode="original")], num_frames=6, fps=4,
-                             height=64, width=64, progress=False)["motion_vectors"]  # fmt: skip
-    expected = MotionVectorExtractor(mode="original").original_recipe(load_video(str(path), 6, 4.0), 64, 64)
-    torch.testing.assert_close(got[0].permute(1, 0, 2, 3), expected)
+    return str(path)
+
+
+def test_motion_defaults_to_the_original_recipe():
+    from condition_extractors import get_extractor
+
+    assert MotionVectorExtractor().mode == "original" and get_extractor("motion").mode == "original"
+    with pytest.raises(ValueError, match=r"mode must be one of \('original', 'reencode', 'bitstream'\)"):
+        MotionVectorExtractor(mode="ffmpeg")
+
+
+def test_original_mode_hands_the_decoded_yuv_planes_to_the_encoder_untouched(tmp_path, square_frames, monkeypatch):
+    """Decode -> encoder input is bit-identical: the planes the encoder gets are those PyAV decodes at the picked
+    timestamps (an independent decode here), not an RGB round trip of them; the file is decoded once."""
+    import av
+
+    from condition_extractors import video as video_module
+    from condition_extractors.motion_vectors import yuv420p_planes
+
+    path = write_textured_clip(tmp_path / "square.mp4", square_frames(24, size=128, velocity=(1, 1)), rate=12)
+    fed, decodes = [], []
+    real_encode_decode, real_decode = MotionVectorExtractor._encode_decode, video_module.decode_sampled
+
+    def spy_encode_decode(self, frames, fps):
+        fed.extend(yuv420p_planes(frame) for frame in frames)
+        return real_encode_decode(self, frames, fps)
+
+    def spy_decode(*args, **kwargs):
+        decodes.append(args[0])
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(MotionVectorExtractor, "_encode_decode", spy_encode_decode)
+    monkeypatch.setattr(video_module, "decode_sampled", spy_decode)
+    out = extract_conditions(path, ["motion"], num_frames=6, fps=4, height=64, width=64, progress=False)
+    assert out["motion_vectors"].shape == (1, 2, 6, 64, 64) and len(decodes) == 1
+    with av.open(path) as container:  # 12 fps -> 4 fps: slot k holds the last frame with t < (k + 1/2) / 4
+        decoded = [frame for frame in container.decode(video=0)]
+    expected = [decoded[index] for index in (1, 4, 7, 10, 13, 16)]
+    assert len(fed) == 6
+    for got, frame in zip(fed, expected):
+        for plane_got, plane_expected in zip(got, yuv420p_planes(frame)):
+            assert plane_got.dtype == np.uint8 and np.array_equal(plane_got, plane_expected)
+    # the RGB round trip would have changed them
+    rgb = av.VideoFrame.from_ndarray(expected[2].to_ndarray(format="rgb24"), format="rgb24").reformat(format="yuv420p")
+    assert not all(np.array_equal(a, b) for a, b in zip(yuv420p_planes(rgb), fed[2]))
+
+
+def test_original_mode_through_extract_conditions_is_the_recipe_on_the_source_planes(tmp_path, square_frames):
+    from condition_extractors.motion_vectors import mv_transforms
+    from condition_extractors.video import sample_video
+
+    path = write_textured_clip(tmp_path / "square.mp4", square_frames(6), rate=4)
+    got = extract_conditions(path, ["motion"], num_frames=6, fps=4, height=64, width=64, progress=False)
+    extractor = MotionVectorExtractor()
+    expected = mv_transforms(extractor.codec_fields(sample_video(path, 6, 4.0).frames, 4.0), 64, 64)
+    torch.testing.assert_close(got["motion_vectors"][0].permute(1, 0, 2, 3), expected, rtol=0, atol=0)
+    assert torch.count_nonzero(expected[0]) == 0 and torch.count_nonzero(expected[1:]) > 0
+    # reencode and bitstream stay available by name
+    reencode = extract_conditions(path, ["motion"], num_frames=6, fps=4, height=64, width=64, progress=False,
+                                  motion={"mode": "reencode"})["motion_vectors"]  # fmt: skip
+    assert reencode.shape == (1, 2, 6, 64, 64) and not torch.equal(reencode, got["motion_vectors"])
+
+
+def test_original_mode_keeps_an_odd_source_size_and_converts_other_formats_like_ffmpeg(tmp_path, square_frames):
+    """ffmpeg's inserted scaler: yuv444p -> yuv420p bicubic; full range (yuvj420p) -> limited range; odd sizes kept."""
+    import av
+
+    from condition_extractors.motion_vectors import encoder_planes, yuv420p_planes
+    from condition_extractors.video import sample_video
+
+    frames = np.ascontiguousarray(square_frames(6, size=128)[:, :127, :125])  # odd height and width
+    path = write_textured_clip(tmp_path / "odd.mp4", frames, rate=4, pix_fmt="yuv444p")
+    clip = sample_video(path, 6, 4.0)
+    assert clip.frames[0].format.name == "yuv444p"
+    y, u, v = encoder_planes(clip.frames[0])
+    assert y.shape == (127, 125) and u.shape == v.shape == (64, 63)
+    bicubic = yuv420p_planes(clip.frames[0].reformat(format="yuv420p", interpolation="BICUBIC"))
+    assert all(np.array_equal(a, b) for a, b in zip((y, u, v), bicubic))
+    fields = MotionVectorExtractor().codec_fields(clip.frames, 4.0)
+    assert fields.shape == (6, 2, 127, 125) and torch.count_nonzero(fields[1:]) > 0
+
+    full = write_textured_clip(tmp_path / "full.mp4", square_frames(2), rate=4, pix_fmt="yuvj420p")
+    with av.open(full) as container:
+        frame = next(container.decode(video=0))
+    assert frame.format.name == "yuvj420p"
+    raw_luma = yuv420p_planes(frame.reformat(format="yuv420p"))[0]  # a copy: swscale sees no range to convert
+    luma = encoder_planes(frame)[0].astype(np.float64)
+    expected = 16 + raw_luma.astype(np.float64) * 219 / 255  # full -> limited range
+    assert np.abs(luma - expected).max() <= 1.0 and not np.array_equal(luma, raw_luma)
+
+
+def test_raise_fps_samples_a_short_clip_at_the_original_rate_with_a_warning(tmp_path, square_frames):
+    path = write_textured_clip(tmp_path / "short.mp4", square_frames(12), rate=8)  # 1.5 s: 6 frames at 4 fps
+    with pytest.raises(ValueError, match=r"fewer than num_frames=8"):
+        extract_conditions(path, ["motion"], num_frames=8, fps=4, height=64, width=64, progress=False)
+    with pytest.warns(UserWarning, match=r"1\.5 s from start_time=0.0 is too short .* sampling at fps=6 instead"):
+        out = extract_conditions(path, ["motion"], num_frames=8, fps=4, height=64, width=64, progress=False,
+                                 raise_fps=True)  # fmt: skip
+    assert out["motion_vectors"].shape == (1, 2, 8, 64, 64)  # int(8 / 1.5) + 1 = 6 fps
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # long enough: no change, no warning
+        load_video(path, num_frames=4, fps=4.0, raise_fps=True)
+
+
+def test_random_iframe_start_is_seeded_and_on_the_gop_grid(tmp_path, square_frames):
+    from condition_extractors.video import random_iframe_start
+
+    path = write_textured_clip(
+        tmp_path / "long.mp4", square_frames(40, size=96, velocity=(1, 0), square=32), rate=4
+    )  # 10 s
+    starts = {random_iframe_start(path, num_frames=8, fps=4.0, seed=seed, gop_size=12) for seed in range(40)}
+    # 40 output frames, 8 needed: I-frames 0, 12, 24 fit (32 + 8 would pass the end)
+    assert starts == {0.0, 3.0, 6.0}
+    assert random_iframe_start(path, 8, 4.0, seed=3) == random_iframe_start(path, 8, 4.0, seed=3)
+    assert random_iframe_start(path, 40, 4.0, seed=3) == 0.0
+    with pytest.raises(ValueError, match=r"gop_size must be a positive int"):
+        random_iframe_start(path, 8, 4.0, seed=0, gop_size=0)

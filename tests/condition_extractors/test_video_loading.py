@@ -1,3 +1,5 @@
+from fractions import Fraction
+
 import av
 import numpy as np
 import PIL.Image
@@ -36,9 +38,11 @@ def test_gif_decodes_with_its_own_timestamps(tmp_path, video_writer):
     assert (red > 200).tolist() == [False, True] * 4 and (red[::2] < 50).all()
 
 
-def test_start_time_and_fps_select_nearest_frames(counter_video):
+def test_start_time_skips_ffmpeg_output_slots(counter_video):
     frames = load_video(counter_video, num_frames=4, fps=2.0, start_time=1.0)
-    assert red_index(frames) == [8, 12, 16, 20]  # t = 1.0, 1.5, 2.0, 2.5 s at 8 fps
+    # slots n = 2..5 of the 0.5 s grid; slot n holds the last 8 fps frame with t < (n + 0.5) / 2
+    assert red_index(frames) == [9, 13, 17, 21]
+    assert red_index(load_video(counter_video, num_frames=2, fps=2.0, start_time=0.8)) == [9, 13]  # rounded up
 
 
 def test_slow_source_repeats_frames(tmp_path, video_writer, indexed_frames):
@@ -50,12 +54,63 @@ def test_num_frames_none_returns_every_sample_until_the_end(counter_video):
     assert load_video(counter_video, num_frames=None, fps=4.0).shape[0] == 20
 
 
-def test_sample_at_fps_picks_nearest_with_ties_to_earlier():
-    items = [(t / 10, t) for t in range(10)]  # 10 fps, 1 s
-    assert sample_at_fps(iter(items), None, fps=4.0, start_time=0.0) == [0, 2, 5, 7]  # 0, .25, .5, .75 s
-    assert sample_at_fps(iter(items), 2, fps=5.0, start_time=0.3) == [3, 5]  # 0.3, 0.5 s
-    exact = [(t / 8, t) for t in range(8)]  # binary fractions: exact ties
-    assert sample_at_fps(iter(exact), 2, fps=4.0, start_time=1 / 16) == [0, 2]  # 1/16 between 0 and 1/8: earlier
+def ffmpeg_fps_reference(times: list[Fraction], fps: Fraction, end: Fraction) -> list[int]:
+    """Indices ffmpeg's fps filter outputs, written from its definition: output pts n runs from round(t0 * fps) while
+    n + 1/2 <= end * fps; slot n takes the last frame whose pts rounded to the output time base is <= n."""
+
+    def rounded(x: Fraction) -> int:  # nearest, halves away from zero (times are >= 0)
+        return int(x + Fraction(1, 2)) if x >= 0 else -int(-x + Fraction(1, 2))
+
+    picks, n = [], rounded(times[0] * fps)
+    while n + Fraction(1, 2) <= end * fps:
+        picks.append(max(i for i, t in enumerate(times) if rounded(t * fps) <= n))
+        n += 1
+    return picks
+
+
+@pytest.mark.parametrize("rate", [Fraction(25), Fraction(30000, 1001), Fraction(30), Fraction(60), Fraction(3)])
+@pytest.mark.parametrize("fps", [Fraction(4), Fraction(8)])
+def test_sample_at_fps_follows_ffmpeg_on_constant_rates(rate, fps):
+    times = [Fraction(i) / rate for i in range(int(5 * rate))]
+    got = sample_at_fps(iter((t, i) for i, t in enumerate(times)), None, float(fps), 0.0, lambda item: 1 / rate)
+    expected = ffmpeg_fps_reference(times, fps, times[-1] + 1 / rate)
+    assert got == expected
+    # the k-th pick is the last frame strictly before (k + 1/2) / fps, e.g. frame 3 (t = 0.12 s) first at 25 fps
+    assert all(times[i] < (k + Fraction(1, 2)) / fps for k, i in enumerate(got))
+    assert all(times[i + 1] >= (k + Fraction(1, 2)) / fps for k, i in enumerate(got) if i + 1 < len(times))
+    if rate == 25 and fps == 4:
+        assert got[:4] == [3, 9, 15, 21] and len(got) == 20
+
+
+def test_sample_at_fps_follows_ffmpeg_on_variable_frame_rate_and_late_first_frame():
+    rng = np.random.default_rng(0)
+    times = [Fraction(int(t), 1000) for t in 730 + np.cumsum(rng.integers(5, 400, 40))]  # gaps up to 0.4 s
+    got = sample_at_fps(iter((t, i) for i, t in enumerate(times)), None, 4.0, 0.0, lambda item: Fraction(1, 25))
+    assert got == ffmpeg_fps_reference(times, Fraction(4), times[-1] + Fraction(1, 25))
+    assert got[0] == max(i for i, t in enumerate(times) if t * 4 < round(times[0] * 4) + Fraction(1, 2))
+    # num_frames stops early, start_time skips whole slots of the same grid
+    assert sample_at_fps(iter((t, i) for i, t in enumerate(times)), 5, 4.0, 0.0) == got[:5]
+    first_slot = round(times[0] * 4)
+    assert sample_at_fps(iter((t, i) for i, t in enumerate(times)), 3, 4.0, (first_slot + 2) / 4) == got[2:5]
+
+
+def test_sample_at_fps_ties_go_to_the_next_slot_and_tail_ends_at_the_last_frame_end():
+    exact = [(Fraction(t, 8), t) for t in range(8)]  # t = 1/8 lies exactly on slot 0's bound (0 + 1/2) / 4
+    assert sample_at_fps(iter(exact), None, 4.0, 0.0) == [0, 2, 4, 6]  # last frame lasts the last step (1/8 s)
+    assert sample_at_fps(iter(exact), None, 4.0, 0.0, lambda item: Fraction(1, 4)) == [0, 2, 4, 6, 7]
+
+
+def test_clip_with_known_frames_samples_like_the_rule(tmp_path, video_writer):
+    """Encoded clips whose frame i shows i: the decoded picks equal the rule's on their timestamps."""
+    for rate, count in [(25, 60), (Fraction(30000, 1001), 70), (30, 70), (60, 130)]:
+        frames = np.zeros((count, 32, 32, 3), np.uint8)
+        frames[..., 0] = (np.arange(count) * 7 % 256)[:, None, None]
+        frames[..., 1] = (np.arange(count) * 7 // 256 * 50)[:, None, None]
+        path = video_writer(tmp_path / f"clip{float(rate):.2f}.mp4", frames, fps=rate, options={"crf": "0"})
+        video = load_video(path, num_frames=None, fps=4.0).float()
+        shown = ((video[:, 0].mean((1, 2)) + (video[:, 1].mean((1, 2)) / 50).round() * 256) / 7).round().int()
+        times = [Fraction(i) / Fraction(rate) for i in range(count)]
+        assert shown.tolist() == ffmpeg_fps_reference(times, Fraction(4), times[-1] + 1 / Fraction(rate)), rate
 
 
 def test_in_memory_inputs_agree(indexed_frames):

@@ -98,6 +98,59 @@ def test_config_that_does_not_match_the_shapes_is_refused_naming_the_values(tiny
         convert_original_unet(tiny_original_state_dict, {"use_fps_condition": True})
 
 
+#: The 21 keyword arguments the original's inference code passes to ``UNetSD_temporal`` (inference_single.py), with
+#: the values of its config.py, except the tiny fixture's sizes.
+ORIGINAL_KWARGS = {
+    "in_dim": 4, "concat_dim": 8, "dim": 32, "y_dim": 1024, "context_dim": 1024, "out_dim": 4,
+    "dim_mult": [1, 1, 2], "num_heads": 2, "head_dim": 32, "num_res_blocks": 2, "attn_scales": [1 / 1, 1 / 2],
+    "dropout": 0.1, "temporal_attention": True, "temporal_attn_times": 1, "use_checkpoint": True,
+    "use_fps_condition": False, "use_sim_mask": False,
+    "video_compositions": ["text", "mask", "depthmap", "sketch", "motion", "image", "local_image", "single_sketch"],
+    "misc_dropout": 0.5, "p_all_zero": 0.1, "p_all_keep": 0.1,
+}  # fmt: skip
+
+
+def test_the_full_21_keyword_original_config_converts_to_the_same_models(
+    tiny_original_state_dict, tiny_original_config
+):
+    from videocomposer.conversion.original_unet import original_config_of
+
+    assert len(ORIGINAL_KWARGS) == 21
+    unet, stc = convert_original_unet(tiny_original_state_dict, ORIGINAL_KWARGS)
+    reference, reference_stc = convert_original_unet(tiny_original_state_dict, tiny_original_config)
+    assert unet.config == reference.config and stc.config == reference_stc.config
+    for key, tensor in reference.state_dict().items():
+        assert torch.equal(unet.state_dict()[key], tensor), key
+    # training-only / unused values do not change the weights
+    other = {**ORIGINAL_KWARGS, "y_dim": 512, "use_checkpoint": False, "misc_dropout": 0.0, "p_all_zero": 1.0}
+    assert convert_original_unet(tiny_original_state_dict, other)[0].config == reference.config
+    # and the models report all 21 (plus nothing else) back
+    exported = original_config_of(unet, stc)
+    assert set(exported) == set(ORIGINAL_KWARGS)
+    assert {k: exported[k] for k in ("temporal_attn_times", "use_sim_mask", "p_all_keep")} == {
+        "temporal_attn_times": 1, "use_sim_mask": False, "p_all_keep": 0.1}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("temporal_attn_times", 2, r"temporal_attn_times=2 is not supported .*\(supported: temporal_attn_times=1\)"),
+        ("use_sim_mask", True, r"use_sim_mask=True is not supported .*\(supported: use_sim_mask=False\)"),
+        ("temporal_attention", False, r"temporal_attention=False .*\(supported: temporal_attention=True\)"),
+        ("use_fps_condition", True, r"use_fps_condition=True .*\(supported: use_fps_condition=False\)"),
+        ("misc_dropout", 1.5, r"misc_dropout must be a probability in \[0, 1\], got 1.5"),
+        ("p_all_keep", "0.1", r"p_all_keep must be a probability"),
+        ("use_checkpoint", "yes", r"use_checkpoint must be a bool"),
+        ("y_dim", 0, r"y_dim must be a positive int"),
+    ],
+)
+def test_unsupported_original_values_are_refused_naming_key_and_supported_value(
+    tiny_original_state_dict, key, value, message
+):
+    with pytest.raises(ValueError, match=message):
+        convert_original_unet(tiny_original_state_dict, {**ORIGINAL_KWARGS, key: value})
+
+
 def test_missing_stc_branch_must_be_declared_in_video_compositions(tiny_original_state_dict, tiny_original_config):
     source = {k: v for k, v in tiny_original_state_dict.items() if not k.startswith("sketch_embedding")}
     with pytest.raises(ValueError, match=r"STC branches: original_config gives .*'sketch'.*the state dict has"):

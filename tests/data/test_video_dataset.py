@@ -180,6 +180,20 @@ def test_conditions_are_extracted_from_the_same_frames(synthetic):
     torch.testing.assert_close(item["conditions"]["grey"], expected, atol=1e-5, rtol=0)
 
 
+def test_motion_condition_is_the_original_recipe_by_default(synthetic):
+    from condition_extractors import extract_conditions
+
+    folder, captions = synthetic
+    dataset = _dataset(folder, captions, conditions=["motion"], resolution=32)
+    item = dataset[1]
+    path, start = str(dataset.video_path(1)), dataset.start_time(1)
+    common = dict(num_frames=8, fps=SOURCE_FPS, height=32, width=32, start_time=start, progress=False)
+    original = extract_conditions(path, ["motion"], motion={"mode": "original"}, **common)["motion_vectors"][0]
+    reencode = extract_conditions(path, ["motion"], motion={"mode": "reencode"}, **common)["motion_vectors"][0]
+    assert torch.equal(item["conditions"]["motion_vectors"], original)
+    assert not torch.equal(original, reencode)  # 64 px source, 32 px condition: the two recipes differ
+
+
 def test_collate_batches_frames_prompts_and_conditions(synthetic):
     folder, captions = synthetic
     dataset = _dataset(folder, captions, conditions=["test_grey"], resolution=32)

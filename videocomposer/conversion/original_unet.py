@@ -34,7 +34,25 @@ RELEASE_ORIGINAL_CONFIG: dict[str, Any] = {
     "temporal_attention": True,
     "use_fps_condition": False,
     "video_compositions": ("text", "mask", "depthmap", "sketch", "motion", "image", "local_image", "single_sketch"),
+    # accepted, no effect on the converted weights: unused by the original (y_dim), or training-only (gradient
+    # checkpointing, the condition drop-path probabilities misc_dropout / p_all_zero / p_all_keep)
+    "y_dim": 1024,
+    "use_checkpoint": True,
+    "misc_dropout": 0.5,
+    "p_all_zero": 0.1,
+    "p_all_keep": 0.1,
+    # structural: only these values can be built
+    "temporal_attn_times": 1,
+    "use_sim_mask": False,
 }
+#: Structural keys with the only value `VideoComposerUNet3DModel` can build.
+_ONLY_SUPPORTED = {
+    "temporal_attention": True,
+    "use_fps_condition": False,
+    "temporal_attn_times": 1,
+    "use_sim_mask": False,
+}
+_PROBABILITIES = ("misc_dropout", "p_all_zero", "p_all_keep")
 
 #: ``video_compositions`` entry -> STC branch (``None``: an input without a branch).
 _COMPOSITION_BRANCH: dict[str, str | None] = {
@@ -123,10 +141,21 @@ def _check_original_config(original_config: Mapping[str, Any] | None) -> dict[st
     config.update(original_config)
     if config["num_heads"] is None:  # the original's default
         config["num_heads"] = config["dim"] // 32
-    if not config["temporal_attention"]:
-        raise ValueError("original_config: temporal_attention=False is not supported by VideoComposerUNet3DModel")
-    if config["use_fps_condition"]:
-        raise ValueError("original_config: use_fps_condition=True is not supported by VideoComposerUNet3DModel")
+    for key, supported in _ONLY_SUPPORTED.items():
+        value = config[key]
+        if value != supported or type(value) is not type(supported):
+            raise ValueError(
+                f"original_config: {key}={value!r} is not supported by VideoComposerUNet3DModel (supported: "
+                f"{key}={supported!r})"
+            )
+    for key in _PROBABILITIES:
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"original_config: {key} must be a probability in [0, 1], got {value!r}")
+    if not isinstance(config["use_checkpoint"], bool):
+        raise ValueError(f"original_config: use_checkpoint must be a bool, got {config['use_checkpoint']!r}")
+    if isinstance(config["y_dim"], bool) or not isinstance(config["y_dim"], int) or config["y_dim"] < 1:
+        raise ValueError(f"original_config: y_dim must be a positive int, got {config['y_dim']!r}")
     unknown = sorted(set(config["video_compositions"]) - set(_COMPOSITION_BRANCH))
     if unknown:
         raise ValueError(
@@ -318,10 +347,15 @@ def convert_original_unet(
             ``module.`` prefix. Tensors may be memory-mapped (``torch.load(..., mmap=True)``) or on the meta device;
             they are converted one at a time and the models take them over (``assign=True``) without a copy, except
             for a ``dtype`` cast and the split ``to_qkv`` weights.
-        original_config: the original constructor arguments (``in_dim, concat_dim, dim, dim_mult, num_res_blocks,
-            attn_scales, head_dim, num_heads, context_dim, out_dim, dropout, temporal_attention,
-            use_fps_condition, video_compositions``) that differ from the release (`RELEASE_ORIGINAL_CONFIG`).
-            Values readable from shapes are checked against the state dict.
+        original_config: the original ``UNetSD_temporal`` keyword arguments, named as the original's inference code
+            passes them (``in_dim, concat_dim, dim, y_dim, context_dim, out_dim, dim_mult, num_heads, head_dim,
+            num_res_blocks, attn_scales, dropout, temporal_attention, temporal_attn_times, use_checkpoint,
+            use_fps_condition, use_sim_mask, video_compositions, misc_dropout, p_all_zero, p_all_keep``), those that
+            differ from the release (`RELEASE_ORIGINAL_CONFIG`). Values readable from shapes are checked against the
+            state dict. ``y_dim`` (unused by the original), ``use_checkpoint``, ``misc_dropout``, ``p_all_zero`` and
+            ``p_all_keep`` (training only) are validated and do not change the weights; ``temporal_attention=True``,
+            ``temporal_attn_times=1``, ``use_fps_condition=False`` and ``use_sim_mask=False`` are the only structural
+            values supported (others raise ``ValueError`` naming the key and the supported value).
         dtype: cast the weights to this dtype (e.g. ``torch.float16``).
 
     Returns:
@@ -383,6 +417,9 @@ def original_config_of(unet: VideoComposerUNet3DModel, stc_encoder: STCEncoder) 
         "temporal_attention": True,
         "use_fps_condition": False,
         "video_compositions": ("text", "image", *(compositions[name] for name in stc_encoder.conditions)),
+        **{key: RELEASE_ORIGINAL_CONFIG[key] for key in ("y_dim", "use_checkpoint", *_PROBABILITIES)},
+        "temporal_attn_times": 1,
+        "use_sim_mask": False,
     }
     expected_unet, expected_stc = diffusers_configs(config)
     differences = [f"unet.{k}={u[k]!r} (original layout: {v!r})" for k, v in expected_unet.items()

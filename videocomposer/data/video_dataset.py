@@ -11,6 +11,7 @@ the item falls back to the next usable clip; a run never stops on bad data.
 
 import csv
 import json
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -51,6 +52,8 @@ class VideoTextDataset(Dataset):
             WebVid-style id and gets ``video_extension`` appended.
         caption_column: column holding the caption.
         conditions: extractor names (``condition_extractors.available_extractors()``) whose outputs each item carries.
+            ``motion`` is the original's recipe (``MotionVectorExtractor(mode="original")``, what the released weights
+            were trained on); ``condition_kwargs={"motion": {"mode": "reencode"}}`` selects the other.
         condition_kwargs: per-name constructor arguments, e.g. ``{"motion": {"bit_rate": 400_000}}``.
         cache_dir: read conditions from this cache (written by :func:`write_condition_cache`) instead of extracting
             them; each clip then uses the start time stored with its cache entry, so its window is fixed.
@@ -130,7 +133,7 @@ class VideoTextDataset(Dataset):
 
     def start_time(self, index: int, epoch: int | None = None) -> float:
         """Random start (seconds) of clip ``index`` in ``epoch`` (default: the current one), uniform over the
-        positions that leave room for ``num_frames`` frames at ``fps``.
+        positions that leave room for ``num_frames`` frames at ``fps``, rounded down to a multiple of ``1 / fps``.
 
         Raises:
             UnusableClipError: the file cannot be opened or is too short.
@@ -150,7 +153,9 @@ class VideoTextDataset(Dataset):
                 f"video={str(path)!r}: {duration:.3g} s is too short for num_frames={self.num_frames} at "
                 f"fps={self.fps}"
             )
-        return float(np.random.default_rng([self.seed, epoch, index]).uniform(0.0, latest))
+        # on the 1 / fps grid of the sampler (``condition_extractors.video``), which rounds a start up to it
+        drawn = np.random.default_rng([self.seed, epoch, index]).uniform(0.0, latest)
+        return math.floor(drawn * self.fps) / self.fps
 
     def clip_conditions(self, index: int, start_time: float) -> dict[str, torch.Tensor]:
         """Conditions ``{pipeline kwarg: (C, F, h, w)}`` of clip ``index`` from ``start_time``, by the extractors.

@@ -12,10 +12,17 @@ from .bspline import (
     uniform_quadratic_weights,
 )
 from .flow_color import flow_to_color, middlebury_color_wheel
-from .render import macroblock_centres, render_motion_field, strokes_to_motion_vectors
+from .render import (
+    RELEASE_SOURCE_SHORT_SIDE,
+    macroblock_centres,
+    render_motion_field,
+    source_geometry,
+    strokes_to_motion_vectors,
+)
 from .strokes import Stroke, StrokeSet, load_strokes, save_strokes, strokes_to_trajectories, validate_strokes
 
 __all__ = [
+    "RELEASE_SOURCE_SHORT_SIDE",
     "Stroke",
     "StrokeSet",
     "arc_length_parameters",
@@ -32,6 +39,7 @@ __all__ = [
     "middlebury_color_wheel",
     "render_motion_field",
     "save_strokes",
+    "source_geometry",
     "strokes_to_motion_vectors",
     "strokes_to_trajectories",
     "uniform_quadratic_weights",

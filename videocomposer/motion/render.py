@@ -4,16 +4,20 @@ The original (``extract_motion_vectors``) writes, for every MPEG-4 part 2 macrob
 displacement ``dst - src`` in pixels at the block's destination point (its centre, clipped into the frame), and zeros
 everywhere else; I-frames (the first frame) are all zero. Here each 16x16 macroblock whose centre lies within a
 stroke's ``radius`` of the stroke's position at frame f gets that stroke's displacement from frame f-1 to frame f.
+The original then resizes that source-size field to the condition size (``mv_transforms``);
+``strokes_to_motion_vectors`` renders at a chosen source size and does the same (see its ``source_short_side``).
 """
 
 import numpy as np
 import torch
 
-from condition_extractors.motion_vectors import motion_field_from_vectors
+from condition_extractors.motion_vectors import motion_field_from_vectors, mv_transforms
 
 from .strokes import DEFAULT_TOLERANCE, Stroke, strokes_to_trajectories
 
 MACROBLOCK_SIZE = 16
+#: Short side of the WebVid-10M clips the released weights were trained on (596 x 336), at 256-px conditions.
+RELEASE_SOURCE_SHORT_SIDE = 336
 
 
 def macroblock_centres(height: int, width: int, block_size: int = MACROBLOCK_SIZE) -> np.ndarray:
@@ -70,6 +74,14 @@ def render_motion_field(
     return field
 
 
+def source_geometry(height: int, width: int, source_short_side: int) -> tuple[int, int, float]:
+    """The part of a source with short side ``source_short_side`` that the original's ``Resize`` + ``CenterCrop``
+    turns into the ``height x width`` condition: ``(source_height, source_width, scale)`` with
+    ``scale = source_short_side / min(height, width)`` source pixels per condition pixel."""
+    scale = source_short_side / min(height, width)
+    return max(2, round(height * scale)), max(2, round(width * scale)), scale
+
+
 def strokes_to_motion_vectors(
     strokes: list[Stroke],
     num_frames: int,
@@ -77,8 +89,35 @@ def strokes_to_motion_vectors(
     width: int,
     tolerance: float = DEFAULT_TOLERANCE,
     dtype: torch.dtype = torch.float32,
+    source_short_side: int | None = None,
 ) -> torch.Tensor:
-    """The pipeline's ``motion_vectors`` argument ``(1, 2, F, H, W)`` from hand-drawn strokes on an H x W frame."""
+    """The pipeline's ``motion_vectors`` argument ``(1, 2, F, H, W)`` from hand-drawn strokes on an H x W frame.
+
+    The field is rendered the way the original recipe sees real motion of the same speed: as the codec field of a
+    source whose short side is ``source_short_side`` px (16-px macroblocks of that source, displacements in its
+    pixels), then through ``mv_transforms`` (bilinear ``Resize`` without antialiasing + ``CenterCrop``) to
+    ``H x W``, which spreads and dilutes each block's vector exactly as it does for extracted motion.
+
+    Args:
+        source_short_side: short side of the source videos the model's motion conditions came from. ``None`` (the
+            default) is the condition's own short side: no resize, one undiluted vector per 16-px block of ``H x W``,
+            what models trained on clips at their condition size (the demo model) expect. The released weights were
+            trained on WebVid clips (``RELEASE_SOURCE_SHORT_SIDE`` = 336 px at 256 px conditions): pass that value
+            for them.
+    """
+    if source_short_side is not None and (
+        isinstance(source_short_side, bool) or not isinstance(source_short_side, int) or source_short_side < 2
+    ):
+        raise ValueError(f"source_short_side must be an int >= 2 or None, got {source_short_side!r}")
     trajectories = strokes_to_trajectories(strokes, num_frames, width=width, height=height, tolerance=tolerance)
-    field = render_motion_field(trajectories, [stroke.radius for stroke in strokes], height, width)
-    return torch.from_numpy(field).to(dtype).unsqueeze(0)
+    radii = np.array([stroke.radius for stroke in strokes], dtype=np.float64)
+    if source_short_side is None or source_short_side == min(height, width):
+        field = torch.from_numpy(render_motion_field(trajectories, radii, height, width))
+    else:
+        source_height, source_width, scale = source_geometry(height, width, source_short_side)
+        # condition pixel centres -> source pixel centres of the visible (cropped) part
+        factors = np.array([source_width / width, source_height / height])
+        source_trajectories = (trajectories + 0.5) * factors - 0.5
+        source_field = render_motion_field(source_trajectories, radii * scale, source_height, source_width)
+        field = mv_transforms(torch.from_numpy(source_field).transpose(0, 1), height, width).transpose(0, 1)
+    return field.to(dtype).unsqueeze(0).contiguous()
