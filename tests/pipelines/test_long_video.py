@@ -254,3 +254,35 @@ def test_settings_defaults_follow_the_unet_window(pipe):
     )
     pipe.disable_long_video()
     assert pipe.long_video_settings is None
+
+
+def test_cli_generates_64_frames_from_a_stroke_with_the_demo_model(tmp_path, capsys):
+    from condition_extractors import load_video
+    from videocomposer.cli import main
+
+    strokes = tmp_path / "stroke.json"
+    strokes.write_text('{"width": 64, "height": 64, "strokes": [{"points": [[10, 32], [54, 32], [54, 10]]}]}')
+    output = tmp_path / "long.mp4"
+    code = main(["generate", "--prompt", "a red circle moving right", "--strokes", str(strokes), "--frames", "64",
+                 "--steps", "1", "--frame-chunk-size", "16", "--noise-type", "bspline", "--output", str(output)])  # fmt: skip
+    assert code == 0
+    assert "64 frames, temporal attention over windows of 8 frames" in capsys.readouterr().out
+    assert tuple(load_video(output, num_frames=None, fps=4).shape) == (64, 3, 64, 64)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--context-stride", "9", "--context-length", "8"],
+            "--context-stride: expected an integer in [1, --context-length]",
+        ),
+        (["--frame-chunk-size", "0"], "--frame-chunk-size: expected a positive integer"),
+        (["--context-length", "0"], "--context-length: expected a positive integer"),
+    ],
+)
+def test_cli_rejects_bad_long_video_options(tmp_path, capsys, extra, message):
+    from videocomposer.cli import main
+
+    code = main(["generate", "--prompt", "a red circle", "--output", str(tmp_path / "out.mp4"), *extra])
+    assert code == 2 and message in capsys.readouterr().err

@@ -68,6 +68,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mask", help="mask image, white = region to generate (with --masked-from)")
     parser.add_argument("--masked-from", help="video to inpaint inside --mask")
     parser.add_argument("--frames", type=int, default=16, help="frames to generate (default 16)")
+    parser.add_argument(
+        "--context-length",
+        type=int,
+        default=None,
+        help="long video: temporal window in frames (default: the model's trained length); longer videos run their "
+        "temporal attention over overlapping windows",
+    )
+    parser.add_argument("--context-stride", type=int, default=4, help="long video: frames between windows (default 4)")
+    parser.add_argument(
+        "--noise-type",
+        choices=("independent", "freenoise", "bspline"),
+        default="freenoise",
+        help="long video: initial noise beyond one window (default freenoise)",
+    )
+    parser.add_argument(
+        "--frame-chunk-size",
+        type=int,
+        default=None,
+        help="run the UNet's per-frame layers and the VAE decode on this many frames at a time (less memory)",
+    )
     parser.add_argument("--height", type=int, default=None, help="video height (default: the model's native size)")
     parser.add_argument("--width", type=int, default=None, help="video width (default: the model's native size)")
     parser.add_argument("--fps", type=float, default=4.0, help="sampling rate of source videos and output fps")
@@ -101,6 +121,11 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError("--canny-thresholds needs --sketch-from without --sketch-model")
     if args.sketch_model is not None and not os.path.exists(args.sketch_model):
         raise FileNotFoundError(f"--sketch-model: no such file or folder: {args.sketch_model}")
+    for name in ("context_length", "frame_chunk_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
+    if args.context_stride < 1 or (args.context_length is not None and args.context_stride > args.context_length):
+        raise ValueError(f"--context-stride: expected an integer in [1, --context-length], got {args.context_stride}")
     for name in ("frames", "steps"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
@@ -230,6 +255,14 @@ def run(args: argparse.Namespace) -> int:
 
     pipeline = load_pipeline(args.model)
     height, width = check_model(args, pipeline)
+    pipeline.enable_long_video(
+        context_length=args.context_length, context_stride=args.context_stride, noise_type=args.noise_type
+    )
+    if args.frame_chunk_size is not None:
+        pipeline.unet.enable_frame_chunking(args.frame_chunk_size)
+    window = pipeline.long_video_settings.windows
+    if args.frames > window.context_length:
+        print(f"long video: {args.frames} frames, temporal attention over windows of {window.context_length} frames")
     conditions = build_conditions(args, pipeline, height, width)
     style = None
     if args.style is not None:
@@ -246,6 +279,7 @@ def run(args: argparse.Namespace) -> int:
         num_inference_steps=args.steps,
         guidance_scale=args.guidance,
         generator=torch.Generator().manual_seed(args.seed),
+        decode_chunk_size=args.frame_chunk_size,
     ).frames[0]
     output = save_video(frames, args.output, fps=args.fps)
     print(f"video: {output}")
