@@ -286,3 +286,20 @@ def test_cli_rejects_bad_long_video_options(tmp_path, capsys, extra, message):
 
     code = main(["generate", "--prompt", "a red circle", "--output", str(tmp_path / "out.mp4"), *extra])
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_gen_l_video_mode_fuses_whole_unet_predictions_of_each_window(pipe):
+    pipe.enable_long_video(mode="unet", context_stride=6, weighting="flat")
+    unet = pipe.long_video_unet(pipe.long_video_settings)
+    g = torch.Generator().manual_seed(0)
+    sample, context = torch.randn(1, 4, 14, 4, 4, generator=g), torch.randn(1, 14, 16, 32, generator=g)
+    conditions = torch.randn(1, 8, 14, 4, 4, generator=g)
+    fused = unet(sample, 500, context, conditions, None, return_dict=False)[0]
+
+    def window(s, e):
+        return pipe.unet(sample[:, :, s:e], 500, context[:, s:e], conditions[:, :, s:e], return_dict=False)[0]
+
+    first, second = window(0, 8), window(6, 14)  # windows (0, 8) and (6, 14), flat weights: overlap 6, 7 averaged
+    expected = torch.cat([first[:, :, :6], (first[:, :, 6:] + second[:, :, :2]) / 2, second[:, :, 2:]], dim=2)
+    torch.testing.assert_close(fused, expected)
+    assert unet(sample, 500, context, conditions, None).sample.shape == sample.shape
