@@ -105,21 +105,19 @@ def fusion_weights(num_frames: int, windows: list[tuple[int, int]], weighting: s
 
 
 def fuse_windows(
-    fn: Callable[[torch.Tensor], torch.Tensor], hidden_states: torch.Tensor, windows: TemporalWindows, dim: int = 1
+    fn: Callable[[int, int], torch.Tensor], num_frames: int, windows: TemporalWindows, dim: int = 1
 ) -> torch.Tensor:
-    """`fn` applied over overlapping windows of `hidden_states` along the frame axis `dim`, outputs fused.
-
-    `fn` must map a slice with `n` frames on `dim` to a tensor with `n` frames on `dim` (other sizes may change). One
-    window (frames <= `context_length`) returns `fn(hidden_states)` itself.
+    """Fused output over overlapping windows of a `num_frames` frame axis: `fn(start, end)` computes the output of
+    frames `start:end` (with `end - start` frames on `dim`), and each frame's outputs are averaged with the weights
+    `fusion_weights`. One window (frames <= `context_length`) returns `fn(0, num_frames)` itself.
     """
-    num_frames = hidden_states.shape[dim]
     spans = windows.windows(num_frames)
     if len(spans) == 1:
-        return fn(hidden_states)
+        return fn(0, num_frames)
     weights = fusion_weights(num_frames, spans, windows.weighting)
     output = None
     for index, (start, end) in enumerate(spans):
-        window_out = fn(hidden_states.narrow(dim, start, end - start))
+        window_out = fn(start, end)
         if output is None:
             shape = list(window_out.shape)
             shape[dim] = num_frames
@@ -159,7 +157,13 @@ class WindowedAttnProcessor:
             raise ValueError(
                 f"WindowedAttnProcessor: expected (N, F, C) hidden states, got {tuple(hidden_states.shape)}"
             )
-        return fuse_windows(lambda window: self.processor(attn, window, **kwargs), hidden_states, self.windows, dim=1)
+        num_frames = hidden_states.shape[1]
+
+        def window(start: int, end: int) -> torch.Tensor:
+            frames = hidden_states if end - start == num_frames else hidden_states[:, start:end]
+            return self.processor(attn, frames, **kwargs)
+
+        return fuse_windows(window, num_frames, self.windows, dim=1)
 
 
 def set_temporal_windows(attentions: Iterable[Attention], windows: TemporalWindows | None) -> None:

@@ -358,7 +358,9 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
             isinstance(ehs, torch.Tensor)
             and (
                 (ehs.ndim == 3 and (ehs.shape[0], ehs.shape[2]) == (batch, config.cross_attention_dim))
-                or (ehs.ndim == 4 and (*ehs.shape[:2], ehs.shape[3]) == (batch, num_frames, config.cross_attention_dim))
+                or (
+                    ehs.ndim == 4 and (*ehs.shape[:2], ehs.shape[3]) == (batch, num_frames, config.cross_attention_dim)
+                )
             )
         ):
             got = tuple(getattr(ehs, "shape", ())) or type(ehs).__name__
