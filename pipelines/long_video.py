@@ -8,7 +8,7 @@ without any of this. The settings follow diffusers' AnimateDiff `enable_free_noi
 call arguments (they describe how the model is run, not what is generated):
 
     pipe.enable_long_video(context_length=None, context_stride=4, weighting="pyramid", mode="attention",
-                           noise_type="freenoise", noise_anchor_spacing=None, prompt_transition=None)
+                           noise_type="independent", noise_anchor_spacing=None, prompt_transition=None)
     pipe.disable_long_video()   # num_frames > window: plain full-length temporal attention (the old behaviour)
 
 `mode="unet"` is the Gen-L-Video alternative kept for comparison: the whole UNet runs on each window of latents and the
@@ -43,7 +43,7 @@ class LongVideoSettings:
 
     windows: TemporalWindows
     mode: str = "attention"
-    noise_type: str = "freenoise"
+    noise_type: str = "independent"
     noise_anchor_spacing: int = 4
     prompt_transition: int = 8
 
@@ -116,7 +116,7 @@ class LongVideoMixin:
         context_stride: int = 4,
         weighting: str = "pyramid",
         mode: str = "attention",
-        noise_type: str = "freenoise",
+        noise_type: str = "independent",
         noise_anchor_spacing: int | None = None,
         prompt_transition: int | None = None,
     ) -> None:
@@ -130,8 +130,10 @@ class LongVideoMixin:
             weighting (`str`, defaults to `"pyramid"`): Fusion weights of overlapping windows, `"flat"` or `"pyramid"`.
             mode (`str`, defaults to `"attention"`): `"attention"` windows the temporal attention of the UNet and the
                 STC encoder; `"unet"` runs the whole UNet per window of latents and fuses its predictions (Gen-L-Video).
-            noise_type (`str`, defaults to `"freenoise"`): `"independent"`, `"freenoise"` or `"bspline"` initial noise
-                (`pipelines.long_video_noise`); ignored when `latents` are given.
+            noise_type (`str`, defaults to `"independent"`): `"independent"`, `"freenoise"` or `"bspline"` initial noise
+                (`pipelines.long_video_noise`); ignored when `latents` are given. The default is the one that met both
+                the seam and the no-repetition target in `benchmarks/bench_long_video.py` (FreeNoise repeats at
+                multiples of the window; B-spline noise is smoothest but shows seams).
             noise_anchor_spacing (`int`, *optional*): Frames between B-spline noise anchors; defaults to
                 `context_stride`.
             prompt_transition (`int`, *optional*): Frames over which prompt segments blend; defaults to

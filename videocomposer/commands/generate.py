@@ -79,8 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--noise-type",
         choices=("independent", "freenoise", "bspline"),
-        default="freenoise",
-        help="long video: initial noise beyond one window (default freenoise)",
+        default="independent",
+        help="long video: initial noise beyond one window (default independent)",
     )
     parser.add_argument(
         "--frame-chunk-size",
