@@ -55,11 +55,12 @@ def save_figure(rows: list[np.ndarray], path: str | Path, scale: int = 2) -> Non
     partial.replace(path)
 
 
-def append_results(text: str) -> None:
-    """Append ``text`` under this benchmark's heading, creating file and heading if absent; other sections stay."""
+def append_results(text: str, heading: str = HEADING) -> None:
+    """Append ``text`` under ``heading`` (default: this benchmark's), creating file and heading if absent; other
+    sections stay."""
     current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if HEADING not in current:
-        current = current.rstrip("\n") + f"\n\n{HEADING}\n"
+    if heading not in current:
+        current = current.rstrip("\n") + f"\n\n{heading}\n"
     partial = RESULTS.with_name(RESULTS.name + ".partial")
     partial.write_text(current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n", encoding="utf-8")
     partial.replace(RESULTS)

@@ -132,7 +132,7 @@ def get_extractor(name: str, **kwargs) -> ConditionExtractor:
 def extract_conditions(
     video: VideoInput,
     names: Sequence[str | ConditionExtractor],
-    num_frames: int = 16,
+    num_frames: int | None = 16,
     fps: float = 4.0,
     height: int = 256,
     width: int = 256,
@@ -147,7 +147,8 @@ def extract_conditions(
         video: a path or in-memory frames (see ``load_video``).
         names: extractor names (``available_extractors()``) or built extractors.
         num_frames, fps, start_time: sampling (the original: 16 frames at 4 fps), by the rule of ffmpeg's ``fps``
-            filter (``condition_extractors.video``); a file is decoded once for all extractors.
+            filter (``condition_extractors.video``); a file is decoded once for all extractors. ``num_frames=None``
+            takes the whole clip from ``start_time`` at ``fps`` (conditions for a long video).
         height, width: the video size; each extractor works at ``round(size * extractor.scale)``.
         progress: show a tqdm progress bar over the extractors.
         raise_fps: for a file too short for ``num_frames`` at ``fps``, sample at the original's raised rate

@@ -17,6 +17,7 @@ from transformers import CLIPImageProcessor, CLIPTextModel, CLIPTokenizer, CLIPV
 from videocomposer.models.stc_encoder import STCEncoder
 from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 
+from .long_video import LongVideoMixin, split_prompt_segments
 from .pipeline_output import VideoComposerPipelineOutput
 
 logger = logging.get_logger(__name__)
@@ -71,7 +72,7 @@ EXAMPLE_DOC_STRING = """
 """
 
 
-class VideoComposerPipeline(DiffusionPipeline):
+class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
     r"""
     Text-to-video generation steered by any combination of VideoComposer conditions (motion vectors, depth, sketch,
     single sketch, masked video, single image) and an optional style image (arXiv 2306.02018).
@@ -228,6 +229,8 @@ class VideoComposerPipeline(DiffusionPipeline):
             raise TypeError(
                 f"`{name}` must hold floating point values in its canonical range, got dtype {tensor.dtype}."
             )
+        if tensor.ndim == 5 and tensor.shape[2] == 1 and num_frames > 1:  # one frame stands for every frame
+            tensor = tensor.expand(-1, -1, num_frames, -1, -1)
         return tensor
 
     def check_inputs(
@@ -368,7 +371,10 @@ class VideoComposerPipeline(DiffusionPipeline):
             if c != channels:
                 raise ValueError(f"`{name}` has to have {channels} channels, got shape {tuple(tensor.shape)}.")
             if f != num_frames:
-                raise ValueError(f"`{name}` has {f} frames but `num_frames` is {num_frames}.")
+                raise ValueError(
+                    f"`{name}` has {f} frames but `num_frames` is {num_frames}; give one frame per video frame, or a "
+                    "single frame to repeat over every frame."
+                )
             if h * width != w * height:
                 raise ValueError(
                     f"`{name}` is {h}x{w}, whose aspect ratio differs from height x width = {height}x{width}; "
@@ -526,7 +532,9 @@ class VideoComposerPipeline(DiffusionPipeline):
         is not given contributes zero.
 
         Args:
-            prompt (`str` or `list[str]`, *optional*): The prompt(s); give this or `prompt_embeds`.
+            prompt (`str` or `list[str]`, *optional*): The prompt(s); give this or `prompt_embeds`. A list of
+                `(start_frame, text)` segments makes one video whose prompt changes over time (see
+                [`~pipelines.long_video.LongVideoMixin`]).
             negative_prompt (`str` or `list[str]`, *optional*): Prompt of the unconditional branch (default `""`).
             motion_vectors (`torch.Tensor`, *optional*): `(B, 2, F, H, W)` sparse (dx, dy) pixel displacements.
             depth (*optional*): `(B, 1, F, H, W)` MiDaS inverse depth / 20, clamped to [0, 10].
@@ -537,7 +545,8 @@ class VideoComposerPipeline(DiffusionPipeline):
             mask (*optional*): `(B, 1, F, H, W)` in [0, 1], 1 marks the hole to generate; needs `masked_video`.
             image (*optional*): `(B, 3, F, H, W)` one image in [0, 1] repeated over F.
             style_image (`PIL.Image.Image` or `list`, *optional*): Style reference, encoded by `image_encoder`.
-            num_frames (`int`, defaults to 16): Frames to generate.
+            num_frames (`int`, defaults to 16): Frames to generate; beyond `unet.config.num_frames` the temporal
+                layers run over overlapping windows (see [`~VideoComposerPipeline.enable_long_video`]).
             height (`int`, defaults to 256), width (`int`, defaults to 256): Video size in pixels.
             num_inference_steps (`int`, defaults to 50): Denoising steps.
             guidance_scale (`float`, defaults to 9.0): Classifier-free guidance `u + s * (c - u)`; off at <= 1.
@@ -573,6 +582,7 @@ class VideoComposerPipeline(DiffusionPipeline):
             "mask": mask,
             "image": image,
         }
+        prompt, prompt_segments = split_prompt_segments(prompt, num_frames)
         conditions = {
             name: self.condition_to_tensor(name, value, num_frames)
             for name, value in given.items()
@@ -598,6 +608,7 @@ class VideoComposerPipeline(DiffusionPipeline):
             callback_on_step_end_tensor_inputs,
             decode_chunk_size,
         )
+        long_video = self.prepare_long_video(num_frames)
         self._guidance_scale = guidance_scale
         self._interrupt = False
         device = self._execution_device
@@ -617,6 +628,10 @@ class VideoComposerPipeline(DiffusionPipeline):
             negative_prompt_embeds=negative_prompt_embeds,
             dtype=dtype,
         )
+        if prompt_segments is not None:
+            prompt_embeds, negative_prompt_embeds = self.encode_prompt_segments(
+                prompt_segments, num_frames, device, num_videos_per_prompt, negative_prompt_embeds, dtype
+            )
         if style_image is not None:
             image_embeds = self.encode_image(style_image, device)
         if image_embeds is not None:
@@ -640,7 +655,10 @@ class VideoComposerPipeline(DiffusionPipeline):
         timesteps = self.scheduler.timesteps
         self._num_timesteps = len(timesteps)
         shape = (batch_size * num_videos_per_prompt, self.unet.config.in_channels, num_frames, *latent_size)
+        if latents is None and long_video is not None:
+            latents = self.prepare_long_video_noise(shape, long_video, generator, device, dtype)
         latents = self.prepare_latents(shape, dtype, device, generator, latents)
+        unet = self.long_video_unet(long_video)
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
 
         # 4. denoising loop: both guidance branches in one batched UNet call
@@ -654,7 +672,7 @@ class VideoComposerPipeline(DiffusionPipeline):
                 else:
                     latent_model_input, context = latents, prompt_embeds
                 latent_model_input = self.scheduler.scale_model_input(latent_model_input, t)
-                noise_pred = self.unet(
+                noise_pred = unet(
                     latent_model_input,
                     t,
                     encoder_hidden_states=context,

@@ -100,7 +100,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mask", help="mask image, white = region to generate (with --masked-from)")
     parser.add_argument("--masked-from", help="video to inpaint inside --mask")
     parser.add_argument("--frames", type=int, default=None,
-                        help="frames to generate (default: the conditions file's, else 16)")  # fmt: skip
+                        help="frames to generate (default: the conditions file's, else the model's trained length)")  # fmt: skip
+    parser.add_argument(
+        "--context-length",
+        type=int,
+        default=None,
+        help="long video: temporal window in frames (default: the model's trained length); longer videos run their "
+        "temporal attention over overlapping windows",
+    )
+    parser.add_argument("--context-stride", type=int, default=4, help="long video: frames between windows (default 4)")
+    parser.add_argument(
+        "--noise-type",
+        choices=("independent", "freenoise", "bspline"),
+        default="independent",
+        help="long video: initial noise beyond one window (default independent)",
+    )
+    parser.add_argument(
+        "--frame-chunk-size",
+        type=int,
+        default=None,
+        help="run the UNet's per-frame layers and the VAE decode on this many frames at a time (less memory)",
+    )
     parser.add_argument("--height", type=int, default=None, help="video height (default: the model's native size)")
     parser.add_argument("--width", type=int, default=None, help="video width (default: the model's native size)")
     parser.add_argument("--fps", type=float, default=4.0, help="sampling rate of source videos and output fps")
@@ -224,6 +244,11 @@ def check_args(args: argparse.Namespace) -> list[BatchItem] | None:
         raise FileNotFoundError(f"--sketch-model: no such file or folder: {args.sketch_model}")
     if args.depth_from is not None and _looks_like_path(args.depth_model) and not os.path.isdir(args.depth_model):
         raise FileNotFoundError(f"--depth-model: no such folder: {args.depth_model}")
+    for name in ("context_length", "frame_chunk_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
+    if args.context_stride < 1 or (args.context_length is not None and args.context_stride > args.context_length):
+        raise ValueError(f"--context-stride: expected an integer in [1, --context-length], got {args.context_stride}")
     for name in ("frames", "steps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"{_option(name)}: expected a positive integer, got {getattr(args, name)}")
@@ -452,6 +477,11 @@ def run(args: argparse.Namespace) -> int:
     state = process_state() if items is not None else None  # a broken launch is refused before loading too
     pipeline = load_pipeline(args.model)
     height, width = check_model(args, model_facts_from_pipeline(pipeline), condition_keys)
+    pipeline.enable_long_video(
+        context_length=args.context_length, context_stride=args.context_stride, noise_type=args.noise_type
+    )
+    if args.frame_chunk_size is not None:
+        pipeline.unet.enable_frame_chunking(args.frame_chunk_size)
     if items is not None:
         return run_batch(args, state, pipeline, items, height, width)
 
@@ -463,7 +493,10 @@ def run(args: argparse.Namespace) -> int:
     frames = args.frames
     if frames is None and args.conditions is not None:
         frames = next(iter(condition_file_shapes(args.conditions, "--conditions").values()))[2]
-    frames = frames or 16
+    frames = frames or pipeline.unet.config.num_frames
+    window = pipeline.long_video_settings.windows
+    if frames > window.context_length:
+        print(f"long video: {frames} frames, temporal attention over windows of {window.context_length} frames")
     conditions = build_conditions(args, pipeline, height, width, frames)
     style = None
     if args.style is not None:
@@ -480,6 +513,7 @@ def run(args: argparse.Namespace) -> int:
         num_inference_steps=args.steps,
         guidance_scale=default_guidance(args),
         generator=torch.Generator().manual_seed(args.seed),
+        decode_chunk_size=args.frame_chunk_size,
     ).frames[0]
     output = save_video(video, args.output, fps=args.fps)
     print(f"video: {output}")
@@ -510,7 +544,8 @@ def run_batch(args: argparse.Namespace, state, pipeline, items: list[BatchItem],
     with state.split_between_processes(todo) as mine:
         for item in tqdm(mine, desc="generating", disable=not state.is_main_process):
             conditions = load_condition_file(item.conditions) if item.conditions is not None else {}
-            frames = next(iter(conditions.values())).shape[2] if conditions else args.frames or 16
+            frames = next(iter(conditions.values())).shape[2] if conditions else None
+            frames = frames or args.frames or pipeline.unet.config.num_frames
             video = pipeline(
                 item.prompt,
                 negative_prompt=item.negative_prompt,
@@ -521,6 +556,7 @@ def run_batch(args: argparse.Namespace, state, pipeline, items: list[BatchItem],
                 num_inference_steps=args.steps,
                 guidance_scale=default_guidance(args),
                 generator=torch.Generator().manual_seed(item.seed),
+                decode_chunk_size=args.frame_chunk_size,
             ).frames[0]
             written.append(str(save_video(video, item.output, fps=args.fps)))
     every = gather_object(written)  # also the barrier: the summary counts every process's outputs

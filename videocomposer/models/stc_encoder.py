@@ -27,6 +27,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from .temporal import temporal_shift
+from .temporal_windows import TemporalWindows, set_temporal_windows, temporal_windows_of
 
 #: Conditions of the original code and their input channels, in the order the original sums them.
 KNOWN_CONDITIONS: dict[str, int] = {
@@ -159,6 +160,16 @@ class STCEncoder(ModelMixin, AttentionMixin, ConfigMixin):
             }
         )
         self.gate = nn.Parameter(torch.zeros(out_channels)) if output_gate else None
+
+    def set_temporal_windows(self, windows: TemporalWindows | None) -> None:
+        """Run every branch's temporal attention over overlapping frame windows (`None`: over all frames again); the
+        convolutions and feed-forwards are per frame. Sequences within one window are computed exactly as without."""
+        set_temporal_windows([branch.attn for branch in self.branches.values()], windows)
+
+    @property
+    def temporal_windows(self) -> TemporalWindows | None:
+        """The windowing of the branches' temporal attention, or `None`."""
+        return temporal_windows_of([branch.attn for branch in self.branches.values()])
 
     @property
     def conditions(self) -> tuple[str, ...]:

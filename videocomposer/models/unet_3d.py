@@ -32,6 +32,7 @@ from diffusers.models.transformers.transformer_temporal import TransformerTempor
 from diffusers.models.unets.unet_3d_condition import UNet3DConditionModel, UNet3DConditionOutput
 from torch import nn
 
+from .temporal_windows import TemporalWindows, set_temporal_windows, temporal_windows_of
 from .unet_3d_blocks import VideoComposerDownBlock3D, VideoComposerMidBlock3D, VideoComposerUpBlock3D
 
 _DOWN_TYPES = {"CrossAttnDownBlock3D": True, "DownBlock3D": False}
@@ -63,6 +64,8 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
         image_embed_dim (`int`, *optional*, defaults to 1024): width of the CLIP image embedding fed to the style-token
             MLP; `None` builds no MLP.
         dropout (`float`, defaults to 0.1): dropout of the res blocks and temporal convs (training only).
+        num_frames (`int`, defaults to 16): frames per clip the model was trained on (the release: 16); the default
+            video length of the pipeline and the default temporal window of long-video sampling.
     """
 
     _supports_gradient_checkpointing = True
@@ -96,8 +99,11 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
         transformer_in_num_heads: int = 8,
         image_embed_dim: int | None = 1024,
         dropout: float = 0.1,
+        num_frames: int = 16,
     ):
         super().__init__()
+        if not isinstance(num_frames, int) or num_frames < 1:
+            raise ValueError(f"num_frames: expected a positive int, got {num_frames!r}")
         if len(down_block_types) != len(block_out_channels) or len(up_block_types) != len(block_out_channels):
             raise ValueError(
                 "down_block_types, up_block_types and block_out_channels must have the same length, got "
@@ -184,6 +190,40 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
                 module.gradient_checkpointing = enable
                 module._gradient_checkpointing_func = gradient_checkpointing_func
 
+    def _temporal_attentions(self) -> list[nn.Module]:
+        return [
+            module.attn1
+            for transformer in self.modules()
+            if isinstance(transformer, TransformerTemporalModel)
+            for module in transformer.transformer_blocks
+        ]
+
+    def set_temporal_windows(self, windows: TemporalWindows | None) -> None:
+        """Run every temporal self-attention over overlapping frame windows (`None`: over all frames again).
+
+        Spatial layers and temporal convolutions are unaffected; sequences no longer than `windows.context_length`
+        are computed exactly as without windows (see `videocomposer.models.temporal_windows`).
+        """
+        set_temporal_windows(self._temporal_attentions(), windows)
+
+    @property
+    def temporal_windows(self) -> TemporalWindows | None:
+        """The windowing of the temporal attention, or `None`."""
+        return temporal_windows_of(self._temporal_attentions())
+
+    def enable_frame_chunking(self, chunk_size: int = 8) -> None:
+        """Run the per-frame layers (resnets, spatial transformers, down/upsamplers) on `chunk_size` frames (of all
+        videos in the batch, `B * F` in all) at a time: same result, intermediate memory bounded by the chunk."""
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size: expected a positive int, got {chunk_size!r}")
+        for block in (*self.down_blocks, self.mid_block, *self.up_blocks):
+            block.frame_chunk_size = chunk_size
+
+    def disable_frame_chunking(self) -> None:
+        """Run the per-frame layers on all frames at once again."""
+        for block in (*self.down_blocks, self.mid_block, *self.up_blocks):
+            block.frame_chunk_size = None
+
     @classmethod
     def from_unet3d(cls, unet3d: UNet3DConditionModel, image_embed_dim: int | None = 1024, **config_overrides):
         """Build a VideoComposer UNet from a diffusers `UNet3DConditionModel` (e.g. ModelScope text-to-video).
@@ -238,7 +278,8 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
         Args:
             sample (`torch.Tensor` of shape `(B, in_channels, F, h, w)`): noisy latents.
             timestep (`torch.Tensor`, `float` or `int`): a scalar or one timestep per batch element `(B,)`.
-            encoder_hidden_states (`torch.Tensor` of shape `(B, L, cross_attention_dim)`): text embeddings.
+            encoder_hidden_states (`torch.Tensor` of shape `(B, L, cross_attention_dim)`): text embeddings, or
+                `(B, F, L, cross_attention_dim)`: one context per frame (e.g. prompts changing over a long video).
             condition_latents (`torch.Tensor` of shape `(B, condition_channels, F, h, w)`, *optional*): STC output;
                 `None` means zeros, as the original does for absent conditions.
             image_embeds (`torch.Tensor` of shape `(B, image_embed_dim)`, *optional*): CLIP image embedding; when
@@ -259,13 +300,16 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
         timesteps = timesteps.expand(batch)
         temb = self.time_embedding(self.time_proj(timesteps).to(dtype=sample.dtype))
 
-        context = encoder_hidden_states
+        # Context per frame: (B * F, L, D), frame-major within each video like the hidden states below.
+        if encoder_hidden_states.ndim == 4:
+            context = encoder_hidden_states.reshape(batch * num_frames, *encoder_hidden_states.shape[2:])
+        else:
+            context = encoder_hidden_states.repeat_interleave(num_frames, dim=0)
         if image_embeds is not None:
             image_token = self.image_embedding(image_embeds.to(dtype=context.dtype))
-            context = torch.cat([context, image_token[:, None]], dim=1)
+            context = torch.cat([context, image_token.repeat_interleave(num_frames, dim=0)[:, None]], dim=1)
 
         temb = temb.repeat_interleave(num_frames, dim=0)
-        context = context.repeat_interleave(num_frames, dim=0)
 
         # (B, C, F, h, w) -> (B*F, C, h, w): spatial layers see frames as images, temporal layers regroup them.
         hidden_states = hidden_states.permute(0, 2, 1, 3, 4).reshape(batch * num_frames, -1, height, width)
@@ -309,15 +353,20 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
         batch, _, num_frames, height, width = sample.shape
         if isinstance(timestep, torch.Tensor) and timestep.ndim > 0 and timestep.shape != (batch,):
             raise ValueError(f"timestep: expected a scalar or shape ({batch},), got {tuple(timestep.shape)}")
-        expected = (batch, config.cross_attention_dim)
-        if (
-            not isinstance(encoder_hidden_states, torch.Tensor)
-            or encoder_hidden_states.ndim != 3
-            or (encoder_hidden_states.shape[0], encoder_hidden_states.shape[2]) != expected
+        ehs = encoder_hidden_states
+        if not (
+            isinstance(ehs, torch.Tensor)
+            and (
+                (ehs.ndim == 3 and (ehs.shape[0], ehs.shape[2]) == (batch, config.cross_attention_dim))
+                or (
+                    ehs.ndim == 4 and (*ehs.shape[:2], ehs.shape[3]) == (batch, num_frames, config.cross_attention_dim)
+                )
+            )
         ):
-            got = getattr(encoder_hidden_states, "shape", type(encoder_hidden_states).__name__)
+            got = tuple(getattr(ehs, "shape", ())) or type(ehs).__name__
             raise ValueError(
-                f"encoder_hidden_states: expected ({batch}, L, {config.cross_attention_dim}), got {tuple(got)}"
+                f"encoder_hidden_states: expected ({batch}, L, {config.cross_attention_dim}) or "
+                f"({batch}, {num_frames}, L, {config.cross_attention_dim}), got {got}"
             )
         if condition_latents is not None:
             expected = (batch, config.condition_channels, num_frames, height, width)

@@ -4,7 +4,9 @@ Each layer is the ModelScope / VideoComposer sequence ``ResBlock -> temporal con
 transformer]``. Parameter names equal those of diffusers' ``CrossAttnDownBlock3D`` / ``DownBlock3D`` /
 ``UNetMidBlock3DCrossAttn`` / ``CrossAttnUpBlock3D`` / ``UpBlock3D`` (``resnets``, ``temp_convs``, ``attentions``,
 ``temp_attentions``, ``downsamplers``, ``upsamplers``), so ModelScope text-to-video weights in diffusers format load
-as they are. Unlike diffusers' 3D blocks these support gradient checkpointing (one checkpoint per layer).
+as they are. Unlike diffusers' 3D blocks these support gradient checkpointing (one checkpoint per layer) and frame chunking: with
+``frame_chunk_size`` set, the per-frame (spatial) layers - resnets, spatial transformers, down/upsamplers - run on that
+many frames at a time, so their intermediate activations are bounded by the chunk instead of the video length.
 """
 
 from __future__ import annotations
@@ -82,6 +84,22 @@ class _Block3D(nn.Module):
             self.temp_attentions = nn.ModuleList()
         self.gradient_checkpointing = False
         self._gradient_checkpointing_func: Callable | None = None
+        self.frame_chunk_size: int | None = None
+
+    def _per_frame(self, fn: Callable[..., torch.Tensor], hidden_states: torch.Tensor, *frame_args) -> torch.Tensor:
+        """``fn(hidden_states, *frame_args)`` for a per-frame ``fn`` whose tensor arguments share the frame axis (dim 0,
+        ``B * F``; ``None`` passes through); with ``frame_chunk_size`` set, that many frames at a time into one output.
+        """
+        chunk, total = self.frame_chunk_size, hidden_states.shape[0]
+        if chunk is None or chunk >= total:
+            return fn(hidden_states, *frame_args)
+        output = None
+        for start in range(0, total, chunk):
+            piece = fn(*(a if a is None else a[start : start + chunk] for a in (hidden_states, *frame_args)))
+            if output is None:
+                output = piece.new_empty((total, *piece.shape[1:]))
+            output[start : start + chunk] = piece
+        return output
 
     def _run_layer(
         self,
@@ -91,7 +109,7 @@ class _Block3D(nn.Module):
         encoder_hidden_states: torch.Tensor | None,
         num_frames: int,
     ) -> torch.Tensor:
-        hidden_states = self.resnets[index](hidden_states, temb)
+        hidden_states = self._per_frame(self.resnets[index], hidden_states, temb)
         hidden_states = self.temp_convs[index](hidden_states, num_frames=num_frames)
         if self.add_attention:
             hidden_states = self._attend(index, hidden_states, encoder_hidden_states, num_frames)
@@ -101,10 +119,16 @@ class _Block3D(nn.Module):
         self, index: int, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None, num_frames: int
     ) -> torch.Tensor:
         """Spatial (cross-)attention, then temporal self-attention over frames."""
-        hidden_states = self.attentions[index](
-            hidden_states, encoder_hidden_states=encoder_hidden_states, return_dict=False
-        )[0]
+        hidden_states = self._per_frame(self._spatial_attention(index), hidden_states, encoder_hidden_states)
         return self.temp_attentions[index](hidden_states, num_frames=num_frames, return_dict=False)[0]
+
+    def _spatial_attention(self, index: int) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
+        def attend(hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None) -> torch.Tensor:
+            return self.attentions[index](
+                hidden_states, encoder_hidden_states=encoder_hidden_states, return_dict=False
+            )[0]
+
+        return attend
 
     def _layer(
         self,
@@ -170,7 +194,7 @@ class VideoComposerDownBlock3D(_Block3D):
             hidden_states = self._layer(index, hidden_states, temb, encoder_hidden_states, num_frames)
             output_states += (hidden_states,)
         if self.downsamplers is not None:
-            hidden_states = self.downsamplers[0](hidden_states)
+            hidden_states = self._per_frame(self.downsamplers[0], hidden_states)
             output_states += (hidden_states,)
         return hidden_states, output_states
 
@@ -209,7 +233,7 @@ class VideoComposerMidBlock3D(_Block3D):
         # The mid block's attention sits *before* its second resnet (diffusers' UNetMidBlock3DCrossAttn order).
         if index > 0:
             hidden_states = self._attend(index - 1, hidden_states, encoder_hidden_states, num_frames)
-        hidden_states = self.resnets[index](hidden_states, temb)
+        hidden_states = self._per_frame(self.resnets[index], hidden_states, temb)
         hidden_states = self.temp_convs[index](hidden_states, num_frames=num_frames)
         return hidden_states
 
@@ -279,5 +303,5 @@ class VideoComposerUpBlock3D(_Block3D):
             hidden_states = torch.cat([hidden_states, res_hidden_states], dim=1)
             hidden_states = self._layer(index, hidden_states, temb, encoder_hidden_states, num_frames)
         if self.upsamplers is not None:
-            hidden_states = self.upsamplers[0](hidden_states, upsample_size)
+            hidden_states = self._per_frame(lambda h: self.upsamplers[0](h, upsample_size), hidden_states)
         return hidden_states
