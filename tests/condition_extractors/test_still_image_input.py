@@ -23,7 +23,20 @@ def test_extract_conditions_names_a_still_image(tmp_path):
     assert "condition_extractors.load_image" in str(error.value)
 
 
-def test_a_single_frame_gif_is_still_a_video(tmp_path):
+def test_a_gif_is_a_video_not_a_still_image(tmp_path):
+    # Two 0.1 s frames at fps=4: ffmpeg's fps filter outputs one frame (slot 0 holds the last frame before 0.125 s).
+    path = tmp_path / "two.gif"
+    frames = [Image.fromarray(np.full((16, 16, 3), value, np.uint8)) for value in (0, 200)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+    video = load_video(path, num_frames=1, fps=4)
+    assert tuple(video.shape) == (1, 3, 16, 16)
+    assert video.float().mean().item() > 150  # the second frame, as ffmpeg picks it
+
+
+def test_a_single_frame_gif_is_too_short_not_an_image(tmp_path):
+    # One 0.1 s frame at fps=4 ends before slot 0 closes: ffmpeg's fps filter outputs nothing, and so do we.
     path = tmp_path / "one.gif"
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(path)
-    assert tuple(load_video(path, num_frames=1, fps=4).shape) == (1, 3, 16, 16)
+    with pytest.raises(ValueError, match="no frame decoded") as error:
+        load_video(path, num_frames=1, fps=4)
+    assert "still image" not in str(error.value)
