@@ -44,12 +44,16 @@ def no_model_loading(monkeypatch):
         (["--conditions", "missing.safetensors"], "--conditions: no such file: missing.safetensors"),
         (["--style", "STYLE"], "--style: the model has no image encoder"),
         (["--guidance", "-1"], "--guidance: expected a number >= 0"),
+        (["--stroke-source-size", "336"], "--stroke-source-size needs --strokes"),
+        (["--strokes", "STROKES", "--stroke-source-size", "0"], "--stroke-source-size: expected a positive integer"),
     ],
 )
 def test_generate_checks_options_and_the_models_config_before_loading_it(
     tmp_path, capsys, no_model_loading, source_video, extra, message
 ):
-    extra = [str(source_video) if a == "STYLE" else a for a in extra]
+    strokes = tmp_path / "strokes.json"
+    strokes.write_text(json.dumps({"width": 64, "height": 64, "strokes": [{"points": [[8, 8], [40, 40]]}]}))
+    extra = [{"STYLE": str(source_video), "STROKES": str(strokes)}.get(a, a) for a in extra]
     assert main(["generate", "--prompt", "a red circle", "--output", str(tmp_path / "o.mp4"), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1

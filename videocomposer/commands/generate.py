@@ -81,6 +81,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--motion-from", help="video whose codec motion vectors steer the motion")
     parser.add_argument("--strokes", help="stroke JSON file (videocomposer.motion format): hand-drawn motion")
+    parser.add_argument(
+        "--stroke-source-size",
+        type=int,
+        default=None,
+        help="render --strokes as codec vectors of a source video with this short side, then resize them as the "
+        "original's mv_transforms (336 = WebVid, the released weights' distribution; default: at the condition size, "
+        "as the embedded demo model was trained)",
+    )
     parser.add_argument("--depth-from", help="video whose MiDaS depth is the depth condition (needs --depth-model)")
     parser.add_argument("--depth-model", default="Intel/dpt-large",
                         help="DPT depth model: a local folder, or a Hub id read from the local cache first")  # fmt: skip
@@ -244,7 +252,9 @@ def check_args(args: argparse.Namespace) -> list[BatchItem] | None:
         raise FileNotFoundError(f"--sketch-model: no such file or folder: {args.sketch_model}")
     if args.depth_from is not None and _looks_like_path(args.depth_model) and not os.path.isdir(args.depth_model):
         raise FileNotFoundError(f"--depth-model: no such folder: {args.depth_model}")
-    for name in ("context_length", "frame_chunk_size"):
+    if args.stroke_source_size is not None and args.strokes is None:
+        raise ValueError("--stroke-source-size needs --strokes")
+    for name in ("context_length", "frame_chunk_size", "stroke_source_size"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
     if args.context_stride < 1 or (args.context_length is not None and args.context_stride > args.context_length):
@@ -441,7 +451,9 @@ def build_conditions(args: argparse.Namespace, pipeline, height: int, width: int
         )
     if args.strokes is not None:
         strokes = load_strokes(args.strokes).scaled_to(width, height).strokes
-        conditions["motion_vectors"] = strokes_to_motion_vectors(strokes, frames, height, width)
+        conditions["motion_vectors"] = strokes_to_motion_vectors(
+            strokes, frames, height, width, source_short_side=args.stroke_source_size
+        )
     size = (round(height * CONDITION_SCALE), round(width * CONDITION_SCALE))
     if args.sketch is not None:
         sketch = load_image(args.sketch, *size, name="--sketch").mean(0, keepdim=True)  # (1, H, W) grey
