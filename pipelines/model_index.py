@@ -53,3 +53,35 @@ def write_loadable_model_index(folder: str | os.PathLike) -> None:
     index["_class_name"] = list(PIPELINE_CLASS_NAME)
     _write_text_atomic(folder / f"{PIPELINE_CLASS_NAME[0]}.py", PIPELINE_FILE_TEXT)
     _write_text_atomic(index_path, json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+
+def loading_instructions(location: str = "PATH_OR_REPO", dtype: str | None = None) -> str:
+    """The model card's "Loading" section (markdown) for a folder or Hub repo written by `write_loadable_model_index`.
+
+    `dtype` (e.g. `"float16"`) adds `dtype=torch.<dtype>` to the calls.
+    """
+    imports = "import torch\n" if dtype else ""
+    kwargs = f", dtype=torch.{dtype}" if dtype else ""
+    return f"""## Loading
+
+Install the `videocomposer` package first (it holds the pipeline and model code: `pip install .` in a checkout of
+its repository). Then load with its class:
+
+```python
+{imports}from videocomposer import VideoComposerPipeline
+
+pipe = VideoComposerPipeline.from_pretrained("{location}"{kwargs})
+```
+
+or with diffusers' generic entry point, which runs this folder's `{PIPELINE_CLASS_NAME[0]}.py` (it only imports
+`VideoComposerPipeline` from the installed package; read it first), hence `trust_remote_code=True`:
+
+```python
+{imports}from diffusers import DiffusionPipeline
+
+pipe = DiffusionPipeline.from_pretrained("{location}", trust_remote_code=True{kwargs})
+```
+
+Height, width and frame count default to the model's native size (`unet.config.sample_size * 8`,
+`unet.config.num_frames`).
+"""
