@@ -163,6 +163,20 @@ class VideoComposerPipeline(DiffusionPipeline):
         """Decodes each frame in one piece again."""
         self.vae.disable_tiling()
 
+    def fuse_qkv_projections(self, unet: bool = True, vae: bool = True) -> None:
+        """Fuses the attention projections of the UNet and / or the VAE (diffusers' `FusedAttnProcessor2_0`)."""
+        if unet:
+            self.unet.fuse_qkv_projections()
+        if vae:
+            self.vae.fuse_qkv_projections()
+
+    def unfuse_qkv_projections(self, unet: bool = True, vae: bool = True) -> None:
+        """Undoes `fuse_qkv_projections`."""
+        if unet:
+            self.unet.unfuse_qkv_projections()
+        if vae:
+            self.vae.unfuse_qkv_projections()
+
     def enable_freeu(self, s1: float, s2: float, b1: float, b2: float) -> None:
         """Enables FreeU (arXiv 2309.11497) in the UNet; see [`VideoComposerUNet3DModel.enable_freeu`]."""
         self.unet.enable_freeu(s1=s1, s2=s2, b1=b1, b2=b2)

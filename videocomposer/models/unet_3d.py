@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.attention import AttentionMixin, BasicTransformerBlock
+from diffusers.models.attention_processor import Attention, FusedAttnProcessor2_0
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
@@ -214,6 +215,28 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, AttentionSlicingMixin
         for module in self.modules():
             if isinstance(module, BasicTransformerBlock):
                 module.set_chunk_feed_forward(chunk_size=chunk_size, dim=dim)
+
+    def fuse_qkv_projections(self) -> None:
+        """Fuses the q/k/v (self-attention) and k/v (cross-attention) projections and switches every attention layer to
+        diffusers' `FusedAttnProcessor2_0`, as `UNet3DConditionModel` does; `unfuse_qkv_projections` undoes both."""
+        self.original_attn_processors = self.attn_processors
+        for module in self.modules():
+            if isinstance(module, Attention):
+                module.fuse_projections(fuse=True)
+        self.set_attn_processor(FusedAttnProcessor2_0())
+
+    def unfuse_qkv_projections(self) -> None:
+        """Restores the separate projections and the attention processors used before `fuse_qkv_projections`."""
+        if getattr(self, "original_attn_processors", None) is None:
+            raise ValueError("unfuse_qkv_projections: the projections are not fused (call fuse_qkv_projections first)")
+        for module in self.modules():
+            if isinstance(module, Attention) and module.fused_projections:
+                for name in ("to_qkv", "to_kv"):
+                    if hasattr(module, name):
+                        delattr(module, name)
+                module.fused_projections = False
+        self.set_attn_processor(self.original_attn_processors)
+        self.original_attn_processors = None
 
     def enable_freeu(self, s1: float, s2: float, b1: float, b2: float) -> None:
         r"""
