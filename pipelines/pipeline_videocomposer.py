@@ -126,17 +126,32 @@ class VideoComposerPipeline(DiffusionPipeline):
         self.video_processor = VideoProcessor(do_resize=False, vae_scale_factor=self.vae_scale_factor)
         self._unknown_words_warned: set[str] = set()
 
-    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, *args: Any, push_to_hub: bool = False, **kwargs: Any
+    ) -> None:
         r"""
         Saves the pipeline as [`~DiffusionPipeline.save_pretrained`] does, plus what lets diffusers' generic entry
         point load it: `model_index.json` names the pipeline `["pipeline_videocomposer", "VideoComposerPipeline"]`
         and the folder holds `pipeline_videocomposer.py`, two lines that import the class from the installed
         `videocomposer` package. Then `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` loads it
         (diffusers runs a folder's pipeline file only with `trust_remote_code=True`), and
-        `VideoComposerPipeline.from_pretrained(folder)` needs no remote code.
+        `VideoComposerPipeline.from_pretrained(folder)` needs no remote code. With `push_to_hub=True` the completed
+        folder is uploaded (`repo_id`, `token`, `private`, `commit_message`, `create_pr` as in diffusers); a
+        `README.md` already in the folder is kept as the model card.
         """
+        hub_keys = ("repo_id", "token", "private", "commit_message", "create_pr")
+        hub = {key: kwargs.pop(key) for key in hub_keys if key in kwargs}
         super().save_pretrained(save_directory, *args, **kwargs)
         write_loadable_model_index(Path(save_directory))
+        if push_to_hub:
+            from huggingface_hub import create_repo
+
+            repo_id = hub.get("repo_id", Path(save_directory).name)
+            repo_id = create_repo(repo_id, exist_ok=True, private=hub.get("private"), token=hub.get("token")).repo_id
+            self._upload_folder(
+                str(save_directory), repo_id, token=hub.get("token"), commit_message=hub.get("commit_message"),
+                create_pr=hub.get("create_pr", False),
+            )  # fmt: skip
 
     @classmethod
     def _dict_from_json_file(cls, json_file: str | os.PathLike) -> dict[str, Any]:

@@ -37,6 +37,26 @@ def test_save_pretrained_writes_a_folder_diffusers_can_resolve(pipe, tmp_path):
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_push_to_hub_uploads_the_completed_folder(pipe, tmp_path, monkeypatch):
+    import huggingface_hub
+
+    uploaded = {}
+
+    def upload(self, working_dir, repo_id, token=None, commit_message=None, create_pr=False):
+        folder = Path(working_dir)
+        uploaded.update(repo_id=repo_id, files=sorted(p.name for p in folder.iterdir()))
+        uploaded["index"] = json.loads((folder / "model_index.json").read_text())
+
+    monkeypatch.setattr(
+        huggingface_hub, "create_repo", lambda repo_id, **kwargs: huggingface_hub.RepoUrl(f"https://hf.co/{repo_id}")
+    )
+    monkeypatch.setattr(VideoComposerPipeline, "_upload_folder", upload)
+    pipe.save_pretrained(tmp_path / "folder", push_to_hub=True, repo_id="me/tiny")
+    assert uploaded["repo_id"] == "me/tiny"
+    assert "pipeline_videocomposer.py" in uploaded["files"] and "unet" in uploaded["files"]
+    assert uploaded["index"]["_class_name"] == list(PIPELINE_CLASS_NAME)
+
+
 def test_the_class_loads_without_remote_code_and_the_generic_entry_point_asks_for_it(pipe, tmp_path):
     pipe.save_pretrained(tmp_path)
     loaded = VideoComposerPipeline.from_pretrained(tmp_path)
