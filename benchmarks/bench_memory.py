@@ -1,10 +1,11 @@
 """Peak memory of one pipeline call with and without the memory options (attention slicing, VAE slicing / tiling).
 
-Every variant runs in its own subprocess (peak RSS, `ru_maxrss`, only grows within a process); each reports its peak
-RSS minus its RSS just before the call, i.e. the memory the call itself needed. Random weights at a size where the
-measured parts dominate: 256x256 video (32x32 latents), 8 frames, classifier-free guidance, one denoising step.
+Every variant runs in its own subprocess and reports the growth of its peak RSS (`VmHWM`, reset just before the call)
+over its RSS before the call, i.e. the memory the call itself needed. Random weights at a size where the measured parts
+dominate: 256x256 video (32x32 latents), 8 frames, classifier-free guidance, one denoising step.
 
-    python benchmarks/bench_memory.py            # prints a table and the ratios against the baseline
+    python benchmarks/bench_memory.py            # both groups: a table, ratios against each group's first row
+    python benchmarks/bench_memory.py --group 0  # one group only
 """
 
 from __future__ import annotations
@@ -17,14 +18,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-VARIANTS = {
-    "baseline (SDPA attention, whole-batch VAE decode)": [],
-    "attention slicing 'max'": ["attention_slicing"],
-    "plain attention (set_default_attn_processor)": ["plain_attention"],
-    "plain attention + attention slicing 'max'": ["plain_attention", "attention_slicing"],
-    "VAE slicing": ["vae_slicing"],
-    "VAE tiling (128-pixel tiles)": ["vae_tiling"],
-    "attention slicing + VAE slicing": ["attention_slicing", "vae_slicing"],
+#: group -> variant -> options; the first variant of a group is its baseline.
+GROUPS = {
+    "denoising only (output_type='latent')": {
+        "SDPA attention (default)": ["latent"],
+        "attention slicing 'max'": ["latent", "attention_slicing"],
+        "plain attention (set_default_attn_processor)": ["latent", "plain_attention"],
+        "plain attention + attention slicing 'max'": ["latent", "plain_attention", "attention_slicing"],
+    },
+    "whole call (denoising + VAE decode of 8 frames)": {
+        "no option (whole-batch VAE decode)": [],
+        "VAE slicing": ["vae_slicing"],
+        "VAE tiling (128-pixel tiles)": ["vae_tiling"],
+        "attention slicing + VAE slicing": ["attention_slicing", "vae_slicing"],
+    },
 }
 
 
@@ -101,7 +108,14 @@ def run_variant(options: list[str]) -> dict:
     before = memory_kib("VmRSS")
     reset_peak()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
-    video = pipe("a cat", depth=depth, num_inference_steps=1, generator=torch.Generator().manual_seed(0)).frames
+    output_type = "latent" if "latent" in options else "np"
+    video = pipe(
+        "a cat",
+        depth=depth,
+        num_inference_steps=1,
+        output_type=output_type,
+        generator=torch.Generator().manual_seed(0),
+    ).frames
     after_cpu = resource.getrusage(resource.RUSAGE_SELF)
     peak = memory_kib("VmHWM")
     return {
@@ -115,6 +129,7 @@ def run_variant(options: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", nargs="*", help=argparse.SUPPRESS)  # internal: run one variant, print JSON
+    parser.add_argument("--group", choices=range(len(GROUPS)), type=int, help="run only this group (0 or 1)")
     args = parser.parse_args()
     if args.variant is not None:
         print(json.dumps(run_variant(args.variant)))
@@ -123,23 +138,29 @@ def main() -> None:
     root = Path(__file__).resolve().parents[1]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     environment["OMP_NUM_THREADS"] = "1"
-    results = {}
-    for name, options in VARIANTS.items():
-        output = subprocess.run(
-            [sys.executable, __file__, "--variant", *options], capture_output=True, text=True, env=environment
-        )
-        if output.returncode:
-            raise SystemExit(f"{name} failed:\n{output.stderr[-2000:]}")
-        results[name] = json.loads(output.stdout.strip().splitlines()[-1])
-    baseline = results[next(iter(VARIANTS))]
-    print(f"video {baseline['shape']} (B, F, H, W, C), 1 step with guidance; peak RSS growth of the call")
-    print(f"{'variant':52s} {'peak MiB':>9s} {'vs baseline':>12s} {'CPU s':>7s} {'mean pixel':>11s}")
-    for name, result in results.items():
-        ratio = result["call_peak_mib"] / baseline["call_peak_mib"]
-        print(
-            f"{name:52s} {result['call_peak_mib']:9.0f} {ratio:11.2f}x {result['cpu_s']:7.1f} "
-            f"{result['checksum']:11.6f}"
-        )
+    print(
+        "256x256 video (32x32 latents), 8 frames, 1 step with guidance; peak RSS growth of the call, each variant in"
+    )
+    print("its own process; ratios against the first row of each group")
+    for index, (group, variants) in enumerate(GROUPS.items()):
+        if args.group is not None and args.group != index:
+            continue
+        results = {}
+        for name, options in variants.items():
+            output = subprocess.run(
+                [sys.executable, __file__, "--variant", *options], capture_output=True, text=True, env=environment
+            )
+            if output.returncode:
+                raise SystemExit(f"{name} failed:\n{output.stderr[-2000:]}")
+            results[name] = json.loads(output.stdout.strip().splitlines()[-1])
+        baseline = next(iter(results.values()))["call_peak_mib"]
+        print(f"\n{group}")
+        print(f"  {'variant':50s} {'peak MiB':>9s} {'vs first':>9s} {'CPU s':>7s} {'output mean':>12s}")
+        for name, result in results.items():
+            print(
+                f"  {name:50s} {result['call_peak_mib']:9.0f} {result['call_peak_mib'] / baseline:8.2f}x "
+                f"{result['cpu_s']:7.1f} {result['checksum']:12.6f}"
+            )
 
 
 if __name__ == "__main__":
