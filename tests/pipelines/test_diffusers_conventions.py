@@ -230,3 +230,20 @@ def test_freeu_changes_the_video_and_disabling_restores_it(pipe, call_kwargs):
     assert (pipe("a cat", **call_kwargs()).frames - expected).abs().max() > 1e-4
     pipe.disable_freeu()
     torch.testing.assert_close(pipe("a cat", **call_kwargs()).frames, expected, rtol=0, atol=0)
+
+
+def test_the_readme_demo_quickstart_runs_as_written(tmp_path, monkeypatch):
+    from videocomposer.data.synthetic import generate_clip
+    from videocomposer.visualize import save_video
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    snippet = (
+        readme.split("With the demo model that ships with the package")[1].split("```python\n")[1].split("```")[0]
+    )
+    save_video(generate_clip(0, num_frames=16, height=64, width=64, num_objects=1).frames, tmp_path / "source.mp4")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102
+    video = namespace["video"]
+    assert video.shape == (8, 64, 64, 3) and 0.0 <= video.min() and video.max() <= 1.0
+    assert namespace["conditions"]["motion_vectors"].shape == (1, 2, 8, 64, 64)
