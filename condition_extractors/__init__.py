@@ -1,4 +1,4 @@
-"""Condition extractors: real videos and images -> VideoComposer condition tensors (see DESIGN.md).
+"""Condition extractors: real videos and images -> VideoComposer condition tensors (see docs/architecture.md).
 
 Never imports ``videocomposer.models``, ``pipelines`` or training code. Model-backed extractors import transformers /
 controlnet_aux only when built from a path.

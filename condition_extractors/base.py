@@ -1,9 +1,9 @@
 """Extractor base class, registry (with entry-point discovery) and ``extract_conditions``.
 
 An extractor turns sampled frames ``(F, 3, H, W)`` in [0, 1] into a condition ``(F, C, H, W)`` in the canonical range
-of DESIGN.md. Built-in extractors register themselves by name; third-party packages add theirs through the entry-point
-group ``videocomposer.condition_extractors`` (entry-point name = registry name, object = the extractor class or any
-callable returning a ``ConditionExtractor``), e.g. in their ``pyproject.toml``::
+of docs/architecture.md. Built-in extractors register themselves by name; third-party packages add theirs through the
+entry-point group ``videocomposer.condition_extractors`` (entry-point name = registry name, object = the extractor
+class or any callable returning a ``ConditionExtractor``), e.g. in their ``pyproject.toml``::
 
     [project.entry-points."videocomposer.condition_extractors"]
     optical_flow = "my_package.flow:FlowExtractor"

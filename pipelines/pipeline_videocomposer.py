@@ -1,7 +1,9 @@
 """VideoComposerPipeline: text-to-video with any combination of VideoComposer's spatio-temporal conditions."""
 
 import inspect
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ from videocomposer.models.stc_encoder import STCEncoder
 from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 
 from .long_video import LongVideoMixin, split_prompt_segments
+from .model_index import PIPELINE_CLASS_NAME, write_loadable_model_index
 from .pipeline_output import VideoComposerPipelineOutput
 
 logger = logging.get_logger(__name__)
@@ -122,6 +125,81 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         )
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if getattr(self, "vae", None) else 8
         self.video_processor = VideoProcessor(do_resize=False, vae_scale_factor=self.vae_scale_factor)
+        self._unknown_words_warned: set[str] = set()
+
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, *args: Any, push_to_hub: bool = False, **kwargs: Any
+    ) -> None:
+        r"""
+        Saves the pipeline as [`~DiffusionPipeline.save_pretrained`] does, plus what lets diffusers' generic entry
+        point load it: `model_index.json` names the pipeline `["pipeline_videocomposer", "VideoComposerPipeline"]`
+        and the folder holds `pipeline_videocomposer.py`, two lines that import the class from the installed
+        `videocomposer` package. Then `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` loads it
+        (diffusers runs a folder's pipeline file only with `trust_remote_code=True`), and
+        `VideoComposerPipeline.from_pretrained(folder)` needs no remote code. With `push_to_hub=True` the completed
+        folder is uploaded (`repo_id`, `token`, `private`, `commit_message`, `create_pr` as in diffusers); a
+        `README.md` already in the folder is kept as the model card.
+        """
+        hub_keys = ("repo_id", "token", "private", "commit_message", "create_pr")
+        hub = {key: kwargs.pop(key) for key in hub_keys if key in kwargs}
+        super().save_pretrained(save_directory, *args, **kwargs)
+        write_loadable_model_index(Path(save_directory))
+        if push_to_hub:
+            from huggingface_hub import create_repo
+
+            repo_id = hub.get("repo_id", Path(save_directory).name)
+            repo_id = create_repo(repo_id, exist_ok=True, private=hub.get("private"), token=hub.get("token")).repo_id
+            self._upload_folder(
+                str(save_directory), repo_id, token=hub.get("token"), commit_message=hub.get("commit_message"),
+                create_pr=hub.get("create_pr", False),
+            )  # fmt: skip
+
+    @classmethod
+    def _dict_from_json_file(cls, json_file: str | os.PathLike) -> dict[str, Any]:
+        # Loading through this class itself: the folder's pipeline file only re-exports this class, so read
+        # `_class_name` as this class instead of going through diffusers' remote-code path.
+        config = super()._dict_from_json_file(json_file)
+        if list(config.get("_class_name") or ()) == list(PIPELINE_CLASS_NAME):
+            config["_class_name"] = PIPELINE_CLASS_NAME[1]
+        return config
+
+    def enable_vae_slicing(self) -> None:
+        """Decodes the video's frames one at a time (`vae.enable_slicing()`): less memory, same frames."""
+        self.vae.enable_slicing()
+
+    def disable_vae_slicing(self) -> None:
+        """Decodes all frames of a chunk in one VAE call again."""
+        self.vae.disable_slicing()
+
+    def enable_vae_tiling(self) -> None:
+        """Decodes each frame in overlapping tiles (`vae.enable_tiling()`), for frames larger than the VAE's tile."""
+        self.vae.enable_tiling()
+
+    def disable_vae_tiling(self) -> None:
+        """Decodes each frame in one piece again."""
+        self.vae.disable_tiling()
+
+    def fuse_qkv_projections(self, unet: bool = True, vae: bool = True) -> None:
+        """Fuses the attention projections of the UNet and / or the VAE (diffusers' `FusedAttnProcessor2_0`)."""
+        if unet:
+            self.unet.fuse_qkv_projections()
+        if vae:
+            self.vae.fuse_qkv_projections()
+
+    def unfuse_qkv_projections(self, unet: bool = True, vae: bool = True) -> None:
+        """Undoes `fuse_qkv_projections`."""
+        if unet:
+            self.unet.unfuse_qkv_projections()
+        if vae:
+            self.vae.unfuse_qkv_projections()
+
+    def enable_freeu(self, s1: float, s2: float, b1: float, b2: float) -> None:
+        """Enables FreeU (arXiv 2309.11497) in the UNet; see [`VideoComposerUNet3DModel.enable_freeu`]."""
+        self.unet.enable_freeu(s1=s1, s2=s2, b1=b1, b2=b2)
+
+    def disable_freeu(self) -> None:
+        """Disables FreeU."""
+        self.unet.disable_freeu()
 
     @property
     def guidance_scale(self) -> float:
@@ -140,6 +218,7 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         return self._interrupt
 
     def _encode_text(self, text: list[str], device: torch.device) -> torch.Tensor:
+        self._warn_unknown_tokens(text)
         max_length = self.tokenizer.model_max_length
         ids = self.tokenizer(text, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
         truncated = [t for t, n in zip(text, map(len, self.tokenizer(text).input_ids), strict=True) if n > max_length]
@@ -190,6 +269,38 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         pixel_values = self.feature_extractor(images=style_image, return_tensors="pt").pixel_values
         pixel_values = pixel_values.to(device=device, dtype=self.image_encoder.dtype)
         return self.image_encoder(pixel_values).image_embeds
+
+    def _default_video_size(
+        self, num_frames: int | None, height: int | None, width: int | None
+    ) -> tuple[int, int, int]:
+        """`None` sizes -> the UNet's native ones (`num_frames`, `sample_size * vae_scale_factor`)."""
+        config = self.unet.config
+        if (height is None or width is None) and config.sample_size is None:
+            raise ValueError(
+                "`height` and `width` have to be given: the unet config has no `sample_size` (native size)."
+            )
+        native = None if config.sample_size is None else config.sample_size * self.vae_scale_factor
+        num_frames = getattr(config, "num_frames", None) if num_frames is None else num_frames
+        if num_frames is None:
+            raise ValueError("`num_frames` has to be given: the unet config has no `num_frames`.")
+        return num_frames, native if height is None else height, native if width is None else width
+
+    def _warn_unknown_tokens(self, prompts: list[str]) -> None:
+        """Warns once per word about words the tokenizer maps (in part) to its unknown token."""
+        unk = self.tokenizer.unk_token_id
+        if unk is None:
+            return
+        warned = self._unknown_words_warned
+        words = dict.fromkeys(word for prompt in prompts for word in prompt.split())
+        unknown = [
+            w for w in words if w not in warned and unk in self.tokenizer(w, add_special_tokens=False).input_ids
+        ]
+        if unknown:
+            warned.update(unknown)
+            logger.warning(
+                f"The tokenizer maps these prompt words (in part) to its unknown token, so the model does not see "
+                f"them: {unknown}."
+            )
 
     @staticmethod
     def condition_to_tensor(name: str, value: ConditionInput, num_frames: int) -> torch.Tensor:
@@ -364,7 +475,12 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
                     f"`{name}`: the stc_encoder was not built with the {branch!r} condition; it has "
                     f"{list(self.stc_encoder.conditions)}."
                 )
-            channels = {"mask": 1, "masked_video": branch_channels["masked"] - 1}.get(name, branch_channels[branch])
+            if name == "mask":
+                channels = 1
+            elif name == "masked_video":
+                channels = branch_channels["masked"] - 1
+            else:
+                channels = branch_channels[branch]
             if tensor.ndim != 5:
                 raise ValueError(f"`{name}` has to be 5-D (B, {channels}, F, H, W), got shape {tuple(tensor.shape)}.")
             b, c, f, h, w = tensor.shape
@@ -448,6 +564,30 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
             stc_inputs[CONDITION_BRANCHES[name]] = tensor
         return stc_inputs
 
+    def _guidance_batch(
+        self,
+        latents: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        negative_prompt_embeds: torch.Tensor | None,
+        condition_latents: torch.Tensor | None,
+        image_embeds: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        r"""
+        The UNet inputs of one step: as given without guidance; with guidance the unconditional half first (negative
+        prompt, zero style embedding, the same condition latents), then the conditional half.
+        """
+        if not self.do_classifier_free_guidance:
+            return latents, prompt_embeds, condition_latents, image_embeds
+        if negative_prompt_embeds is None or negative_prompt_embeds.shape != prompt_embeds.shape:
+            got = None if negative_prompt_embeds is None else tuple(negative_prompt_embeds.shape)
+            raise ValueError(
+                f"guidance_scale {self.guidance_scale} needs `negative_prompt_embeds` shaped as `prompt_embeds` "
+                f"{tuple(prompt_embeds.shape)}, got {got} (was guidance switched on by a callback?)."
+            )
+        double = lambda x: None if x is None else torch.cat([x, x])  # noqa: E731
+        style = None if image_embeds is None else torch.cat([torch.zeros_like(image_embeds), image_embeds])
+        return double(latents), torch.cat([negative_prompt_embeds, prompt_embeds]), double(condition_latents), style
+
     def prepare_latents(
         self,
         shape: tuple[int, ...],
@@ -505,9 +645,9 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         mask: ConditionInput | None = None,
         image: ConditionInput | None = None,
         style_image: PIL.Image.Image | list[PIL.Image.Image] | None = None,
-        num_frames: int = 16,
-        height: int = 256,
-        width: int = 256,
+        num_frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
         num_inference_steps: int = 50,
         guidance_scale: float = 9.0,
         condition_scale: float | dict[str, float] = 1.0,
@@ -545,9 +685,10 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
             mask (*optional*): `(B, 1, F, H, W)` in [0, 1], 1 marks the hole to generate; needs `masked_video`.
             image (*optional*): `(B, 3, F, H, W)` one image in [0, 1] repeated over F.
             style_image (`PIL.Image.Image` or `list`, *optional*): Style reference, encoded by `image_encoder`.
-            num_frames (`int`, defaults to 16): Frames to generate; beyond `unet.config.num_frames` the temporal
-                layers run over overlapping windows (see [`~VideoComposerPipeline.enable_long_video`]).
-            height (`int`, defaults to 256), width (`int`, defaults to 256): Video size in pixels.
+            num_frames (`int`, *optional*): Frames to generate; defaults to the model's `unet.config.num_frames`. Beyond
+                it the temporal layers run over overlapping windows (see [`~VideoComposerPipeline.enable_long_video`]).
+            height (`int`, *optional*), width (`int`, *optional*): Video size in pixels; default to the model's native
+                `unet.config.sample_size * vae_scale_factor`.
             num_inference_steps (`int`, defaults to 50): Denoising steps.
             guidance_scale (`float`, defaults to 9.0): Classifier-free guidance `u + s * (c - u)`; off at <= 1.
             condition_scale (`float` or `dict[str, float]`, defaults to 1.0): Multiplies the STC branch outputs; a
@@ -573,6 +714,7 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         Returns:
             [`VideoComposerPipelineOutput`] or `tuple`: the frames (see `output_type`), as a dict or a 1-tuple.
         """
+        num_frames, height, width = self._default_video_size(num_frames, height, width)
         given = {
             "motion_vectors": motion_vectors,
             "depth": depth,
@@ -637,8 +779,6 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         if image_embeds is not None:
             image_embeds = image_embeds.to(device=device, dtype=dtype).expand(batch_size, -1)
             image_embeds = image_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
-            if self.do_classifier_free_guidance:
-                image_embeds = torch.cat([torch.zeros_like(image_embeds), image_embeds])
 
         # 2. conditions -> STC latent, once
         latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
@@ -647,8 +787,6 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
             stc_inputs = self.prepare_conditions(conditions, batch_size, device)
             condition_latents = self.stc_encoder(stc_inputs, latent_size=latent_size, condition_scale=condition_scale)
             condition_latents = condition_latents.to(dtype).repeat_interleave(num_videos_per_prompt, dim=0)
-            if self.do_classifier_free_guidance:
-                condition_latents = torch.cat([condition_latents, condition_latents])
 
         # 3. timesteps and noise
         self.scheduler.set_timesteps(num_inference_steps, device=device)
@@ -661,28 +799,27 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         unet = self.long_video_unet(long_video)
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
 
-        # 4. denoising loop: both guidance branches in one batched UNet call
+        # 4. denoising loop: both guidance branches in one batched UNet call. Guidance is read every step (a callback
+        # may change `_guidance_scale`); the doubled batch is built per step, so every input follows it.
         with self.progress_bar(total=num_inference_steps) as progress_bar:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue
-                if self.do_classifier_free_guidance:
-                    latent_model_input = torch.cat([latents, latents])
-                    context = torch.cat([negative_prompt_embeds, prompt_embeds])
-                else:
-                    latent_model_input, context = latents, prompt_embeds
-                latent_model_input = self.scheduler.scale_model_input(latent_model_input, t)
+                model_inputs = self._guidance_batch(
+                    latents, prompt_embeds, negative_prompt_embeds, condition_latents, image_embeds
+                )
+                latent_model_input = self.scheduler.scale_model_input(model_inputs[0], t)
                 noise_pred = unet(
                     latent_model_input,
                     t,
-                    encoder_hidden_states=context,
-                    condition_latents=condition_latents,
-                    image_embeds=image_embeds,
+                    encoder_hidden_states=model_inputs[1],
+                    condition_latents=model_inputs[2],
+                    image_embeds=model_inputs[3],
                     return_dict=False,
                 )[0]
                 if self.do_classifier_free_guidance:
                     noise_pred_uncond, noise_pred_text = noise_pred.chunk(2)
-                    noise_pred = noise_pred_uncond + guidance_scale * (noise_pred_text - noise_pred_uncond)
+                    noise_pred = noise_pred_uncond + self.guidance_scale * (noise_pred_text - noise_pred_uncond)
                 latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
 
                 if callback_on_step_end is not None:

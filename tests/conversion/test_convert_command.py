@@ -54,6 +54,12 @@ def test_convert_command_writes_a_folder_the_pipeline_loads(
     assert pipe.scheduler.config.steps_offset == 1 and pipe.scheduler.config.timestep_spacing == "leading"
     assert pipe.feature_extractor.crop_size == {"height": 32, "width": 32}
     assert pipe.vae.config.scaling_factor == 0.18215
+    assert (pipe.unet.config.sample_size, pipe.unet.config.num_frames) == (32, 16)  # native 256x256, 16 frames
+
+    from diffusers import DiffusionPipeline  # the generic entry point, as the model card says
+
+    assert type(DiffusionPipeline.from_pretrained(output, trust_remote_code=True)) is VideoComposerPipeline
+    assert "trust_remote_code=True" in (output / "README.md").read_text()
 
 
 def test_convert_command_fp16_writes_half_precision(

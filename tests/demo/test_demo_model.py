@@ -26,7 +26,7 @@ def demo_pipeline():
 def test_demo_model_is_inside_the_installed_package():
     assert DEMO_MODEL_DIR.is_relative_to(Path(videocomposer.__file__).resolve().parent)
     index = json.loads((DEMO_MODEL_DIR / "model_index.json").read_text())
-    assert index["_class_name"] == "VideoComposerPipeline"
+    assert index["_class_name"] == ["pipeline_videocomposer", "VideoComposerPipeline"]  # loadable by DiffusionPipeline
     assert index["unet"][1] == "VideoComposerUNet3DModel" and index["stc_encoder"][1] == "STCEncoder"
 
 

@@ -6,7 +6,9 @@ clipping; guidance u + s * (c - u) with two separate model calls, the unconditio
 negative prompt) and a zero style embedding, every STC condition identical in both.
 """
 
+import pytest
 import torch
+from diffusers.callbacks import SDCFGCutoffCallback
 
 NUM_STEPS = 50
 
@@ -22,11 +24,14 @@ def original_timesteps(num_steps: int) -> list[int]:
 
 
 def ddim_reference(unet, latents, text, uncond, condition_latents, image_embeds, guidance_scale, num_steps):
-    """x0 = (x - sqrt(1 - a) eps) / sqrt(a);  x <- sqrt(a_prev) x0 + sqrt(1 - a_prev) eps   (eta = 0)."""
+    """x0 = (x - sqrt(1 - a) eps) / sqrt(a);  x <- sqrt(a_prev) x0 + sqrt(1 - a_prev) eps   (eta = 0).
+
+    `guidance_scale` is one float, or a list with the scale of every step."""
     alphas_cumprod = original_alphas_cumprod()
     stride = 1000 // num_steps
+    scales = guidance_scale if isinstance(guidance_scale, list) else [guidance_scale] * num_steps
     x = latents
-    for t in original_timesteps(num_steps):
+    for t, guidance_scale in zip(original_timesteps(num_steps), scales, strict=True):
         eps = unet(x, t, text, condition_latents=condition_latents, image_embeds=image_embeds).sample
         if guidance_scale > 1.0:
             zero_style = None if image_embeds is None else torch.zeros_like(image_embeds)
@@ -119,3 +124,76 @@ def test_guidance_scale_one_runs_only_the_conditional_branch(pipe, conditions, c
     condition_latents = pipe.stc_encoder({"depth": depth}, latent_size=(4, 4))
     expected = ddim_reference(pipe.unet, latents, text, None, condition_latents, style, 1.0, 10)
     assert_latents_close(out, expected)
+
+
+def all_condition_latents(pipe, conditions, batch: int) -> torch.Tensor:
+    mask, video = conditions["mask"], conditions["masked_video"]
+    stc_inputs = {
+        "motion": conditions["motion_vectors"],
+        "depth": conditions["depth"],
+        "sketch": conditions["sketch"],
+        "single_sketch": conditions["single_sketch"],
+        "masked": torch.cat([(2 * video - 1) * (1 - mask), 1 - mask], dim=1),
+        "local_image": conditions["image"],
+    }
+    return pipe.stc_encoder({k: x.expand(batch, -1, -1, -1, -1) for k, x in stc_inputs.items()}, latent_size=(4, 4))
+
+
+@pytest.mark.parametrize("cutoff", [0, 3])
+@torch.no_grad()
+def test_cfg_cutoff_callback_continues_without_guidance_with_conditions_and_style(
+    pipe, conditions, call_kwargs, cutoff
+):
+    """diffusers' SDCFGCutoffCallback sets `_guidance_scale` to 0 and keeps the conditional `prompt_embeds` after step
+    `cutoff`; the doubled condition latents and style embeddings must follow (they used to stay doubled and crash)."""
+    latents, text, uncond, style = random_inputs(pipe, batch=1)
+    out = pipe(
+        prompt_embeds=text,
+        negative_prompt_embeds=uncond,
+        image_embeds=style,
+        latents=latents,
+        **conditions,
+        callback_on_step_end=SDCFGCutoffCallback(cutoff_step_ratio=None, cutoff_step_index=cutoff),
+        callback_on_step_end_tensor_inputs=["prompt_embeds"],
+        **call_kwargs(num_inference_steps=6, generator=None),
+    ).frames
+    assert pipe.guidance_scale == 0.0 and not pipe.do_classifier_free_guidance
+    scales = [9.0] * (cutoff + 1) + [0.0] * (5 - cutoff)  # the callback runs after step `cutoff`
+    condition_latents = all_condition_latents(pipe, conditions, batch=1)
+    expected = ddim_reference(pipe.unet, latents, text, uncond, condition_latents, style, scales, 6)
+    assert_latents_close(out, expected)
+    always = ddim_reference(pipe.unet, latents, text, uncond, condition_latents, style, 9.0, 6)
+    assert (out - always).abs().max() > 1e-4
+
+
+@torch.no_grad()
+def test_guidance_scale_is_read_at_every_step(pipe, conditions, call_kwargs):
+    latents, text, uncond, style = random_inputs(pipe, batch=2)
+
+    def raise_guidance(pipeline, step, timestep, callback_kwargs):
+        pipeline._guidance_scale += 1.0
+        return callback_kwargs
+
+    out = pipe(
+        prompt_embeds=text,
+        negative_prompt_embeds=uncond,
+        image_embeds=style,
+        latents=latents,
+        depth=conditions["depth"],
+        guidance_scale=2.0,
+        callback_on_step_end=raise_guidance,
+        **call_kwargs(num_inference_steps=4, generator=None),
+    ).frames
+    assert pipe.guidance_scale == 2.0 + pipe.num_timesteps
+    condition_latents = pipe.stc_encoder({"depth": conditions["depth"].expand(2, -1, -1, -1, -1)}, latent_size=(4, 4))
+    expected = ddim_reference(pipe.unet, latents, text, uncond, condition_latents, style, [2.0, 3.0, 4.0, 5.0], 4)
+    assert_latents_close(out, expected)
+
+
+def test_guidance_switched_on_by_a_callback_without_negative_embeddings_is_a_clear_error(pipe, call_kwargs):
+    def switch_on(pipeline, step, timestep, callback_kwargs):
+        pipeline._guidance_scale = 5.0
+        return callback_kwargs
+
+    with pytest.raises(ValueError, match="needs `negative_prompt_embeds`.*switched on by a callback"):
+        pipe("a cat", guidance_scale=1.0, callback_on_step_end=switch_on, **call_kwargs(num_inference_steps=3))

@@ -215,6 +215,7 @@ def test_push_to_hub_uploads_the_final_folder_without_checkpoints(
     assert upload["repo_id"] == "me/tiny-videocomposer" and upload["folder_path"] == str(output_dir)
     assert "checkpoint-*" in upload["ignore_patterns"]
     assert (output_dir / "model_index.json").is_file()
+    assert (output_dir / "pipeline_videocomposer.py").is_file()  # the trained folder loads through DiffusionPipeline
 
 
 def test_temporal_run_changes_only_temporal_weights(tmp_path, model_dir, make_videos, training_argv, run_training):

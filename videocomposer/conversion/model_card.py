@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipelines.model_index import loading_instructions
+
 _TEMPLATE = """---
 license: other
 license_name: research-non-commercial
@@ -35,15 +37,7 @@ The release files come from ModelScope `damo/VideoComposer` (revision v1.0.0; mi
 
 STC conditions of this checkpoint: {conditions}.
 
-## Usage
-
-```python
-import torch
-from videocomposer import VideoComposerPipeline
-
-pipe = VideoComposerPipeline.from_pretrained("PATH_OR_REPO", torch_dtype=torch.{torch_dtype})
-```
-
+{loading}
 ## Licence
 
 The VideoComposer weights were trained on WebVid-10M and LAION-400M and are released for **research and
@@ -63,5 +57,5 @@ def render_model_card(
         open_clip=Path(open_clip).name,
         conditions=", ".join(conditions),
         dtype=dtype,
-        torch_dtype="float16" if dtype == "fp16" else "float32",
+        loading=loading_instructions(dtype="float16" if dtype == "fp16" else None),
     )

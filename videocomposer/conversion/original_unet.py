@@ -174,6 +174,9 @@ def diffusers_configs(original_config: Mapping[str, Any] | None = None) -> tuple
     levels = len(config["dim_mult"])
     scales = tuple(config["attn_scales"])
     unet = {
+        # The release renders 256x256 (latent 32 with the SD VAE's factor 8), 16 frames: the pipeline's default size.
+        "sample_size": 32,
+        "num_frames": 16,
         "in_channels": config["in_dim"],
         "condition_channels": config["concat_dim"],
         "out_channels": config["out_dim"],

@@ -44,6 +44,7 @@ TEXT_CONFIG: dict[str, Any] = {
 }
 UNET_CONFIG: dict[str, Any] = {
     "sample_size": RESOLUTION // 8,
+    "num_frames": NUM_FRAMES,
     "in_channels": 4,
     "condition_channels": 8,
     "out_channels": 4,

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipelines.model_index import loading_instructions
+
 from .components import CONDITIONS, NUM_FRAMES, RESOLUTION, UNET_CONFIG
+
+#: The card's loading section; the copy installed with the package is `videocomposer.demo.DEMO_MODEL_DIR`.
+DEMO_LOADING = (
+    loading_instructions("path/to/videocomposer-demo")
+    + "\nThe copy installed with the package is `videocomposer.demo.DEMO_MODEL_DIR`.\n"
+)
 
 
 def write_model_card(
@@ -30,7 +38,7 @@ def write_model_card(
 
 A small VideoComposer ({RESOLUTION}x{RESOLUTION}, {NUM_FRAMES} frames) trained by this project on CPU from its own
 synthetic moving-shapes clips (`videocomposer.data.synthetic`, one object per clip, training seeds 0..{num_clips - 1}).
-It exists so that the demo, the tests and the notebooks run offline; it is not a general video model.
+It exists so that the demo, the tests and the README's examples run offline; it is not a general video model.
 
 | component | what |
 |---|---|
@@ -59,5 +67,6 @@ weights are not available offline), the generator's z-order depth on the canonic
 
 Under-trained by design of the budget: expect blurry shapes and coarse control. Measured control fidelity is in
 `benchmarks/RESULTS.md` ("bench_control").
-"""
+
+{DEMO_LOADING}"""
     Path(path).write_text(text, encoding="utf-8")

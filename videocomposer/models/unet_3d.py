@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.attention import AttentionMixin
+from diffusers.models.attention import AttentionMixin, BasicTransformerBlock
+from diffusers.models.attention_processor import Attention, FusedAttnProcessor2_0
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
 from diffusers.models.unets.unet_3d_condition import UNet3DConditionModel, UNet3DConditionOutput
 from torch import nn
 
+from .attention_slicing import AttentionSlicingMixin
 from .temporal_windows import TemporalWindows, set_temporal_windows, temporal_windows_of
 from .unet_3d_blocks import VideoComposerDownBlock3D, VideoComposerMidBlock3D, VideoComposerUpBlock3D
 
@@ -39,7 +41,7 @@ _DOWN_TYPES = {"CrossAttnDownBlock3D": True, "DownBlock3D": False}
 _UP_TYPES = {"CrossAttnUpBlock3D": True, "UpBlock3D": False}
 
 
-class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
+class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, AttentionSlicingMixin, ConfigMixin):
     r"""
     The VideoComposer 3D UNet: a ModelScope-style text-to-video UNet whose input is the noisy latent concatenated with
     the STC encoder's output, and whose cross-attention context is the text embedding plus an optional style token
@@ -49,7 +51,10 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
     [`STCEncoder`]).
 
     Parameters:
-        sample_size (`int`, *optional*): Nominal latent size (informational).
+        sample_size (`int`, *optional*): Native latent size; the pipeline's default video size is
+            `sample_size * vae_scale_factor`.
+        num_frames (`int`, defaults to 16): frames per clip the model was trained on (the release: 16); the default
+            video length of the pipeline and the default temporal window of long-video sampling.
         in_channels (`int`, defaults to 4): Latent channels.
         condition_channels (`int`, defaults to 8): STC channels concatenated to the latent.
         out_channels (`int`, defaults to 4): Predicted noise channels.
@@ -64,8 +69,6 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
         image_embed_dim (`int`, *optional*, defaults to 1024): width of the CLIP image embedding fed to the style-token
             MLP; `None` builds no MLP.
         dropout (`float`, defaults to 0.1): dropout of the res blocks and temporal convs (training only).
-        num_frames (`int`, defaults to 16): frames per clip the model was trained on (the release: 16); the default
-            video length of the pipeline and the default temporal window of long-video sampling.
     """
 
     _supports_gradient_checkpointing = True
@@ -75,6 +78,7 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
     def __init__(
         self,
         sample_size: int | None = None,
+        num_frames: int = 16,
         in_channels: int = 4,
         condition_channels: int = 8,
         out_channels: int = 4,
@@ -99,11 +103,8 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
         transformer_in_num_heads: int = 8,
         image_embed_dim: int | None = 1024,
         dropout: float = 0.1,
-        num_frames: int = 16,
     ):
         super().__init__()
-        if not isinstance(num_frames, int) or num_frames < 1:
-            raise ValueError(f"num_frames: expected a positive int, got {num_frames!r}")
         if len(down_block_types) != len(block_out_channels) or len(up_block_types) != len(block_out_channels):
             raise ValueError(
                 "down_block_types, up_block_types and block_out_channels must have the same length, got "
@@ -114,6 +115,8 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
             unknown = [t for t in types if t not in known]
             if unknown:
                 raise ValueError(f"{name}: unknown block types {unknown}; expected one of {sorted(known)}")
+        if not isinstance(num_frames, int) or num_frames < 1:
+            raise ValueError(f"num_frames: expected a positive int, got {num_frames!r}")
         for channels in block_out_channels:
             if channels % attention_head_dim or channels % norm_num_groups:
                 raise ValueError(
@@ -175,6 +178,7 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
                     num_layers=layers_per_block + 1,
                     add_attention=_UP_TYPES[block_type],
                     add_upsample=i < len(block_out_channels) - 1,
+                    resolution_idx=i,
                     **common,
                 )
             )
@@ -223,6 +227,71 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
         """Run the per-frame layers on all frames at once again."""
         for block in (*self.down_blocks, self.mid_block, *self.up_blocks):
             block.frame_chunk_size = None
+
+    def enable_forward_chunking(self, chunk_size: int | None = None, dim: int = 0) -> None:
+        r"""
+        Runs the feed-forward layers of every transformer block in chunks (as `UNet3DConditionModel`).
+
+        Args:
+            chunk_size (`int`, *optional*, defaults to 1): Chunk length along `dim`; it must divide that dimension.
+            dim (`int`, defaults to 0): 0 chunks over batch x frames (spatial) / batch x positions (temporal), 1 over
+                the token sequence.
+        """
+        if dim not in (0, 1):
+            raise ValueError(f"dim: expected 0 or 1, got {dim!r}")
+        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+            raise ValueError(f"chunk_size: expected a positive int or None, got {chunk_size!r}")
+        self._set_chunk_feed_forward(chunk_size or 1, dim)
+
+    def disable_forward_chunking(self) -> None:
+        """Runs the feed-forward layers in one piece again."""
+        self._set_chunk_feed_forward(None, 0)
+
+    def _set_chunk_feed_forward(self, chunk_size: int | None, dim: int) -> None:
+        for module in self.modules():
+            if isinstance(module, BasicTransformerBlock):
+                module.set_chunk_feed_forward(chunk_size=chunk_size, dim=dim)
+
+    def fuse_qkv_projections(self) -> None:
+        """Fuses the q/k/v (self-attention) and k/v (cross-attention) projections and switches every attention layer to
+        diffusers' `FusedAttnProcessor2_0`, as `UNet3DConditionModel` does; `unfuse_qkv_projections` undoes both."""
+        self.original_attn_processors = self.attn_processors
+        for module in self.modules():
+            if isinstance(module, Attention):
+                module.fuse_projections(fuse=True)
+        self.set_attn_processor(FusedAttnProcessor2_0())
+
+    def unfuse_qkv_projections(self) -> None:
+        """Restores the separate projections and the attention processors used before `fuse_qkv_projections`."""
+        if getattr(self, "original_attn_processors", None) is None:
+            raise ValueError("unfuse_qkv_projections: the projections are not fused (call fuse_qkv_projections first)")
+        for module in self.modules():
+            if isinstance(module, Attention) and module.fused_projections:
+                for name in ("to_qkv", "to_kv"):
+                    if hasattr(module, name):
+                        delattr(module, name)
+                module.fused_projections = False
+        self.set_attn_processor(self.original_attn_processors)
+        self.original_attn_processors = None
+
+    def enable_freeu(self, s1: float, s2: float, b1: float, b2: float) -> None:
+        r"""
+        Enables FreeU (arXiv 2309.11497) in the two lowest-resolution up blocks, as `UNet3DConditionModel` does.
+
+        Args:
+            s1, s2 (`float`): Scale of the skip features' low frequencies in up block 0 / 1 (attenuates them).
+            b1, b2 (`float`): Scale of the first half of the backbone channels in up block 0 / 1 (amplifies them).
+        """
+        for name, value in (("s1", s1), ("s2", s2), ("b1", b1), ("b2", b2)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name}: expected a float, got {type(value).__name__}")
+        for block in self.up_blocks:
+            block.s1, block.s2, block.b1, block.b2 = float(s1), float(s2), float(b1), float(b2)
+
+    def disable_freeu(self) -> None:
+        """Disables FreeU."""
+        for block in self.up_blocks:
+            block.s1 = block.s2 = block.b1 = block.b2 = None
 
     @classmethod
     def from_unet3d(cls, unet3d: UNet3DConditionModel, image_embed_dim: int | None = 1024, **config_overrides):
@@ -277,7 +346,8 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
         r"""
         Args:
             sample (`torch.Tensor` of shape `(B, in_channels, F, h, w)`): noisy latents.
-            timestep (`torch.Tensor`, `float` or `int`): a scalar or one timestep per batch element `(B,)`.
+            timestep (`torch.Tensor`, `float` or `int`): a number, a `()` or `(1,)` tensor (broadcast over the batch),
+                or one timestep per batch element `(B,)`.
             encoder_hidden_states (`torch.Tensor` of shape `(B, L, cross_attention_dim)`): text embeddings, or
                 `(B, F, L, cross_attention_dim)`: one context per frame (e.g. prompts changing over a long video).
             condition_latents (`torch.Tensor` of shape `(B, condition_channels, F, h, w)`, *optional*): STC output;
@@ -294,10 +364,7 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
             condition_latents = sample.new_zeros(batch, self.config.condition_channels, num_frames, height, width)
         hidden_states = torch.cat([sample, condition_latents.to(sample.dtype)], dim=1)
 
-        timesteps = torch.as_tensor(timestep, device=sample.device)
-        if timesteps.ndim == 0:
-            timesteps = timesteps[None]
-        timesteps = timesteps.expand(batch)
+        timesteps = torch.as_tensor(timestep, device=sample.device).reshape(-1).expand(batch)
         temb = self.time_embedding(self.time_proj(timesteps).to(dtype=sample.dtype))
 
         # Context per frame: (B * F, L, D), frame-major within each video like the hidden states below.
@@ -351,8 +418,8 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, ConfigMixin):
             got = tuple(sample.shape) if isinstance(sample, torch.Tensor) else type(sample).__name__
             raise ValueError(f"sample: expected a (B, {config.in_channels}, F, h, w) tensor, got {got}")
         batch, _, num_frames, height, width = sample.shape
-        if isinstance(timestep, torch.Tensor) and timestep.ndim > 0 and timestep.shape != (batch,):
-            raise ValueError(f"timestep: expected a scalar or shape ({batch},), got {tuple(timestep.shape)}")
+        if isinstance(timestep, torch.Tensor) and timestep.shape not in ((), (1,), (batch,)):
+            raise ValueError(f"timestep: expected a scalar, shape (1,) or ({batch},), got {tuple(timestep.shape)}")
         ehs = encoder_hidden_states
         if not (
             isinstance(ehs, torch.Tensor)

@@ -17,6 +17,7 @@ import torch
 from diffusers.models.resnet import Downsample2D, ResnetBlock2D, TemporalConvLayer, Upsample2D
 from diffusers.models.transformers.transformer_2d import Transformer2DModel
 from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
+from diffusers.utils.torch_utils import apply_freeu
 from torch import nn
 
 
@@ -250,7 +251,12 @@ class VideoComposerMidBlock3D(_Block3D):
 
 
 class VideoComposerUpBlock3D(_Block3D):
-    """``num_layers`` layers fed with skip connections, then an optional nearest x2 upsample + conv."""
+    """``num_layers`` layers fed with skip connections, then an optional nearest x2 upsample + conv.
+
+    ``s1, s2, b1, b2`` are FreeU's factors (set by the UNet's ``enable_freeu``, ``None`` when off, the attributes
+    diffusers' ``UpBlock3D`` has); blocks ``resolution_idx`` 0 and 1 apply them to the backbone and skip features before
+    each concatenation.
+    """
 
     def __init__(
         self,
@@ -266,8 +272,11 @@ class VideoComposerUpBlock3D(_Block3D):
         norm_num_groups: int,
         norm_eps: float,
         dropout: float,
+        resolution_idx: int | None = None,
     ) -> None:
         super().__init__(add_attention)
+        self.resolution_idx = resolution_idx
+        self.s1 = self.s2 = self.b1 = self.b2 = None
         for i in range(num_layers):
             skip_channels = in_channels if i == num_layers - 1 else out_channels
             resnet_in_channels = prev_output_channel if i == 0 else out_channels
@@ -300,6 +309,16 @@ class VideoComposerUpBlock3D(_Block3D):
     ) -> torch.Tensor:
         for index in range(len(self.resnets)):
             res_hidden_states = res_hidden_states_tuple[-1 - index]
+            if self.s1 is not None:
+                hidden_states, res_hidden_states = apply_freeu(
+                    self.resolution_idx,
+                    hidden_states,
+                    res_hidden_states,
+                    s1=self.s1,
+                    s2=self.s2,
+                    b1=self.b1,
+                    b2=self.b2,
+                )
             hidden_states = torch.cat([hidden_states, res_hidden_states], dim=1)
             hidden_states = self._layer(index, hidden_states, temb, encoder_hidden_states, num_frames)
         if self.upsamplers is not None:
