@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_file import write_section
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 FIGURE = Path(__file__).resolve().parent / "control_fidelity.png"
 FIGURE_CLIPS = 3
 HEADING = "## bench_control: control fidelity of the demo model"
@@ -53,17 +53,6 @@ def save_figure(rows: list[np.ndarray], path: str | Path, scale: int = 2) -> Non
     partial = path.with_name(f".{path.name}.partial")
     PIL.Image.fromarray(image).save(partial, format="PNG")
     partial.replace(path)
-
-
-def append_results(text: str, heading: str = HEADING) -> None:
-    """Append ``text`` under ``heading`` (default: this benchmark's), creating file and heading if absent; other
-    sections stay."""
-    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if heading not in current:
-        current = current.rstrip("\n") + f"\n\n{heading}\n"
-    partial = RESULTS.with_name(RESULTS.name + ".partial")
-    partial.write_text(current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n", encoding="utf-8")
-    partial.replace(RESULTS)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -151,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
 """
     print(table)
     if not args.no_write:
-        append_results(table)
+        write_section(HEADING, table)
         save_figure(figure_rows, args.figure)
         print(f"figure: {args.figure} (rows per clip: real, motion-conditioned, no condition, sketch-conditioned)")
 

@@ -42,7 +42,8 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from bench_control import append_results, object_masks, save_figure  # noqa: E402
+from bench_control import object_masks, save_figure  # noqa: E402
+from results_file import write_section  # noqa: E402
 
 FIGURE = BENCH_DIR / "long_video_seam.png"
 HEADING = "## bench_long_video: long video with the demo model (window 8)"
@@ -276,7 +277,7 @@ Peak memory (RSS increase of a fresh process over the loaded pipeline, MiB; 2 st
 """
     print(text)
     if not args.no_write:
-        append_results(text, HEADING)
+        write_section(HEADING, text)
         save_figure(figure_rows, args.figure, scale=2)
         print(f"figure: {args.figure}")
 

@@ -17,9 +17,9 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+from results_file import write_section
+
 HEADING = "## bench_metrics: CPU time of the weight-free metrics (16 frames, 256x256)"
 TARGET_SECONDS = 0.5
 
@@ -33,16 +33,6 @@ def cpu_seconds(function: Callable[[], object], repeats: int) -> float:
         function()
         best = min(best, time.process_time() - start)
     return best
-
-
-def append_results(text: str) -> None:
-    """Append ``text`` under this benchmark's heading, creating file and heading if absent; other sections stay."""
-    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if HEADING not in current:
-        current = current.rstrip("\n") + f"\n\n{HEADING}\n"
-    partial = RESULTS.with_name(RESULTS.name + ".partial")
-    partial.write_text(current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n", encoding="utf-8")
-    partial.replace(RESULTS)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,7 +91,7 @@ metrics < {TARGET_SECONDS} s per video: {total:.3f} s ({verdict}). Command: `{co
 """
     print(table)
     if not args.no_write:
-        append_results(table)
+        write_section(HEADING, table)
 
 
 if __name__ == "__main__":

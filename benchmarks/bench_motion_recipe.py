@@ -26,10 +26,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import torch
+from results_file import write_section
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HEADING = "## bench_motion_recipe: original-mode motion vectors vs the original tool chain (CPU)"
-sys.path.insert(0, str(RESULTS.parent.parent / "tests" / "condition_extractors"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "condition_extractors"))
 
 
 def cpu_seconds() -> float:
@@ -92,16 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(table)
     if not args.no_write:
-        current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-        if HEADING in current:
-            before, after = current.split(HEADING, 1)
-            rest = after.split("\n## ", 1)
-            current = before + HEADING + "\n\n" + table + "\n" + ("\n## " + rest[1] if len(rest) > 1 else "")
-        else:
-            current = current.rstrip("\n") + f"\n\n{HEADING}\n\n{table}\n"
-        partial = RESULTS.with_name(RESULTS.name + ".partial")
-        partial.write_text(current, encoding="utf-8")
-        partial.replace(RESULTS)
+        write_section(HEADING, table, replace=True)
 
 
 if __name__ == "__main__":

@@ -33,14 +33,14 @@ import av
 import numpy as np
 import torch
 import torch.nn.functional as F
+from results_file import write_section
 
 from condition_extractors import extract_conditions
 from condition_extractors.video import resize_crop_geometry
 from videocomposer.motion import Stroke, strokes_to_motion_vectors
 
 HEADING = "## bench_stroke_distribution: stroke fields vs the original recipe on the same motion"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-sys.path.insert(0, str(RESULTS.parent))  # bench_control's object masks
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_control's object masks, results_file
 SIZE, NUM_FRAMES, FPS = 256, 8, 4
 # (source height, width, disc radius in source px, velocity in source px per frame (dx, dy))
 CLIPS = [
@@ -196,16 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(table)
     if not args.no_write:
-        current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-        if HEADING in current:  # replace this benchmark's own section, keep the others
-            before, after = current.split(HEADING, 1)
-            rest = after.split("\n## ", 1)
-            current = before + HEADING + "\n\n" + table + "\n" + ("\n## " + rest[1] if len(rest) > 1 else "")
-        else:
-            current = current.rstrip("\n") + f"\n\n{HEADING}\n\n{table}\n"
-        partial = RESULTS.with_name(RESULTS.name + ".partial")
-        partial.write_text(current, encoding="utf-8")
-        partial.replace(RESULTS)
+        write_section(HEADING, table, replace=True)
 
 
 if __name__ == "__main__":

@@ -29,21 +29,12 @@ import time
 
 import numpy as np
 import torch
-from bench_control import FIRST_SEED, RESULTS, object_masks
+from bench_control import FIRST_SEED, object_masks
+from results_file import write_section
 
 HEADING = "## bench_stylesv: StyleSV training options on the demo model"
 VARIANTS = ("plain", "adversarial", "stc_tsm", "lora", "lowrank_temporal")
 LAGS = (1, 4, 8, 16, 32)
-
-
-def append_results(text: str) -> None:
-    """Append ``text`` under this benchmark's heading (created if absent); other sections stay."""
-    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if HEADING not in current:
-        current = current.rstrip("\n") + f"\n\n{HEADING}\n"
-    partial = RESULTS.with_name(RESULTS.name + ".partial")
-    partial.write_text(current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n", encoding="utf-8")
-    partial.replace(RESULTS)
 
 
 def saved_activation_bytes(step) -> tuple[int, object]:
@@ -240,7 +231,7 @@ Command: `{command.strip()}`
 """ + "\n".join(lines) + "\n" + profile_lines  # fmt: skip
     print(text)
     if not args.no_write:
-        append_results(text)
+        write_section(HEADING, text)
 
 
 if __name__ == "__main__":

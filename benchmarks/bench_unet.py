@@ -75,7 +75,7 @@ def main() -> None:
     lines = [
         f"\n## bench_unet ({time.strftime('%Y-%m-%d')}, CPU {platform.machine()}, {torch.get_num_threads()} threads, "
         f"torch {torch.__version__})\n",
-        f"Config: 1x4x{f}x{h}x{h} latent, block_out_channels=({c}, {2*c}, {4*c}, {4*c}), fp32, median CPU time of "
+        f"Config: 1x4x{f}x{h}x{h} latent, block_out_channels=({c}, {2 * c}, {4 * c}, {4 * c}), fp32, median CPU time of "
         f"{args.rounds}x{args.repeats} interleaved forwards. Command: `python benchmarks/bench_unet.py "
         f"--frames {f} --latent {h} --channels {c}`\n",
         "| model | CPU ms / forward | ratio vs diffusers |",

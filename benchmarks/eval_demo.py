@@ -26,24 +26,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_file import write_section
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HEADING = "## eval_demo: weight-free metrics of the demo model (videocomposer eval)"
 FIRST_SEED = 2000  # held-out seeds EVAL_SEED_START + 2000 + i: clear of bench_control's and the demo command's
 METRICS = ("warping_error", "temporal_flickering", "repetition_peak", "motion_vector_error")
 SETS = ("real", "motion", "none")
 # eval passes: the weight-free metrics, then the motion-vector error on blocks with a vector in either field
 PASSES = {"main": ["--metrics", *METRICS], "either": ["--metrics", "motion_vector_error", "--mv-support", "either"]}
-
-
-def append_results(text: str) -> None:
-    """Append ``text`` under this script's heading, creating file and heading if absent; other sections stay."""
-    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if HEADING not in current:
-        current = current.rstrip("\n") + f"\n\n{HEADING}\n"
-    partial = RESULTS.with_name(RESULTS.name + ".partial")
-    partial.write_text(current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n", encoding="utf-8")
-    partial.replace(RESULTS)
 
 
 def write_sets(root: Path, num_clips: int, steps: int, guidance: float, model: str | None) -> dict[str, Path]:
@@ -138,7 +128,7 @@ CPU per video. Command: `{command.strip()}`
 """ + "\n".join(rows) + "\n"  # fmt: skip
     print(table)
     if not args.no_write:
-        append_results(table)
+        write_section(HEADING, table)
 
 
 if __name__ == "__main__":
