@@ -498,7 +498,6 @@ def run(args: argparse.Namespace) -> int:
         return run_batch(args, state, pipeline, items, height, width)
 
     import PIL.Image
-    import torch
 
     from videocomposer.visualize import condition_grid, save_video
 
@@ -514,19 +513,18 @@ def run(args: argparse.Namespace) -> int:
     if args.style is not None:
         with PIL.Image.open(args.style) as opened:
             style = opened.convert("RGB")
-    video = pipeline(
+    video = generate_one(
+        args,
+        pipeline,
         args.prompt,
-        negative_prompt=args.negative_prompt,
-        **conditions,
+        args.negative_prompt,
+        conditions,
+        frames,
+        height,
+        width,
+        args.seed,
         style_image=style,
-        num_frames=frames,
-        height=height,
-        width=width,
-        num_inference_steps=args.steps,
-        guidance_scale=default_guidance(args),
-        generator=torch.Generator().manual_seed(args.seed),
-        decode_chunk_size=args.frame_chunk_size,
-    ).frames[0]
+    )
     output = save_video(video, args.output, fps=args.fps)
     print(f"video: {output}")
     if args.grid:
@@ -536,10 +534,40 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def generate_one(
+    args: argparse.Namespace,
+    pipeline,
+    prompt: str,
+    negative_prompt: str | None,
+    conditions: dict,
+    frames: int,
+    height: int,
+    width: int,
+    seed: int,
+    style_image=None,
+):
+    """One video ``(F, H, W, 3)`` with the command's sampling options (steps, guidance, chunking) and a CPU generator
+    seeded with ``seed``, so a video does not depend on the device or the number of processes."""
+    import torch
+
+    return pipeline(
+        prompt,
+        negative_prompt=negative_prompt,
+        **conditions,
+        style_image=style_image,
+        num_frames=frames,
+        height=height,
+        width=width,
+        num_inference_steps=args.steps,
+        guidance_scale=default_guidance(args),
+        generator=torch.Generator().manual_seed(seed),
+        decode_chunk_size=args.frame_chunk_size,
+    ).frames[0]
+
+
 def run_batch(args: argparse.Namespace, state, pipeline, items: list[BatchItem], height: int, width: int) -> int:
     """Generate the items not written yet, split across the processes of ``state`` (accelerate's `PartialState`);
     each output written once."""
-    import torch
     from accelerate.utils import broadcast_object_list, gather_object
     from tqdm.auto import tqdm
 
@@ -558,18 +586,10 @@ def run_batch(args: argparse.Namespace, state, pipeline, items: list[BatchItem],
             conditions = load_condition_file(item.conditions) if item.conditions is not None else {}
             frames = next(iter(conditions.values())).shape[2] if conditions else None
             frames = frames or args.frames or pipeline.unet.config.num_frames
-            video = pipeline(
-                item.prompt,
-                negative_prompt=item.negative_prompt,
-                **{key: value.to(state.device) for key, value in conditions.items()},
-                num_frames=frames,
-                height=height,
-                width=width,
-                num_inference_steps=args.steps,
-                guidance_scale=default_guidance(args),
-                generator=torch.Generator().manual_seed(item.seed),
-                decode_chunk_size=args.frame_chunk_size,
-            ).frames[0]
+            conditions = {key: value.to(state.device) for key, value in conditions.items()}
+            video = generate_one(
+                args, pipeline, item.prompt, item.negative_prompt, conditions, frames, height, width, item.seed
+            )
             written.append(str(save_video(video, item.output, fps=args.fps)))
     every = gather_object(written)  # also the barrier: the summary counts every process's outputs
     if state.is_main_process:
