@@ -235,7 +235,10 @@ def decode_sampled(path: str, num_frames: int | None, fps: float, start_time: fl
     except av.error.FFmpegError as error:
         raise ValueError(f"video={path!r}: the file is corrupt or truncated ({error})") from None
     if not frames:
-        raise ValueError(f"video={path!r}: no frame decoded at or after start_time={start_time}")
+        raise ValueError(
+            f"video={path!r}: no frame decoded at or after start_time={start_time} at fps={fps} (the clip ends "
+            f"before its first output frame, as with ffmpeg's fps filter); lower start_time or raise fps"
+        )
     if num_frames is not None and len(frames) < num_frames:
         raise ValueError(
             f"video={path!r}: only {len(frames)} frames at fps={fps} from start_time={start_time}, fewer than "
