@@ -48,12 +48,17 @@ from .checkpointing import (
     save_checkpoint,
 )
 from .condition_dropout import sample_condition_keep_masks
-from .distributed import check_engine_support, check_process_group, log_batch_layout, set_default_num_threads
+from .distributed import (
+    check_engine_support,
+    check_process_group,
+    enable_fsdp_on_cpu,
+    log_batch_layout,
+    set_default_num_threads,
+)
 from .epoch_sampler import EpochShuffleSampler
 from .objective import (
     BatchShard,
     add_training_noise,
-    append_style_token,
     encode_video_latents,
     eps_prediction_loss,
     training_scheduler,
@@ -89,6 +94,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
     check_process_group(accelerator)
+    enable_fsdp_on_cpu(accelerator)
     num_threads = set_default_num_threads(accelerator)
     check_engine_support(accelerator, args)
     if args.allow_tf32:
@@ -252,18 +258,21 @@ def train(args: argparse.Namespace) -> TrainingResult:
             latents = encode_video_latents(vae, batch["pixel_values"], generator, shard).to(weight_dtype)
             text = pipeline.encode_prompt(batch["prompts"], accelerator.device, 1, False)[0]
             text = text * keep["text"].to(text).view(-1, 1, 1)
-        if use_style:  # the token MLP trains with the UNet: only the image encoder runs without gradients
+        style = {}
+        if use_style:  # the token MLP trains with the UNet (in its forward): only the image encoder has no gradients
             with torch.no_grad():
                 image_embeds = pipeline.encode_image(_first_frames(batch["pixel_values"]), accelerator.device)
-            text = append_style_token(unet, text, image_embeds, keep["style"])
+            style = {"image_embeds": image_embeds, "image_token_scale": keep["style"].to(accelerator.device)}
         noised = add_training_noise(noise_scheduler, latents, generator, shard)
         condition_latents = None
         if stc_inputs:
             scales = {name: keep[name].to(accelerator.device) for name in stc_inputs}
             condition_latents = stc_forward(stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales)
         if adversary is None:
-            return eps_prediction_loss(unet_forward, noised, text, condition_latents)
-        loss, prediction = eps_prediction_loss(unet_forward, noised, text, condition_latents, return_prediction=True)
+            return eps_prediction_loss(unet_forward, noised, text, condition_latents, **style)
+        loss, prediction = eps_prediction_loss(
+            unet_forward, noised, text, condition_latents, return_prediction=True, **style
+        )
         return loss + adversary.generator_term(noise_scheduler, noised, prediction, latents, state.global_step)
 
     logger.info(
