@@ -26,7 +26,7 @@ import PIL.Image
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType, ProjectConfiguration
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader
@@ -181,6 +181,10 @@ def train(args: argparse.Namespace) -> TrainingResult:
     optimizer, dataloader, lr_scheduler = prepared[len(trained_models) :]
     # FSDP replaces the parameters with their shards: from here on, the ones the prepared models hold.
     parameters = [p for model in wrapped.values() for p in model.parameters() if p.requires_grad]
+    fsdp = accelerator.distributed_type == DistributedType.FSDP
+    # accelerate clips with FSDP's global norm only when given all of a model's parameters (with the trained ones
+    # alone each rank would clip by the norm of its own shards); frozen ones have no gradient and add nothing.
+    clipped = [p for model in wrapped.values() for p in model.parameters()] if fsdp else parameters
     unet_forward = wrapped.get("unet", unet)
     stc_forward = wrapped.get("stc_encoder", stc_encoder)
 
@@ -211,6 +215,8 @@ def train(args: argparse.Namespace) -> TrainingResult:
         logger.info(f"no checkpoint in {output_dir}; starting a new run")
     if checkpoint is not None:
         logger.info(f"resuming from {checkpoint}")
+        if fsdp:
+            _materialize_optimizer_state(optimizer)
         accelerator.load_state(str(checkpoint))
     first_epoch = state.global_step // updates_per_epoch
     skip_batches = (state.global_step % updates_per_epoch) * args.gradient_accumulation_steps
@@ -299,7 +305,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
                     loss = compute_loss(batch)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(parameters, args.max_grad_norm)
+                    accelerator.clip_grad_norm_(clipped, args.max_grad_norm)
                 optimizer.step()
                 lr_scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -358,6 +364,19 @@ def train(args: argparse.Namespace) -> TrainingResult:
     if result.num_skipped_clips:
         logger.warning(f"skipped {result.num_skipped_clips} unusable clip(s) of {len(dataset)}")
     return result
+
+
+def _materialize_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
+    """One step with zero gradients, so that every trained parameter has its optimizer state entries. accelerate
+    loads a sharded FSDP optimizer checkpoint into the state dict of the optimizer as it is (``load_fsdp_optimizer``:
+    ``FSDP.optim_state_dict`` as the template of ``dist_cp.load``); a fresh optimizer has none, and its Adam moments
+    and step counts would silently stay unloaded. The step's own changes are overwritten by the checkpoint (weights
+    and optimizer state both)."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            param.grad = torch.zeros_like(param)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 def _first_frames(pixel_values: torch.Tensor) -> list[PIL.Image.Image]:
