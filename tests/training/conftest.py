@@ -4,14 +4,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from accelerate.commands.launch import _validate_launch_command, launch_command_parser
 from accelerate.state import AcceleratorState, GradientState
+from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
 
+import videocomposer
 from pipelines import VideoComposerPipeline
 from videocomposer.data.synthetic import write_dataset
 from videocomposer.training.arguments import parse_args
 from videocomposer.training.trainer import TrainingResult, train
 
 NUM_FRAMES, RESOLUTION, FPS = 4, 32, 8
+ACCELERATE_CONFIG_DIR = Path(videocomposer.__file__).resolve().parents[1] / "examples" / "accelerate"
 
 
 @pytest.fixture
@@ -68,3 +72,22 @@ def make_videos_fixture() -> Callable[..., Path]:
 def training_argv_fixture() -> Callable[..., list[str]]:
     """The factory `training_argv(model_dir, captions, output_dir, *extra) -> argv`."""
     return training_argv
+
+
+def launch_environment(name: str) -> tuple[object, dict[str, str]]:
+    """What `accelerate launch --config_file examples/accelerate/{name}.yaml` validates (the config's values) and
+    exports to its processes."""
+    config = str(ACCELERATE_CONFIG_DIR / f"{name}.yaml")
+    args, defaults, _ = _validate_launch_command(launch_command_parser().parse_args(["--config_file", config, "t.py"]))
+    if args.use_deepspeed:
+        args.deepspeed_fields_from_accelerate_config = list(defaults.deepspeed_config)
+        _, env = prepare_deepspeed_cmd_env(args)
+    else:
+        env = prepare_multi_gpu_env(args)
+    return defaults, env
+
+
+@pytest.fixture(name="launch_environment")
+def launch_environment_fixture() -> Callable[[str], tuple[object, dict[str, str]]]:
+    """The function `launch_environment(config name) -> (config values, environment of the launched processes)`."""
+    return launch_environment

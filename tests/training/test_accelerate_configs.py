@@ -5,9 +5,8 @@ not needed for this (nor installed here); the DeepSpeed configs are not run."""
 from pathlib import Path
 
 import pytest
-from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+from accelerate.commands.launch import launch_command_parser
 from accelerate.utils import DeepSpeedPlugin, DistributedType, FullyShardedDataParallelPlugin
-from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
 
 import videocomposer
 from videocomposer.models.unet_3d_blocks import (
@@ -25,19 +24,7 @@ EXPECTED = {
 }
 
 
-def launch_environment(name: str) -> tuple[object, dict[str, str]]:
-    """What `accelerate launch --config_file examples/accelerate/{name}.yaml` validates and exports."""
-    args = launch_command_parser().parse_args(["--config_file", str(CONFIG_DIR / f"{name}.yaml"), "train.py"])
-    args, defaults, _ = _validate_launch_command(args)
-    if args.use_deepspeed:
-        args.deepspeed_fields_from_accelerate_config = list(defaults.deepspeed_config)
-        _, env = prepare_deepspeed_cmd_env(args)
-    else:
-        env = prepare_multi_gpu_env(args)
-    return defaults, env
-
-
-def test_every_config_is_there_and_every_key_is_known_to_accelerate():
+def test_every_config_is_there_and_every_key_is_known_to_accelerate(launch_environment):
     assert sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")) == sorted(EXPECTED)
     dests = {action.dest for action in launch_command_parser()._actions}
     for name, distributed_type in EXPECTED.items():
@@ -50,7 +37,7 @@ def test_every_config_is_there_and_every_key_is_known_to_accelerate():
         assert not unknown, f"{name}: keys accelerate does not know: {unknown}"
 
 
-def test_fsdp_config_wraps_the_unet_blocks(monkeypatch, make_tiny_components):
+def test_fsdp_config_wraps_the_unet_blocks(monkeypatch, make_tiny_components, launch_environment):
     _, env = launch_environment("fsdp")
     assert env["ACCELERATE_USE_FSDP"] == "true" and env["FSDP_STATE_DICT_TYPE"] == "SHARDED_STATE_DICT"
     for key, value in env.items():
@@ -65,7 +52,7 @@ def test_fsdp_config_wraps_the_unet_blocks(monkeypatch, make_tiny_components):
 
 
 @pytest.mark.parametrize(("name", "stage"), [("deepspeed_zero2", 2), ("deepspeed_zero3", 3)])
-def test_deepspeed_configs_build_the_plugin(monkeypatch, name, stage):
+def test_deepspeed_configs_build_the_plugin(monkeypatch, name, stage, launch_environment):
     _, env = launch_environment(name)
     for key, value in env.items():
         if key.startswith("ACCELERATE_"):

@@ -1,6 +1,7 @@
-"""Data parallel training on CPU: 2 gloo processes (torchrun + ACCELERATE_USE_CPU=1) follow 1 process with the same
-global batch, save one training state per rank, and resume from a checkpoint bit for bit; processes that do not form
-one group are refused before any model is loaded."""
+"""Data parallel training on CPU: 2 gloo processes (torchrun + ACCELERATE_USE_CPU=1), with DDP and with FSDP
+(examples/accelerate/fsdp.yaml's settings), follow 1 process with the same global batch, save one training state per
+rank, and resume from a checkpoint bit for bit; processes that do not form one group are refused before any model is
+loaded."""
 
 import json
 import os
@@ -24,9 +25,9 @@ COMMON = ("--stage", "compositional", "--conditions", "motion", "canny", "--max_
 WEIGHTS = ("unet", "stc_encoder")
 
 
-def torchrun(argv: list[str], losses_file: Path, nproc: int = 2) -> list[float]:
+def torchrun(argv: list[str], losses_file: Path, engine_env: dict[str, str], nproc: int = 2) -> list[float]:
     """Train with `nproc` CPU processes; returns the per-step losses (checked equal on every rank)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT), "ACCELERATE_USE_CPU": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT), "ACCELERATE_USE_CPU": "1", **engine_env}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
                "--standalone", str(DUMP_SCRIPT), str(losses_file), *argv]  # fmt: skip
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -44,13 +45,31 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
     }
 
 
-def test_two_processes_match_one_and_resume_bit_exact(tmp_path, model_dir, make_videos, training_argv, run_training):
+def engine_setup(engine: str, launch_environment) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The environment and training arguments of an engine. DDP: accelerate's default for a gloo group, the UNet and
+    STC encoder trained. FSDP: the FSDP settings `examples/accelerate/fsdp.yaml` exports (its bf16 mixed precision
+    left out: the single process it is compared with runs in float32); one trained model (the UNet's temporal layers,
+    the rest frozen in the same FSDP units), as accelerate's FSDP checkpoints need."""
+    if engine == "ddp":
+        return {}, COMMON
+    _, env = launch_environment("fsdp")
+    fsdp_env = {k: v for k, v in env.items() if k.startswith("FSDP_") or k == "ACCELERATE_USE_FSDP"}
+    return fsdp_env, (*COMMON, "--trainable", "temporal")
+
+
+@pytest.mark.parametrize("engine", ["ddp", "fsdp"])
+def test_two_processes_match_one_and_resume_bit_exact(
+    engine, tmp_path, model_dir, make_videos, training_argv, run_training, launch_environment
+):
+    engine_env, common = engine_setup(engine, launch_environment)
     captions = make_videos(tmp_path / "videos", 4)
-    one = run_training(training_argv(model_dir, captions, tmp_path / "one", *COMMON, "--train_batch_size", "2"))
+    one = run_training(training_argv(model_dir, captions, tmp_path / "one", *common, "--train_batch_size", "2"))
 
     two_dir = tmp_path / "two"
     two = torchrun(
-        training_argv(model_dir, captions, two_dir, *COMMON, "--train_batch_size", "1"), tmp_path / "a.json"
+        training_argv(model_dir, captions, two_dir, *common, "--train_batch_size", "1"),
+        tmp_path / "a.json",
+        engine_env,
     )
     # Same global batch, same draws: the same losses and weights up to float reduction order.
     assert len(two) == 4
@@ -65,15 +84,19 @@ def test_two_processes_match_one_and_resume_bit_exact(tmp_path, model_dir, make_
     for rank in (0, 1):  # every rank saved its own RNG states and noise generator
         assert (checkpoint / f"random_states_{rank}.pkl").is_file()
         assert (checkpoint / f"training_state_{rank}.pt").is_file()
+    if engine == "fsdp":  # sharded model and optimizer states: one file per rank
+        for name in ("pytorch_model_fsdp_0", "optimizer_0"):
+            assert sorted(p.name for p in (checkpoint / name).glob("*.distcp")) == ["__0_0.distcp", "__1_0.distcp"]
 
     # Resume from step 2 (as after a kill): steps 3-4 and the final weights equal the uninterrupted run's exactly.
     resumed_dir = tmp_path / "resumed"
     resumed_dir.mkdir()
     shutil.copytree(checkpoint, resumed_dir / "checkpoint-2")
     resumed = torchrun(
-        training_argv(model_dir, captions, resumed_dir, *COMMON, "--train_batch_size", "1",
+        training_argv(model_dir, captions, resumed_dir, *common, "--train_batch_size", "1",
                       "--resume_from_checkpoint", "latest"),
         tmp_path / "b.json",
+        engine_env,
     )  # fmt: skip
     assert resumed == two[2:]
     expected, actual = weights(two_dir), weights(resumed_dir)

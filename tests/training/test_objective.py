@@ -8,7 +8,6 @@ from videocomposer.training.objective import (
     BatchShard,
     NoisedLatents,
     add_training_noise,
-    append_style_token,
     encode_video_latents,
     eps_prediction_loss,
     training_scheduler,
@@ -50,18 +49,33 @@ def test_video_latents_are_scaled_per_frame_posterior_samples(make_tiny_componen
         encode_video_latents(vae, frames[:, 0], torch.Generator())
 
 
-def test_style_token_equals_the_unets_own_path_and_dropping_zeroes_it(make_tiny_components):
+def test_style_token_scale_zeroes_dropped_tokens_inside_the_unet_forward(make_tiny_components):
+    """Style dropout acts on the token after the MLP, inside the UNet's forward (where FSDP gathers the MLP's
+    weights): a kept sample is the plain `image_embeds` path, a dropped one sees a zero token appended to its text."""
     unet = make_tiny_components()["unet"]
     g = torch.Generator().manual_seed(0)
-    sample, text = torch.randn(2, 4, 2, 4, 4, generator=g), torch.randn(2, 16, 32, generator=g)
+    noised = NoisedLatents(
+        torch.randn(2, 4, 2, 4, 4, generator=g), torch.tensor([10, 700]), torch.randn(2, 4, 2, 4, 4)
+    )
+    text = torch.randn(2, 16, 32, generator=g)
     image_embeds = torch.randn(2, unet.config.image_embed_dim, generator=g)
     with torch.no_grad():
-        reference = unet(sample, 10, text, image_embeds=image_embeds).sample
-        context = append_style_token(unet, text, image_embeds, torch.ones(2))
-        torch.testing.assert_close(unet(sample, 10, context).sample, reference)
-        dropped = append_style_token(unet, text, image_embeds, torch.tensor([0.0, 1.0]))
-    assert dropped.shape == (2, 17, 32)
-    assert torch.equal(dropped[0, -1], torch.zeros(32)) and torch.equal(dropped[1], context[1])
+        kept = unet(noised.noisy_latents, noised.timesteps, text, image_embeds=image_embeds).sample
+        zero_token = torch.cat([text, torch.zeros(2, 1, 32)], dim=1)
+        dropped = unet(noised.noisy_latents, noised.timesteps, zero_token).sample
+        scaled = unet(
+            noised.noisy_latents, noised.timesteps, text, image_embeds=image_embeds,
+            image_token_scale=torch.tensor([0.0, 1.0]),
+        ).sample  # fmt: skip
+        torch.testing.assert_close(scaled[0], dropped[0])
+        torch.testing.assert_close(scaled[1], kept[1])
+        assert not torch.allclose(kept[0], dropped[0])
+        loss = eps_prediction_loss(unet, noised, text, image_embeds=image_embeds, image_token_scale=torch.ones(2))
+        assert loss.item() == pytest.approx(F.mse_loss(kept, noised.noise).item(), rel=1e-6)
+    with pytest.raises(ValueError, match="image_token_scale: scales the style token, which needs image_embeds"):
+        unet(noised.noisy_latents, noised.timesteps, text, image_token_scale=torch.ones(2))
+    with pytest.raises(ValueError, match=r"image_token_scale: expected a \(2,\) tensor, got \(3,\)"):
+        unet(noised.noisy_latents, noised.timesteps, text, image_embeds=image_embeds, image_token_scale=torch.ones(3))
 
 
 def test_loss_is_the_mse_to_the_added_noise(make_tiny_components):

@@ -136,13 +136,13 @@ def test_engines_refuse_what_they_cannot_do():
         engine(DistributedType.FSDP),
         engine(DistributedType.FSDP, is_fsdp2=True),
     )
-    for accelerator in (deepspeed, fsdp2):  # one model per engine: the UNet + STC encoder pair is refused
+    for accelerator in (deepspeed, fsdp1, fsdp2):  # one model per optimizer: the UNet + STC encoder pair is refused
         for trainable in ("all", "stc"):
-            with pytest.raises(ValueError, match=rf"--trainable {trainable}: trains two models"):
+            with pytest.raises(ValueError, match=rf"--trainable {trainable}: trains two models .* use the DDP config"):
                 check_engine_support(accelerator, args(trainable=trainable))
         check_engine_support(accelerator, args(trainable="temporal"))
         check_engine_support(accelerator, args(stage="t2v"))
-    check_engine_support(fsdp1, args())  # FSDP1 wraps each model
+    check_engine_support(engine(DistributedType.MULTI_GPU), args())  # DDP wraps each model
     for accelerator in (deepspeed, fsdp1):
         with pytest.raises(ValueError, match="--validation_prompt: .*only its shard"):
             check_engine_support(accelerator, args(stage="t2v", validation_prompt=["a cat"]))

@@ -342,6 +342,7 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, AttentionSlicingMixin
         condition_latents: torch.Tensor | None = None,
         image_embeds: torch.Tensor | None = None,
         return_dict: bool = True,
+        image_token_scale: torch.Tensor | None = None,
     ) -> UNet3DConditionOutput | tuple[torch.Tensor]:
         r"""
         Args:
@@ -355,9 +356,11 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, AttentionSlicingMixin
             image_embeds (`torch.Tensor` of shape `(B, image_embed_dim)`, *optional*): CLIP image embedding; when
                 given, `MLP(image_embeds)` is appended to the context as one extra token.
             return_dict (`bool`, defaults to `True`): return a `UNet3DConditionOutput` instead of a tuple.
+            image_token_scale (`torch.Tensor` of shape `(B,)`, *optional*): multiplies each sample's style token
+                (after the MLP; training's per-sample style dropout, 0 giving a zero token). Needs `image_embeds`.
         """
         batch, _, num_frames, height, width = self._check_forward_inputs(
-            sample, timestep, encoder_hidden_states, condition_latents, image_embeds
+            sample, timestep, encoder_hidden_states, condition_latents, image_embeds, image_token_scale
         )
 
         if condition_latents is None:
@@ -374,6 +377,8 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, AttentionSlicingMixin
             context = encoder_hidden_states.repeat_interleave(num_frames, dim=0)
         if image_embeds is not None:
             image_token = self.image_embedding(image_embeds.to(dtype=context.dtype))
+            if image_token_scale is not None:
+                image_token = image_token * image_token_scale.to(image_token).view(-1, 1)
             context = torch.cat([context, image_token.repeat_interleave(num_frames, dim=0)[:, None]], dim=1)
 
         temb = temb.repeat_interleave(num_frames, dim=0)
@@ -412,6 +417,7 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, AttentionSlicingMixin
         encoder_hidden_states: torch.Tensor,
         condition_latents: torch.Tensor | None,
         image_embeds: torch.Tensor | None,
+        image_token_scale: torch.Tensor | None = None,
     ) -> tuple[int, int, int, int, int]:
         config = self.config
         if not isinstance(sample, torch.Tensor) or sample.ndim != 5 or sample.shape[1] != config.in_channels:
@@ -446,4 +452,10 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, AttentionSlicingMixin
                 raise ValueError(
                     f"image_embeds: expected shape ({batch}, {config.image_embed_dim}), got {tuple(image_embeds.shape)}"
                 )
+        if image_token_scale is not None:
+            if image_embeds is None:
+                raise ValueError("image_token_scale: scales the style token, which needs image_embeds")
+            if not isinstance(image_token_scale, torch.Tensor) or tuple(image_token_scale.shape) != (batch,):
+                got = tuple(getattr(image_token_scale, "shape", ())) or type(image_token_scale).__name__
+                raise ValueError(f"image_token_scale: expected a ({batch},) tensor, got {got}")
         return batch, config.in_channels, num_frames, height, width

@@ -1,5 +1,5 @@
 """Process-level set-up of a training run: the thread count per process, the check that the launched processes form
-one group, and the batch sizes they add up to.
+one group, FSDP on CPU processes, and the batch sizes they add up to.
 
 Threads: unless ``OMP_NUM_THREADS`` is set, each of several processes on a machine uses
 ``max(1, cpus // processes on this machine)`` threads (``cpus``: the CPUs this process may run on); a lone process
@@ -11,9 +11,9 @@ import argparse
 import os
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
-from accelerate.utils import DistributedType
+from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin, parse_flag_from_env
 
 logger = get_logger(__name__)
 
@@ -64,20 +64,46 @@ def check_process_group(accelerator: Accelerator) -> None:
         )
 
 
+def enable_fsdp_on_cpu(accelerator: Accelerator) -> bool:
+    """Make ``ACCELERATE_USE_FSDP=true`` shard the models of CPU processes (``ACCELERATE_USE_CPU=1``, gloo); returns
+    whether it switched the engine to FSDP.
+
+    accelerate 1.x turns ``ACCELERATE_USE_FSDP`` into FSDP only for accelerator process groups (``AcceleratorState``
+    checks the distributed type against MULTI_GPU / NPU / XPU / ..., not MULTI_CPU) and would silently train CPU
+    processes with DDP, although torch's FSDP (1 and 2) runs on CPUs with gloo. Here the engine becomes FSDP with the
+    plugin accelerate builds from the ``FSDP_*`` environment, on the device ``cpu`` (FSDP1 refuses ``cpu:0`` as
+    ``device_id`` for parameters on ``cpu``); the process group stays accelerate's gloo group."""
+    state = accelerator.state
+    if state.distributed_type != DistributedType.MULTI_CPU or not parse_flag_from_env("ACCELERATE_USE_FSDP"):
+        return False
+    plugin = FullyShardedDataParallelPlugin()
+    if accelerator.mixed_precision != "no":
+        plugin.set_mixed_precision(accelerator.mixed_precision)
+    state.fsdp_plugin = plugin
+    # Both shared states: a later AcceleratorState() copies PartialState's distributed type and device over its own.
+    for shared in (PartialState(), state):
+        shared.distributed_type = DistributedType.FSDP
+        shared.device = torch.device("cpu")
+    logger.info(f"FSDP (version {plugin.fsdp_version}) on {accelerator.num_processes} CPU processes (gloo)")
+    return True
+
+
 def check_engine_support(accelerator: Accelerator, args: argparse.Namespace) -> None:
     """Raise ``ValueError`` naming the option for what the engine (DeepSpeed, FSDP) cannot do with these arguments.
 
-    accelerate's DeepSpeed and FSDP2 prepare one model, and a compositional ``--trainable all`` / ``stc`` run trains
-    two (the UNet and the STC encoder); under FSDP and DeepSpeed the main process holds only its shard of the weights,
-    so it cannot generate validation videos alone."""
-    one_model_engine = accelerator.distributed_type == DistributedType.DEEPSPEED or accelerator.is_fsdp2
-    if one_model_engine and args.stage == "compositional" and args.trainable in ("all", "stc"):
+    A compositional ``--trainable all`` / ``stc`` run trains two models (the UNet and the STC encoder) with one
+    optimizer; accelerate's DeepSpeed and FSDP2 prepare one model, and its FSDP1 checkpoints pair optimizer ``i`` with
+    model ``i`` (``save_fsdp_optimizer``), where torch cannot map the other model's parameters (a ``KeyError``). Under
+    FSDP and DeepSpeed the main process holds only its shard of the weights, so it cannot generate validation videos
+    alone."""
+    sharded = accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+    if sharded and args.stage == "compositional" and args.trainable in ("all", "stc"):
         raise ValueError(
-            f"--trainable {args.trainable}: trains two models (the UNet and the STC encoder), and accelerate's "
-            "DeepSpeed and FSDP2 prepare one; use the DDP or FSDP (version 1) config, --trainable temporal / lora, "
-            "or --stage t2v"
+            f"--trainable {args.trainable}: trains two models (the UNet and the STC encoder) with one optimizer, "
+            "which accelerate's DeepSpeed and FSDP cannot prepare or checkpoint; use the DDP config, "
+            "--trainable temporal / lora, or --stage t2v"
         )
-    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED) and args.validation_prompt:
+    if sharded and args.validation_prompt:
         raise ValueError(
             "--validation_prompt: validation runs the pipeline on the main process, which holds only its shard of the "
             "weights under FSDP / DeepSpeed; generate from the saved checkpoints or final folder instead"

@@ -113,36 +113,25 @@ def add_training_noise(
     return NoisedLatents(scheduler.add_noise(latents, noise, timesteps), timesteps, noise)
 
 
-def append_style_token(
-    unet: VideoComposerUNet3DModel,
-    encoder_hidden_states: torch.Tensor,
-    image_embeds: torch.Tensor,
-    keep: torch.Tensor,
-) -> torch.Tensor:
-    """The UNet's cross-attention context with the style token ``MLP(image_embeds)`` appended, times ``keep`` (B,).
-
-    Same as the UNet's own ``image_embeds`` path, except that a dropped sample gets a zero token: the original's
-    dropout acts on the token, after the MLP. Pass the result as ``encoder_hidden_states`` with ``image_embeds=None``.
-    """
-    token = unet.image_embedding(image_embeds.to(encoder_hidden_states.dtype))
-    token = token * keep.to(token).view(-1, 1)
-    return torch.cat([encoder_hidden_states, token[:, None]], dim=1)
-
-
 def eps_prediction_loss(
     unet: VideoComposerUNet3DModel,
     noised: NoisedLatents,
     encoder_hidden_states: torch.Tensor,
     condition_latents: torch.Tensor | None = None,
     return_prediction: bool = False,
+    image_embeds: torch.Tensor | None = None,
+    image_token_scale: torch.Tensor | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Mean squared error (float32) between the UNet's noise prediction and the noise that was added (and, with
-    ``return_prediction``, the prediction)."""
+    ``return_prediction``, the prediction). ``image_embeds`` / ``image_token_scale``: the style token, computed in the
+    UNet's forward (where FSDP gathers the token MLP's sharded weights), times the per-sample style keep mask."""
     prediction = unet(
         noised.noisy_latents,
         noised.timesteps,
         encoder_hidden_states=encoder_hidden_states,
         condition_latents=condition_latents,
+        image_embeds=image_embeds,
+        image_token_scale=image_token_scale,
     ).sample
     loss = F.mse_loss(prediction.float(), noised.noise.float(), reduction="mean")
     return (loss, prediction) if return_prediction else loss

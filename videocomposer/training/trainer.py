@@ -26,7 +26,7 @@ import PIL.Image
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType, ProjectConfiguration
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader
@@ -48,12 +48,17 @@ from .checkpointing import (
     save_checkpoint,
 )
 from .condition_dropout import sample_condition_keep_masks
-from .distributed import check_engine_support, check_process_group, log_batch_layout, set_default_num_threads
+from .distributed import (
+    check_engine_support,
+    check_process_group,
+    enable_fsdp_on_cpu,
+    log_batch_layout,
+    set_default_num_threads,
+)
 from .epoch_sampler import EpochShuffleSampler
 from .objective import (
     BatchShard,
     add_training_noise,
-    append_style_token,
     encode_video_latents,
     eps_prediction_loss,
     training_scheduler,
@@ -89,6 +94,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
     check_process_group(accelerator)
+    enable_fsdp_on_cpu(accelerator)
     num_threads = set_default_num_threads(accelerator)
     check_engine_support(accelerator, args)
     if args.allow_tf32:
@@ -175,6 +181,10 @@ def train(args: argparse.Namespace) -> TrainingResult:
     optimizer, dataloader, lr_scheduler = prepared[len(trained_models) :]
     # FSDP replaces the parameters with their shards: from here on, the ones the prepared models hold.
     parameters = [p for model in wrapped.values() for p in model.parameters() if p.requires_grad]
+    fsdp = accelerator.distributed_type == DistributedType.FSDP
+    # accelerate clips with FSDP's global norm only when given all of a model's parameters (with the trained ones
+    # alone each rank would clip by the norm of its own shards); frozen ones have no gradient and add nothing.
+    clipped = [p for model in wrapped.values() for p in model.parameters()] if fsdp else parameters
     unet_forward = wrapped.get("unet", unet)
     stc_forward = wrapped.get("stc_encoder", stc_encoder)
 
@@ -205,6 +215,8 @@ def train(args: argparse.Namespace) -> TrainingResult:
         logger.info(f"no checkpoint in {output_dir}; starting a new run")
     if checkpoint is not None:
         logger.info(f"resuming from {checkpoint}")
+        if fsdp:
+            _materialize_optimizer_state(optimizer)
         accelerator.load_state(str(checkpoint))
     first_epoch = state.global_step // updates_per_epoch
     skip_batches = (state.global_step % updates_per_epoch) * args.gradient_accumulation_steps
@@ -252,18 +264,21 @@ def train(args: argparse.Namespace) -> TrainingResult:
             latents = encode_video_latents(vae, batch["pixel_values"], generator, shard).to(weight_dtype)
             text = pipeline.encode_prompt(batch["prompts"], accelerator.device, 1, False)[0]
             text = text * keep["text"].to(text).view(-1, 1, 1)
-        if use_style:  # the token MLP trains with the UNet: only the image encoder runs without gradients
+        style = {}
+        if use_style:  # the token MLP trains with the UNet (in its forward): only the image encoder has no gradients
             with torch.no_grad():
                 image_embeds = pipeline.encode_image(_first_frames(batch["pixel_values"]), accelerator.device)
-            text = append_style_token(unet, text, image_embeds, keep["style"])
+            style = {"image_embeds": image_embeds, "image_token_scale": keep["style"].to(accelerator.device)}
         noised = add_training_noise(noise_scheduler, latents, generator, shard)
         condition_latents = None
         if stc_inputs:
             scales = {name: keep[name].to(accelerator.device) for name in stc_inputs}
             condition_latents = stc_forward(stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales)
         if adversary is None:
-            return eps_prediction_loss(unet_forward, noised, text, condition_latents)
-        loss, prediction = eps_prediction_loss(unet_forward, noised, text, condition_latents, return_prediction=True)
+            return eps_prediction_loss(unet_forward, noised, text, condition_latents, **style)
+        loss, prediction = eps_prediction_loss(
+            unet_forward, noised, text, condition_latents, return_prediction=True, **style
+        )
         return loss + adversary.generator_term(noise_scheduler, noised, prediction, latents, state.global_step)
 
     logger.info(
@@ -290,7 +305,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
                     loss = compute_loss(batch)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(parameters, args.max_grad_norm)
+                    accelerator.clip_grad_norm_(clipped, args.max_grad_norm)
                 optimizer.step()
                 lr_scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -349,6 +364,19 @@ def train(args: argparse.Namespace) -> TrainingResult:
     if result.num_skipped_clips:
         logger.warning(f"skipped {result.num_skipped_clips} unusable clip(s) of {len(dataset)}")
     return result
+
+
+def _materialize_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
+    """One step with zero gradients, so that every trained parameter has its optimizer state entries. accelerate
+    loads a sharded FSDP optimizer checkpoint into the state dict of the optimizer as it is (``load_fsdp_optimizer``:
+    ``FSDP.optim_state_dict`` as the template of ``dist_cp.load``); a fresh optimizer has none, and its Adam moments
+    and step counts would silently stay unloaded. The step's own changes are overwritten by the checkpoint (weights
+    and optimizer state both)."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            param.grad = torch.zeros_like(param)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 def _first_frames(pixel_values: torch.Tensor) -> list[PIL.Image.Image]:
