@@ -28,6 +28,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from results_file import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 HEADING = "## bench_extract_sharded"
 
@@ -71,20 +73,6 @@ def same_cache(first: Path, second: Path) -> bool:
             if any(not (a.get_tensor(k) == b.get_tensor(k)).all() for k in a.keys()):
                 return False
     return True
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) this benchmark's section of ``path``, atomically."""
-    from videocomposer.atomic_files import atomic_write_text
-
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = text.find(HEADING)
-    if start >= 0:
-        end = text.find("\n## ", start + len(HEADING))
-        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    atomic_write_text(path, text)
 
 
 def main() -> None:
@@ -134,7 +122,7 @@ def main() -> None:
                      f"{cpu[processes]:.1f} | {rate[processes] / rate[1]:.2f}x |")  # fmt: skip
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = (
-        f"{HEADING}\n\n### {stamp}, CPU {platform.machine()} ({os.cpu_count()} cores, shared), 1 thread per process\n\n"
+        f"### {stamp}, CPU {platform.machine()} ({os.cpu_count()} cores, shared), 1 thread per process\n\n"
         f"`python benchmarks/bench_extract_sharded.py --clips {args.clips} --processes {args.processes} --rounds "
         f"{args.rounds}`: {args.clips} synthetic clips, {args.frames} frames at {args.size}², conditions "
         f"{' '.join(args.conditions)}; median of {args.rounds} alternating runs; extraction rate = clips / (wall - "
@@ -143,9 +131,9 @@ def main() -> None:
         + f"\n\nCaches identical (tensors, metadata, index.json) across all runs: "
         f"{'yes' if identical else 'NO'}.\n"
     )
-    print(section)
+    print(f"{HEADING}\n\n{section}")
     if args.write_results:
-        write_section(ROOT / "benchmarks" / "RESULTS.md", section)
+        write_section(HEADING, section, replace=True)
 
 
 if __name__ == "__main__":

@@ -80,17 +80,7 @@ def test_latents_equal_the_written_out_ddim_loop_with_all_conditions_and_style(p
         **call_kwargs(num_inference_steps=NUM_STEPS, generator=None),
     ).frames
 
-    mask, video = conditions["mask"], conditions["masked_video"]
-    stc_inputs = {
-        "motion": conditions["motion_vectors"],
-        "depth": conditions["depth"],
-        "sketch": conditions["sketch"],
-        "single_sketch": conditions["single_sketch"],
-        "masked": torch.cat([(2 * video - 1) * (1 - mask), 1 - mask], dim=1),
-        "local_image": conditions["image"],
-    }
-    stc_inputs = {name: x.expand(2, -1, -1, -1, -1) for name, x in stc_inputs.items()}
-    condition_latents = pipe.stc_encoder(stc_inputs, latent_size=(4, 4))
+    condition_latents = all_condition_latents(pipe, conditions, batch=2)
     expected = ddim_reference(pipe.unet, latents, text, uncond, condition_latents, style, 9.0, NUM_STEPS)
     assert_latents_close(out, expected)
 
