@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+from videocomposer.atomic_files import atomic_write_text
+
 PIPELINE_CLASS_NAME: tuple[str, str] = ("pipeline_videocomposer", "VideoComposerPipeline")
 PIPELINE_FILE_TEXT = '''"""VideoComposerPipeline, from the installed `videocomposer` package (`pip install videocomposer`).
 
@@ -24,19 +26,6 @@ from videocomposer import VideoComposerPipeline
 
 __all__ = ["VideoComposerPipeline"]
 '''
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temporary name beside `path` (mode 0666 less the umask), then rename it over `path`."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def write_loadable_model_index(folder: str | os.PathLike) -> None:
@@ -51,8 +40,8 @@ def write_loadable_model_index(folder: str | os.PathLike) -> None:
         raise FileNotFoundError(f"folder: {folder} has no model_index.json (not a saved pipeline)")
     index = json.loads(index_path.read_text(encoding="utf-8"))
     index["_class_name"] = list(PIPELINE_CLASS_NAME)
-    _write_text_atomic(folder / f"{PIPELINE_CLASS_NAME[0]}.py", PIPELINE_FILE_TEXT)
-    _write_text_atomic(index_path, json.dumps(index, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(folder / f"{PIPELINE_CLASS_NAME[0]}.py", PIPELINE_FILE_TEXT)
+    atomic_write_text(index_path, json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
 def loading_instructions(location: str = "PATH_OR_REPO", dtype: str | None = None) -> str:

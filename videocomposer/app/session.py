@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from videocomposer.atomic_files import atomic_path, current_umask
 from videocomposer.motion import StrokeSet, save_strokes, strokes_to_motion_vectors
 
 from .canvas import strokes_from_canvas
@@ -198,32 +199,18 @@ class ComposerApp:
         ).frames[0]
         self.output_dir.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="run-", dir=self.output_dir))
-        os.chmod(folder, 0o777 & ~_umask())
-        video = _published(save_video(frames, folder / "video.mp4", fps=self.fps))
+        os.chmod(folder, 0o777 & ~current_umask())  # mkdtemp makes 0700
+        video = save_video(frames, folder / "video.mp4", fps=self.fps)
         grid = stroke_grid(frames, conditions, strokes, source, GRID_HEIGHT)
-        grid_path = _published(save_video(grid, folder / "grid.mp4", fps=self.fps))
+        grid_path = save_video(grid, folder / "grid.mp4", fps=self.fps)
         conditions_path = folder / "conditions.safetensors"
-        partial = folder / ".conditions.safetensors.partial"
-        save_file({key: value.contiguous() for key, value in conditions.items()}, str(partial))
-        _published(partial).replace(conditions_path)
+        with atomic_path(conditions_path) as temporary:
+            save_file({key: value.contiguous() for key, value in conditions.items()}, str(temporary))
         strokes_path = None
         if strokes is not None:
             strokes_path = folder / "strokes.json"
             save_strokes(strokes, strokes_path)
-            _published(strokes_path)
         return Outputs(video=video, grid=grid_path, conditions=conditions_path, strokes=strokes_path)
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def _published(path: Path) -> Path:
-    """Give a file written through a private temporary name the umask's permissions (``mkstemp`` makes 0600)."""
-    os.chmod(path, 0o666 & ~_umask())
-    return path
 
 
 def check_generation(prompt: str, num_frames: int, steps: int, guidance: float, seed: int,

@@ -19,8 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 from pathlib import Path
+
+from videocomposer.atomic_files import atomic_write_text
 
 VIDEO_EXTENSIONS = (".mp4", ".gif", ".webm", ".mov", ".mkv", ".avi")
 WEIGHT_FREE = ("warping_error", "temporal_flickering", "repetition_peak", "seam_discontinuity", "motion_vector_error")
@@ -305,13 +306,6 @@ def _json_value(value) -> object:
     return value if isinstance(value, float) else {"value": None, "reason": value}
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-
-
 def markdown_table(report: dict) -> str:
     """The report's metrics as a markdown table (metric, value, videos, meaning or reason)."""
     lines = ["| metric | value | videos | note |", "|---|---|---|---|"]
@@ -416,8 +410,9 @@ def run(args: argparse.Namespace) -> int:
         },
     }
     table = markdown_table(report)
-    _write_atomic(args.output, json.dumps(report, indent=2) + "\n")
-    _write_atomic(args.output.with_suffix(".md"), table)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.output, json.dumps(report, indent=2) + "\n")
+    atomic_write_text(args.output.with_suffix(".md"), table)
     print(table, end="")
     print(f"wrote {args.output} and {args.output.with_suffix('.md')}")
     return 0

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from videocomposer.atomic_files import atomic_path, atomic_write_text
 from videocomposer.motion.bspline import uniform_quadratic_weights
 
 ADAPTER_CONFIG_NAME = "lowrank_temporal_config.json"
@@ -160,13 +161,9 @@ def save_lowrank_temporal(unet: nn.Module, config: LowRankTemporalConfig, save_d
     if not state:
         raise ValueError("unet: has no low-rank temporal modulation to save")
     weights = folder / ADAPTER_WEIGHTS_NAME
-    temporary = weights.with_name(f".{weights.name}.tmp")
-    save_file(state, str(temporary), metadata={"format": "pt"})
-    os.replace(temporary, weights)
-    config_path = folder / ADAPTER_CONFIG_NAME
-    temporary = config_path.with_name(f".{config_path.name}.tmp")
-    temporary.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True))
-    os.replace(temporary, config_path)
+    with atomic_path(weights) as temporary:
+        save_file(state, str(temporary), metadata={"format": "pt"})
+    atomic_write_text(folder / ADAPTER_CONFIG_NAME, json.dumps(config.to_dict(), indent=2, sort_keys=True))
     return weights
 
 

@@ -11,6 +11,7 @@ import torch
 from diffusers.utils import export_to_video
 
 from pipelines.pipeline_videocomposer import VideoComposerPipeline
+from videocomposer.atomic_files import atomic_path
 
 
 @dataclass
@@ -57,8 +58,7 @@ def generate_validation_videos(
             output_type="np",
         ).frames[0]
         path = folder / f"step-{global_step}-{index}.mp4"
-        temporary = folder / f".{path.stem}.tmp.mp4"
-        export_to_video(list(frames), str(temporary), fps=max(1, round(fps)))
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            export_to_video(list(frames), str(temporary), fps=max(1, round(fps)))
         videos.append(ValidationVideo(prompt, np.asarray(frames), path))
     return videos
