@@ -152,6 +152,13 @@ class ComposerApp:
         """The condition grid of ``conditions`` before generating (source, conditions, legend; no generated tile)."""
         return stroke_grid(None, conditions, strokes, source, GRID_HEIGHT)
 
+    def new_output_folder(self, prefix: str) -> Path:
+        """A new, uniquely named folder in ``output_dir`` for one result, with the umask's folder mode."""
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=self.output_dir))
+        os.chmod(folder, 0o777 & ~current_umask())  # mkdtemp makes 0700
+        return folder
+
     def generate(
         self,
         prompt: str,
@@ -197,9 +204,7 @@ class ComposerApp:
             generator=torch.Generator().manual_seed(seed),
             callback_on_step_end=on_step,
         ).frames[0]
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix="run-", dir=self.output_dir))
-        os.chmod(folder, 0o777 & ~current_umask())  # mkdtemp makes 0700
+        folder = self.new_output_folder("run")
         video = save_video(frames, folder / "video.mp4", fps=self.fps)
         grid = stroke_grid(frames, conditions, strokes, source, GRID_HEIGHT)
         grid_path = save_video(grid, folder / "grid.mp4", fps=self.fps)

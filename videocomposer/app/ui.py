@@ -56,13 +56,9 @@ def _upload_handler(handler: Callable, outputs: int) -> Callable:
 
 
 def _save_preview(app: ComposerApp, grid, name: str) -> str:
-    import tempfile
-
     from videocomposer.visualize import save_video
 
-    app.output_dir.mkdir(parents=True, exist_ok=True)
-    folder = tempfile.mkdtemp(prefix=f"{name}-", dir=app.output_dir)
-    return str(save_video(grid, f"{folder}/{name}.mp4", fps=app.fps))
+    return str(save_video(grid, app.new_output_folder(name) / f"{name}.mp4", fps=app.fps))
 
 
 def build_ui(app: ComposerApp, default_frames: int) -> gr.Blocks:
