@@ -223,6 +223,7 @@ def test_fid_through_the_cli_equals_the_frechet_distance_of_all_frames(folders, 
                 with torch.no_grad():
                     stats.update(net(frames.float() / 255).double().numpy())
         expected.append(stats.mean_and_covariance())
-    assert report["metrics"]["fid"] == pytest.approx(frechet_distance(*expected[0], *expected[1]), rel=1e-6)
+    # float32 features (the CLI may batch frames otherwise): a few ulps each, FID in float64 from them
+    assert report["metrics"]["fid"] == pytest.approx(frechet_distance(*expected[0], *expected[1]), rel=1e-5)
     assert report["videos_per_metric"] == {"fid": 3}
     assert report["per_video"] == {"down.mp4": {}, "loop.gif": {}, "right.mp4": {}}

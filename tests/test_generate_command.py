@@ -90,6 +90,7 @@ def test_generate_from_an_extract_file_equals_generate_from_the_video(tmp_path, 
                  str(from_video)]) == 0  # fmt: skip
     video = load_video(from_file, num_frames=None, fps=4)
     assert tuple(video.shape) == (4, 3, 64, 64)  # frame count from the file, size from the model
+    # exact: same kernels, same shapes, one process
     assert torch.equal(video, load_video(from_video, num_frames=None, fps=4))
 
 
@@ -136,6 +137,7 @@ def test_prompts_file_batch_writes_each_item_once_and_resumes(tmp_path, capsys, 
     single = tmp_path / "single.mp4"
     assert main(["generate", "--prompt", "a red circle moving right", "--seed", "1", "--steps", "2", "--frames", "4",
                  "--output", str(single)]) == 0  # fmt: skip
+    # exact: same kernels, same shapes, one process
     assert torch.equal(load_video(single, num_frames=None), load_video(out / "00000.mp4", num_frames=None))
 
     (out / "00002.mp4").unlink()

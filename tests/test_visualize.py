@@ -47,6 +47,7 @@ def test_motion_tile_is_the_colour_wheel_of_the_block_filled_field():
     field = fill_macroblocks(motion[0].numpy())
     largest = np.hypot(field[0], field[1]).max()
     for f in range(F):
+        # exact: same kernels, same shapes, one process
         np.testing.assert_array_equal(grid[f, :, :W], flow_to_color(field[:, f], max_radius=largest))
     assert (grid[0, :, :W] == 255).all()  # first frame has no motion: white
     assert (grid[1, :, :W] != 255).any()
@@ -103,8 +104,10 @@ def test_frames_in_pil_and_pt_formats_give_the_same_grid():
     video = _video()
     expected = condition_grid(video, labels=False)
     pil = [PIL.Image.fromarray(frame) for frame in _uint8(video)]
+    # exact: same kernels, same shapes, one process
     np.testing.assert_array_equal(condition_grid([pil], labels=False), expected)
     pt = torch.from_numpy(video).permute(0, 3, 1, 2)[None]
+    # exact: same kernels, same shapes, one process
     np.testing.assert_array_equal(condition_grid(pt, labels=False), expected)
 
 

@@ -159,6 +159,7 @@ def test_bitstream_mode_rejects_codecs_without_vectors_and_frames_input(tmp_path
 def test_original_mode_equals_reencode_when_the_source_already_has_the_target_size(square_frames):
     source = torch.from_numpy(square_frames(6)).permute(0, 3, 1, 2)
     original = MotionVectorExtractor(mode="original").original_recipe(source, 128, 128)
+    # exact: same kernels, same shapes, one process
     torch.testing.assert_close(original, MotionVectorExtractor()(source.float() / 255.0), rtol=0, atol=0)
 
 
@@ -244,6 +245,7 @@ def test_original_mode_through_extract_conditions_is_the_recipe_on_the_source_pl
     got = extract_conditions(path, ["motion"], num_frames=6, fps=4, height=64, width=64, progress=False)
     extractor = MotionVectorExtractor()
     expected = mv_transforms(extractor.codec_fields(sample_video(path, 6, 4.0).frames, 4.0), 64, 64)
+    # exact: same kernels, same shapes, one process
     torch.testing.assert_close(got["motion_vectors"][0].permute(1, 0, 2, 3), expected, rtol=0, atol=0)
     assert torch.count_nonzero(expected[0]) == 0 and torch.count_nonzero(expected[1:]) > 0
     # reencode and bitstream stay available by name

@@ -18,6 +18,7 @@ def test_sd_vae_converts_to_the_same_autoencoder(tiny_vae, sd_checkpoint_of):
     assert all(torch.equal(value, expected[key]) for key, value in vae.state_dict().items())
     latents = torch.randn(1, 4, 4, 4, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
+        # exact: same kernels, same shapes, one process
         torch.testing.assert_close(vae.decode(latents).sample, reference.decode(latents).sample, rtol=0, atol=0)
 
 

@@ -64,7 +64,7 @@ def test_clip_frame_consistency_is_one_for_a_still_video_and_time_symmetric(tiny
     assert clip_frame_consistency(still, encoder) == pytest.approx(1.0, abs=1e-6)
     forward = clip_frame_consistency(video, encoder)
     assert forward < 0.999
-    assert clip_frame_consistency(video[::-1], encoder) == pytest.approx(forward, abs=1e-7)
+    assert clip_frame_consistency(video[::-1], encoder) == pytest.approx(forward, abs=1e-6)  # float32 cosines ~1
 
 
 def test_clip_text_similarity_matches_the_models_own_logits(tiny_tokenizer):
@@ -199,7 +199,8 @@ def test_fid_frame_features_feed_uint8_batches_to_the_network():
     frames = random_video(7, size=16)
     with torch.no_grad():
         expected = net(torch.from_numpy((frames * 255).round().astype(np.uint8)).permute(0, 3, 1, 2).float() / 255)
-    np.testing.assert_allclose(extractor(frames), expected.double().numpy(), rtol=1e-6)
+    # float32 features of size ~1: batches of 3/3/1 and one of 7 may sum in another order (atol for values near 0)
+    np.testing.assert_allclose(extractor(frames), expected.double().numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(FileNotFoundError, match="inception weights: no such file"):
         FrameFeatures.load_inception("missing.pth")
 
@@ -220,7 +221,8 @@ def test_torchmetrics_inception_loads_a_weights_file_and_gives_2048_features(tmp
     frames = random_video(3, size=48)
     features = extractor(np.concatenate([frames, frames[:1]]))
     assert features.shape == (4, 2048) and np.isfinite(features).all()
-    np.testing.assert_allclose(features[3], features[0], rtol=1e-6)
+    # float32 features of size ~1e-8 (random init), another row of the batch: atol scaled to their size
+    np.testing.assert_allclose(features[3], features[0], rtol=1e-5, atol=1e-5 * np.abs(features[0]).max())
     assert not np.allclose(features[1], features[0], rtol=1e-3, atol=0)  # random-init features are ~1e-8
 
 

@@ -63,6 +63,7 @@ def processors(model: torch.nn.Module) -> set[type]:
 def test_timestep_scalar_0d_1_and_batch_shapes_broadcast(timestep):
     unet = make_unet()
     expected = run(unet, torch.tensor([321, 321]))
+    # exact: same kernels, same shapes, one process
     torch.testing.assert_close(run(unet, timestep), expected, rtol=0, atol=0)
     with pytest.raises(ValueError, match=r"timestep: expected a scalar, shape \(1,\) or \(2,\), got \(3,\)"):
         run(unet, torch.tensor([1, 2, 3]))
@@ -157,7 +158,7 @@ def test_freeu_backbone_factor_equals_scaling_the_resnet_inputs_of_up_block_0():
     with_freeu = run(unet)
     unet.disable_freeu()
     assert all(getattr(b, k) is None for b in unet.up_blocks for k in ("s1", "s2", "b1", "b2"))
-    torch.testing.assert_close(run(unet), baseline, rtol=0, atol=0)
+    torch.testing.assert_close(run(unet), baseline, rtol=0, atol=0)  # exact: same kernels, same shapes, one process
 
     def scale_backbone_half(module, args):
         x = args[0].clone()

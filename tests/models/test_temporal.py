@@ -125,6 +125,7 @@ def test_stc_encoder_defaults_load_without_the_new_keys_and_compute_as_before(tm
     loaded = STCEncoder.from_pretrained(tmp_path / "stc").eval()
     assert not loaded.config.temporal_shift and not loaded.config.output_gate
     with torch.no_grad():
+        # exact: same kernels, same shapes, one process
         assert torch.equal(loaded(stc_inputs(), latent_size=(4, 4)), stc(stc_inputs(), latent_size=(4, 4)))
 
 

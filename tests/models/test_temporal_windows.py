@@ -143,9 +143,9 @@ def test_windowed_attention_is_the_unwindowed_attention_within_one_window():
     with torch.no_grad():
         full = attn(x)
         attn.set_processor(WindowedAttnProcessor(attn.processor, TemporalWindows(8, 4)))
-        assert torch.equal(attn(x), full)
+        assert torch.equal(attn(x), full)  # exact: same kernels, same shapes, one process
         attn.set_processor(WindowedAttnProcessor(attn.processor.processor, TemporalWindows(32, 4)))
-        assert torch.equal(attn(x), full)
+        assert torch.equal(attn(x), full)  # exact: same kernels, same shapes, one process
 
 
 def test_windowed_attention_equals_attention_restricted_to_each_window():
@@ -205,7 +205,7 @@ def test_unet_within_the_window_is_bit_identical_with_windows(num_frames):
         unet.set_temporal_windows(TemporalWindows(8, 4))
         assert unet.temporal_windows == TemporalWindows(8, 4)
         windowed = unet(**inputs).sample
-    assert torch.equal(windowed, reference)
+    assert torch.equal(windowed, reference)  # exact: same kernels, same shapes, one process
 
 
 def test_unet_windows_change_only_long_sequences_and_can_be_removed():
@@ -219,7 +219,7 @@ def test_unet_windows_change_only_long_sequences_and_can_be_removed():
         again = unet(**inputs).sample
     assert windowed.shape == full.shape and torch.isfinite(windowed).all()
     assert (windowed - full).abs().max() > 1e-4
-    assert torch.equal(again, full)
+    assert torch.equal(again, full)  # exact: same kernels, same shapes, one process
 
 
 def test_stc_encoder_windows_are_bit_identical_within_a_window_and_local_beyond():
@@ -232,11 +232,12 @@ def test_stc_encoder_windows_are_bit_identical_within_a_window_and_local_beyond(
         short_full, long_full = stc({"depth": short}, (8, 8)), stc({"depth": long}, (8, 8))
         stc.set_temporal_windows(TemporalWindows(8, 4))
         assert stc.temporal_windows == TemporalWindows(8, 4)
-        assert torch.equal(stc({"depth": short}, (8, 8)), short_full)
+        assert torch.equal(stc({"depth": short}, (8, 8)), short_full)  # exact: same kernels, same shapes, one process
         long_windowed = stc({"depth": long}, (8, 8))
         # frames 0..3 lie only in the first window: they see frames 0..7 only, so changing frame 20 cannot reach them
         edited = long.clone()
         edited[:, :, 20] = 0.0
+        # exact: same kernels, same shapes, one process
         assert torch.equal(stc({"depth": edited}, (8, 8))[:, :, :4], long_windowed[:, :, :4])
     assert (long_windowed - long_full).abs().max() > 1e-6
 
@@ -260,6 +261,7 @@ def test_unet_per_frame_context_equals_shared_context_when_frames_agree():
     with torch.no_grad():
         shared = unet(**inputs).sample
         per_frame = dict(inputs, encoder_hidden_states=inputs["encoder_hidden_states"][:, None].expand(-1, 5, -1, -1))
+        # exact: same kernels, same shapes, one process
         torch.testing.assert_close(unet(**per_frame).sample, shared, rtol=0, atol=0)
         other = per_frame["encoder_hidden_states"].clone()
         other[:, 4] = torch.randn(5, 12)

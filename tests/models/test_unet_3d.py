@@ -60,7 +60,7 @@ def test_condition_latents_change_output_and_none_equals_zeros(unet):
         none = unet(sample, 10, text).sample
         zero = unet(sample, 10, text, condition_latents=torch.zeros_like(cond)).sample
         given = unet(sample, 10, text, condition_latents=cond).sample
-    torch.testing.assert_close(none, zero, rtol=0, atol=0)
+    torch.testing.assert_close(none, zero, rtol=0, atol=0)  # exact: same kernels, same shapes, one process
     assert (given - none).abs().mean() > 1e-3
 
 
@@ -90,7 +90,7 @@ def test_scalar_timestep_equals_per_sample_timesteps(unet):
     with torch.no_grad():
         a = unet(sample, 321, text).sample
         b = unet(sample, torch.tensor([321, 321]), text).sample
-    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)  # exact: same kernels, same shapes, one process
 
 
 def test_return_dict_false_gives_tuple(unet):
@@ -136,7 +136,7 @@ def test_gradient_checkpointing_gives_identical_outputs_and_gradients():
     model.enable_gradient_checkpointing()
     assert model.is_gradient_checkpointing
     ckpt_out, ckpt_grads = run()
-    torch.testing.assert_close(ckpt_out, ref_out, rtol=0, atol=0)
+    torch.testing.assert_close(ckpt_out, ref_out, rtol=0, atol=0)  # exact: same kernels, same shapes, one process
     for name, grad in ref_grads.items():
         torch.testing.assert_close(ckpt_grads[name], grad, rtol=1e-5, atol=1e-7, msg=name)
     model.disable_gradient_checkpointing()

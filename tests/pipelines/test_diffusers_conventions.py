@@ -229,6 +229,7 @@ def test_freeu_changes_the_video_and_disabling_restores_it(pipe, call_kwargs):
     pipe.enable_freeu(s1=0.9, s2=0.2, b1=1.2, b2=1.4)
     assert (pipe("a cat", **call_kwargs()).frames - expected).abs().max() > 1e-4
     pipe.disable_freeu()
+    # exact: same kernels, same shapes, one process
     torch.testing.assert_close(pipe("a cat", **call_kwargs()).frames, expected, rtol=0, atol=0)
 
 

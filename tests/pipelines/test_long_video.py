@@ -60,8 +60,10 @@ def test_24_frames_with_window_8_for_every_noise_type(pipe, noise_type, mode):
 def test_within_the_window_long_video_settings_change_nothing(pipe, num_frames):
     reference = run(pipe, num_frames, depth=long_depth(num_frames))
     pipe.enable_long_video(context_stride=2, weighting="flat", noise_type="bspline", mode="unet")
+    # exact: same kernels, same shapes, one process
     assert torch.equal(run(pipe, num_frames, depth=long_depth(num_frames)), reference)
     pipe.disable_long_video()
+    # exact: same kernels, same shapes, one process
     assert torch.equal(run(pipe, num_frames, depth=long_depth(num_frames)), reference)
 
 
@@ -74,7 +76,7 @@ def test_long_video_is_automatic_beyond_the_window_and_logged_once(pipe):
     assert pipe.unet.temporal_windows == TemporalWindows(WINDOW, 4, "pyramid")
     pipe.enable_long_video()  # the documented defaults
     with CaptureLogger(logger) as captured:
-        assert torch.equal(run(pipe, LONG), automatic)
+        assert torch.equal(run(pipe, LONG), automatic)  # exact: same kernels, same shapes, one process
     assert captured.out == ""
 
 
@@ -87,7 +89,7 @@ def test_disable_long_video_restores_full_length_attention(pipe):
     # same noise (independent noise is the plain draw), different temporal attention
     assert not torch.allclose(windowed, full)
     pipe.unet.set_temporal_windows(None)
-    assert torch.equal(run(pipe, LONG), full)
+    assert torch.equal(run(pipe, LONG), full)  # exact: same kernels, same shapes, one process
 
 
 def test_enable_long_video_validates_its_arguments(pipe):
@@ -174,6 +176,7 @@ def test_the_first_step_denoises_the_noise_of_the_noise_type(pipe, noise_type):
 
 def test_a_single_frame_condition_is_repeated_over_every_frame(pipe):
     one = long_depth(1)
+    # exact: same kernels, same shapes, one process
     assert torch.equal(run(pipe, LONG, depth=one), run(pipe, LONG, depth=one.expand(-1, -1, LONG, -1, -1).clone()))
 
 

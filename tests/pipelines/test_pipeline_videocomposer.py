@@ -30,14 +30,14 @@ def test_save_pretrained_from_pretrained_round_trip_gives_identical_frames(pipe,
     assert loaded.stc_encoder.conditions == pipe.stc_encoder.conditions
     public = lambda config: {k: v for k, v in config.items() if not k.startswith("_")}  # noqa: E731
     assert public(loaded.scheduler.config) == public(pipe.scheduler.config)
-    np.testing.assert_array_equal(after, before)
+    np.testing.assert_array_equal(after, before)  # exact: same kernels, same shapes, one process
 
 
 def test_same_seed_gives_same_video_and_another_seed_another(pipe, call_kwargs):
     first = pipe("a cat", **call_kwargs(seed=0)).frames
     again = pipe("a cat", **call_kwargs(seed=0)).frames
     other = pipe("a cat", **call_kwargs(seed=1)).frames
-    torch.testing.assert_close(again, first, rtol=0, atol=0)
+    torch.testing.assert_close(again, first, rtol=0, atol=0)  # exact: same kernels, same shapes, one process
     assert (other - first).abs().max() > 1e-3
 
 
@@ -177,7 +177,7 @@ def test_scheduler_swap_keeps_the_original_noise_schedule_and_runs(pipe, call_kw
     out = pipe("a cat", **call_kwargs(num_inference_steps=4)).frames
     again = pipe("a cat", **call_kwargs(num_inference_steps=4)).frames
     assert out.shape == LATENT_SHAPE and torch.isfinite(out).all()
-    torch.testing.assert_close(again, out, rtol=0, atol=0)
+    torch.testing.assert_close(again, out, rtol=0, atol=0)  # exact: same kernels, same shapes, one process
     assert (out - ddim).abs().max() > 1e-3
     assert pipe.num_timesteps == 4
 
@@ -190,7 +190,7 @@ def test_style_image_is_encoded_into_the_style_token(pipe, call_kwargs):
     precomputed = pipe("a cat", image_embeds=embeds, **call_kwargs()).frames
     assert embeds.shape == (1, pipe.unet.config.image_embed_dim)
     assert (styled - plain).abs().max() > 1e-3
-    torch.testing.assert_close(precomputed, styled, rtol=0, atol=0)
+    torch.testing.assert_close(precomputed, styled, rtol=0, atol=0)  # exact: same kernels, same shapes, one process
 
 
 def test_pil_and_numpy_conditions_equal_their_tensor_form(pipe, call_kwargs):
@@ -246,6 +246,7 @@ def test_model_cpu_offload_hooks_every_model_and_keeps_the_result(pipe, conditio
     pipe.enable_model_cpu_offload(device="cpu")  # the hooks' logic without an accelerator
     assert len(pipe._all_hooks) == len(pipe.model_cpu_offload_seq.split("->"))
     for _ in range(2):  # hooks are re-armed after each call
+        # exact: same kernels, same shapes, one process
         torch.testing.assert_close(pipe("a cat", **kwargs, **call_kwargs()).frames, expected, rtol=0, atol=0)
 
 

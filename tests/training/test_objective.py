@@ -18,7 +18,8 @@ def test_schedule_is_the_originals_linear_sd():
     # The original's `linear_sd`: a linspace over square roots, squared.
     betas = torch.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=torch.float64) ** 2
     scheduler = training_scheduler()
-    torch.testing.assert_close(scheduler.betas.double(), betas, rtol=1e-6, atol=0)
+    # float32 roots from a linspace, squared: a few ulps of the largest root (0.11) relative to the smallest (0.029)
+    torch.testing.assert_close(scheduler.betas.double(), betas, rtol=1e-5, atol=1e-9)
     assert scheduler.config.prediction_type == "epsilon"
 
 
@@ -71,7 +72,7 @@ def test_style_token_scale_zeroes_dropped_tokens_inside_the_unet_forward(make_ti
         torch.testing.assert_close(scaled[1], kept[1])
         assert not torch.allclose(kept[0], dropped[0])
         loss = eps_prediction_loss(unet, noised, text, image_embeds=image_embeds, image_token_scale=torch.ones(2))
-        assert loss.item() == pytest.approx(F.mse_loss(kept, noised.noise).item(), rel=1e-6)
+        assert loss.item() == pytest.approx(F.mse_loss(kept, noised.noise).item(), rel=1e-5)  # float32, size ~1
     with pytest.raises(ValueError, match="image_token_scale: scales the style token, which needs image_embeds"):
         unet(noised.noisy_latents, noised.timesteps, text, image_token_scale=torch.ones(2))
     with pytest.raises(ValueError, match=r"image_token_scale: expected a \(2,\) tensor, got \(3,\)"):
@@ -85,7 +86,7 @@ def test_loss_is_the_mse_to_the_added_noise(make_tiny_components):
     text = torch.randn(1, 16, 32, generator=g)
     with torch.no_grad():
         expected = F.mse_loss(unet(noised.noisy_latents, 500, text).sample, noised.noise)
-        assert eps_prediction_loss(unet, noised, text).item() == pytest.approx(expected.item(), rel=1e-6)
+        assert eps_prediction_loss(unet, noised, text).item() == pytest.approx(expected.item(), rel=1e-5)  # float32
 
 
 def test_shards_of_the_global_batch_draw_what_the_whole_batch_draws(make_tiny_components):
