@@ -16,6 +16,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 from transformers import CLIPImageProcessor, CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
 
+from videocomposer.atomic_files import umask_modes
 from videocomposer.models.stc_encoder import STCEncoder
 from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 
@@ -142,8 +143,9 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         """
         hub_keys = ("repo_id", "token", "private", "commit_message", "create_pr")
         hub = {key: kwargs.pop(key) for key in hub_keys if key in kwargs}
-        super().save_pretrained(save_directory, *args, **kwargs)
-        write_loadable_model_index(Path(save_directory))
+        with umask_modes(save_directory):  # diffusers writes safetensors through 0600 temporary files
+            super().save_pretrained(save_directory, *args, **kwargs)
+            write_loadable_model_index(Path(save_directory))
         if push_to_hub:
             from huggingface_hub import create_repo
 

@@ -181,3 +181,55 @@ def test_temporal_lora_adapter_files_respect_the_umask(tmp_path, umask, make_tin
     assert sorted(p.name for p in (tmp_path / "lora").iterdir()) == sorted([weights.name, "adapter_config.json"])
     assert [mode(p) for p in (tmp_path / "lora").iterdir()] == [file_mode(umask)] * 2
     assert load_temporal_lora(make_tiny_components()["unet"], tmp_path / "lora").r == 2
+
+
+def saved_modes(folder) -> dict[str, int]:
+    return {str(p.relative_to(folder)): mode(p) for p in sorted(folder.rglob("*"))}
+
+
+def test_pipeline_save_pretrained_gives_every_file_and_folder_the_umask_mode(tmp_path, umask, tiny_components):
+    from pipelines.pipeline_videocomposer import VideoComposerPipeline
+
+    VideoComposerPipeline(**tiny_components).save_pretrained(tmp_path / "pipe")
+    modes = saved_modes(tmp_path / "pipe")
+    weights = [name for name in modes if name.endswith(".safetensors")]
+    assert len(weights) >= 4 and "unet/diffusion_pytorch_model.safetensors" in weights  # unet, stc, vae, text, ...
+    expected = {name: (0o777 if (tmp_path / "pipe" / name).is_dir() else 0o666) & ~umask for name in modes}
+    assert modes == expected and mode(tmp_path / "pipe") == 0o777 & ~umask
+
+
+@pytest.mark.parametrize("name", ["unet", "stc_encoder", "vae"])
+def test_model_save_pretrained_gives_the_umask_mode(tmp_path, umask, make_tiny_components, name):
+    from videocomposer.atomic_files import umask_modes
+
+    model = make_tiny_components()[name]
+    if name == "vae":  # diffusers' own class: saved through `umask_modes` (as fit_vae does)
+        with umask_modes(tmp_path / name):
+            model.save_pretrained(tmp_path / name)
+    else:
+        model.save_pretrained(tmp_path / name)
+    modes = saved_modes(tmp_path / name)
+    assert sorted(modes) == ["config.json", "diffusion_pytorch_model.safetensors"]
+    assert set(modes.values()) == {file_mode(umask)}
+
+
+def test_umask_modes_keeps_what_was_there_and_stays_untouched(tmp_path, umask):
+    from videocomposer.atomic_files import umask_modes
+
+    folder = tmp_path / "out"
+    folder.mkdir(mode=0o700)
+    os.chmod(folder, 0o700)
+    (folder / "mine.txt").write_text("keep")
+    os.chmod(folder / "mine.txt", 0o640)
+    (folder / "old.bin").write_text("old")
+    os.chmod(folder / "old.bin", 0o600)
+    with umask_modes(folder):
+        for name in ("new.bin", "old.bin"):  # written as diffusers does: a 0600 temporary, renamed
+            fd = os.open(folder / ".tmp", os.O_WRONLY | os.O_CREAT, 0o600)
+            os.write(fd, b"x")
+            os.close(fd)
+            os.replace(folder / ".tmp", folder / name)
+        (folder / "sub").mkdir()
+    assert saved_modes(folder) == {"mine.txt": 0o640, "new.bin": file_mode(umask), "old.bin": file_mode(umask),
+                                   "sub": 0o777 & ~umask}  # fmt: skip
+    assert mode(folder) == 0o700  # the user's folder keeps its mode

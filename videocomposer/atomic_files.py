@@ -4,7 +4,9 @@ Everything the project writes (videos, grids, stroke files, condition caches, sa
 through `atomic_path` or `atomic_folder`: the content is written under a unique temporary name beside the target and
 renamed over it only when complete, so a killed process never leaves a half-written file, and two processes writing
 the same target never mix their bytes. Unlike ``tempfile.mkstemp`` (always 0600) and ``tempfile.mkdtemp`` (0700), the
-result gets the mode ``open()`` would give it: 0644 for a file and 0755 for a folder under umask 022.
+result gets the mode ``open()`` would give it: 0644 for a file and 0755 for a folder under umask 022. Folders written
+by others' code (``save_pretrained``: diffusers 0.42 writes safetensors through a 0600 temporary file) get the same
+modes through `umask_modes`.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def current_umask() -> int:
@@ -22,6 +25,49 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.lstat()
+    return stat.st_ino, 0 if path.is_dir() else stat.st_mtime_ns  # a folder's mtime changes with its entries
+
+
+def file_stamps(folder: str | os.PathLike) -> dict[Path, tuple[int, int]]:
+    """``{path: (inode, mtime_ns)}`` of ``folder`` and everything under it (a folder's mtime as 0; empty when it
+    does not exist)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    return {path: _stamp(path) for path in [folder, *folder.rglob("*")]}
+
+
+def set_umask_modes(folder: str | os.PathLike, unchanged: Mapping[Path, tuple[int, int]] | None = None) -> None:
+    """Give ``folder`` and everything under it the modes a new file and folder get: ``0o666 & ~umask`` and
+    ``0o777 & ~umask`` (symbolic links are left alone). Entries whose `file_stamps` equal ``unchanged``'s (written
+    before, by someone else) keep theirs."""
+    folder, unchanged = Path(folder), unchanged or {}
+    umask = current_umask()
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_symlink() or unchanged.get(path) == _stamp(path):
+            continue
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+@contextmanager
+def umask_modes(folder: str | os.PathLike) -> Iterator[Path]:
+    """Around a writer of ``folder`` (such as ``save_pretrained``): what it creates or rewrites there gets the umask's
+    modes (`set_umask_modes`), whatever temporary files it went through; what was there before and stays is kept."""
+    before = file_stamps(folder)
+    yield Path(folder)
+    set_umask_modes(folder, unchanged=before)
+
+
+class UmaskModesOnSave:
+    """Mixin for a ``ModelMixin`` (or any class with ``save_pretrained``): its saved files get the umask's modes."""
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
+        with umask_modes(save_directory):
+            return super().save_pretrained(save_directory, *args, **kwargs)
 
 
 def temporary_sibling(path: str | os.PathLike) -> Path:
@@ -67,8 +113,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 @contextmanager
 def atomic_folder(path: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
-    """Yield a new, empty temporary folder beside ``path`` for the caller to fill; on success it gets the umask's
-    folder mode (``0o777 & ~umask``) and is renamed to ``path``; on error it is removed.
+    """Yield a new, empty temporary folder beside ``path`` for the caller to fill; on success it and everything in it
+    get the umask's modes (`set_umask_modes`) and it is renamed to ``path``; on error it is removed.
 
     ``replace=False`` refuses an existing ``path`` (`FileExistsError`, also when it appears while the folder is
     written); ``replace=True`` removes an existing folder just before the rename.
@@ -82,7 +128,7 @@ def atomic_folder(path: str | os.PathLike, replace: bool = False) -> Iterator[Pa
     staging.mkdir()
     try:
         yield staging
-        os.chmod(staging, 0o777 & ~current_umask())
+        set_umask_modes(staging)
         if path.exists():
             if not replace:
                 raise FileExistsError(f"{path} already exists")

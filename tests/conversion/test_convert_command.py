@@ -1,6 +1,8 @@
 """`videocomposer convert` end to end on tiny release files; safety of checkpoint loading; atomic output."""
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import open_clip
@@ -155,3 +157,19 @@ def test_push_to_hub_uploads_the_finished_folder(tmp_path, monkeypatch):
     upload_folder_to_hub(tmp_path, "user/videocomposer")
     assert calls[0] == ("create", "user/videocomposer")
     assert calls[1][1]["repo_id"] == "user/videocomposer" and calls[1][1]["folder_path"] == tmp_path
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_converted_folder_has_the_umask_modes(
+    tmp_path, release_files, tiny_original_config, tiny_open_clip_config, umask
+):
+    output = tmp_path / "videocomposer"
+    previous = os.umask(umask)
+    try:
+        assert main(convert_argv(release_files, output, tiny_original_config, tiny_open_clip_config)) == 0
+    finally:
+        os.umask(previous)
+    entries = [output, *output.rglob("*")]
+    assert len([p for p in entries if p.suffix == ".safetensors"]) >= 4
+    modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in entries}
+    assert modes == {str(p.relative_to(tmp_path)): (0o777 if p.is_dir() else 0o666) & ~umask for p in entries}

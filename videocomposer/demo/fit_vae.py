@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic_files import umask_modes
+
 
 def fit_vae(
     vae,
@@ -78,7 +80,8 @@ def _save(vae, held_back: torch.Tensor, output_dir: str | Path) -> None:
     output_dir = Path(output_dir)
     partial = output_dir.with_name(output_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    vae.save_pretrained(partial)
+    with umask_modes(partial):  # diffusers writes safetensors through 0600 temporary files
+        vae.save_pretrained(partial)
     shutil.rmtree(output_dir, ignore_errors=True)
     os.replace(partial, output_dir)
     vae.train(was_training)

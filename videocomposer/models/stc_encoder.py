@@ -26,6 +26,7 @@ from diffusers.models.attention_processor import Attention
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from ..atomic_files import UmaskModesOnSave
 from .attention_slicing import AttentionSlicingMixin
 from .temporal import temporal_shift
 from .temporal_windows import TemporalWindows, set_temporal_windows, temporal_windows_of
@@ -99,7 +100,7 @@ class STCBranch(nn.Module):
         return x.reshape(batch, h, w, num_frames, out_channels).permute(0, 4, 3, 1, 2)
 
 
-class STCEncoder(ModelMixin, AttentionMixin, AttentionSlicingMixin, ConfigMixin):
+class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingMixin, ConfigMixin):
     r"""
     The STC encoder: one [`STCBranch`] per condition, outputs summed into `(B, out_channels, F, h, w)`.
 

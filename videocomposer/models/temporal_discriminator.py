@@ -25,6 +25,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from ..atomic_files import UmaskModesOnSave
 from .temporal import DEFAULT_FOLD_DIV, temporal_shift
 
 
@@ -46,7 +47,7 @@ class DiscriminatorBlock(nn.Module):
         return (skip + residual) / math.sqrt(2.0)
 
 
-class TemporalDiscriminator(ModelMixin, ConfigMixin):
+class TemporalDiscriminator(UmaskModesOnSave, ModelMixin, ConfigMixin):
     r"""
     Clip-level real/fake logits for videos `(B, in_channels, T, H, W)` (latents or frames).
 

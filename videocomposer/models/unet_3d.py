@@ -33,6 +33,7 @@ from diffusers.models.transformers.transformer_temporal import TransformerTempor
 from diffusers.models.unets.unet_3d_condition import UNet3DConditionModel, UNet3DConditionOutput
 from torch import nn
 
+from ..atomic_files import UmaskModesOnSave
 from .attention_slicing import AttentionSlicingMixin
 from .temporal_windows import TemporalWindows, set_temporal_windows, temporal_windows_of
 from .unet_3d_blocks import VideoComposerDownBlock3D, VideoComposerMidBlock3D, VideoComposerUpBlock3D
@@ -41,7 +42,7 @@ _DOWN_TYPES = {"CrossAttnDownBlock3D": True, "DownBlock3D": False}
 _UP_TYPES = {"CrossAttnUpBlock3D": True, "UpBlock3D": False}
 
 
-class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, AttentionSlicingMixin, ConfigMixin):
+class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingMixin, ConfigMixin):
     r"""
     The VideoComposer 3D UNet: a ModelScope-style text-to-video UNet whose input is the noisy latent concatenated with
     the STC encoder's output, and whose cross-attention context is the text embedding plus an optional style token
