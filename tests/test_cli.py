@@ -208,7 +208,7 @@ def test_every_option_of_every_command_has_help():
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ("extract", ["sampled from each video (default: 16)", "frames per second (default: 4.0)"]),
+        ("extract", ["sampled from each video (default: the model's)", "frames per second (default: 4.0)"]),
         ("generate", ["denoising steps (`videocomposer demo` uses 30) (default: 50)", "default: 3.0 with the demo"]),
         ("demo", ["(default: 3.0)", "denoising steps per video (default: 30)"]),
     ],

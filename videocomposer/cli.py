@@ -18,10 +18,11 @@ from . import __version__, commands
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """``--help`` shows each option's default, except where there is none (``None``, or ``False`` for a flag)."""
+    """``--help`` shows each option's default once: not where there is none (``None``, or ``False`` for a flag), nor
+    where the help text already says it (it mentions "default")."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
+        if action.default is None or action.default is False or "default" in (action.help or "").lower():
             return action.help
         return super()._get_help_string(action)
 

@@ -8,9 +8,11 @@ the merged `index.json` once every process is done.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 
+from ._checks import check_mask_aspect, check_output_file, check_output_folder, video_size
 from ._processes import process_state
 
 SKETCH_CONDITIONS = ("sketch", "single_sketch")
@@ -43,10 +45,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="PiDiNet weights table5_pidinet.pth (file or folder) for `sketch` / `single_sketch`; "
                              "without weights use `canny`")  # fmt: skip
     parser.add_argument("--mask", help="a mask image (white = hole) instead of a random mask (for `mask`)")
-    parser.add_argument("--frames", type=int, default=16, help="frames sampled from each video")
+    parser.add_argument("--model", default=None,
+                        help="pipeline folder whose video size and frame count are the defaults of --frames, "
+                             "--height and --width (default: the installed demo model, as `generate`)")  # fmt: skip
+    parser.add_argument("--frames", type=int, default=None, help="frames sampled from each video (default: the model's)")
     parser.add_argument("--fps", type=float, default=4.0, help="sampling rate in frames per second")
-    parser.add_argument("--height", type=int, default=256, help="video height (conditions other than motion: 1.5x)")
-    parser.add_argument("--width", type=int, default=256, help="video width (conditions other than motion: 1.5x)")
+    parser.add_argument("--raise-fps", action="store_true",
+                        help="for a video too short for --frames at --fps, sample at the original's raised rate "
+                             "(frames / duration + 1, with a warning) instead of refusing it")  # fmt: skip
+    parser.add_argument("--height", type=int, default=None,
+                        help="video height (default: the model's; conditions other than motion: 1.5x)")  # fmt: skip
+    parser.add_argument("--width", type=int, default=None,
+                        help="video width (default: the model's; conditions other than motion: 1.5x)")  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -94,10 +104,11 @@ def check_args(args: argparse.Namespace) -> None:
     if args.mask is not None and not os.path.isfile(args.mask):
         raise FileNotFoundError(f"--mask: no such file: {args.mask}")
     for name in ("frames", "height", "width"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
-    if not args.fps > 0:
+    if not args.fps > 0 or not math.isfinite(args.fps):
         raise ValueError(f"--fps: expected a positive number, got {args.fps}")
+    set_model_defaults(args)
     if args.dataset is not None:
         if args.video is not None or args.output is not None:
             raise ValueError("--dataset: give either a video with --output, or --dataset with --cache, not both")
@@ -107,6 +118,9 @@ def check_args(args: argparse.Namespace) -> None:
             raise FileNotFoundError(f"--dataset: no such folder: {args.dataset}")
         if not args.captions_file.is_file():
             raise FileNotFoundError(f"--captions-file: no such file: {args.captions_file}")
+        if args.raise_fps:
+            raise ValueError("--raise-fps is for one video; a dataset skips the clips too short for --frames")
+        check_output_folder(args.cache, "--cache")
         return
     if args.video is None or args.output is None:
         raise ValueError("give a video and --output FILE.safetensors (or --dataset DIR --captions-file F --cache DIR)")
@@ -114,6 +128,32 @@ def check_args(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"video: no such file: {args.video}")
     if args.output.suffix != ".safetensors":
         raise ValueError(f"--output: expected a .safetensors file, got {args.output}")
+    check_output_file(args.output, "--output")
+    video_size(args.video, "video")
+    if args.mask is not None:
+        check_mask_aspect(args.mask, args.video, "--mask", "video")
+
+
+def set_model_defaults(args: argparse.Namespace) -> None:
+    """Fill ``--frames``, ``--height`` and ``--width`` left out from the model's config (the demo model by default, as
+    `generate`), so that `generate` takes the conditions as they are."""
+    if None not in (args.frames, args.height, args.width):
+        return
+    from .generate import check_model_path, model_facts_from_folder, model_folder
+
+    check_model_path(args.model)
+    folder = model_folder(args.model)
+    if folder is None:
+        raise ValueError(f"--model: {args.model!r} is not a local folder; give a pipeline folder, or --frames, "
+                         f"--height and --width")  # fmt: skip
+    facts = model_facts_from_folder(folder)
+    native = facts.sample_size * facts.vae_scale_factor if facts.sample_size else None
+    defaults = {"frames": facts.num_frames, "height": native, "width": native}
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            if value is None:
+                raise ValueError(f"--{name}: the model {folder} does not say its {name}; give --{name}")
+            setattr(args, name, value)
 
 
 def extractor_kwargs(args: argparse.Namespace) -> dict[str, dict]:
@@ -140,10 +180,13 @@ def run(args: argparse.Namespace) -> int:
     from condition_extractors import extract_conditions
     from videocomposer.atomic_files import atomic_path
 
-    conditions = extract_conditions(
-        args.video, args.conditions, num_frames=args.frames, fps=args.fps, height=args.height, width=args.width,
-        **kwargs,
-    )  # fmt: skip
+    try:
+        conditions = extract_conditions(
+            args.video, args.conditions, num_frames=args.frames, fps=args.fps, height=args.height, width=args.width,
+            raise_fps=args.raise_fps, **kwargs,
+        )  # fmt: skip
+    except ValueError as error:  # a clip too short: name the command line's option, not the Python keyword
+        raise ValueError(str(error).replace("pass raise_fps=True", "pass --raise-fps")) from None
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.output) as temporary:
         save_file({k: v.contiguous() for k, v in conditions.items()}, str(temporary))

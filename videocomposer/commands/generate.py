@@ -20,6 +20,17 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._checks import (
+    check_condition_fit,
+    check_condition_values,
+    check_finite,
+    check_mask_aspect,
+    check_output_file,
+    check_output_folder,
+    check_video_memory,
+    image_size,
+    video_size,
+)
 from ._processes import process_state
 from .extract import _looks_like_path, load_depth_model
 
@@ -56,6 +67,8 @@ _INPUT_FILES = {
     "style": (),
     "conditions": (),
 }
+_IMAGE_OPTIONS = ("sketch", "image", "style", "mask")  # options that read an image; the other files are videos
+_VIDEO_OPTIONS = ("motion_from", "depth_from", "sketch_from", "masked_from")
 _ITEM_KEYS = ("prompt", "negative_prompt", "conditions", "seed", "output")
 CONDITION_SCALE = 1.5  # depth, sketch, mask and image are extracted at 1.5x the video size, as the original
 DEMO_GUIDANCE = 3.0  # what the small demo model was tuned for (`videocomposer demo` uses it too)
@@ -173,6 +186,8 @@ class ModelFacts:
     has_image_encoder: bool
     vae_scale_factor: int
     sample_size: int | None
+    num_frames: int | None = None
+    vae_channels: int | None = None  # the VAE decoder's full-size layer (first block_out_channels)
 
 
 def _option(name: str) -> str:
@@ -267,20 +282,44 @@ def check_args(args: argparse.Namespace) -> list[BatchItem] | None:
             raise ValueError(f"--{name}: expected an integer >= 8, got {getattr(args, name)}")
     if not args.fps > 0:
         raise ValueError(f"--fps: expected a positive number, got {args.fps}")
-    if args.guidance is not None and args.guidance < 0:
-        raise ValueError(f"--guidance: expected a number >= 0, got {args.guidance}")
+    if args.guidance is not None:
+        check_finite("--guidance", args.guidance)
     if args.seed < 0:
         raise ValueError(f"--seed: expected a non-negative integer, got {args.seed}")
-    if args.model is not None and not os.path.isdir(args.model) and _looks_like_path(args.model):
-        raise FileNotFoundError(f"--model: no such folder: {args.model}")
+    check_model_path(args.model)
     if batch:
+        check_output_folder(args.output_dir, "--output-dir")
         return read_prompts_file(args.prompts_file, args.output_dir, args.seed, args.frames)
     output = Path(args.output)
     if output.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"--output: expected a {' or '.join(VIDEO_SUFFIXES)} file, got {args.output}")
     if not output.parent.is_dir():
         raise FileNotFoundError(f"--output: the folder {output.parent} does not exist")
+    check_output_file(output, "--output")
     return None
+
+
+def check_model_path(model: str | None, option: str = "--model") -> None:
+    """A ``--model`` that names a local path must be a pipeline folder (a Hub id is ``name`` or ``owner/name``)."""
+    if model is None:
+        return
+    if os.path.exists(model) and not os.path.isdir(model):
+        raise ValueError(f"{option}: {model} is a file, not a pipeline folder (give the folder holding model_index.json)")
+    if not os.path.isdir(model) and _looks_like_path(model):
+        raise FileNotFoundError(f"{option}: no such folder: {model}")
+
+
+def check_input_files(args: argparse.Namespace) -> None:
+    """Read every input image and the first frame of every input video (a broken file fails now, not after the model
+    has loaded); the mask must have the aspect ratio of the video it is drawn on."""
+    for name in _IMAGE_OPTIONS:
+        if getattr(args, name) is not None:
+            image_size(getattr(args, name), _option(name))
+    for name in _VIDEO_OPTIONS:
+        if getattr(args, name) is not None:
+            video_size(getattr(args, name), _option(name))
+    if args.mask is not None and args.masked_from is not None:
+        check_mask_aspect(args.mask, args.masked_from, "--mask", "--masked-from")
 
 
 def read_prompts_file(path: Path, output_dir: Path, default_seed: int, frames: int | None) -> list[BatchItem]:
@@ -354,6 +393,8 @@ def model_facts_from_folder(folder: str | os.PathLike) -> ModelFacts:
         has_image_encoder=(index.get("image_encoder") or [None])[0] is not None,
         vae_scale_factor=2 ** (len(vae.get("block_out_channels", [0])) - 1),
         sample_size=unet.get("sample_size"),
+        num_frames=unet.get("num_frames"),
+        vae_channels=(vae.get("block_out_channels") or [None])[0],
     )
 
 
@@ -363,6 +404,8 @@ def model_facts_from_pipeline(pipeline) -> ModelFacts:
         has_image_encoder=pipeline.image_encoder is not None,
         vae_scale_factor=pipeline.vae_scale_factor,
         sample_size=pipeline.unet.config.sample_size,
+        num_frames=pipeline.unet.config.num_frames,
+        vae_channels=pipeline.vae.config.block_out_channels[0],
     )
 
 
@@ -387,6 +430,10 @@ def load_pipeline(model: str | None):
     try:
         return VideoComposerPipeline.from_pretrained(str(folder) if folder is not None else model)
     except OSError as error:
+        if folder is None:  # diffusers' own message points at a stack trace the command does not show
+            raise ValueError(f"--model: there is no folder {model!r}, and as a Hub model id it is neither in the "
+                             "local Hub cache nor downloadable now; give a pipeline folder (with model_index.json) "
+                             "or the id of a Hub model") from None  # fmt: skip
         raise ValueError(f"--model: cannot load {model!r} ({error})") from None
 
 
@@ -414,8 +461,9 @@ def check_model(args: argparse.Namespace, facts: ModelFacts, condition_keys: set
     return height, width
 
 
-def build_conditions(args: argparse.Namespace, pipeline, height: int, width: int, frames: int) -> dict:
-    """The pipeline's condition keyword arguments from the files given on the command line."""
+def build_conditions(args: argparse.Namespace, branches: tuple[str, ...], height: int, width: int, frames: int) -> dict:
+    """The pipeline's condition keyword arguments from the files given on the command line (``branches``: the model's
+    STC conditions)."""
     import torch
 
     from condition_extractors import (
@@ -457,7 +505,7 @@ def build_conditions(args: argparse.Namespace, pipeline, height: int, width: int
     size = (round(height * CONDITION_SCALE), round(width * CONDITION_SCALE))
     if args.sketch is not None:
         sketch = load_image(args.sketch, *size, name="--sketch").mean(0, keepdim=True)  # (1, H, W) grey
-        name = "single_sketch" if "single_sketch" in pipeline.stc_encoder.conditions else "sketch"
+        name = "single_sketch" if "single_sketch" in branches else "sketch"
         conditions[name] = sketch[None, :, None].expand(-1, -1, frames, -1, -1).contiguous()
     if args.image is not None:
         image = load_image(args.image, *size, name="--image")
@@ -476,6 +524,29 @@ def default_guidance(args: argparse.Namespace) -> float:
     return args.guidance if args.guidance is not None else DEMO_GUIDANCE if args.model is None else ORIGINAL_GUIDANCE
 
 
+def video_frames(args: argparse.Namespace, facts: ModelFacts, item: BatchItem | None = None) -> int:
+    """The frame count: ``--frames``, else the conditions file's, else the model's trained length."""
+    conditions = item.conditions if item is not None else args.conditions
+    from_file = next(iter(condition_file_shapes(conditions, "--conditions").values()))[2] if conditions else None
+    return from_file or args.frames or facts.num_frames or 1
+
+
+def check_video(
+    args: argparse.Namespace, facts: ModelFacts, items: list[BatchItem] | None, height: int, width: int
+) -> None:  # fmt: skip
+    """The video fits in memory, and the conditions files fit the video (frames, size) and their value ranges."""
+    for item in items if items is not None else [None]:
+        frames = video_frames(args, facts, item)
+        if facts.vae_channels:
+            check_video_memory(frames, height, width, facts.vae_channels, args.frame_chunk_size)
+        conditions = item.conditions if item is not None else args.conditions
+        if conditions is not None:
+            where = f"--prompts-file item {item.output.name}: {conditions}" if item is not None else "--conditions"
+            check_condition_fit(condition_file_shapes(conditions, where), frames, height, width, where)
+    if args.conditions is not None:
+        check_condition_values(load_condition_file(args.conditions), "--conditions")
+
+
 def run(args: argparse.Namespace) -> int:
     items = check_args(args)
     folder = model_folder(args.model)
@@ -484,11 +555,22 @@ def run(args: argparse.Namespace) -> int:
         condition_keys = {
             key for item in items if item.conditions for key in condition_file_shapes(item.conditions, "")
         }
-    if folder is not None:  # a local folder: every check before the weights are read
-        check_model(args, model_facts_from_folder(folder), condition_keys)
+    conditions = None
+    if folder is not None:  # a local folder: every check, and the inputs read, before the weights are
+        facts = model_facts_from_folder(folder)
+        height, width = check_model(args, facts, condition_keys)
+        check_input_files(args)
+        check_video(args, facts, items, height, width)
+        if items is None:
+            conditions = build_conditions(args, facts.conditions, height, width, video_frames(args, facts))
+    else:
+        check_input_files(args)
     state = process_state() if items is not None else None  # a broken launch is refused before loading too
     pipeline = load_pipeline(args.model)
-    height, width = check_model(args, model_facts_from_pipeline(pipeline), condition_keys)
+    facts = model_facts_from_pipeline(pipeline)
+    height, width = check_model(args, facts, condition_keys)
+    if folder is None:  # a Hub model: its config is known now
+        check_video(args, facts, items, height, width)
     pipeline.enable_long_video(
         context_length=args.context_length, context_stride=args.context_stride, noise_type=args.noise_type
     )
@@ -501,14 +583,12 @@ def run(args: argparse.Namespace) -> int:
 
     from videocomposer.visualize import condition_grid, save_video
 
-    frames = args.frames
-    if frames is None and args.conditions is not None:
-        frames = next(iter(condition_file_shapes(args.conditions, "--conditions").values()))[2]
-    frames = frames or pipeline.unet.config.num_frames
+    frames = video_frames(args, facts)
     window = pipeline.long_video_settings.windows
     if frames > window.context_length:
         print(f"long video: {frames} frames, temporal attention over windows of {window.context_length} frames")
-    conditions = build_conditions(args, pipeline, height, width, frames)
+    if conditions is None:
+        conditions = build_conditions(args, facts.conditions, height, width, frames)
     style = None
     if args.style is not None:
         with PIL.Image.open(args.style) as opened:

@@ -1,0 +1,154 @@
+"""Checks `generate` and `extract` make before any model loads: outputs, input files, sizes, condition tensors.
+
+Each raises `ValueError` (or `FileNotFoundError`) with one line naming the option, which the CLI prints with exit 2.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+ASPECT_TOLERANCE = 0.02  # relative difference of width / height accepted between a mask and its video (as the app)
+# value range of each condition tensor a file may hold (motion vectors are pixel displacements: unbounded)
+CONDITION_RANGES = {"depth": (0.0, 10.0), "sketch": (0.0, 1.0), "single_sketch": (0.0, 1.0), "image": (0.0, 1.0),
+                    "masked_video": (0.0, 1.0), "mask": (0.0, 1.0)}  # fmt: skip
+_GIB = 1024**3
+
+
+def check_finite(option: str, value: float, low: float = 0.0) -> None:
+    """``value`` is a finite number >= ``low`` (``nan`` would silently turn guidance off)."""
+    if not math.isfinite(value) or value < low:
+        raise ValueError(f"{option}: expected a number >= {low:g} (finite), got {value}")
+
+
+def check_output_file(path: str | os.PathLike, option: str) -> None:
+    """``path`` can be written: not a folder, and its folder (or the nearest existing one above it, which the command
+    creates) is writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option}: {path} is a folder; give a file name")
+    check_output_folder(path.parent, option)
+
+
+def check_output_folder(folder: str | os.PathLike, option: str) -> None:
+    """``folder`` exists as a writable folder, or can be created in the nearest existing folder above it."""
+    folder = Path(os.path.abspath(folder))
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{option}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{option}: permission denied: cannot write in {existing}")
+
+
+def image_size(path: str | os.PathLike, option: str) -> tuple[int, int]:
+    """``(height, width)`` of an image file, decoded completely once so that a broken file fails here."""
+    import PIL.Image
+
+    try:
+        with PIL.Image.open(path) as opened:
+            opened.load()
+            return opened.height, opened.width
+    except (OSError, PIL.UnidentifiedImageError, SyntaxError) as error:
+        raise ValueError(f"{option}: {path} is not a readable image ({error})") from None
+
+
+def video_size(path: str | os.PathLike, option: str) -> tuple[int, int]:
+    """``(height, width)`` of a video file's first frame, decoded once so that an unreadable file fails here."""
+    import av
+
+    from condition_extractors.video import open_video_stream
+
+    try:
+        container, stream = open_video_stream(os.fspath(path))
+        with container:
+            frame = next(container.decode(stream), None)
+    except (ValueError, av.error.FFmpegError) as error:
+        raise ValueError(f"{option}: {error}") from None
+    if frame is None:
+        raise ValueError(f"{option}: {path} has no decodable frame")
+    return frame.height, frame.width
+
+
+def check_mask_aspect(mask: str | os.PathLike, video: str | os.PathLike, mask_option: str, video_option: str) -> None:
+    """The mask is drawn on the video's frame: the same aspect ratio (within 2%), as the Python API and the app ask."""
+    mask_height, mask_width = image_size(mask, mask_option)
+    height, width = video_size(video, video_option)
+    if abs(mask_width / mask_height - width / height) > ASPECT_TOLERANCE * width / height:
+        raise ValueError(f"{mask_option}: the mask is {mask_width}x{mask_height} but {video_option} {video} is "
+                         f"{width}x{height} (width x height); draw the mask on the video's frame (same aspect ratio)")  # fmt: skip
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``; ``None`` where unknown)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_video_memory(
+    frames: int, height: int, width: int, channels: int, decoded_frames: int | None = None,
+    available: int | None = None,
+) -> None:  # fmt: skip
+    """Refuse a video whose decode cannot fit in memory, before anything is allocated.
+
+    The rule (a lower bound: the real peak is higher): the VAE decoder's full-size layer holds ``channels`` (the VAE
+    config's first ``block_out_channels``) float32 values per pixel for each frame decoded at once
+    (``decoded_frames``, default all), and a convolution needs its input and output: ``2 x 4 x decoded_frames x
+    channels x height x width`` bytes. More than the available memory is refused, naming the largest square size
+    that fits.
+    """
+    available = available_memory() if available is None else available
+    decoded = min(decoded_frames or frames, frames)
+    per_pixel = 2 * 4 * decoded * channels
+    if available is None or per_pixel * height * width <= available:
+        return
+    side = int(math.isqrt(available // per_pixel)) // 8 * 8
+    raise ValueError(
+        f"--height/--width: a {frames}-frame {width}x{height} video needs at least "
+        f"{per_pixel * height * width / _GIB:.1f} GiB to decode ({decoded} frames at once x {channels} channels of "
+        f"the VAE's full-size layer x {width}x{height} pixels x 4 bytes, input and output), more than the "
+        f"{available / _GIB:.1f} GiB available; the limit is height x width <= {available // per_pixel} pixels "
+        f"(about {side}x{side}); lower the size or decode fewer frames at once with --frame-chunk-size"
+    )
+
+
+def check_condition_fit(
+    shapes: Mapping[str, tuple[int, ...]], frames: int, height: int, width: int, where: str
+) -> None:  # fmt: skip
+    """Condition tensors ``(1, C, F, h, w)`` fit a ``frames`` x ``height`` x ``width`` video: ``F`` is its frame count
+    (or 1, repeated), motion vectors (pixel displacements) have exactly its size, the other conditions its aspect
+    ratio (they are extracted at 1.5x). Names both sizes otherwise."""
+    for key, (_, _, count, h, w) in sorted(shapes.items()):
+        video = f"{frames}x{height}x{width} (frames x height x width)"
+        if count not in (1, frames):
+            raise ValueError(f"{where}: {key} has {count} frames but the video is {video}; extract the conditions "
+                             f"with --frames {frames}, or pass --frames {count}")  # fmt: skip
+        if key == "motion_vectors" and (h, w) != (height, width):
+            raise ValueError(f"{where}: motion_vectors are {h}x{w} but the video is {video}; motion vectors are pixel "
+                             f"displacements, so extract them at the video's size (--height {height} --width {width})")  # fmt: skip
+        if h * width != w * height:
+            raise ValueError(f"{where}: {key} is {h}x{w} but the video is {video}: another aspect ratio; extract the "
+                             f"conditions at the video's size (--height {height} --width {width})")  # fmt: skip
+
+
+def check_condition_values(tensors: Mapping, where: str) -> None:
+    """Finite values in each condition's range (0-255 images are refused: divide them by 255)."""
+    for key, tensor in sorted(tensors.items()):
+        if not tensor.isfinite().all():
+            raise ValueError(f"{where}: {key} holds NaN or infinite values")
+        low, high = CONDITION_RANGES.get(key, (-math.inf, math.inf))
+        smallest, largest = tensor.min().item(), tensor.max().item()
+        if smallest < low or largest > high:
+            hint = "; 0-255 image values: divide them by 255" if high == 1.0 and largest > 1.0 else ""
+            raise ValueError(f"{where}: {key} holds values in [{smallest:g}, {largest:g}]; expected [{low:g}, {high:g}]"
+                             f"{hint}")  # fmt: skip
