@@ -66,6 +66,16 @@ def test_a_size_past_memory_is_refused_at_once_with_the_limit(tmp_path, capsys, 
         main(generate_argv(tmp_path, "--height", "128", "--width", "136", "--frame-chunk-size", "4"))
 
 
+def test_extract_refuses_a_size_past_memory_before_reading_the_video(tmp_path, capsys):
+    (tmp_path / "v.mp4").write_bytes(b"")  # never opened
+    argv = ["extract", str(tmp_path / "v.mp4"), "--conditions", "canny", "--height", "100000", "--width", "100000",
+            "--output", str(tmp_path / "c.safetensors")]  # fmt: skip
+    assert main(argv) == 2
+    err = one_error(capsys)
+    assert "--height/--width: a 8-frame 100000x100000 video needs at least" in err
+    assert "x 7 values of RGB at 1.5x the size x 100000x100000 pixels" in err and "extract fewer --frames" in err
+
+
 def test_check_video_memory_names_the_largest_square():
     _checks.check_video_memory(8, 64, 64, channels=16, available=2 * 4 * 8 * 16 * 64 * 64)  # exactly fits
     with pytest.raises(ValueError, match=r"<= 4096 pixels \(about 64x64\)"):

@@ -97,7 +97,8 @@ def available_memory() -> int | None:
 
 def check_video_memory(
     frames: int, height: int, width: int, channels: int, decoded_frames: int | None = None,
-    available: int | None = None,
+    available: int | None = None, layer: str = "channels of the VAE's full-size layer",
+    way_out: str = "decode fewer frames at once with --frame-chunk-size",
 ) -> None:  # fmt: skip
     """Refuse a video whose decode cannot fit in memory, before anything is allocated.
 
@@ -105,7 +106,7 @@ def check_video_memory(
     config's first ``block_out_channels``) float32 values per pixel for each frame decoded at once
     (``decoded_frames``, default all), and a convolution needs its input and output: ``2 x 4 x decoded_frames x
     channels x height x width`` bytes. More than the available memory is refused, naming the largest square size
-    that fits.
+    that fits. ``layer`` and ``way_out`` word the message for another use of the same rule.
     """
     available = available_memory() if available is None else available
     decoded = min(decoded_frames or frames, frames)
@@ -115,10 +116,10 @@ def check_video_memory(
     side = int(math.isqrt(available // per_pixel)) // 8 * 8
     raise ValueError(
         f"--height/--width: a {frames}-frame {width}x{height} video needs at least "
-        f"{per_pixel * height * width / _GIB:.1f} GiB to decode ({decoded} frames at once x {channels} channels of "
-        f"the VAE's full-size layer x {width}x{height} pixels x 4 bytes, input and output), more than the "
-        f"{available / _GIB:.1f} GiB available; the limit is height x width <= {available // per_pixel} pixels "
-        f"(about {side}x{side}); lower the size or decode fewer frames at once with --frame-chunk-size"
+        f"{per_pixel * height * width / _GIB:.1f} GiB ({decoded} frames at once x {channels} {layer} x "
+        f"{width}x{height} pixels x 4 bytes, input and output), more than the {available / _GIB:.1f} GiB available; "
+        f"the limit is height x width <= {available // per_pixel} pixels (about {side}x{side}); lower the size or "
+        f"{way_out}"
     )
 
 

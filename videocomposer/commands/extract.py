@@ -12,7 +12,7 @@ import math
 import os
 from pathlib import Path
 
-from ._checks import check_mask_aspect, check_output_file, check_output_folder, video_size
+from ._checks import check_mask_aspect, check_output_file, check_output_folder, check_video_memory, video_size
 from ._processes import process_state
 
 SKETCH_CONDITIONS = ("sketch", "single_sketch")
@@ -109,6 +109,9 @@ def check_args(args: argparse.Namespace) -> None:
     if not args.fps > 0 or not math.isfinite(args.fps):
         raise ValueError(f"--fps: expected a positive number, got {args.fps}")
     set_model_defaults(args)
+    # the extractors hold the frames as float32 RGB at 1.5x the size: 3 x 1.5 x 1.5 values a pixel (7, rounded up)
+    check_video_memory(args.frames, args.height, args.width, channels=7, layer="values of RGB at 1.5x the size",
+                       way_out="extract fewer --frames")  # fmt: skip
     if args.dataset is not None:
         if args.video is not None or args.output is not None:
             raise ValueError("--dataset: give either a video with --output, or --dataset with --cache, not both")
@@ -142,7 +145,10 @@ def set_model_defaults(args: argparse.Namespace) -> None:
     from .generate import check_model_path, model_facts_from_folder, model_folder
 
     check_model_path(args.model)
-    folder = model_folder(args.model)
+    try:
+        folder = model_folder(args.model)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"{error}; or give --frames, --height and --width") from None
     if folder is None:
         raise ValueError(f"--model: {args.model!r} is not a local folder; give a pipeline folder, or --frames, "
                          f"--height and --width")  # fmt: skip
