@@ -159,6 +159,11 @@ def test_extract_raise_fps_samples_a_short_clip_at_a_raised_rate(tmp_path, capsy
     with pytest.warns(UserWarning, match="sampling at fps=7 instead"):
         assert main([*argv, "--raise-fps"]) == 0
     assert load_file(str(out))["sketch"].shape == (1, 1, 12, 48, 48)
+    capsys.readouterr()
+    (tmp_path / "captions.csv").write_text("videoid,name\nclip,a clip\n")
+    assert main(["extract", "--dataset", str(tmp_path), "--captions-file", str(tmp_path / "captions.csv"),
+                 "--conditions", "canny", "--cache", str(tmp_path / "cache"), "--raise-fps"]) == 2  # fmt: skip
+    assert "--raise-fps is for one video; a dataset skips the clips too short for --frames" in one_error(capsys)
 
 
 def test_extract_defaults_are_generates_default_model(tmp_path, clip):
