@@ -120,7 +120,8 @@ def test_stroke_set_scaled_to_another_frame_size_maps_the_pixel_range_exactly():
     stroke_set = StrokeSet([Stroke([(0, 0), (511, 255), (100, 50)], radius=20, times=[0, 1, 2])], 512, 256)
     scaled = stroke_set.scaled_to(256, 128)
     assert (scaled.width, scaled.height) == (256, 128)
-    np.testing.assert_allclose(scaled.strokes[0].points, [(0, 0), (255, 127), (100 * 255 / 511, 50 * 127 / 255)])
+    np.testing.assert_allclose(scaled.strokes[0].points, [(0, 0), (255, 127), (100 * 255 / 511, 50 * 127 / 255)],
+                               atol=1e-9)  # fmt: skip  # float64 px
     assert scaled.strokes[0].radius == pytest.approx(20 * np.sqrt(255 / 511 * 127 / 255))
     assert scaled.strokes[0].times == [0, 1, 2]
     validate_strokes(scaled.strokes, 256, 128)
