@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sketch-model",
                         help="PiDiNet weights table5_pidinet.pth (file or folder) for `sketch` / `single_sketch`; "
                              "without weights use `canny`")  # fmt: skip
-    parser.add_argument("--mask", help="a mask image (white = hole) instead of a random mask (for `mask`)")
+    parser.add_argument("--mask", help="a mask image (white = hole) instead of a random mask (for `mask`), drawn on "
+                        "the video's frame: the same aspect ratio")
     parser.add_argument("--model", default=None,
                         help="pipeline folder whose video size and frame count are the defaults of --frames, "
                              "--height and --width (default: the installed demo model, as `generate`)")  # fmt: skip

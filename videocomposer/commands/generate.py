@@ -90,7 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prompt", help="text prompt (one video; or use --prompts-file)")
     parser.add_argument("--negative-prompt", default=None, help="prompt of the unconditional branch (default '')")
     parser.add_argument(
-        "--conditions", help="safetensors file of condition tensors written by `videocomposer extract`"
+        "--conditions", help="safetensors file of condition tensors written by `videocomposer extract`: their frames "
+        "and size must fit the video, and their values lie in [0, 1] (depth [0, 10]; 0-255 images are refused)"
     )
     parser.add_argument("--motion-from", help="video whose codec motion vectors steer the motion")
     parser.add_argument("--strokes", help="stroke JSON file (videocomposer.motion format): hand-drawn motion")
@@ -118,7 +119,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sketch", help="one sketch image (bright strokes on dark) for every frame")
     parser.add_argument("--image", help="image for the local_image condition (e.g. the first frame)")
     parser.add_argument("--style", help="style image (needs a model with an image encoder)")
-    parser.add_argument("--mask", help="mask image, white = region to generate (with --masked-from)")
+    parser.add_argument("--mask", help="mask image, white = region to generate (with --masked-from, drawn on its frame: "
+                        "the same aspect ratio)")
     parser.add_argument("--masked-from", help="video to inpaint inside --mask")
     parser.add_argument("--frames", type=int, default=None,
                         help="frames to generate (default: the conditions file's, else the model's trained length)")  # fmt: skip
