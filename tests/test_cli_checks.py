@@ -91,7 +91,8 @@ def test_generate_refuses_a_mask_of_another_aspect_before_loading(tmp_path, caps
 
 def test_extract_refuses_a_mask_of_another_aspect(tmp_path, capsys, clip):
     mask = write_image(tmp_path / "wide.png", 128, 64)
-    argv = ["extract", str(clip), "--conditions", "mask", "--mask", str(mask), "--output", str(tmp_path / "c.safetensors")]
+    argv = ["extract", str(clip), "--conditions", "mask", "--mask", str(mask), "--output",
+            str(tmp_path / "c.safetensors")]  # fmt: skip
     assert main(argv) == 2
     assert f"--mask: the mask is 128x64 but video {clip} is 64x64 (width x height)" in one_error(capsys)
     assert not (tmp_path / "c.safetensors").exists()
@@ -112,7 +113,7 @@ def test_unwritable_output_says_permission_denied_before_generating(tmp_path, ca
     locked.mkdir()
     os.chmod(locked, 0o500)
     real_access = os.access  # root may write anywhere: the folder reads as locked whoever runs the test
-    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(locked) else real_access(path, mode))
+    monkeypatch.setattr(os, "access", lambda path, mode: str(path) != str(locked) and real_access(path, mode))
     try:
         assert main(["generate", "--prompt", "a cat", "--output", str(locked / "o.mp4")]) == 2
         assert f"--output: permission denied: cannot write in {locked}" in one_error(capsys)

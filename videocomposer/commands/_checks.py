@@ -10,7 +10,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-ASPECT_TOLERANCE = 0.02  # relative difference of width / height accepted between a mask and its video (as the app)
 # value range of each condition tensor a file may hold (motion vectors are pixel displacements: unbounded)
 CONDITION_RANGES = {"depth": (0.0, 10.0), "sketch": (0.0, 1.0), "single_sketch": (0.0, 1.0), "image": (0.0, 1.0),
                     "masked_video": (0.0, 1.0), "mask": (0.0, 1.0)}  # fmt: skip
@@ -72,12 +71,15 @@ def video_size(path: str | os.PathLike, option: str) -> tuple[int, int]:
 
 
 def check_mask_aspect(mask: str | os.PathLike, video: str | os.PathLike, mask_option: str, video_option: str) -> None:
-    """The mask is drawn on the video's frame: the same aspect ratio (within 2%), as the Python API and the app ask."""
+    """The mask is drawn on the video's frame: the same aspect ratio (within the app's tolerance, 2%)."""
+    from videocomposer.app.uploads import ASPECT_TOLERANCE
+
     mask_height, mask_width = image_size(mask, mask_option)
     height, width = video_size(video, video_option)
     if abs(mask_width / mask_height - width / height) > ASPECT_TOLERANCE * width / height:
         raise ValueError(f"{mask_option}: the mask is {mask_width}x{mask_height} but {video_option} {video} is "
-                         f"{width}x{height} (width x height); draw the mask on the video's frame (same aspect ratio)")  # fmt: skip
+                         f"{width}x{height} (width x height); draw the mask on the video's frame (same aspect "
+                         "ratio)")  # fmt: skip
 
 
 def available_memory() -> int | None:
@@ -136,7 +138,8 @@ def check_condition_fit(
                              f"with --frames {frames}, or pass --frames {count}")  # fmt: skip
         if key == "motion_vectors" and (h, w) != (height, width):
             raise ValueError(f"{where}: motion_vectors are {h}x{w} but the video is {video}; motion vectors are pixel "
-                             f"displacements, so extract them at the video's size (--height {height} --width {width})")  # fmt: skip
+                             f"displacements, so extract them at the video's size (--height {height} --width "
+                             f"{width})")  # fmt: skip
         if h * width != w * height:
             raise ValueError(f"{where}: {key} is {h}x{w} but the video is {video}: another aspect ratio; extract the "
                              f"conditions at the video's size (--height {height} --width {width})")  # fmt: skip
@@ -151,5 +154,5 @@ def check_condition_values(tensors: Mapping, where: str) -> None:
         smallest, largest = tensor.min().item(), tensor.max().item()
         if smallest < low or largest > high:
             hint = "; 0-255 image values: divide them by 255" if high == 1.0 and largest > 1.0 else ""
-            raise ValueError(f"{where}: {key} holds values in [{smallest:g}, {largest:g}]; expected [{low:g}, {high:g}]"
-                             f"{hint}")  # fmt: skip
+            raise ValueError(f"{where}: {key} holds values in [{smallest:g}, {largest:g}]; expected [{low:g}, "
+                             f"{high:g}]{hint}")  # fmt: skip

@@ -45,11 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="PiDiNet weights table5_pidinet.pth (file or folder) for `sketch` / `single_sketch`; "
                              "without weights use `canny`")  # fmt: skip
     parser.add_argument("--mask", help="a mask image (white = hole) instead of a random mask (for `mask`), drawn on "
-                        "the video's frame: the same aspect ratio")
+                        "the video's frame: the same aspect ratio")  # fmt: skip
     parser.add_argument("--model", default=None,
                         help="pipeline folder whose video size and frame count are the defaults of --frames, "
                              "--height and --width (default: the installed demo model, as `generate`)")  # fmt: skip
-    parser.add_argument("--frames", type=int, default=None, help="frames sampled from each video (default: the model's)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="frames sampled from each video (default: the model's)")  # fmt: skip
     parser.add_argument("--fps", type=float, default=4.0, help="sampling rate in frames per second")
     parser.add_argument("--raise-fps", action="store_true",
                         help="for a video too short for --frames at --fps, sample at the original's raised rate "
@@ -141,8 +142,8 @@ def check_args(args: argparse.Namespace) -> None:
 def set_model_defaults(args: argparse.Namespace) -> None:
     """Fill ``--frames``, ``--height`` and ``--width`` left out from the model's config (the demo model by default, as
     `generate`), so that `generate` takes the conditions as they are."""
-    if None not in (args.frames, args.height, args.width):
-        return
+    if None not in (args.frames, args.height, args.width) and args.model is None:
+        return  # no model needed (a given --model is still checked)
     from .generate import check_model_path, model_facts_from_folder, model_folder
 
     check_model_path(args.model)

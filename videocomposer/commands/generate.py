@@ -119,8 +119,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sketch", help="one sketch image (bright strokes on dark) for every frame")
     parser.add_argument("--image", help="image for the local_image condition (e.g. the first frame)")
     parser.add_argument("--style", help="style image (needs a model with an image encoder)")
-    parser.add_argument("--mask", help="mask image, white = region to generate (with --masked-from, drawn on its frame: "
-                        "the same aspect ratio)")
+    parser.add_argument("--mask",
+                        help="mask image, white = region to generate (with --masked-from, drawn on its frame: the "
+                             "same aspect ratio)")  # fmt: skip
     parser.add_argument("--masked-from", help="video to inpaint inside --mask")
     parser.add_argument("--frames", type=int, default=None,
                         help="frames to generate (default: the conditions file's, else the model's trained length)")  # fmt: skip
@@ -282,7 +283,7 @@ def check_args(args: argparse.Namespace) -> list[BatchItem] | None:
     for name in ("height", "width"):
         if getattr(args, name) is not None and getattr(args, name) < 8:
             raise ValueError(f"--{name}: expected an integer >= 8, got {getattr(args, name)}")
-    if not args.fps > 0:
+    if not 0 < args.fps < float("inf"):
         raise ValueError(f"--fps: expected a positive number, got {args.fps}")
     if args.guidance is not None:
         check_finite("--guidance", args.guidance)
@@ -306,7 +307,8 @@ def check_model_path(model: str | None, option: str = "--model") -> None:
     if model is None:
         return
     if os.path.exists(model) and not os.path.isdir(model):
-        raise ValueError(f"{option}: {model} is a file, not a pipeline folder (give the folder holding model_index.json)")
+        raise ValueError(f"{option}: {model} is a file, not a pipeline folder (give the folder holding "
+                         "model_index.json)")  # fmt: skip
     if not os.path.isdir(model) and _looks_like_path(model):
         raise FileNotFoundError(f"{option}: no such folder: {model}")
 
@@ -463,7 +465,9 @@ def check_model(args: argparse.Namespace, facts: ModelFacts, condition_keys: set
     return height, width
 
 
-def build_conditions(args: argparse.Namespace, branches: tuple[str, ...], height: int, width: int, frames: int) -> dict:
+def build_conditions(
+    args: argparse.Namespace, branches: tuple[str, ...], height: int, width: int, frames: int
+) -> dict:  # fmt: skip
     """The pipeline's condition keyword arguments from the files given on the command line (``branches``: the model's
     STC conditions)."""
     import torch
