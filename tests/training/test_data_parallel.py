@@ -98,6 +98,7 @@ def test_two_processes_match_one_and_resume_bit_exact(
         tmp_path / "b.json",
         engine_env,
     )  # fmt: skip
+    # exact: the same launch on one machine (same kernels, shapes, ranks and threads), only restarted at step 2
     assert resumed == two[2:]
     expected, actual = weights(two_dir), weights(resumed_dir)
     for key in expected:
