@@ -16,7 +16,7 @@ from .flicker import frame_difference, temporal_flickering
 from .flow import RaftFlow, is_dynamic
 from .frechet import FeatureStatistics, frechet_distance
 from .fvd import VideoFeatures
-from .motion import backward_flows, farneback_flows, flow_error, motion_vector_error
+from .motion import MotionGeometry, backward_flows, condition_blocks, farneback_flows, flow_error, motion_vector_error
 from .repetition import RepetitionPeak, repetition_peak, self_similarity_profile
 from .warping import farneback_flow, pairwise_warping_errors, seam_discontinuity, seam_ratio, warp, warping_error
 
@@ -25,6 +25,7 @@ __all__ = [
     "DinoEncoder",
     "FeatureStatistics",
     "FrameFeatures",
+    "MotionGeometry",
     "RaftFlow",
     "RepetitionPeak",
     "VideoFeatures",
@@ -32,6 +33,7 @@ __all__ = [
     "centroid_error",
     "clip_frame_consistency",
     "clip_text_similarity",
+    "condition_blocks",
     "color_mask",
     "consecutive_similarity",
     "farneback_flow",
