@@ -16,9 +16,20 @@ from .flicker import frame_difference, temporal_flickering
 from .flow import RaftFlow, is_dynamic
 from .frechet import FeatureStatistics, frechet_distance
 from .fvd import VideoFeatures
-from .motion import MotionGeometry, backward_flows, condition_blocks, farneback_flows, flow_error, motion_vector_error
+from .motion import MotionGeometry, backward_flows, condition_blocks, flow_error, motion_vector_error
 from .repetition import RepetitionPeak, repetition_peak, self_similarity_profile
-from .warping import farneback_flow, pairwise_warping_errors, seam_discontinuity, seam_ratio, warp, warping_error
+from .warping import (
+    farneback_flow,
+    farneback_flows,
+    lai_pair_errors,
+    mean_abs_warping_error,
+    occlusion_mask,
+    pairwise_warping_errors,
+    seam_discontinuity,
+    seam_ratio,
+    warp,
+    warping_error,
+)
 
 __all__ = [
     "ClipEncoder",
@@ -43,9 +54,12 @@ __all__ = [
     "frame_difference",
     "frechet_distance",
     "is_dynamic",
+    "lai_pair_errors",
     "mask_centroids",
     "mask_iou",
+    "mean_abs_warping_error",
     "motion_vector_error",
+    "occlusion_mask",
     "pairwise_warping_errors",
     "repetition_peak",
     "seam_discontinuity",

@@ -35,17 +35,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .video import as_float_video, as_uint8_video
-from .warping import farneback_flow
+from .warping import farneback_flows
 
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 BLOCK = 16  # MPEG-4 part 2 macroblock side
 MODES = ("original", "reencode", "bitstream")
 _PREFIX = "motion_vectors."
-
-
-def farneback_flows(frames_a: np.ndarray, frames_b: np.ndarray) -> np.ndarray:
-    """Batched :func:`farneback_flow`: ``(N, H, W, 2)`` flows of uint8 ``(N, H, W, 3)`` pairs, ``a(p) ~ b(p + flow)``."""
-    return np.stack([farneback_flow(a, b) for a, b in zip(frames_a, frames_b)])
 
 
 @dataclass(frozen=True)
