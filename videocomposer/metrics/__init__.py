@@ -17,6 +17,7 @@ from .flow import RaftFlow, is_dynamic
 from .frechet import FeatureStatistics, frechet_distance
 from .fvd import VideoFeatures
 from .motion import MotionGeometry, backward_flows, condition_blocks, flow_error, motion_vector_error
+from .reference import Lpips, frame_psnr, frame_ssim, psnr, ssim
 from .repetition import RepetitionPeak, repetition_peak, self_similarity_profile
 from .warping import (
     farneback_flow,
@@ -36,6 +37,7 @@ __all__ = [
     "DinoEncoder",
     "FeatureStatistics",
     "FrameFeatures",
+    "Lpips",
     "MotionGeometry",
     "RaftFlow",
     "RepetitionPeak",
@@ -52,6 +54,8 @@ __all__ = [
     "first_and_previous_similarity",
     "flow_error",
     "frame_difference",
+    "frame_psnr",
+    "frame_ssim",
     "frechet_distance",
     "is_dynamic",
     "lai_pair_errors",
@@ -61,10 +65,12 @@ __all__ = [
     "motion_vector_error",
     "occlusion_mask",
     "pairwise_warping_errors",
+    "psnr",
     "repetition_peak",
     "seam_discontinuity",
     "seam_ratio",
     "self_similarity_profile",
+    "ssim",
     "subject_consistency",
     "temporal_flickering",
     "warp",
