@@ -7,13 +7,13 @@ optical-flow motion error (``motion``). With user-provided weights: CLIP frame c
 FID frame features (``fid``); FVD and FID share :func:`frechet_distance` and the streaming :class:`FeatureStatistics`.
 """
 
-from .clip import ClipEncoder, clip_frame_consistency, clip_text_similarity
+from .clip import ClipEncoder, clip_frame_consistency, clip_text_similarity, clipsim
 from .consistency import consecutive_similarity, first_and_previous_similarity
 from .control import centroid_error, color_mask, mask_centroids, mask_iou
 from .dino import DinoEncoder, subject_consistency
 from .fid import FrameFeatures
 from .flicker import frame_difference, temporal_flickering
-from .flow import RaftFlow, is_dynamic
+from .flow import RaftFlow, dynamic_decision, dynamic_interval, is_dynamic, pair_motion
 from .frechet import FeatureStatistics, frechet_distance
 from .fvd import VideoFeatures
 from .motion import MotionGeometry, backward_flows, condition_blocks, flow_error, motion_vector_error
@@ -46,9 +46,12 @@ __all__ = [
     "centroid_error",
     "clip_frame_consistency",
     "clip_text_similarity",
+    "clipsim",
     "condition_blocks",
     "color_mask",
     "consecutive_similarity",
+    "dynamic_decision",
+    "dynamic_interval",
     "farneback_flow",
     "farneback_flows",
     "first_and_previous_similarity",
@@ -64,6 +67,7 @@ __all__ = [
     "mean_abs_warping_error",
     "motion_vector_error",
     "occlusion_mask",
+    "pair_motion",
     "pairwise_warping_errors",
     "psnr",
     "repetition_peak",

@@ -219,21 +219,30 @@ def flow_error(
 ) -> float:
     """Mean end-point error (pixels of ``frames``) between the generated video's optical flow and the condition.
 
-    Per 16x16 block, the generated forward motion (minus the backward flow at each destination pixel) averaged with
-    the condition's weights ``W`` is compared with the condition's block vector (:func:`condition_blocks`): both are
-    the same weighted mean over the block, so a video that follows the condition scores ~0 whatever the dilution.
+    With a ``geometry`` (a codec condition, e.g. from ``videocomposer extract``): per 16x16 block, the generated
+    forward motion (minus the backward flow at each destination pixel) averaged with the condition's weights ``W``
+    is compared with the condition's block vector (:func:`condition_blocks`): both are the same weighted mean over
+    the block, so a video that follows the condition scores ~0 whatever the dilution, and a still one its motion.
+    Without one, the condition is a per-pixel field in the frames' pixels, compared pixel by pixel where it holds a
+    non-zero vector (frames ``t >= 1``).
 
     Args:
         frames: ``(F, H, W, 3)`` uint8 or float in [0, 1], at the condition's size.
         condition: ``(F, 2, H, W)`` motion vectors.
         flow_fn: ``(frames_a, frames_b) -> (N, H, W, 2)`` with ``a(p) ~ b(p + flow(p))`` (default: Farneback).
-        geometry: as in :func:`motion_vector_error`.
+        geometry: how a codec condition was made (:class:`MotionGeometry`), or ``None`` for a per-pixel field.
     Returns:
-        The mean EPE over supported blocks, NaN when the condition holds no vector.
+        The mean EPE over supported blocks (pixels), NaN when the condition holds no vector.
     """
     frames = as_uint8_video(frames, min_frames=2)
     condition = _condition(condition, frames)
     height, width = frames.shape[1:3]
+    if geometry is None:
+        field = condition[1:].transpose(0, 2, 3, 1)
+        mask = np.abs(field).sum(axis=-1) > 0
+        if not mask.any():
+            return float("nan")
+        return float(np.linalg.norm(-backward_flows(frames, flow_fn) - field, axis=-1)[mask].mean())
     target, supported, weights = condition_blocks(condition, geometry, height, width)
     if not supported.any():
         return float("nan")
