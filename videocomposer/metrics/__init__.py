@@ -16,9 +16,10 @@ from .flicker import frame_difference, temporal_flickering
 from .flow import RaftFlow, dynamic_decision, dynamic_interval, is_dynamic, pair_motion
 from .frechet import FeatureStatistics, frechet_distance
 from .fvd import VideoFeatures
+from .jumps import Jump, centroid_steps, content_steps, jump_ratio, steps_of_thumbnails
 from .motion import MotionGeometry, backward_flows, condition_blocks, flow_error, motion_vector_error
 from .reference import Lpips, frame_psnr, frame_ssim, psnr, ssim
-from .repetition import RepetitionPeak, repetition_peak, self_similarity_profile
+from .repetition import RepetitionPeak, profile_of_thumbnails, repetition_peak, self_similarity_profile, thumbnails
 from .warping import (
     farneback_flow,
     farneback_flows,
@@ -37,6 +38,7 @@ __all__ = [
     "DinoEncoder",
     "FeatureStatistics",
     "FrameFeatures",
+    "Jump",
     "Lpips",
     "MotionGeometry",
     "RaftFlow",
@@ -44,12 +46,14 @@ __all__ = [
     "VideoFeatures",
     "backward_flows",
     "centroid_error",
+    "centroid_steps",
     "clip_frame_consistency",
     "clip_text_similarity",
     "clipsim",
     "condition_blocks",
     "color_mask",
     "consecutive_similarity",
+    "content_steps",
     "dynamic_decision",
     "dynamic_interval",
     "farneback_flow",
@@ -61,6 +65,7 @@ __all__ = [
     "frame_ssim",
     "frechet_distance",
     "is_dynamic",
+    "jump_ratio",
     "lai_pair_errors",
     "mask_centroids",
     "mask_iou",
@@ -69,14 +74,17 @@ __all__ = [
     "occlusion_mask",
     "pair_motion",
     "pairwise_warping_errors",
+    "profile_of_thumbnails",
     "psnr",
     "repetition_peak",
     "seam_discontinuity",
     "seam_ratio",
     "self_similarity_profile",
     "ssim",
+    "steps_of_thumbnails",
     "subject_consistency",
     "temporal_flickering",
+    "thumbnails",
     "warp",
     "warping_error",
 ]
