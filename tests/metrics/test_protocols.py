@@ -124,8 +124,9 @@ def test_feature_statistics_merge_equals_one_stream():
     assert left.count == 12
     for got, expected in zip(left.mean_and_covariance(), whole.mean_and_covariance()):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(whole.mean_and_covariance()[1], np.cov(np.concatenate([a, b]), rowvar=False),
-                               rtol=1e-12, atol=1e-12)  # fmt: skip  (N - 1, as StyleGAN-V's np.cov)
+    np.testing.assert_allclose(
+        whole.mean_and_covariance()[1], np.cov(np.concatenate([a, b]), rowvar=False), rtol=1e-12, atol=1e-12
+    )  # fmt: skip  (N - 1, as StyleGAN-V's np.cov)
 
 
 def test_video_features_run_a_model_without_parameters():

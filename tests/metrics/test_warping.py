@@ -13,7 +13,9 @@ def bilinear(image, x, y):
     x0, y0 = int(np.floor(x)), int(np.floor(y))
     x1, y1 = min(x0 + 1, w - 1), min(y0 + 1, h - 1)
     ax, ay = x - x0, y - y0
-    return (1 - ay) * ((1 - ax) * image[y0, x0] + ax * image[y0, x1]) + ay * ((1 - ax) * image[y1, x0] + ax * image[y1, x1])
+    return (1 - ay) * ((1 - ax) * image[y0, x0] + ax * image[y0, x1]) + ay * (
+        (1 - ax) * image[y1, x0] + ax * image[y1, x1]
+    )
 
 
 def reference_pair_error(a, b, forward, backward):

@@ -154,7 +154,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--raft-weights", help="torchvision RAFT state dict (raft_large or raft_small); also the warping_error flow"
     )
-    parser.add_argument("--lpips-weights", help="the lpips package's v0.1 alex.pth (linear layers), with --lpips-backbone")
+    parser.add_argument(
+        "--lpips-weights", help="the lpips package's v0.1 alex.pth (linear layers), with --lpips-backbone"
+    )
     parser.add_argument("--lpips-backbone", help="torchvision AlexNet ImageNet state dict (alexnet-owt-7be5be79.pth)")
     parser.add_argument("--i3d-model", help="StyleGAN-V i3d_torchscript.pt, or r3d_18:PATH / r2plus1d_18:PATH")
     parser.add_argument(
@@ -394,7 +396,7 @@ class _VideoMetrics:
             self.dino.append(self.models["dino_model"].encode_frames(fresh))
         if "dynamic_degree" in self.metrics:
             self._dynamic(fresh)
-        for key, entry in self.conditions.items():
+        for entry in self.conditions.values():
             if not isinstance(entry, str):
                 self._resize_for(entry, fresh)
         if reference_chunk is not None:
@@ -715,8 +717,10 @@ def run(args: argparse.Namespace) -> int:
                 results[metric] = frechet_distance(*generated.mean_and_covariance(), *reference.mean_and_covariance())
                 counts[metric] = feature_videos[metric, "generated"]
             if metric == "fvd" and min(generated.count, reference.count) < FVD_MIN_SAMPLES:
-                warnings.append(f"fvd from {generated.count} generated and {reference.count} reference clips: "
-                                f"StyleGAN-V's protocol uses {FVD_MIN_SAMPLES} per set; small sets bias FVD upward")  # fmt: skip
+                warnings.append(
+                    f"fvd from {generated.count} generated and {reference.count} reference clips: StyleGAN-V's "
+                    f"protocol uses {FVD_MIN_SAMPLES} per set; small sets bias FVD upward"
+                )
         else:
             values = [v[metric] for v in per_video.values() if isinstance(v.get(metric), float)]
             counts[metric] = len(values)
@@ -730,8 +734,11 @@ def run(args: argparse.Namespace) -> int:
         "skipped": skipped,
         "per_video": {name: {m: _json_value(v) for m, v in values.items()} for name, values in per_video.items()},
         "num_videos": {"generated": len(per_video), "reference": num_reference},
-        "samples": {m: {s: stats[m, s].count for s in ("generated", "reference")} for m in ("fvd", "fid")
-                    if (m, "generated") in stats},  # fmt: skip
+        "samples": {
+            m: {s: stats[m, s].count for s in ("generated", "reference")}
+            for m in ("fvd", "fid")
+            if (m, "generated") in stats
+        },  # fmt: skip
         "warnings": warnings,
         "settings": {
             "generated": str(args.generated),

@@ -44,5 +44,6 @@ class DinoEncoder:
 
 
 def subject_consistency(frames: np.ndarray, encoder: DinoEncoder) -> float:
-    """VBench subject consistency: mean over ``t >= 1`` of ``(max(0, cos(f_t, f_t-1)) + max(0, cos(f_t, f_0))) / 2``."""
+    """VBench subject consistency: the mean over ``t >= 1`` of
+    ``(max(0, cos(f_t, f_t-1)) + max(0, cos(f_t, f_0))) / 2``."""
     return first_and_previous_similarity(encoder.encode_frames(frames))

@@ -71,7 +71,7 @@ def steps_of_thumbnails(thumbs: np.ndarray) -> np.ndarray:
 
 
 def centroid_steps(centroids: np.ndarray) -> np.ndarray:
-    """``(F - 1,)`` pixel displacement of ``(F, 2)`` centroids between consecutive frames (NaN where one is missing)."""
+    """``(F - 1,)`` pixel displacements of ``(F, 2)`` centroids between consecutive frames (NaN: one is missing)."""
     centroids = np.asarray(centroids, dtype=np.float64)
     if centroids.ndim != 2 or centroids.shape[1] != 2 or len(centroids) < 2:
         raise ValueError(f"centroids: expected (F, 2) with F >= 2, got shape {centroids.shape}")

@@ -96,7 +96,9 @@ class MotionGeometry:
 
         from condition_extractors.motion_vectors import map_vectors_to_crop, motion_field_from_vectors, mv_transforms
 
-        grid_height, grid_width = (height, width) if self.mode == "reencode" else (self.source_height, self.source_width)
+        grid_height, grid_width = (
+            (height, width) if self.mode == "reencode" else (self.source_height, self.source_width)
+        )
         # every macroblock's centre, the last partial ones clipped into the frame as the vectors are
         ys, xs = np.meshgrid(
             np.arange(-(-grid_height // BLOCK)) * BLOCK + BLOCK // 2,

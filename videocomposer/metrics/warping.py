@@ -37,7 +37,7 @@ def farneback_flow(frame_a: np.ndarray, frame_b: np.ndarray) -> np.ndarray:
 
 
 def farneback_flows(frames_a: np.ndarray, frames_b: np.ndarray) -> np.ndarray:
-    """Batched :func:`farneback_flow`: ``(N, H, W, 2)`` flows of uint8 ``(N, H, W, 3)`` pairs, ``a(p) ~ b(p + flow)``."""
+    """Batched :func:`farneback_flow`: ``(N, H, W, 2)`` flows of uint8 ``(N, H, W, 3)`` pairs, a(p) ~ b(p + flow)."""
     return np.stack([farneback_flow(a, b) for a, b in zip(frames_a, frames_b)])
 
 
