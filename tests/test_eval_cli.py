@@ -141,6 +141,10 @@ def test_missing_weights_file_is_reported_not_raised(folders, tmp_path):
         (["--fvd-frames", "1"], "--fvd-frames: expected >= 2"),
         (["--metrics", "warping_error", "--fvd-frames", "8"], "--fvd-frames is given but --metrics has no fvd"),
         (["--caption-column", "text"], "--video-column / --caption-column are given but --prompts is not"),
+        (["--lpips-weights", "alex.pth"], "--lpips-weights and --lpips-backbone go together: give both files"),
+        (["--metrics", "psnr"], "--metrics psnr needs --reference"),
+        (["--metrics", "sketch_iou"], "--metrics sketch_iou needs --conditions"),
+        (["--metrics", "warping_error", "--seed", "2"], "--seed is given but --metrics has no fvd"),
     ],
 )
 def test_bad_arguments_fail_with_one_clear_line(folders, tmp_path, extra, message, capsys):
@@ -322,3 +326,30 @@ def test_eval_streams_frames_so_memory_does_not_grow_with_the_clip_length(tmp_pa
     # 96 more frames would be 29 MB held whole; streamed, only their thumbnails (12 KB each) and numbers remain
     assert peaks[128] - peaks[32] < 0.1 * 96 * frame_bytes
     assert peaks[128] < 4 * 17 * frame_bytes * 4  # a chunk of 16 (+1) frames in flight, a few float32 copies
+
+
+def test_sketch_metrics_compare_the_videos_edges_with_the_sketch_condition(tmp_path):
+    from condition_extractors.canny import CannyExtractor
+
+    generated, conditions = tmp_path / "generated", tmp_path / "conditions"
+    generated.mkdir(), conditions.mkdir()
+    square = np.zeros((FRAMES, SIZE, SIZE, 3), np.uint8)
+    for t in range(FRAMES):
+        square[t, 16:40, 10 + 2 * t : 34 + 2 * t] = 255
+    PIL.Image.fromarray(square[0]).save(generated / "own.gif", save_all=True, duration=125,
+                                        append_images=[PIL.Image.fromarray(f) for f in square[1:]])  # fmt: skip  (lossless)
+    (generated / "shifted.gif").write_bytes((generated / "own.gif").read_bytes())
+    edges = CannyExtractor()(torch.from_numpy(square).permute(0, 3, 1, 2).float() / 255)  # (F, 1, H, W)
+    save_file({"sketch": edges.permute(1, 0, 2, 3)[None].contiguous()}, str(conditions / "own.safetensors"))
+    shifted = torch.roll(edges, 8, dims=3)  # the sketch asks for the square 8 px further right
+    save_file({"sketch": shifted.permute(1, 0, 2, 3)[None].contiguous()}, str(conditions / "shifted.safetensors"))
+    output = tmp_path / "report.json"
+    argv = ["eval", "--generated", str(generated), "--conditions", str(conditions), "--metrics", "sketch_iou",
+            "sketch_centroid_error", "--output", str(output)]  # fmt: skip
+    assert main(argv) == 0
+    per_video = json.loads(output.read_text())["per_video"]
+    assert per_video["own.gif"] == {"sketch_iou": 1.0, "sketch_centroid_error": 0.0}
+    truth = edges[:, 0].numpy() > 0.5
+    overlap = (truth & (shifted[:, 0].numpy() > 0.5)).sum() / (truth | (shifted[:, 0].numpy() > 0.5)).sum()
+    assert per_video["shifted.gif"]["sketch_iou"] == pytest.approx(overlap, abs=1e-12)
+    assert per_video["shifted.gif"]["sketch_centroid_error"] == pytest.approx(8.0, abs=1e-9)
