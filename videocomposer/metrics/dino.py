@@ -1,7 +1,9 @@
 """Subject consistency (VBench): DINO features of each frame against the previous and the first frame.
 
-VBench uses DINO ViT-B/16 at 224x224; any transformers image backbone with a CLS token works (``Dinov2Model``,
+VBench uses DINO ViT-B/16 at 224; any transformers image backbone with a CLS token works (``Dinov2Model``,
 ``ViTModel``; a folder or hub id, ``trust_remote_code`` off). Numbers are comparable only within one backbone.
+Frames are resized whole to ``image_size`` squared (bicubic, antialiased); VBench resizes the short side to 224
+(bilinear, no antialiasing) and keeps the aspect ratio: the same geometry for square videos.
 """
 
 from __future__ import annotations
