@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .consistency import consecutive_similarity
-from .video import image_batch
+from .video import image_batch, model_device
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -53,7 +53,7 @@ class ClipEncoder:
     @classmethod
     def from_transformers(cls, model, tokenizer, **kwargs) -> ClipEncoder:
         """From a ``transformers.CLIPModel`` and its tokenizer (projections of the pooled outputs)."""
-        device = next(model.parameters()).device
+        device = model_device(model)
 
         def images(pixels):
             return model.visual_projection(model.vision_model(pixel_values=pixels.to(device)).pooler_output)

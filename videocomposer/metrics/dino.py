@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .consistency import first_and_previous_similarity
-from .video import image_batch
+from .video import image_batch, model_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -37,7 +37,7 @@ class DinoEncoder:
         import torch
 
         pixels = image_batch(frames, self.image_size, IMAGENET_MEAN, IMAGENET_STD)
-        device = next(self.model.parameters()).device
+        device = model_device(self.model)
         with torch.no_grad():
             parts = [
                 self.model(pixel_values=c.to(device)).last_hidden_state[:, 0] for c in pixels.split(self.batch_size)

@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from .video import as_uint8_video
+from .video import as_uint8_video, model_device
 
 MIN_SIZE = 128  # RAFT's correlation pyramid needs 128-pixel sides
 
@@ -69,7 +69,7 @@ class RaftFlow:
         scale = max(1.0, MIN_SIZE / min(height, width))
         size = (round(height * scale), round(width * scale))
         pad = (0, -size[1] % 8, 0, -size[0] % 8)
-        device = next(iter(self.model.parameters()), torch.empty(0)).device
+        device = model_device(self.model)
 
         def prepare(x: np.ndarray) -> torch.Tensor:
             pixels = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1.0

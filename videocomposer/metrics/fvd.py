@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from .video import as_float_video, as_uint8_video
+from .video import as_float_video, as_uint8_video, model_device
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
@@ -80,8 +80,7 @@ class VideoFeatures:
             mean, std = torch.tensor(KINETICS_MEAN).view(1, 3, 1, 1), torch.tensor(KINETICS_STD).view(1, 3, 1, 1)
             frames = (frames - mean) / std
         videos = frames.reshape(n, t, 3, *frames.shape[-2:]).permute(0, 2, 1, 3, 4).contiguous()
-        # a model without parameters (e.g. a scripted function) runs on the CPU
-        device = next(iter(self.model.parameters()), torch.empty(0)).device
+        device = model_device(self.model)
         features = []
         with torch.no_grad():
             for batch in videos.split(self.batch_size):

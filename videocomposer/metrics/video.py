@@ -29,6 +29,13 @@ def as_uint8_video(frames: np.ndarray, name: str = "frames", min_frames: int = 1
     return (as_float_video(frames, name, min_frames) * 255.0).round().astype(np.uint8)
 
 
+def model_device(model):
+    """The torch device of ``model``'s first parameter; the CPU for a model without parameters (no StopIteration)."""
+    import torch
+
+    return next(iter(model.parameters()), torch.empty(0)).device
+
+
 def image_batch(
     frames: np.ndarray,
     size: int,
