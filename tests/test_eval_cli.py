@@ -353,3 +353,25 @@ def test_sketch_metrics_compare_the_videos_edges_with_the_sketch_condition(tmp_p
     overlap = (truth & (shifted[:, 0].numpy() > 0.5)).sum() / (truth | (shifted[:, 0].numpy() > 0.5)).sum()
     assert per_video["shifted.gif"]["sketch_iou"] == pytest.approx(overlap, abs=1e-12)
     assert per_video["shifted.gif"]["sketch_centroid_error"] == pytest.approx(8.0, abs=1e-9)
+
+
+@pytest.mark.slow  # ~70 RAFT flows of 128² frames, 20 iterations each (~15 s of CPU)
+def test_raft_weights_drive_the_warping_flow_dynamic_degree_and_flow_error(folders, tmp_path):
+    from torchvision.models.optical_flow import raft_small
+
+    torch.manual_seed(0)
+    torch.save(raft_small(weights=None).state_dict(), tmp_path / "raft_small.pth")
+    output = tmp_path / "report.json"
+    argv = ["eval", "--generated", str(folders / "generated"), "--conditions", str(folders / "conditions"),
+            "--metrics", "warping_error", "dynamic_degree", "flow_error", "--raft-weights",
+            str(tmp_path / "raft_small.pth"), "--output", str(output)]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads(output.read_text())
+    assert report["settings"]["warping_flow"] == "raft (20 iterations)"
+    per_video = report["per_video"]
+    assert all(isinstance(per_video[v]["warping_error"], float) for v in per_video)
+    assert all(per_video[v]["dynamic_degree"] in (0.0, 1.0) for v in per_video)
+    assert isinstance(per_video["right.mp4"]["flow_error"], float)
+    assert per_video["down.mp4"]["flow_error"] == {"value": None, "reason": "no condition file down.safetensors"}
+    assert report["metrics"]["dynamic_degree"] == pytest.approx(np.mean([per_video[v]["dynamic_degree"]
+                                                                         for v in per_video]))  # fmt: skip
