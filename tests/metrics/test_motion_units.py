@@ -64,6 +64,13 @@ def test_geometry_round_trips_through_the_header_and_rejects_bad_values():
     assert MotionGeometry.from_metadata({}) is None and MotionGeometry.from_metadata(None) is None
     assert MotionGeometry("original", 720, 1280).scale(256, 256) == pytest.approx(256 / 720)
     assert geometry.scale(256, 256) == 1.0
+    # bitstream: the file's 16-px block centres (8, 24, 40, 56 of a 64² source) mapped to 32²: 4, 12, 20, 28
+    expected = np.zeros((32, 32))
+    expected[4::8, 4::8] = 1.0
+    np.testing.assert_array_equal(MotionGeometry("bitstream", 64, 64).weights(32, 32), expected)
+    # reencode: the frame's own block centres, the partial last block's clipped into the frame
+    reencode = MotionGeometry("reencode", 1, 1).weights(20, 40)
+    assert reencode.sum() == 2 * 3 and reencode[8, 8] == reencode[19, 24] == reencode[8, 39] == 1.0
     with pytest.raises(ValueError, match="mode: expected one of"):
         MotionGeometry("fancy", 1, 1)
     with pytest.raises(ValueError, match="source_size: expected 'HxW'"):

@@ -106,11 +106,11 @@ class MotionGeometry:
             indexing="ij",
         )
         centres = np.stack([xs.ravel(), ys.ravel()], axis=1)
-        ones = np.ones(centres.shape, np.float32)
-        if self.mode == "bitstream":
-            centres, ones = map_vectors_to_crop(centres, ones, grid_height, grid_width, height, width)
-            ones = np.ones_like(ones)
-        field = motion_field_from_vectors(centres, ones, grid_height, grid_width)[None, :1]
+        size = (grid_height, grid_width)
+        if self.mode == "bitstream":  # the file's block centres mapped through the resize + crop, as the vectors are
+            centres, _ = map_vectors_to_crop(centres, np.zeros(centres.shape, np.float32), *size, height, width)
+            size = (height, width)
+        field = motion_field_from_vectors(centres, np.ones(centres.shape, np.float32), *size)[None, :1]
         if self.mode == "original":
             field = mv_transforms(field, height, width)
         return field[0, 0].to(torch.float64).numpy()
