@@ -72,8 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     noisy = np.clip(frames + noise, 0, 255).astype(np.uint8)
 
     def all_weight_free() -> None:  # what `videocomposer eval` runs per video (no RAFT / CLIP / DINO / I3D)
-        M.warping_error(frames)
-        pair_errors = M.pairwise_warping_errors(frames)
+        flows = M.pair_flows(frames)  # eval shares the forward Farneback flows between the two warping errors
+        M.lai_pair_errors(frames, flows=flows).mean()
+        pair_errors = M.pairwise_warping_errors(frames, flows[0])
         float(pair_errors.mean())
         M.seam_ratio(pair_errors, [8])
         M.temporal_flickering(frames)

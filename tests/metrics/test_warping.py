@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from videocomposer.metrics import lai_pair_errors, mean_abs_warping_error, occlusion_mask, warping_error
+from videocomposer.metrics import (
+    lai_pair_errors,
+    mean_abs_warping_error,
+    occlusion_mask,
+    pair_flows,
+    pairwise_warping_errors,
+    warping_error,
+)
 
 
 def bilinear(image, x, y):
@@ -88,3 +95,14 @@ def test_published_scale_and_the_l1_variant_stay_apart():
         warping_error(smooth[:1])
     with pytest.raises(ValueError, match="flow_fn: expected flows of shape"):
         warping_error(smooth, lambda a, b: np.zeros((1, 2, 2, 2)))
+
+
+def test_the_l1_variant_can_share_the_forward_farneback_flows():
+    yy, xx = np.mgrid[:32, :32]
+    base = np.stack([128 + 60 * np.sin(xx / 4.0), 128 + 60 * np.cos(yy / 5.0), 90 + 0 * xx], -1)
+    frames = np.stack([np.roll(base, t, axis=0) for t in range(4)]).astype(np.uint8)
+    forward, backward = pair_flows(frames)
+    assert forward.shape == backward.shape == (3, 32, 32, 2)
+    # the same Farneback kernels on the same frames in one process: bit-identical
+    np.testing.assert_array_equal(pairwise_warping_errors(frames, forward), pairwise_warping_errors(frames))
+    np.testing.assert_array_equal(lai_pair_errors(frames, flows=(forward, backward)), lai_pair_errors(frames))

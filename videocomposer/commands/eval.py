@@ -382,9 +382,14 @@ class _VideoMetrics:
         self.count += new
         self.shape = chunk.shape[1:3]
         pairs = len(chunk) >= 2
+        l1 = self.metrics & {"mean_abs_warping_error", "seam_discontinuity"}
         if "warping_error" in self.metrics and pairs:
-            self.lai.extend(M.lai_pair_errors(chunk, self.models.get("raft_weights")))
-        if self.metrics & {"mean_abs_warping_error", "seam_discontinuity"} and pairs:
+            flows = M.pair_flows(chunk, self.models.get("raft_weights"))
+            self.lai.extend(M.lai_pair_errors(chunk, flows=flows))
+            farneback = "raft_weights" not in self.models
+            if l1:  # the L1 variant shares Lai's forward Farneback flows
+                self.l1.extend(M.pairwise_warping_errors(chunk, flows[0] if farneback else None))
+        elif l1 and pairs:
             self.l1.extend(M.pairwise_warping_errors(chunk))
         if "temporal_flickering" in self.metrics and pairs:
             self.differences.append((M.frame_difference(chunk), len(chunk) - 1))

@@ -69,8 +69,8 @@ def occlusion_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     return inconsistent | boundary
 
 
-def lai_pair_errors(frames: np.ndarray, flow_fn: FlowFn | None = None) -> np.ndarray:
-    """``(F - 1,)`` Lai et al. 2018 warping errors of each consecutive pair (see the module docstring).
+def pair_flows(frames: np.ndarray, flow_fn: FlowFn | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(forward, backward)`` ``(F - 1, H, W, 2)`` flows of consecutive pairs: ``t -> t + 1`` and ``t + 1 -> t``.
 
     Args:
         frames: ``(F, H, W, 3)`` uint8 or float in [0, 1], F >= 2.
@@ -83,6 +83,19 @@ def lai_pair_errors(frames: np.ndarray, flow_fn: FlowFn | None = None) -> np.nda
     expected = (len(frames) - 1, *frames.shape[1:3], 2)
     if forward.shape != expected or backward.shape != expected:
         raise ValueError(f"flow_fn: expected flows of shape {expected}, got {forward.shape}")
+    return forward, backward
+
+
+def lai_pair_errors(frames: np.ndarray, flow_fn: FlowFn | None = None, flows=None) -> np.ndarray:
+    """``(F - 1,)`` Lai et al. 2018 warping errors of each consecutive pair (see the module docstring).
+
+    Args:
+        frames: ``(F, H, W, 3)`` uint8 or float in [0, 1], F >= 2.
+        flow_fn: ``(frames_a, frames_b) -> (N, H, W, 2)`` with ``a(p) ~ b(p + flow(p))`` (default: Farneback).
+        flows: already computed :func:`pair_flows` of ``frames`` (then ``flow_fn`` is not used).
+    """
+    frames = as_uint8_video(frames, min_frames=2)
+    forward, backward = pair_flows(frames, flow_fn) if flows is None else flows
     errors = np.empty(len(frames) - 1)
     for t in range(len(frames) - 1):
         visible = ~occlusion_mask(forward[t], backward[t])
@@ -99,19 +112,20 @@ def warping_error(frames: np.ndarray, flow_fn: FlowFn | None = None) -> float:
     return float(lai_pair_errors(frames, flow_fn).mean())
 
 
-def pairwise_warping_errors(frames: np.ndarray) -> np.ndarray:
+def pairwise_warping_errors(frames: np.ndarray, forward: np.ndarray | None = None) -> np.ndarray:
     """``(F - 1,)`` mean absolute errors (0-1 scale): frame t against frame t+1 warped back onto it (Farneback flow,
     no occlusion mask; the L1 variant behind :func:`mean_abs_warping_error` and :func:`seam_discontinuity`).
 
     Args:
         frames: `(F, H, W, 3)` uint8 or float in [0, 1].
+        forward: already computed Farneback flows ``t -> t + 1`` (``pair_flows(frames)[0]``), to share them.
     """
     frames = as_uint8_video(frames)
     if len(frames) < 2:
         raise ValueError(f"frames: warping error needs at least 2 frames, got {len(frames)}")
     errors = np.empty(len(frames) - 1)
     for t, (a, b) in enumerate(zip(frames[:-1], frames[1:])):
-        warped = warp(b, farneback_flow(a, b))
+        warped = warp(b, farneback_flow(a, b) if forward is None else forward[t])
         errors[t] = np.abs(warped.astype(np.float32) - a.astype(np.float32)).mean() / 255.0
     return errors
 
