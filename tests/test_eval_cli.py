@@ -15,6 +15,7 @@ from condition_extractors import MotionVectorExtractor
 from videocomposer.cli import main
 from videocomposer.commands.eval import METRICS
 from videocomposer.data.synthetic import encode_mp4
+from videocomposer.metrics import MotionGeometry
 
 SIZE, FRAMES = 64, 8
 
@@ -54,7 +55,9 @@ def folders(tmp_path_factory):
         (reference / f"real{seed}.mp4").write_bytes(encode_mp4(moving_texture(1, 1, 10 + seed), fps=8))
     vectors = MotionVectorExtractor()(torch.from_numpy(clips["right"]).permute(0, 3, 1, 2).float() / 255)
     save_file(
-        {"motion_vectors": vectors.permute(1, 0, 2, 3)[None].contiguous()}, str(conditions / "right.safetensors")
+        {"motion_vectors": vectors.permute(1, 0, 2, 3)[None].contiguous()},
+        str(conditions / "right.safetensors"),
+        metadata=MotionGeometry("reencode", SIZE, SIZE).to_metadata(),  # vectors of the frames at their own size
     )
     prompts = root / "prompts.csv"
     prompts.write_text("videoid,name\nright,a red cat runs\ndown,the dog in the snow\n")
@@ -138,6 +141,10 @@ def test_missing_weights_file_is_reported_not_raised(folders, tmp_path):
         (["--fvd-frames", "1"], "--fvd-frames: expected >= 2"),
         (["--metrics", "warping_error", "--fvd-frames", "8"], "--fvd-frames is given but --metrics has no fvd"),
         (["--caption-column", "text"], "--video-column / --caption-column are given but --prompts is not"),
+        (["--lpips-weights", "alex.pth"], "--lpips-weights and --lpips-backbone go together: give both files"),
+        (["--metrics", "psnr"], "--metrics psnr needs --reference"),
+        (["--metrics", "sketch_iou"], "--metrics sketch_iou needs --conditions"),
+        (["--metrics", "warping_error", "--seed", "2"], "--seed is given but --metrics has no fvd"),
     ],
 )
 def test_bad_arguments_fail_with_one_clear_line(folders, tmp_path, extra, message, capsys):
@@ -227,3 +234,145 @@ def test_fid_through_the_cli_equals_the_frechet_distance_of_all_frames(folders, 
     assert report["metrics"]["fid"] == pytest.approx(frechet_distance(*expected[0], *expected[1]), rel=1e-5)
     assert report["videos_per_metric"] == {"fid": 3}
     assert report["per_video"] == {"down.mp4": {}, "loop.gif": {}, "right.mp4": {}}
+
+
+def test_fvd_reports_its_sample_count_and_warns_below_the_protocols_2048(folders, tmp_path, capsys):
+    from videocomposer.commands.eval import _clip_offset
+
+    output = tmp_path / "report.json"
+    argv = ["eval", "--generated", str(folders / "generated"), "--reference", str(folders / "reference"),
+            "--metrics", "fvd", "--i3d-model", str(folders / "i3d.pt"), "--fvd-frames", "4", "--seed", "3",
+            "--output", str(output)]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads(output.read_text())
+    assert report["samples"] == {"fvd": {"generated": 3, "reference": 3}}
+    assert report["warnings"] == [
+        "fvd from 3 generated and 3 reference clips: StyleGAN-V's protocol uses 2048 per set; small sets bias FVD "
+        "upward"
+    ]
+    assert "warning: fvd from 3 generated" in capsys.readouterr().err
+    # the clip start: seeded per file name, inside the video, not always the first frames
+    offsets = [_clip_offset(3, f"clip{i}.mp4", FRAMES, 4) for i in range(20)]
+    assert offsets == [_clip_offset(3, f"clip{i}.mp4", FRAMES, 4) for i in range(20)]
+    assert min(offsets) >= 0 and max(offsets) <= FRAMES - 4 and len(set(offsets)) > 1
+    assert offsets != [_clip_offset(4, f"clip{i}.mp4", FRAMES, 4) for i in range(20)]
+
+
+def test_psnr_and_ssim_compare_each_video_with_the_reference_of_the_same_name(tmp_path):
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    from videocomposer.commands.eval import read_video
+
+    generated, reference = tmp_path / "generated", tmp_path / "reference"
+    generated.mkdir(), reference.mkdir()
+    clean = moving_texture(1, 0, 5)
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 12, clean.shape), 0, 255).astype(np.uint8)
+    (reference / "a.mp4").write_bytes(encode_mp4(clean, fps=8))
+    (generated / "a.mp4").write_bytes(encode_mp4(noisy, fps=8))
+    (generated / "b.mp4").write_bytes(encode_mp4(clean, fps=8))  # no reference of that name
+    output = tmp_path / "report.json"
+    argv = ["eval", "--generated", str(generated), "--reference", str(reference), "--metrics", "psnr", "ssim",
+            "--output", str(output)]  # fmt: skip
+    assert main(argv) == 0
+    per_video = json.loads(output.read_text())["per_video"]
+    ours, theirs = read_video(generated / "a.mp4"), read_video(reference / "a.mp4")
+    psnr = np.mean([peak_signal_noise_ratio(r, g, data_range=255) for g, r in zip(ours, theirs)])
+    ssim = np.mean([structural_similarity(g, r, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                          channel_axis=-1, data_range=255) for g, r in zip(ours, theirs)])  # fmt: skip
+    assert per_video["a.mp4"]["psnr"] == pytest.approx(psnr, rel=1e-6, abs=1e-6)
+    assert per_video["a.mp4"]["ssim"] == pytest.approx(ssim, rel=1e-6, abs=1e-9)
+    assert per_video["b.mp4"]["psnr"] == {"value": None, "reason": "no reference video named b.* in --reference"}
+
+
+def test_per_video_values_include_the_repetition_lag_and_the_jump_ratio(tmp_path):
+    generated = tmp_path / "generated"
+    generated.mkdir()
+    loop = moving_texture(2, 0, 7)[:6]
+    square = np.zeros((16, SIZE, SIZE, 3), np.uint8)
+    for t in range(16):
+        x = 8 + t + (24 if t >= 8 else 0)  # 1 px per frame, and a 25 px jump between frames 7 and 8
+        square[t, 20:36, x : x + 12] = (230, 60, 40)
+    (generated / "loop.mp4").write_bytes(encode_mp4(np.concatenate([loop, loop, loop]), fps=8))
+    (generated / "teleport.mp4").write_bytes(encode_mp4(square, fps=8))
+    square[8:] = np.roll(square[8:], -24, axis=2)
+    (generated / "smooth.mp4").write_bytes(encode_mp4(square, fps=8))
+    output = tmp_path / "report.json"
+    argv = ["eval", "--generated", str(generated), "--metrics", "repetition_peak", "repetition_lag", "jump_ratio",
+            "--output", str(output)]  # fmt: skip
+    assert main(argv) == 0
+    per_video = json.loads(output.read_text())["per_video"]
+    assert per_video["loop.mp4"]["repetition_lag"] == 6.0 and per_video["loop.mp4"]["repetition_peak"] > 0.05
+    assert per_video["teleport.mp4"]["jump_ratio"] > 5.0 > 2.0 > per_video["smooth.mp4"]["jump_ratio"]
+
+
+def test_eval_streams_frames_so_memory_does_not_grow_with_the_clip_length(tmp_path):
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    base = cv2.resize(rng.random((40, 40, 3)).astype(np.float32), (320, 320))
+    peaks = {}
+    for length in (32, 128):
+        folder = tmp_path / str(length)
+        folder.mkdir()
+        frames = (np.stack([np.roll(base, t, axis=1) for t in range(length)]) * 255).astype(np.uint8)
+        (folder / "clip.mp4").write_bytes(encode_mp4(frames, fps=8))
+        del frames
+        argv = ["eval", "--generated", str(folder), "--metrics", "temporal_flickering", "repetition_peak",
+                "jump_ratio", "--output", str(folder / "report.json")]  # fmt: skip
+        tracemalloc.start()
+        assert main(argv) == 0
+        peaks[length] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    frame_bytes = 320 * 320 * 3
+    # 96 more frames would be 29 MB held whole; streamed, only their thumbnails (12 KB each) and numbers remain
+    assert peaks[128] - peaks[32] < 0.1 * 96 * frame_bytes
+    assert peaks[128] < 4 * 17 * frame_bytes * 4  # a chunk of 16 (+1) frames in flight, a few float32 copies
+
+
+def test_sketch_metrics_compare_the_videos_edges_with_the_sketch_condition(tmp_path):
+    from condition_extractors.canny import CannyExtractor
+
+    generated, conditions = tmp_path / "generated", tmp_path / "conditions"
+    generated.mkdir(), conditions.mkdir()
+    square = np.zeros((FRAMES, SIZE, SIZE, 3), np.uint8)
+    for t in range(FRAMES):
+        square[t, 16:40, 10 + 2 * t : 34 + 2 * t] = 255
+    PIL.Image.fromarray(square[0]).save(generated / "own.gif", save_all=True, duration=125,
+                                        append_images=[PIL.Image.fromarray(f) for f in square[1:]])  # fmt: skip  (lossless)
+    (generated / "shifted.gif").write_bytes((generated / "own.gif").read_bytes())
+    edges = CannyExtractor()(torch.from_numpy(square).permute(0, 3, 1, 2).float() / 255)  # (F, 1, H, W)
+    save_file({"sketch": edges.permute(1, 0, 2, 3)[None].contiguous()}, str(conditions / "own.safetensors"))
+    shifted = torch.roll(edges, 8, dims=3)  # the sketch asks for the square 8 px further right
+    save_file({"sketch": shifted.permute(1, 0, 2, 3)[None].contiguous()}, str(conditions / "shifted.safetensors"))
+    output = tmp_path / "report.json"
+    argv = ["eval", "--generated", str(generated), "--conditions", str(conditions), "--metrics", "sketch_iou",
+            "sketch_centroid_error", "--output", str(output)]  # fmt: skip
+    assert main(argv) == 0
+    per_video = json.loads(output.read_text())["per_video"]
+    assert per_video["own.gif"] == {"sketch_iou": 1.0, "sketch_centroid_error": 0.0}
+    truth = edges[:, 0].numpy() > 0.5
+    overlap = (truth & (shifted[:, 0].numpy() > 0.5)).sum() / (truth | (shifted[:, 0].numpy() > 0.5)).sum()
+    assert per_video["shifted.gif"]["sketch_iou"] == pytest.approx(overlap, abs=1e-12)
+    assert per_video["shifted.gif"]["sketch_centroid_error"] == pytest.approx(8.0, abs=1e-9)
+
+
+@pytest.mark.slow  # ~70 RAFT flows of 128² frames, 20 iterations each (~15 s of CPU)
+def test_raft_weights_drive_the_warping_flow_dynamic_degree_and_flow_error(folders, tmp_path):
+    from torchvision.models.optical_flow import raft_small
+
+    torch.manual_seed(0)
+    torch.save(raft_small(weights=None).state_dict(), tmp_path / "raft_small.pth")
+    output = tmp_path / "report.json"
+    argv = ["eval", "--generated", str(folders / "generated"), "--conditions", str(folders / "conditions"),
+            "--metrics", "warping_error", "dynamic_degree", "flow_error", "--raft-weights",
+            str(tmp_path / "raft_small.pth"), "--output", str(output)]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads(output.read_text())
+    assert report["settings"]["warping_flow"] == "raft (20 iterations)"
+    per_video = report["per_video"]
+    assert all(isinstance(per_video[v]["warping_error"], float) for v in per_video)
+    assert all(per_video[v]["dynamic_degree"] in (0.0, 1.0) for v in per_video)
+    assert isinstance(per_video["right.mp4"]["flow_error"], float)
+    assert per_video["down.mp4"]["flow_error"] == {"value": None, "reason": "no condition file down.safetensors"}
+    assert report["metrics"]["dynamic_degree"] == pytest.approx(np.mean([per_video[v]["dynamic_degree"]
+                                                                         for v in per_video]))  # fmt: skip

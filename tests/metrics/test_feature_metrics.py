@@ -167,11 +167,10 @@ def test_fvd_with_a_torchscript_i3d_is_zero_for_one_set_and_positive_between_set
     clips_a = rng.random((5, 4, 24, 24, 3)).astype(np.float32)
     clips_b = np.clip(clips_a * 0.5 + 0.4, 0, 1)
     features = extractor(clips_a)
-    pixels = F.interpolate(torch.from_numpy(clips_a).reshape(20, 24, 24, 3).permute(0, 3, 1, 2), size=(224, 224),
-                           mode="bilinear", antialias=True) * 2 - 1  # fmt: skip
-    videos = pixels.reshape(5, 4, 3, 224, 224).permute(0, 2, 1, 3, 4)
+    # StyleGAN-V's call: [0, 255] values at their own size, the detector rescales and resizes itself
+    videos = torch.from_numpy((clips_a * 255).round()).permute(0, 4, 1, 2, 3)
     with torch.no_grad():
-        np.testing.assert_allclose(features, module(videos, False, False, True).double().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(features, module(videos, True, True, True).double().numpy(), rtol=1e-5, atol=1e-6)
     stats = {}
     for name, clips in (("a", clips_a), ("b", clips_b)):
         stats[name] = FeatureStatistics()

@@ -81,14 +81,13 @@ def test_motion_vector_error_is_near_zero_for_the_matching_condition_and_large_f
     assert motion_vector_error(video, condition) < 0.25
     wrong = motion_vector_error(opposite, condition)
     assert wrong == pytest.approx(2 * np.hypot(2, 1), rel=0.1)  # the two vectors point in opposite directions
-    assert np.isnan(motion_vector_error(video, np.zeros_like(condition)))  # no block with vectors in both
-    assert motion_vector_error(video, np.zeros_like(condition), support="either") == pytest.approx(
-        np.hypot(2, 1), rel=0.1
-    )
+    assert np.isnan(motion_vector_error(video, np.zeros_like(condition)))  # a condition without any vector
+    still = np.repeat(video[:1], len(video), axis=0)  # scored: the condition's full magnitude
+    assert motion_vector_error(still, condition) == pytest.approx(np.hypot(2, 1), rel=0.1)
     with pytest.raises(ValueError, match=r"condition: expected \(F, 2, H, W\)"):
         motion_vector_error(video, condition[:, :, :32])
-    with pytest.raises(ValueError, match="support"):
-        motion_vector_error(video, condition, support="all")
+    with pytest.raises(ValueError, match="MPEG-4 needs even sizes"):
+        motion_vector_error(video[:, :63], condition[:, :, :63])
 
 
 def test_flow_error_is_near_zero_for_the_matching_condition_and_large_for_the_opposite():

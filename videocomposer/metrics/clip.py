@@ -1,9 +1,15 @@
-"""CLIP metrics: frame consistency (VideoComposer) and text-frame similarity, with user-provided CLIP weights.
+"""CLIP metrics (A. Radford et al., "Learning Transferable Visual Models From Natural Language Supervision", 2021).
 
-The paper uses open_clip ViT-H-14 (``open_clip:ViT-H-14:/path/open_clip_pytorch_model.bin``); any transformers
-``CLIPModel`` folder or hub id works too. Frames are resized whole (no crop) to the model's input size and normalised
-with the OpenAI CLIP statistics. Both scores are raw cosine similarities in [-1, 1] (CLIPSIM papers often print
-them times 100).
+- :func:`clip_frame_consistency` (VideoComposer, Wang et al. 2023): mean cosine of consecutive frames' embeddings;
+  the paper uses open_clip ViT-H-14 (``open_clip:ViT-H-14:/path/open_clip_pytorch_model.bin``).
+- :func:`clip_text_similarity`: the raw mean cosine between frames and prompt, in [-1, 1].
+- :func:`clipsim`: CLIPSIM in its MSR-VTT form (C. Wu et al., GODIVA 2021; Make-A-Video, Phenaki): per frame
+  ``100 * max(0, cos)`` (torchmetrics' CLIPScore per image), averaged over frames; comparable with published numbers
+  only with OpenAI's ViT-B/32 weights (a transformers ``openai/clip-vit-base-patch32`` folder given by path).
+
+Frames go through CLIP's own preprocessing: bicubic resize of the short side to the model's input size, centre crop,
+normalisation with the OpenAI CLIP statistics (``image_batch(..., crop=True)``); any transformers ``CLIPModel``
+folder or hub id works too.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .consistency import consecutive_similarity
-from .video import image_batch
+from .video import image_batch, model_device
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -47,7 +53,7 @@ class ClipEncoder:
     @classmethod
     def from_transformers(cls, model, tokenizer, **kwargs) -> ClipEncoder:
         """From a ``transformers.CLIPModel`` and its tokenizer (projections of the pooled outputs)."""
-        device = next(model.parameters()).device
+        device = model_device(model)
 
         def images(pixels):
             return model.visual_projection(model.vision_model(pixel_values=pixels.to(device)).pooler_output)
@@ -92,7 +98,7 @@ class ClipEncoder:
         """``(F, H, W, 3)`` frames -> ``(F, D)`` float64 embeddings."""
         import torch
 
-        pixels = image_batch(frames, self.image_size, self.mean, self.std)
+        pixels = image_batch(frames, self.image_size, self.mean, self.std, crop=True)
         with torch.no_grad():
             parts = [self.image_features(chunk) for chunk in pixels.split(self.batch_size)]
         return torch.cat(parts).double().cpu().numpy()
@@ -112,11 +118,20 @@ def clip_frame_consistency(frames: np.ndarray, encoder: ClipEncoder) -> float:
     return consecutive_similarity(encoder.encode_frames(frames))
 
 
-def clip_text_similarity(frames: np.ndarray, prompt: str, encoder: ClipEncoder) -> float:
-    """Mean over frames of the CLIP cosine similarity between the frame and ``prompt``."""
+def _frame_text_cosines(frames: np.ndarray, prompt: str, encoder: ClipEncoder) -> np.ndarray:
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError(f"prompt: expected a non-empty string, got {prompt!r}")
     images = encoder.encode_frames(frames)
     text = encoder.encode_texts([prompt])[0]
     images = images / np.linalg.norm(images, axis=1, keepdims=True)
-    return float((images @ (text / np.linalg.norm(text))).mean())
+    return images @ (text / np.linalg.norm(text))
+
+
+def clip_text_similarity(frames: np.ndarray, prompt: str, encoder: ClipEncoder) -> float:
+    """Mean over frames of the CLIP cosine similarity between the frame and ``prompt`` (raw, in [-1, 1])."""
+    return float(_frame_text_cosines(frames, prompt, encoder).mean())
+
+
+def clipsim(frames: np.ndarray, prompt: str, encoder: ClipEncoder) -> float:
+    """CLIPSIM, MSR-VTT form: mean over frames of ``100 * max(0, cos(frame, prompt))`` (0-100)."""
+    return float((100.0 * np.maximum(0.0, _frame_text_cosines(frames, prompt, encoder))).mean())

@@ -25,9 +25,9 @@ def consecutive_similarity(features: np.ndarray) -> float:
 
 
 def first_and_previous_similarity(features: np.ndarray) -> float:
-    """VBench's subject-consistency arithmetic: the mean over frames ``t >= 1`` of
-    ``max(0, (cos(f_t, f_t-1) + cos(f_t, f_0)) / 2)``."""
+    """VBench's subject-consistency arithmetic (Huang et al. 2024, ``subject_consistency.py``): the mean over frames
+    ``t >= 1`` of ``(max(0, cos(f_t, f_t-1)) + max(0, cos(f_t, f_0))) / 2``, each cosine clamped on its own."""
     unit = _unit(features)
-    previous = (unit[1:] * unit[:-1]).sum(axis=1)
-    first = unit[1:] @ unit[0]
-    return float(np.maximum(0.0, (previous + first) / 2.0).mean())
+    previous = np.maximum(0.0, (unit[1:] * unit[:-1]).sum(axis=1))
+    first = np.maximum(0.0, unit[1:] @ unit[0])
+    return float(((previous + first) / 2.0).mean())

@@ -1,7 +1,9 @@
 """Subject consistency (VBench): DINO features of each frame against the previous and the first frame.
 
-VBench uses DINO ViT-B/16 at 224x224; any transformers image backbone with a CLS token works (``Dinov2Model``,
+VBench uses DINO ViT-B/16 at 224; any transformers image backbone with a CLS token works (``Dinov2Model``,
 ``ViTModel``; a folder or hub id, ``trust_remote_code`` off). Numbers are comparable only within one backbone.
+Frames are resized whole to ``image_size`` squared (bicubic, antialiased); VBench resizes the short side to 224
+(bilinear, no antialiasing) and keeps the aspect ratio: the same geometry for square videos.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .consistency import first_and_previous_similarity
-from .video import image_batch
+from .video import image_batch, model_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -35,7 +37,7 @@ class DinoEncoder:
         import torch
 
         pixels = image_batch(frames, self.image_size, IMAGENET_MEAN, IMAGENET_STD)
-        device = next(self.model.parameters()).device
+        device = model_device(self.model)
         with torch.no_grad():
             parts = [
                 self.model(pixel_values=c.to(device)).last_hidden_state[:, 0] for c in pixels.split(self.batch_size)
@@ -44,5 +46,6 @@ class DinoEncoder:
 
 
 def subject_consistency(frames: np.ndarray, encoder: DinoEncoder) -> float:
-    """VBench subject consistency: mean over ``t >= 1`` of ``max(0, (cos(f_t, f_t-1) + cos(f_t, f_0)) / 2)``."""
+    """VBench subject consistency: the mean over ``t >= 1`` of
+    ``(max(0, cos(f_t, f_t-1)) + max(0, cos(f_t, f_0))) / 2``."""
     return first_and_previous_similarity(encoder.encode_frames(frames))

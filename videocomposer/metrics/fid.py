@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from .video import as_uint8_video
+from .video import as_uint8_video, model_device
 
 
 class FrameFeatures:
@@ -65,7 +65,7 @@ class FrameFeatures:
         import torch
 
         frames = torch.from_numpy(np.ascontiguousarray(as_uint8_video(frames))).permute(0, 3, 1, 2)
-        device = next(iter(self.model.parameters()), torch.empty(0)).device
+        device = model_device(self.model)
         with torch.no_grad():
             parts = [self.model(chunk.to(device)).reshape(len(chunk), -1) for chunk in frames.split(self.batch_size)]
         return torch.cat(parts).double().cpu().numpy()

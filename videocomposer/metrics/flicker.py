@@ -15,8 +15,14 @@ from .video import as_float_video
 
 def frame_difference(frames: np.ndarray) -> float:
     """Mean absolute difference (0-1 scale) between consecutive frames of ``(F, H, W, 3)`` frames, F >= 2."""
-    frames = as_float_video(frames, min_frames=2)
-    return float(np.abs(np.diff(frames, axis=0)).mean(dtype=np.float64))
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or len(frames) < 2:
+        as_float_video(frames, min_frames=2)  # raises the shape / frame-count error
+    total = 0.0
+    for t in range(len(frames) - 1):  # pair by pair: the memory of two frames, not of the clip
+        a, b = as_float_video(frames[t : t + 2])
+        total += np.abs(b - a).mean(dtype=np.float64)
+    return float(total / (len(frames) - 1))
 
 
 def temporal_flickering(frames: np.ndarray) -> float:

@@ -1,9 +1,14 @@
 """Optical flow with torchvision RAFT (user-provided weights) and VBench's dynamic degree.
 
-:class:`RaftFlow` is a ``flow_fn`` for :func:`videocomposer.metrics.motion.flow_error`. :func:`is_dynamic` is VBench's
-rule: a frame pair's motion is the mean of its top 5 % flow magnitudes; a video is dynamic when at least
-``round(4 * F / 16)`` pairs exceed ``6 * min(H, W) / 256`` pixels. The dynamic degree of a set is the fraction of
-dynamic videos (VBench samples frames at 8 fps first; here the given frames are used as they are).
+:class:`RaftFlow` is a ``flow_fn`` for :func:`videocomposer.metrics.motion.flow_error` and
+:func:`videocomposer.metrics.warping.warping_error` (Z. Teed, J. Deng, "RAFT: Recurrent All-Pairs Field Transforms
+for Optical Flow", ECCV 2020), 20 refinement iterations as VBench runs it.
+
+Dynamic degree (Z. Huang et al., "VBench", CVPR 2024, ``dynamic_degree.py``): the video's frames are first
+subsampled every ``max(1, round(fps / 8))`` frames (:func:`dynamic_interval`; at 12 fps or less every frame is kept);
+a pair's motion is the mean of its top 5 % flow magnitudes; a video is dynamic when at least
+``round(4 * n / 16)`` pairs (``n`` = subsampled frames, Python's round) exceed ``6 * min(H, W) / 256`` pixels. The
+dynamic degree of a set is the fraction of dynamic videos.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import os
 
 import numpy as np
 
-from .video import as_uint8_video
+from .video import as_uint8_video, model_device
 
 MIN_SIZE = 128  # RAFT's correlation pyramid needs 128-pixel sides
 
@@ -25,7 +30,7 @@ class RaftFlow:
     to multiples of 8 and the flow cropped back.
     """
 
-    def __init__(self, model, batch_size: int = 8, num_flow_updates: int = 12):
+    def __init__(self, model, batch_size: int = 8, num_flow_updates: int = 20):
         if batch_size < 1 or num_flow_updates < 1:
             raise ValueError(f"batch_size and num_flow_updates must be positive, got {batch_size}, {num_flow_updates}")
         self.model, self.batch_size, self.num_flow_updates = model.eval(), batch_size, num_flow_updates
@@ -64,7 +69,7 @@ class RaftFlow:
         scale = max(1.0, MIN_SIZE / min(height, width))
         size = (round(height * scale), round(width * scale))
         pad = (0, -size[1] % 8, 0, -size[0] % 8)
-        device = next(self.model.parameters()).device
+        device = model_device(self.model)
 
         def prepare(x: np.ndarray) -> torch.Tensor:
             pixels = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1.0
@@ -85,14 +90,30 @@ class RaftFlow:
         return np.concatenate(flows)
 
 
-def is_dynamic(flows: np.ndarray) -> bool:
-    """VBench's dynamic-degree decision for one video from its ``(F - 1, H, W, 2)`` consecutive-frame flows."""
+def dynamic_interval(fps: float) -> int:
+    """VBench's frame step before dynamic degree: ``max(1, round(fps / 8))`` (about 8 fps kept)."""
+    if not fps > 0:
+        raise ValueError(f"fps: expected a positive frame rate, got {fps}")
+    return max(1, round(fps / 8))
+
+
+def pair_motion(flows: np.ndarray) -> np.ndarray:
+    """``(N,)`` VBench per-pair motion: the mean of the top 5 % (``int(H * W * 0.05)`` pixels) flow magnitudes."""
     flows = np.asarray(flows, dtype=np.float64)
     if flows.ndim != 4 or flows.shape[-1] != 2 or len(flows) == 0:
-        raise ValueError(f"flows: expected (F - 1, H, W, 2) with F >= 2, got shape {flows.shape}")
+        raise ValueError(f"flows: expected (N, H, W, 2) with N >= 1, got shape {flows.shape}")
     magnitude = np.linalg.norm(flows, axis=-1).reshape(len(flows), -1)
-    top = max(1, int(round(magnitude.shape[1] * 0.05)))
-    motion = np.sort(magnitude, axis=1)[:, -top:].mean(axis=1)
-    threshold = 6.0 * min(flows.shape[1:3]) / 256.0
-    needed = max(1, round(4 * (len(flows) + 1) / 16.0))  # at least one pair, even for very short videos
-    return int((motion > threshold).sum()) >= needed
+    top = max(1, int(magnitude.shape[1] * 0.05))
+    return np.sort(magnitude, axis=1)[:, -top:].mean(axis=1)
+
+
+def dynamic_decision(motion: np.ndarray, num_frames: int, height: int, width: int) -> bool:
+    """VBench's ``check_move``: at least ``round(4 * num_frames / 16)`` pair motions above ``6 * min(H, W) / 256``."""
+    threshold = 6.0 * min(height, width) / 256.0
+    return int((np.asarray(motion) > threshold).sum()) >= round(4 * num_frames / 16.0)
+
+
+def is_dynamic(flows: np.ndarray) -> bool:
+    """VBench's dynamic-degree decision for one (already subsampled) video from its ``(F - 1, H, W, 2)`` flows."""
+    motion = pair_motion(flows)
+    return dynamic_decision(motion, len(motion) + 1, *np.shape(flows)[1:3])

@@ -69,12 +69,20 @@ class FeatureStatistics:
             raise ValueError(f"features: dimension {features.shape[1]} differs from the earlier {self._mean.shape[0]}")
         if not np.isfinite(features).all():
             raise ValueError("features: must be finite")
-        n = features.shape[0]
         mean = features.mean(axis=0)
         centered = features - mean
-        scatter = centered.T @ centered
+        self._combine(features.shape[0], mean, centered.T @ centered)
+
+    def merge(self, other: FeatureStatistics) -> None:
+        """Add every feature vector ``other`` has seen (e.g. one video's frames, once the video was read whole)."""
+        if other.count:
+            if self._mean is not None and other._mean.shape != self._mean.shape:
+                raise ValueError(f"other: dimension {other._mean.shape[0]} differs from {self._mean.shape[0]}")
+            self._combine(other.count, other._mean, other._scatter)
+
+    def _combine(self, n: int, mean: np.ndarray, scatter: np.ndarray) -> None:
         if self._mean is None:
-            self.count, self._mean, self._scatter = n, mean, scatter
+            self.count, self._mean, self._scatter = n, mean.copy(), scatter.copy()
             return
         total = self.count + n
         delta = mean - self._mean

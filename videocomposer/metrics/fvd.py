@@ -5,9 +5,11 @@ generated and reference clips. Its value depends on the feature extractor, the c
 frames), the resolution and the number of clips: numbers are comparable only when all of these are the same, and
 never between I3D and a torchvision network.
 
-- I3D (StyleGAN-V's protocol): the ``i3d_torchscript.pt`` file StyleGAN-V uses (a TorchScript file runs code: load
-  only files you trust). Clips ``(N, 3, T, 224, 224)`` in [-1, 1] (resized here, bilinear), called with
-  ``rescale=False, resize=False, return_features=True``: 400-d logit-layer features.
+- I3D (StyleGAN-V's protocol, I. Skorokhodov et al., CVPR 2022, ``src/metrics/frechet_video_distance.py``): the
+  ``i3d_torchscript.pt`` file StyleGAN-V uses (a TorchScript file runs code: load only files you trust). Clips
+  ``(N, 3, T, H, W)`` of [0, 255] values at their own size, called as StyleGAN-V calls it, ``rescale=True,
+  resize=True, return_features=True``: the detector itself rescales to [-1, 1] and resizes to 224x224, so the
+  resize is exactly the reference's; 400-d logit-layer features.
 - torchvision (``r3d_18:PATH``, ``r2plus1d_18:PATH``, ``mc3_18:PATH``): the Kinetics-400 classifier with its head
   removed (512-d), input 112x112 normalised with Kinetics statistics; ``PATH`` is its state dict.
 """
@@ -18,7 +20,7 @@ import os
 
 import numpy as np
 
-from .video import as_float_video
+from .video import as_float_video, as_uint8_video, model_device
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
@@ -67,23 +69,24 @@ class VideoFeatures:
         clips = np.asarray(clips)
         if clips.ndim != 5:
             raise ValueError(f"clips: expected (N, T, H, W, 3), got shape {clips.shape}")
-        pixels = torch.from_numpy(np.stack([as_float_video(clip, "clips") for clip in clips]))
+        if self.kind == "i3d":  # uint8 values as floats: the detector rescales and resizes itself (StyleGAN-V)
+            pixels = torch.from_numpy(np.stack([as_uint8_video(clip, "clips") for clip in clips])).float()
+        else:
+            pixels = torch.from_numpy(np.stack([as_float_video(clip, "clips") for clip in clips]))
         n, t = pixels.shape[:2]
         frames = pixels.reshape(n * t, *pixels.shape[2:]).permute(0, 3, 1, 2)
-        frames = F.interpolate(frames, size=(self.size, self.size), mode="bilinear", antialias=True)
-        if self.kind == "i3d":
-            frames = frames * 2.0 - 1.0
-        else:
+        if self.kind == "torchvision":
+            frames = F.interpolate(frames, size=(self.size, self.size), mode="bilinear", antialias=True)
             mean, std = torch.tensor(KINETICS_MEAN).view(1, 3, 1, 1), torch.tensor(KINETICS_STD).view(1, 3, 1, 1)
             frames = (frames - mean) / std
-        videos = frames.reshape(n, t, 3, self.size, self.size).permute(0, 2, 1, 3, 4).contiguous()
-        device = next(iter(self.model.parameters())).device
+        videos = frames.reshape(n, t, 3, *frames.shape[-2:]).permute(0, 2, 1, 3, 4).contiguous()
+        device = model_device(self.model)
         features = []
         with torch.no_grad():
             for batch in videos.split(self.batch_size):
                 batch = batch.to(device)
                 if self.kind == "i3d":
-                    out = self.model(batch, rescale=False, resize=False, return_features=True)
+                    out = self.model(batch, rescale=True, resize=True, return_features=True)
                 else:
                     out = self.model(batch)
                 features.append(out.reshape(len(batch), -1).double().cpu())

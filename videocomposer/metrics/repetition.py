@@ -31,18 +31,41 @@ def self_similarity_profile(frames: np.ndarray, max_lag: int | None = None, size
         max_lag: largest lag, default ``F // 2`` (so every lag averages at least ``F / 2`` pairs); at most ``F - 1``.
         size: side of the thumbnails compared (small: robust to noise, fast).
     """
-    frames = as_float_video(frames, min_frames=2)
-    max_lag = len(frames) // 2 if max_lag is None else max_lag
-    if not isinstance(max_lag, int) or not 1 <= max_lag <= len(frames) - 1:
-        raise ValueError(f"max_lag: expected an int in [1, {len(frames) - 1}], got {max_lag!r}")
+    return profile_of_thumbnails(thumbnails(as_float_video(frames, min_frames=2), size), max_lag)
+
+
+def thumbnails(frames: np.ndarray, size: int = 32) -> np.ndarray:
+    """``(F, size * size * 3)`` float32 area-averaged thumbnails of ``(F, H, W, 3)`` frames (a streaming reader can
+    reduce chunk by chunk and keep only these: 12 KB per frame at the default size)."""
     if size < 1:
         raise ValueError(f"size: expected a positive int, got {size}")
-    thumbs = np.stack([cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA) for frame in frames])
-    thumbs = thumbs.reshape(len(frames), -1).astype(np.float64)
+    frames = np.asarray(frames)
+    if frames.ndim != 4:
+        as_float_video(frames)  # raises the shape error
+    small = [cv2.resize(as_float_video(f[None])[0], (size, size), interpolation=cv2.INTER_AREA) for f in frames]
+    return np.stack(small).reshape(len(frames), -1)
+
+
+def profile_of_thumbnails(thumbs: np.ndarray, max_lag: int | None = None) -> np.ndarray:
+    """:func:`self_similarity_profile` from :func:`thumbnails` ``(F, D)``."""
+    thumbs = np.asarray(thumbs)
+    if thumbs.ndim != 2 or len(thumbs) < 2:
+        raise ValueError(f"thumbnails: expected (F, D) with F >= 2, got shape {thumbs.shape}")
+    max_lag = len(thumbs) // 2 if max_lag is None else max_lag
+    if not isinstance(max_lag, int) or not 1 <= max_lag <= len(thumbs) - 1:
+        raise ValueError(f"max_lag: expected an int in [1, {len(thumbs) - 1}], got {max_lag!r}")
     profile = np.empty(max_lag + 1)
     profile[0] = 1.0
     for lag in range(1, max_lag + 1):
-        profile[lag] = 1.0 - np.abs(thumbs[lag:] - thumbs[:-lag]).mean()
+        pairs = len(thumbs) - lag
+        total = sum(  # blocks of 32 pairs: temporaries stay small for long videos
+            np.abs(
+                thumbs[start + lag : min(start + 32, pairs) + lag].astype(np.float64)
+                - thumbs[start : min(start + 32, pairs)]
+            ).sum()
+            for start in range(0, pairs, 32)
+        )
+        profile[lag] = 1.0 - total / (pairs * thumbs.shape[1])
     return profile
 
 

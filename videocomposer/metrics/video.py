@@ -29,14 +29,37 @@ def as_uint8_video(frames: np.ndarray, name: str = "frames", min_frames: int = 1
     return (as_float_video(frames, name, min_frames) * 255.0).round().astype(np.uint8)
 
 
-def image_batch(frames: np.ndarray, size: int, mean: tuple[float, ...], std: tuple[float, ...], name: str = "frames"):
-    """Frames -> normalised ``(F, 3, size, size)`` float32 torch tensor for an image encoder (bicubic resize of the
-    whole frame, antialiased, no crop: square generations keep all their content)."""
+def model_device(model):
+    """The torch device of ``model``'s first parameter; the CPU for a model without parameters (no StopIteration)."""
+    import torch
+
+    return next(iter(model.parameters()), torch.empty(0)).device
+
+
+def image_batch(
+    frames: np.ndarray,
+    size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    name: str = "frames",
+    crop: bool = False,
+):
+    """Frames -> normalised ``(F, 3, size, size)`` float32 torch tensor for an image encoder.
+
+    ``crop=True`` is CLIP's own preprocessing (OpenAI ``clip.load``'s transform, ``CLIPImageProcessor``): bicubic
+    resize of the short side to ``size`` (antialiased), then a centre crop. ``crop=False`` resizes the whole frame to
+    ``size x size`` (bicubic, antialiased, no crop; square frames give the same result).
+    """
     import torch
     import torch.nn.functional as F
+    import torchvision.transforms.functional as TF
 
     pixels = torch.from_numpy(np.ascontiguousarray(as_float_video(frames, name))).permute(0, 3, 1, 2)
-    if pixels.shape[-2:] != (size, size):
+    if crop:
+        if min(pixels.shape[-2:]) != size:
+            pixels = TF.resize(pixels, size, interpolation=TF.InterpolationMode.BICUBIC, antialias=True)
+        pixels = TF.center_crop(pixels, [size, size])
+    elif pixels.shape[-2:] != (size, size):
         pixels = F.interpolate(pixels, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
     pixels = pixels.clamp(0.0, 1.0)
     return (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
