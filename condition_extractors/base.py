@@ -20,6 +20,8 @@ from typing import ClassVar
 import torch
 from tqdm.auto import tqdm
 
+from videocomposer.conditions import get_condition
+
 from .video import SampledClip, VideoInput, check_sampling, load_video, resize_center_crop, sample_video
 
 ENTRY_POINT_GROUP = "videocomposer.condition_extractors"
@@ -30,18 +32,22 @@ class ConditionExtractor(ABC):
 
     Class attributes:
         name: registry name (``get_extractor(name)``).
-        condition: the STC condition it feeds (``motion``, ``depth``, ``sketch``, ``single_sketch``, ``masked``,
-            ``local_image``).
-        outputs: pipeline keyword argument -> channels, in channel order of ``__call__``'s output (most extractors
-            have one; the mask generator splits into ``masked_video`` and ``mask``).
-        scale: condition size relative to the video size (1.0: motion at ``height x width``; 1.5: the original's 384
-            for 256 video).
+        condition: the condition of the schema (``videocomposer.conditions``) it makes: ``motion``, ``depth``,
+            ``sketch``, ``single_sketch``, ``masked``, ``local_image`` or a registered one. Its spec gives
+            ``outputs`` (pipeline keyword -> channels, in the channel order of ``__call__``'s output) and ``scale``
+            (size relative to the video); a subclass may set either as a class attribute instead.
     """
 
     name: ClassVar[str]
     condition: ClassVar[str]
-    outputs: ClassVar[dict[str, int]]
-    scale: ClassVar[float] = 1.5
+
+    @property
+    def outputs(self) -> dict[str, int]:
+        return dict(get_condition(self.condition).inputs)
+
+    @property
+    def scale(self) -> float:
+        return get_condition(self.condition).scale
 
     @property
     def channels(self) -> int:

@@ -17,24 +17,16 @@ import numpy as np
 import torch
 
 from videocomposer.atomic_files import atomic_path, current_umask
+from videocomposer.conditions import condition_made_by, condition_of_input, video_size
 from videocomposer.motion import StrokeSet, save_strokes, strokes_to_motion_vectors
 
 from .canvas import strokes_from_canvas
 from .grid import stroke_grid
 from .uploads import load_clip
 
-# App condition name -> (STC branch it feeds, what it needs)
-VIDEO_CONDITIONS = {
-    "motion": "motion",
-    "depth": "depth",
-    "sketch": "sketch",
-    "canny": "sketch",
-    "mask": "masked",
-}
-CONDITION_SCALE = 1.5  # depth, sketch and mask are extracted at 1.5x the video size, as the original
+# App condition name (an extractor) -> the STC branch it feeds
+VIDEO_CONDITIONS = {name: condition_made_by(name).name for name in ("motion", "depth", "sketch", "canny", "mask")}
 GRID_HEIGHT = 128
-# pipeline keyword -> STC branch, for the per-condition scales
-_BRANCH_OF_KWARG = {"motion_vectors": "motion", "depth": "depth", "sketch": "sketch", "masked_video": "masked"}
 
 
 @dataclass
@@ -62,12 +54,8 @@ class ComposerApp:
     def __init__(self, pipeline, output_dir: str | os.PathLike, depth_model: str | None = None,
                  sketch_model: str | None = None, fps: float = 4.0, height: int | None = None,
                  width: int | None = None):  # fmt: skip
-        native = pipeline.unet.config.sample_size
-        if (height is None or width is None) and not native:
-            raise ValueError("height/width: the model's config has no sample_size; give both")
         factor = pipeline.vae_scale_factor
-        self.height = height or native * factor
-        self.width = width or native * factor
+        _, self.height, self.width = video_size(pipeline.unet.config, factor, height=height, width=width)
         for name, value in (("height", self.height), ("width", self.width)):
             if value % factor:
                 raise ValueError(f"{name}: expected a multiple of the VAE factor {factor}, got {value}")
@@ -80,8 +68,8 @@ class ComposerApp:
 
     @property
     def scale_names(self) -> list[str]:
-        """The STC branches the app can scale (those the model has, among motion, depth, sketch, masked)."""
-        return [name for name in ("motion", "depth", "sketch", "masked") if name in self.branches]
+        """The STC branches the app can scale (those the model has, among those of `VIDEO_CONDITIONS`)."""
+        return [name for name in dict.fromkeys(VIDEO_CONDITIONS.values()) if name in self.branches]
 
     def _check_branch(self, what: str, branch: str) -> None:
         if branch not in self.branches:
@@ -183,8 +171,8 @@ class ComposerApp:
             if value.shape[2] != num_frames:
                 raise ValueError(f"{key}: extracted for {value.shape[2]} frames, but {num_frames} are requested; "
                                  "extract again")  # fmt: skip
-        scale = {_BRANCH_OF_KWARG[k]: scales[_BRANCH_OF_KWARG[k]] for k in conditions if k in _BRANCH_OF_KWARG and
-                 scales and _BRANCH_OF_KWARG[k] in scales}  # fmt: skip
+        fed = {condition_of_input(key).name for key in conditions}
+        scale = {name: value for name, value in (scales or {}).items() if name in fed}
 
         def on_step(pipe, step, timestep, tensors):
             if progress is not None:

@@ -26,24 +26,16 @@ from diffusers.models.attention_processor import Attention
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from ..conditions import BUILT_IN_CONDITIONS, RELEASE_CONDITION_NAMES, summation_order
 from .attention_slicing import AttentionSlicingMixin
 from .temporal import temporal_shift
 from .temporal_windows import TemporalWindows, set_temporal_windows, temporal_windows_of
 
 #: Conditions of the original code and their input channels, in the order the original sums them.
-KNOWN_CONDITIONS: dict[str, int] = {
-    "depth": 1,
-    "local_image": 3,
-    "motion": 2,
-    "canny": 1,
-    "sketch": 1,
-    "single_sketch": 1,
-    "masked": 4,
-}
+KNOWN_CONDITIONS: dict[str, int] = {spec.name: spec.channels for spec in BUILT_IN_CONDITIONS}
 
 #: The conditions of the released checkpoint.
-RELEASE_CONDITIONS: dict[str, int] = {name: KNOWN_CONDITIONS[name] for name in
-                                      ("depth", "local_image", "motion", "sketch", "single_sketch", "masked")}  # fmt: skip
+RELEASE_CONDITIONS: dict[str, int] = {name: KNOWN_CONDITIONS[name] for name in RELEASE_CONDITION_NAMES}
 
 
 class STCBranch(nn.Module):
@@ -106,7 +98,8 @@ class STCEncoder(ModelMixin, AttentionMixin, AttentionSlicingMixin, ConfigMixin)
     Parameters:
         condition_channels (`dict[str, int]`): condition name -> input channels. Defaults to the release: depth 1,
             local_image 3, motion 2, sketch 1, single_sketch 1, masked 4. Branches are summed in the original's order
-            (`KNOWN_CONDITIONS`), then any other names alphabetically.
+            (`videocomposer.conditions.summation_order`), then any other names alphabetically; a name registered with
+            `videocomposer.conditions.register_condition` is fed by the pipeline.
         out_channels (`int`, defaults to 8): the original's `concat_dim`.
         hidden_channels (`int`, defaults to 32): `concat_dim * 4` in the original.
         num_attention_heads (`int`, defaults to 2), attention_head_dim (`int`, defaults to 8): temporal attention.
@@ -139,9 +132,7 @@ class STCEncoder(ModelMixin, AttentionMixin, AttentionSlicingMixin, ConfigMixin)
         for name, channels in condition_channels.items():
             if not isinstance(channels, int) or channels < 1:
                 raise ValueError(f"condition_channels: {name!r} needs a positive int channel count, got {channels!r}")
-        # Summation order: the original's for known names, then other names alphabetically (configs save sorted keys).
-        order = [n for n in KNOWN_CONDITIONS if n in condition_channels]
-        order += sorted(n for n in condition_channels if n not in KNOWN_CONDITIONS)
+        order = summation_order(condition_channels)  # configs save sorted keys
         condition_channels = {name: condition_channels[name] for name in order}
         self.register_to_config(condition_channels=condition_channels)
         self._conditions = tuple(order)
