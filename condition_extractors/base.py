@@ -20,8 +20,6 @@ from typing import ClassVar
 import torch
 from tqdm.auto import tqdm
 
-from videocomposer.conditions import get_condition
-
 from .video import SampledClip, VideoInput, check_sampling, load_video, resize_center_crop, sample_video
 
 ENTRY_POINT_GROUP = "videocomposer.condition_extractors"
@@ -43,11 +41,16 @@ class ConditionExtractor(ABC):
 
     @property
     def outputs(self) -> dict[str, int]:
-        return dict(get_condition(self.condition).inputs)
+        return dict(self._spec().inputs)
 
     @property
     def scale(self) -> float:
-        return get_condition(self.condition).scale
+        return self._spec().scale
+
+    def _spec(self):
+        from videocomposer.conditions import get_condition  # the schema, read when an extractor is used
+
+        return get_condition(self.condition)
 
     @property
     def channels(self) -> int:
