@@ -156,7 +156,7 @@ class ComposerApp:
         source: np.ndarray | None = None,
         num_frames: int = 8,
         steps: int = 30,
-        guidance: float = 3.0,
+        guidance: float | None = None,
         seed: int = 0,
         scales: dict[str, float] | None = None,
         progress: Callable[[int, int], None] | None = None,
@@ -206,7 +206,7 @@ class ComposerApp:
         return Outputs(video=video, grid=grid_path, conditions=conditions_path, strokes=strokes_path)
 
 
-def check_generation(prompt: str, num_frames: int, steps: int, guidance: float, seed: int,
+def check_generation(prompt: str, num_frames: int, steps: int, guidance: float | None, seed: int,
                      scales: dict[str, float] | None) -> None:  # fmt: skip
     """Raise ``ValueError`` naming the control whose value is out of range."""
     if not prompt or not prompt.strip():
@@ -215,7 +215,7 @@ def check_generation(prompt: str, num_frames: int, steps: int, guidance: float, 
         raise ValueError(f"frames: expected an integer >= 2, got {num_frames}")
     if int(steps) != steps or steps < 1:
         raise ValueError(f"steps: expected an integer >= 1, got {steps}")
-    if not guidance >= 0:
+    if guidance is not None and not guidance >= 0:
         raise ValueError(f"guidance: expected a number >= 0, got {guidance}")
     if int(seed) != seed or seed < 0:
         raise ValueError(f"seed: expected an integer >= 0, got {seed}")
