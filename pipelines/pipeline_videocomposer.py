@@ -243,15 +243,6 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         pixel_values = pixel_values.to(device=device, dtype=self.image_encoder.dtype)
         return self.image_encoder(pixel_values).image_embeds
 
-    def _default_video_size(
-        self, num_frames: int | None, height: int | None, width: int | None
-    ) -> tuple[int, int, int]:
-        """`None` sizes -> the UNet's native ones (`num_frames`, `sample_size * vae_scale_factor`)."""
-        num_frames, height, width = video_size(self.unet.config, self.vae_scale_factor, num_frames, height, width)
-        if num_frames is None:
-            raise ValueError("`num_frames` has to be given: the unet config has no `num_frames`.")
-        return num_frames, height, width
-
     @property
     def condition_processor(self) -> ConditionProcessor:
         """Condition inputs -> STC encoder inputs, for this pipeline's `stc_encoder`."""
@@ -305,8 +296,10 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
             raise ValueError(
                 f"`height` and `width` have to be divisible by {self.vae_scale_factor} but are {height} and {width}."
             )
+        chunk = 1 if decode_chunk_size is None else decode_chunk_size
         for name, value in (("num_frames", num_frames), ("num_inference_steps", num_inference_steps),
-                            ("num_videos_per_prompt", num_videos_per_prompt), ("decode_chunk_size", 1 if decode_chunk_size is None else decode_chunk_size)):  # fmt: skip
+                            ("num_videos_per_prompt", num_videos_per_prompt),
+                            ("decode_chunk_size", chunk)):  # fmt: skip
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` has to be a positive integer, got {value!r}.")
         _check_guidance_scale(guidance_scale, "guidance_scale")
@@ -326,8 +319,8 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
             raise ValueError("Provide either `prompt` or `prompt_embeds`.")
         if (style_image is not None or image_embeds is not None) and self.unet.config.image_embed_dim is None:
             raise ValueError("`style_image` / `image_embeds` need a unet built with `image_embed_dim`.")
-        if prompt is not None and not (isinstance(prompt, str) or (isinstance(prompt, list) and prompt and
-                                                                  all(isinstance(p, str) for p in prompt))):  # fmt: skip
+        strings = isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt)
+        if prompt is not None and not (isinstance(prompt, str) or strings):
             raise TypeError(
                 f"`prompt` has to be a string or a non-empty list of strings, got {type(prompt).__name__}."
             )
@@ -530,7 +523,8 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         Generates videos from text and any subset of the conditions. Conditions are tensors `(1 or B, C, F, H, W)` in
         the canonical ranges below (broadcast over the `B` prompts), numpy arrays of that layout, or PIL images (see
         [`~VideoComposerPipeline.condition_to_tensor`]). They are never resized: any size with the aspect ratio of
-        `height` x `width` works (the original uses the video size for motion, 1.5x for the others). A condition that
+        `height` x `width` works, except for `motion_vectors`, whose pixel values need the video's size (the original
+        uses 1.5x the video size for the others). A condition that
         is not given contributes zero.
 
         Args:
@@ -579,7 +573,9 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         Returns:
             [`VideoComposerPipelineOutput`] or `tuple`: the frames (see `output_type`), as a dict or a 1-tuple.
         """
-        num_frames, height, width = self._default_video_size(num_frames, height, width)
+        num_frames, height, width = video_size(self.unet.config, self.vae_scale_factor, num_frames, height, width)
+        if num_frames is None:
+            raise ValueError("`num_frames` has to be given: the unet config has no `num_frames`.")
         guidance_scale = self.config.default_guidance_scale if guidance_scale is None else guidance_scale
         keywords = dict(motion_vectors=motion_vectors, depth=depth, sketch=sketch, single_sketch=single_sketch,
                         masked_video=masked_video, mask=mask, image=image)  # fmt: skip
@@ -587,7 +583,8 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         if twice:
             raise ValueError(f"`conditions` and the keyword arguments both give {twice}; give each condition once.")
         prompt, prompt_segments = split_prompt_segments(prompt, num_frames)
-        conditions = self.condition_processor.preprocess({**(conditions or {}), **{k: v for k, v in keywords.items() if v is not None}}, num_frames)
+        given = {**(conditions or {}), **{key: value for key, value in keywords.items() if value is not None}}
+        conditions = self.condition_processor.preprocess(given, num_frames)
         self.check_inputs(
             prompt=prompt,
             negative_prompt=negative_prompt,

@@ -1,16 +1,14 @@
-"""The condition schema: every STC condition as one `ConditionSpec`, and the `ConditionProcessor` that turns a user's
-condition inputs into the STC encoder's inputs (as diffusers' `VaeImageProcessor` does for images).
+"""The condition schema: every STC condition as one `ConditionSpec`, and `ConditionProcessor`, which turns condition
+inputs into the STC encoder's inputs (as diffusers' `VaeImageProcessor` does for images).
 
-A spec's `name` is the STC encoder branch (a key of its config's `condition_channels`); its `inputs` are the pipeline
-keyword arguments that feed that branch (`masked_video` + `mask` feed `masked`). The table's order is the original's
-summation order. A package adds a condition with `register_condition(ConditionSpec(name="edges", channels=1))` or
-through the entry-point group ``videocomposer.conditions`` (entry-point name = condition name, object = a
-`ConditionSpec`); an encoder whose `condition_channels` lists the name then has a branch for it, and
-`pipe(prompt, conditions={"edges": tensor})` feeds it.
+A spec's `name` is an STC branch (a key of an encoder's `condition_channels`), its `inputs` the pipeline keywords that
+feed it. A package adds one with `register_condition(ConditionSpec(name="edges", channels=1))` or through the
+entry-point group ``videocomposer.conditions`` (entry-point name = condition name, object = the `ConditionSpec`).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -108,11 +106,10 @@ BUILT_IN_CONDITIONS: tuple[ConditionSpec, ...] = (
 RELEASE_CONDITION_NAMES: tuple[str, ...] = ("depth", "local_image", "motion", "sketch", "single_sketch", "masked")
 
 _REGISTRY: dict[str, ConditionSpec] = {spec.name: spec for spec in BUILT_IN_CONDITIONS}
-_entry_points_loaded = False
 
 
 def register_condition(spec: ConditionSpec) -> ConditionSpec:
-    """Add `spec` to the schema. Its name and input keywords must be new (registering the same spec again is a no-op)."""
+    """Add `spec` to the schema; its name and input keywords must be new (the same spec again is a no-op)."""
     if not isinstance(spec, ConditionSpec):
         raise TypeError(f"register_condition expects a ConditionSpec, got {type(spec).__name__}")
     if spec.name in _REGISTRY:
@@ -127,11 +124,8 @@ def register_condition(spec: ConditionSpec) -> ConditionSpec:
     return spec
 
 
+@functools.cache
 def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         spec = entry_point.load()
         spec = spec() if callable(spec) and not isinstance(spec, ConditionSpec) else spec
@@ -164,14 +158,6 @@ def condition_of_input(keyword: str) -> ConditionSpec:
     known = [key for spec in condition_specs() for key in spec.inputs]
     raise ValueError(f"unknown condition {keyword!r}; known condition inputs: {known} (add one with "
                      f"videocomposer.conditions.register_condition)")  # fmt: skip
-
-
-def condition_made_by(extractor: str) -> ConditionSpec:
-    """The spec whose `extractors` name the extractor `extractor` (e.g. `canny` -> `sketch`)."""
-    for spec in condition_specs():
-        if extractor in spec.extractors:
-            return spec
-    raise ValueError(f"no condition of the schema is made by the extractor {extractor!r}")
 
 
 def condition_inputs() -> tuple[str, ...]:
@@ -208,19 +194,18 @@ class ConditionProcessor:
         r"""
         One condition input -> float tensor `(B, C, F, H, W)`, never resized. Tensors and numpy arrays are taken as
         they are (layout `(B, C, F, H, W)`, canonical range); a single frame is repeated over `num_frames`. PIL images
-        (1- or 3-channel inputs) are read at their own size, 0..255 mapped onto the spec's value range; one image (or
-        a list of one) of a single-frame condition is repeated, otherwise a list holds one image a frame.
+        (1- or 3-channel inputs) are read at their own size, 0..255 mapped onto the spec's value range; a list holds
+        one image a frame, and one image stands for every frame.
         """
         spec = condition_of_input(keyword)
         channels = spec.inputs[keyword]
         readable = channels in (1, 3) and spec.value_range is not None
+        images = [value] if isinstance(value, PIL.Image.Image) else value if isinstance(value, (list, tuple)) else ()
         if isinstance(value, torch.Tensor):
             tensor = value
         elif isinstance(value, np.ndarray):
             tensor = torch.from_numpy(value)
-        elif readable and (isinstance(value, PIL.Image.Image) or (isinstance(value, (list, tuple)) and value and
-                                                                  all(isinstance(v, PIL.Image.Image) for v in value))):  # fmt: skip
-            images = [value] if isinstance(value, PIL.Image.Image) else list(value)
+        elif readable and images and all(isinstance(image, PIL.Image.Image) for image in images):
             sizes = {image.size for image in images}
             if len(sizes) != 1:
                 raise ValueError(f"`{keyword}`: all PIL images must have one size, got sizes {sorted(sizes)}.")
@@ -259,7 +244,7 @@ class ConditionProcessor:
                                  f"has {list(self.condition_channels)}.")  # fmt: skip
             if self.condition_channels[spec.name] != spec.channels:
                 raise ValueError(f"`{given[0]}`: the stc_encoder's {spec.name!r} branch takes "
-                                 f"{self.condition_channels[spec.name]} channels, the condition has {spec.channels}.")  # fmt: skip
+                                 f"{self.condition_channels[spec.name]} channels, the schema's {spec.channels}.")
             for key in given:
                 self._check_shape(spec, key, tuple(shapes[key]), num_frames, height, width, batch_size)
                 first = given[0]

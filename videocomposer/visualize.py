@@ -152,7 +152,7 @@ def condition_grid(
         motion_block_size: fill each block of this size with its vector so sparse codec / stroke fields are visible;
             ``None`` shows the field pixel by pixel.
 
-    Tiles, left to right: source, the conditions in the schema's order, then the generated frames.
+    Tiles, left to right: source, motion, the other conditions in the schema's order, then the generated frames.
     """
     conditions = dict(conditions or {})
     unknown = sorted(set(conditions) - set(condition_inputs()))
@@ -169,8 +169,8 @@ def condition_grid(
     tiles: list[tuple[str, np.ndarray]] = []
     if source is not None:
         tiles.append(("source", _single_video(source, "source")))
-    arrays = {name: _condition_array(conditions[name], name) for name in condition_inputs()
-              if conditions.get(name) is not None}  # fmt: skip
+    order = sorted(condition_inputs(), key=lambda key: condition_of_input(key).display != "flow")  # motion first
+    arrays = {name: _condition_array(conditions[name], name) for name in order if conditions.get(name) is not None}
     for name, array in arrays.items():
         spec = condition_of_input(name)
         hole = arrays.get(list(spec.inputs)[-1]) if spec.display == "masked" else None  # the mask of a masked video

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from videocomposer.atomic_files import atomic_path, current_umask
-from videocomposer.conditions import condition_made_by, condition_of_input, video_size
+from videocomposer.conditions import condition_of_input, condition_specs, video_size
 from videocomposer.motion import StrokeSet, save_strokes, strokes_to_motion_vectors
 
 from .canvas import strokes_from_canvas
@@ -25,7 +25,8 @@ from .grid import stroke_grid
 from .uploads import load_clip
 
 # App condition name (an extractor) -> the STC branch it feeds
-VIDEO_CONDITIONS = {name: condition_made_by(name).name for name in ("motion", "depth", "sketch", "canny", "mask")}
+VIDEO_CONDITIONS = {name: spec.name for name in ("motion", "depth", "sketch", "canny", "mask")
+                    for spec in condition_specs() if name in spec.extractors}  # fmt: skip
 GRID_HEIGHT = 128
 
 
@@ -84,7 +85,7 @@ class ComposerApp:
 
     def video_extractors(self, names: list[str], mask: np.ndarray | None = None) -> list:
         """Extractors for the app condition ``names`` (see `VIDEO_CONDITIONS`); checked before anything is loaded."""
-        from condition_extractors import CannyExtractor, DepthExtractor, MaskGenerator, SketchExtractor
+        from condition_extractors import get_extractor
         from videocomposer.demo.components import SKETCH_CANNY_THRESHOLDS
 
         unknown = sorted(set(names) - set(VIDEO_CONDITIONS))
@@ -100,22 +101,13 @@ class ComposerApp:
         if "sketch" in names and self.sketch_model is None:
             raise ValueError("sketch needs PiDiNet weights: start the app with --sketch-model table5_pidinet.pth, "
                              "or pick canny (edges, no weights)")  # fmt: skip
-        extractors = []
-        for name in names:
-            if name == "motion":
-                extractors.append("motion")
-            elif name == "depth":
-                try:
-                    extractors.append(DepthExtractor(model=self.depth_model))
-                except OSError as error:
-                    raise ValueError(f"depth: cannot load the weights {self.depth_model!r} ({error})") from None
-            elif name == "sketch":
-                extractors.append(SketchExtractor(model=self.sketch_model))
-            elif name == "canny":
-                extractors.append(CannyExtractor(*SKETCH_CANNY_THRESHOLDS))
-            else:
-                extractors.append(MaskGenerator(mask=mask) if mask is not None else MaskGenerator(seed=0))
-        return extractors
+        kwargs = {"depth": {"model": self.depth_model}, "sketch": {"model": self.sketch_model},
+                  "canny": dict(zip(("low_threshold", "high_threshold"), SKETCH_CANNY_THRESHOLDS)),
+                  "mask": {"mask": mask} if mask is not None else {"seed": 0}}  # fmt: skip
+        try:
+            return [get_extractor(name, **kwargs.get(name, {})) for name in names]
+        except OSError as error:
+            raise ValueError(f"{', '.join(names)}: cannot load the extractor weights ({error})") from None
 
     def extract(self, video: str | None, names: list[str], num_frames: int,
                 mask: np.ndarray | None = None) -> tuple[dict, np.ndarray]:  # fmt: skip

@@ -209,16 +209,15 @@ class STCEncoder(ModelMixin, AttentionMixin, AttentionSlicingMixin, ConfigMixin)
     ) -> dict[str, torch.Tensor]:
         if not isinstance(conditions, dict):
             raise TypeError(f"conditions: expected a dict of name -> tensor, got {type(conditions).__name__}")
-        if (
-            not isinstance(latent_size, (tuple, list))
-            or len(latent_size) != 2
-            or not all(isinstance(s, int) and s > 0 for s in latent_size)
-        ):
+        if not (isinstance(latent_size, (tuple, list)) and len(latent_size) == 2
+                and all(isinstance(s, int) and s > 0 for s in latent_size)):  # fmt: skip
             raise ValueError(f"latent_size: expected (h, w) positive ints, got {latent_size!r}")
         channels = self.config.condition_channels
-        unknown = sorted(set(conditions) - set(channels))
-        if unknown:
-            raise ValueError(f"conditions: unknown condition(s) {unknown}; this encoder has {list(channels)}")
+        scales = condition_scale if isinstance(condition_scale, dict) else {}
+        for arg, names in (("conditions", conditions), ("condition_scale", scales)):
+            unknown = sorted(set(names) - set(channels))
+            if unknown:
+                raise ValueError(f"{arg}: unknown condition(s) {unknown}; this encoder has {list(channels)}")
         given = {name: value for name, value in conditions.items() if value is not None}
         if not given:
             raise ValueError(
@@ -232,21 +231,14 @@ class STCEncoder(ModelMixin, AttentionMixin, AttentionSlicingMixin, ConfigMixin)
                 raise ValueError(
                     f"conditions[{name!r}]: expected shape (B, {channels[name]}, F, H, W), got {tuple(value.shape)}"
                 )
-            if reference is None:
-                reference = (name, value.shape[0], value.shape[2])
-            elif (value.shape[0], value.shape[2]) != reference[1:]:
+            reference = reference or (name, value.shape[0], value.shape[2])
+            if (value.shape[0], value.shape[2]) != reference[1:]:
                 raise ValueError(
                     f"conditions[{name!r}]: batch {value.shape[0]} and frames {value.shape[2]} differ from "
                     f"conditions[{reference[0]!r}] (batch {reference[1]}, frames {reference[2]})"
                 )
-        if isinstance(condition_scale, dict):
-            unknown = sorted(set(condition_scale) - set(channels))
-            if unknown:
-                raise ValueError(f"condition_scale: unknown condition(s) {unknown}; this encoder has {list(channels)}")
-            for name, scale in condition_scale.items():
-                if isinstance(scale, torch.Tensor) and scale.shape != (reference[1],):
-                    raise ValueError(
-                        f"condition_scale[{name!r}]: expected a float or a ({reference[1]},) tensor, "
-                        f"got shape {tuple(scale.shape)}"
-                    )
+        for name, scale in scales.items():
+            if isinstance(scale, torch.Tensor) and scale.shape != (reference[1],):
+                raise ValueError(f"condition_scale[{name!r}]: expected a float or a ({reference[1]},) tensor, "
+                                 f"got shape {tuple(scale.shape)}")  # fmt: skip
         return given

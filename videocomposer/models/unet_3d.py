@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.attention import AttentionMixin, BasicTransformerBlock
-from diffusers.models.attention_processor import Attention, FusedAttnProcessor2_0
+from diffusers.models.attention_processor import Attention
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
@@ -252,14 +252,8 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, AttentionSlicingMixin
             if isinstance(module, BasicTransformerBlock):
                 module.set_chunk_feed_forward(chunk_size=chunk_size, dim=dim)
 
-    def fuse_qkv_projections(self) -> None:
-        """Fuses the q/k/v (self-attention) and k/v (cross-attention) projections and switches every attention layer to
-        diffusers' `FusedAttnProcessor2_0`, as `UNet3DConditionModel` does; `unfuse_qkv_projections` undoes both."""
-        self.original_attn_processors = self.attn_processors
-        for module in self.modules():
-            if isinstance(module, Attention):
-                module.fuse_projections(fuse=True)
-        self.set_attn_processor(FusedAttnProcessor2_0())
+    # Fuses q/k/v (self-attention) and k/v (cross-attention) projections and switches to `FusedAttnProcessor2_0`.
+    fuse_qkv_projections = UNet3DConditionModel.fuse_qkv_projections
 
     def unfuse_qkv_projections(self) -> None:
         """Restores the separate projections and the attention processors used before `fuse_qkv_projections`."""
