@@ -30,8 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default=None, help="pipeline folder (default: the installed demo model)")
     parser.add_argument("--steps", type=int, default=30, help="denoising steps per video")
     parser.add_argument("--guidance", type=float, default=None,
-                        help="classifier-free guidance scale (default: the model's recommended one, 3.0 for the demo "
-                             "model)")  # fmt: skip
+                        help="classifier-free guidance scale: the model's recommended `default_guidance_scale` "
+                             "(default: 3.0), another --model's own")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial noise of each video")
     parser.set_defaults(func=run)
 

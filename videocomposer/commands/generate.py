@@ -115,8 +115,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--guidance",
         type=float,
         default=None,
-        help="classifier-free guidance scale (default: the model's recommended `default_guidance_scale` in its "
-        "model_index.json: 3.0 for the demo model; the original's 9.0 for a model that names none)",
+        help="classifier-free guidance scale (default: 3.0 with the demo model: the model's recommended "
+        "`default_guidance_scale` in its model_index.json; the original's 9.0 for a model that names none)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial noise (a batch item may set its own)")
     parser.add_argument("--output", help="output video (.mp4 or .gif)")
