@@ -152,9 +152,9 @@ CASES = {
     "generator an int": (dict(generator=0), TypeError, "`generator` has to be a torch.Generator or a list of them"),
     "generator list of ints": (dict(generator=[0]), TypeError, "`generator` has to be a torch.Generator"),
     "unknown condition": (
-        dict(conditions={"edges": depth()}),
+        dict(conditions={"not_registered": depth()}),
         ValueError,
-        "unknown condition 'edges'; known condition inputs: ",
+        "unknown condition 'not_registered'; known condition inputs: ",
     ),
     "condition given twice": (
         dict(depth=depth(), conditions={"depth": depth()}),

@@ -4,16 +4,14 @@ generation without any edit of the package."""
 import numpy as np
 import torch
 
-from condition_extractors import ConditionExtractor, extract_conditions, register_extractor
+from condition_extractors import ConditionExtractor, base, extract_conditions, register_extractor
 from condition_extractors.video import load_video, resize_center_crop
 from pipelines import VideoComposerPipeline
+from videocomposer import conditions as schema
 from videocomposer.conditions import ConditionSpec, register_condition
 from videocomposer.visualize import condition_grid
 
-register_condition(ConditionSpec(name="edges", channels=1))
 
-
-@register_extractor
 class HorizontalEdges(ConditionExtractor):
     """|horizontal grey-level difference| of each frame, in [0, 1]."""
 
@@ -26,8 +24,13 @@ class HorizontalEdges(ConditionExtractor):
 
 
 def test_a_plugin_condition_from_extraction_through_training_to_generation(
-    tmp_path, make_tiny_components, make_videos, training_argv, run_training
+    tmp_path, monkeypatch, make_tiny_components, make_videos, training_argv, run_training
 ):
+    for registry in (schema, base):  # registered for this test only
+        monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    register_condition(ConditionSpec(name="edges", channels=1))
+    register_extractor(HorizontalEdges)
+
     captions = make_videos(tmp_path / "videos", 1, num_frames=4)
     video = next(captions.parent.glob("*.mp4"))
     conditions = extract_conditions(video, ["edges"], num_frames=4, fps=8, height=32, width=32, progress=False)
