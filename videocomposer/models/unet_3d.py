@@ -243,8 +243,8 @@ class VideoComposerUNet3DModel(ModelMixin, AttentionMixin, AttentionSlicingMixin
             raise ValueError(f"chunk_size: expected a positive int or None, got {chunk_size!r}")
         UNet3DConditionModel.enable_forward_chunking(self, chunk_size, dim)
 
-    # diffusers' `UNet3DConditionModel` methods (our blocks have the same attributes): feed-forward in one piece again;
-    # FreeU off; q/k/v (self-attention) and k/v (cross-attention) projections fused, processors `FusedAttnProcessor2_0`.
+    # diffusers' `UNet3DConditionModel` methods (same block attributes): feed-forward in one piece again; FreeU off;
+    # q/k/v (self-attention) and k/v (cross-attention) projections fused, processors `FusedAttnProcessor2_0`.
     disable_forward_chunking = UNet3DConditionModel.disable_forward_chunking
     disable_freeu = UNet3DConditionModel.disable_freeu
 
