@@ -30,18 +30,27 @@ class ConditionExtractor(ABC):
 
     Class attributes:
         name: registry name (``get_extractor(name)``).
-        condition: the STC condition it feeds (``motion``, ``depth``, ``sketch``, ``single_sketch``, ``masked``,
-            ``local_image``).
-        outputs: pipeline keyword argument -> channels, in channel order of ``__call__``'s output (most extractors
-            have one; the mask generator splits into ``masked_video`` and ``mask``).
-        scale: condition size relative to the video size (1.0: motion at ``height x width``; 1.5: the original's 384
-            for 256 video).
+        condition: the condition of the schema (``videocomposer.conditions``) it makes: ``motion``, ``depth``,
+            ``sketch``, ``single_sketch``, ``masked``, ``local_image`` or a registered one. Its spec gives
+            ``outputs`` (pipeline keyword -> channels, in the channel order of ``__call__``'s output) and ``scale``
+            (size relative to the video); a subclass may set either as a class attribute instead.
     """
 
     name: ClassVar[str]
     condition: ClassVar[str]
-    outputs: ClassVar[dict[str, int]]
-    scale: ClassVar[float] = 1.5
+
+    @property
+    def outputs(self) -> dict[str, int]:
+        return dict(self._spec().inputs)
+
+    @property
+    def scale(self) -> float:
+        return self._spec().scale
+
+    def _spec(self):
+        from videocomposer.conditions import get_condition  # the schema, read when an extractor is used
+
+        return get_condition(self.condition)
 
     @property
     def channels(self) -> int:

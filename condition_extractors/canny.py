@@ -7,8 +7,6 @@ weaker or noisier sketch control than with ``SketchExtractor``.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import cv2
 import numpy as np
 import torch
@@ -22,7 +20,6 @@ class CannyExtractor(ConditionExtractor):
 
     name = "canny"
     condition = "sketch"
-    outputs: ClassVar[dict[str, int]] = {"sketch": 1}
 
     def __init__(self, low_threshold: int = 100, high_threshold: int = 200):
         if not 0 <= low_threshold <= high_threshold:

@@ -11,7 +11,6 @@ processor): they are already 384² crops in [0, 1].
 from __future__ import annotations
 
 import os
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +31,6 @@ class DepthExtractor(ConditionExtractor):
 
     name = "depth"
     condition = "depth"
-    outputs: ClassVar[dict[str, int]] = {"depth": 1}
 
     def __init__(
         self,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import ClassVar
-
 import numpy as np
 import PIL.Image
 import torch
@@ -47,7 +45,6 @@ class ImageExtractor(ConditionExtractor):
 
     name = "image"
     condition = "local_image"
-    outputs: ClassVar[dict[str, int]] = {"image": 3}
 
     def __init__(self, image: ImageInput | None = None):
         if image is not None and not isinstance(image, (str, os.PathLike, PIL.Image.Image, np.ndarray, torch.Tensor)):

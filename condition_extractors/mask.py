@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import ClassVar
-
 import cv2
 import numpy as np
 import PIL.Image
@@ -155,7 +153,6 @@ class MaskGenerator(ConditionExtractor):
 
     name = "mask"
     condition = "masked"
-    outputs: ClassVar[dict[str, int]] = {"masked_video": 3, "mask": 1}
 
     def __init__(self, mode: str = "random", mask: MaskInput | None = None, seed: int | None = None):
         if mode != "random" and mode not in MASK_MAKERS:

@@ -26,8 +26,6 @@ from __future__ import annotations
 import fractions
 import os
 from collections.abc import Sequence
-from typing import ClassVar
-
 import av
 import numpy as np
 import torch
@@ -183,8 +181,6 @@ class MotionVectorExtractor(ConditionExtractor):
 
     name = "motion"
     condition = "motion"
-    outputs: ClassVar[dict[str, int]] = {"motion_vectors": 2}
-    scale = 1.0
 
     def __init__(self, mode: str = "original", bit_rate: int = 200_000, gop_size: int = 12):
         if mode not in MODES:

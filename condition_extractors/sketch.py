@@ -8,8 +8,6 @@ Simo-Serra sketch-simplification GAN. Result: bright strokes on dark, [0, 1].
 from __future__ import annotations
 
 import os
-from typing import ClassVar
-
 import torch
 
 from .base import ConditionExtractor, register_extractor
@@ -49,7 +47,6 @@ class SketchExtractor(ConditionExtractor):
 
     name = "sketch"
     condition = "sketch"
-    outputs: ClassVar[dict[str, int]] = {"sketch": 1}
 
     def __init__(
         self,
@@ -98,7 +95,6 @@ class SingleSketchExtractor(SketchExtractor):
 
     name = "single_sketch"
     condition = "single_sketch"
-    outputs: ClassVar[dict[str, int]] = {"single_sketch": 1}
 
     def __init__(
         self,

@@ -1,6 +1,7 @@
 """VideoComposerPipeline: text-to-video with any combination of VideoComposer's spatio-temporal conditions."""
 
 import inspect
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
-from diffusers import AutoencoderKL, DiffusionPipeline
+from diffusers import AutoencoderKL, DiffusionPipeline, StableDiffusionMixin
 from diffusers.schedulers import KarrasDiffusionSchedulers
 from diffusers.utils import logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
@@ -17,6 +18,7 @@ from diffusers.video_processor import VideoProcessor
 from transformers import CLIPImageProcessor, CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
 
 from videocomposer.atomic_files import umask_modes
+from videocomposer.conditions import ConditionInput, ConditionProcessor, video_size
 from videocomposer.models.stc_encoder import STCEncoder
 from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 
@@ -41,25 +43,6 @@ ORIGINAL_SCHEDULER_CONFIG: dict[str, Any] = {
     "clip_sample": False,
 }
 
-# Pipeline keyword -> STC encoder branch. `masked_video` + `mask` together make the 4-channel "masked" condition.
-CONDITION_BRANCHES: dict[str, str] = {
-    "motion_vectors": "motion",
-    "depth": "depth",
-    "sketch": "sketch",
-    "single_sketch": "single_sketch",
-    "masked_video": "masked",
-    "image": "local_image",
-}
-_BRANCH_OF_INPUT = {**CONDITION_BRANCHES, "mask": "masked"}
-
-# PIL inputs: the colour mode they are read in, and whether one image stands for every frame.
-_PIL_MODES = {"depth": "L", "sketch": "L", "single_sketch": "L", "mask": "L", "masked_video": "RGB", "image": "RGB"}
-_SINGLE_FRAME_CONDITIONS = ("single_sketch", "image")
-# Canonical depth is MiDaS inverse depth / 20 clamped to [0, 10]; an 8-bit depth image maps 0..255 onto 0..10.
-DEPTH_CLAMP = 10.0
-
-ConditionInput = torch.Tensor | np.ndarray | PIL.Image.Image | Sequence[PIL.Image.Image]
-
 EXAMPLE_DOC_STRING = """
     Examples:
         ```py
@@ -76,7 +59,13 @@ EXAMPLE_DOC_STRING = """
 """
 
 
-class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
+def _check_guidance_scale(value: float, name: str) -> None:
+    """A finite number, else `ValueError` (NaN would silently switch guidance off)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"`{name}` has to be a finite number, got {value!r}.")
+
+
+class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipeline):
     r"""
     Text-to-video generation steered by any combination of VideoComposer conditions (motion vectors, depth, sketch,
     single sketch, masked video, single image) and an optional style image (arXiv 2306.02018).
@@ -96,6 +85,8 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
             original; DPM-Solver++ or Euler with the same config also work.
         image_encoder ([`CLIPVisionModelWithProjection`], *optional*): Encodes `style_image` (OpenCLIP ViT-H-14).
         feature_extractor ([`CLIPImageProcessor`], *optional*): Prepares `style_image` for `image_encoder`.
+        default_guidance_scale (`float`, defaults to 9.0, the original's): The `guidance_scale` a call uses when it
+            gives none: the model's recommended guidance, saved in `model_index.json`.
     """
 
     model_cpu_offload_seq = "text_encoder->image_encoder->stc_encoder->unet->vae"
@@ -112,8 +103,11 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         scheduler: KarrasDiffusionSchedulers,
         image_encoder: CLIPVisionModelWithProjection | None = None,
         feature_extractor: CLIPImageProcessor | None = None,
+        default_guidance_scale: float = 9.0,
     ):
         super().__init__()
+        _check_guidance_scale(default_guidance_scale, "default_guidance_scale")
+        self.register_to_config(default_guidance_scale=default_guidance_scale)
         self.register_modules(
             vae=vae,
             text_encoder=text_encoder,
@@ -181,28 +175,6 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         """Decodes each frame in one piece again."""
         self.vae.disable_tiling()
 
-    def fuse_qkv_projections(self, unet: bool = True, vae: bool = True) -> None:
-        """Fuses the attention projections of the UNet and / or the VAE (diffusers' `FusedAttnProcessor2_0`)."""
-        if unet:
-            self.unet.fuse_qkv_projections()
-        if vae:
-            self.vae.fuse_qkv_projections()
-
-    def unfuse_qkv_projections(self, unet: bool = True, vae: bool = True) -> None:
-        """Undoes `fuse_qkv_projections`."""
-        if unet:
-            self.unet.unfuse_qkv_projections()
-        if vae:
-            self.vae.unfuse_qkv_projections()
-
-    def enable_freeu(self, s1: float, s2: float, b1: float, b2: float) -> None:
-        """Enables FreeU (arXiv 2309.11497) in the UNet; see [`VideoComposerUNet3DModel.enable_freeu`]."""
-        self.unet.enable_freeu(s1=s1, s2=s2, b1=b1, b2=b2)
-
-    def disable_freeu(self) -> None:
-        """Disables FreeU."""
-        self.unet.disable_freeu()
-
     @property
     def guidance_scale(self) -> float:
         return self._guidance_scale
@@ -225,7 +197,8 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         ids = self.tokenizer(text, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
         truncated = [t for t, n in zip(text, map(len, self.tokenizer(text).input_ids), strict=True) if n > max_length]
         if truncated:
-            logger.warning(f"Prompts longer than {max_length} tokens were truncated: {truncated}")
+            shown = [t if len(t) <= 200 else f"{t[:200]}... ({len(t)} characters)" for t in truncated[:3]]
+            logger.warning(f"{len(truncated)} prompt(s) longer than {max_length} tokens were truncated: {shown}")
         return self.text_encoder(ids.input_ids.to(device))[0]
 
     def encode_prompt(
@@ -272,20 +245,10 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         pixel_values = pixel_values.to(device=device, dtype=self.image_encoder.dtype)
         return self.image_encoder(pixel_values).image_embeds
 
-    def _default_video_size(
-        self, num_frames: int | None, height: int | None, width: int | None
-    ) -> tuple[int, int, int]:
-        """`None` sizes -> the UNet's native ones (`num_frames`, `sample_size * vae_scale_factor`)."""
-        config = self.unet.config
-        if (height is None or width is None) and config.sample_size is None:
-            raise ValueError(
-                "`height` and `width` have to be given: the unet config has no `sample_size` (native size)."
-            )
-        native = None if config.sample_size is None else config.sample_size * self.vae_scale_factor
-        num_frames = getattr(config, "num_frames", None) if num_frames is None else num_frames
-        if num_frames is None:
-            raise ValueError("`num_frames` has to be given: the unet config has no `num_frames`.")
-        return num_frames, native if height is None else height, native if width is None else width
+    @property
+    def condition_processor(self) -> ConditionProcessor:
+        """Condition inputs -> STC encoder inputs, for this pipeline's `stc_encoder`."""
+        return ConditionProcessor(self.stc_encoder.config.condition_channels)
 
     def _warn_unknown_tokens(self, prompts: list[str]) -> None:
         """Warns once per word about words the tokenizer maps (in part) to its unknown token."""
@@ -304,83 +267,44 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
                 f"them: {unknown}."
             )
 
-    @staticmethod
-    def condition_to_tensor(name: str, value: ConditionInput, num_frames: int) -> torch.Tensor:
-        r"""
-        Converts one condition to a float tensor `(B, C, F, H, W)` without resizing it.
-
-        Tensors and numpy arrays are taken as they are (layout `(B, C, F, H, W)`, canonical range). PIL images are read
-        at their own size: `sketch`, `single_sketch` and `mask` as greyscale in [0, 1], `depth` as greyscale with 255
-        mapped to 10 (the canonical depth clamp), `image` and `masked_video` as RGB in [0, 1]. One PIL image (or a list
-        of one) for `image` or `single_sketch` is repeated over `num_frames`; otherwise a list holds one image a frame.
-        """
-        if isinstance(value, torch.Tensor):
-            tensor = value
-        elif isinstance(value, np.ndarray):
-            tensor = torch.from_numpy(value)
-        elif name in _PIL_MODES and (
-            isinstance(value, PIL.Image.Image)
-            or (isinstance(value, (list, tuple)) and value and all(isinstance(v, PIL.Image.Image) for v in value))
-        ):
-            images = [value] if isinstance(value, PIL.Image.Image) else list(value)
-            sizes = {image.size for image in images}
-            if len(sizes) != 1:
-                raise ValueError(f"`{name}`: all PIL images must have one size, got sizes {sorted(sizes)}.")
-            frames = np.stack(
-                [np.asarray(image.convert(_PIL_MODES[name]), dtype=np.float32) / 255.0 for image in images]
-            )
-            frames = frames.reshape(*frames.shape[:3], -1)  # (F, H, W, C)
-            tensor = torch.from_numpy(frames).permute(3, 0, 1, 2)[None]  # (1, C, F, H, W)
-            if name == "depth":
-                tensor = tensor * DEPTH_CLAMP
-            if name in _SINGLE_FRAME_CONDITIONS and len(images) == 1:
-                tensor = tensor.expand(-1, -1, num_frames, -1, -1)
-        else:
-            allowed = "a torch.Tensor, a np.ndarray" + (" or (a list of) PIL images" if name in _PIL_MODES else "")
-            raise TypeError(f"`{name}` must be {allowed}, got {type(value).__name__}.")
-        if not tensor.is_floating_point():
-            raise TypeError(
-                f"`{name}` must hold floating point values in its canonical range, got dtype {tensor.dtype}."
-            )
-        if tensor.ndim == 5 and tensor.shape[2] == 1 and num_frames > 1:  # one frame stands for every frame
-            tensor = tensor.expand(-1, -1, num_frames, -1, -1)
-        return tensor
+    condition_to_tensor = staticmethod(ConditionProcessor.to_tensor)
 
     def check_inputs(
         self,
+        *,
         prompt: str | list[str] | None,
-        negative_prompt: str | list[str] | None,
-        conditions: dict[str, torch.Tensor],
-        style_image: Any,
+        negative_prompt: str | list[str] | None = None,
+        conditions: dict[str, torch.Tensor] | None = None,
+        style_image: Any = None,
         num_frames: int,
         height: int,
         width: int,
-        num_inference_steps: int,
-        num_videos_per_prompt: int,
-        condition_scale: float | dict[str, float],
-        generator: torch.Generator | list[torch.Generator] | None,
-        latents: torch.Tensor | None,
-        prompt_embeds: torch.Tensor | None,
-        negative_prompt_embeds: torch.Tensor | None,
-        image_embeds: torch.Tensor | None,
-        output_type: str,
-        callback_on_step_end_tensor_inputs: Sequence[str],
-        decode_chunk_size: int | None,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 9.0,
+        num_videos_per_prompt: int = 1,
+        condition_scale: float | dict[str, float] = 1.0,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        image_embeds: torch.Tensor | None = None,
+        output_type: str = "np",
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        decode_chunk_size: int | None = None,
     ) -> None:
-        r"""Raises `ValueError` / `TypeError` naming the argument for any bad input; runs no model."""
+        r"""Raises `ValueError` / `TypeError` naming the argument for any bad input; runs no model. The conditions
+        (tensors from [`~VideoComposerPipeline.condition_to_tensor`]) are checked by the condition processor."""
         if height % self.vae_scale_factor != 0 or width % self.vae_scale_factor != 0:
             raise ValueError(
                 f"`height` and `width` have to be divisible by {self.vae_scale_factor} but are {height} and {width}."
             )
-        for name, value in (
-            ("num_frames", num_frames),
-            ("num_inference_steps", num_inference_steps),
-            ("num_videos_per_prompt", num_videos_per_prompt),
-        ):
+        chunk = 1 if decode_chunk_size is None else decode_chunk_size
+        for name, value in (("num_frames", num_frames), ("num_inference_steps", num_inference_steps),
+                            ("num_videos_per_prompt", num_videos_per_prompt),
+                            ("decode_chunk_size", chunk)):  # fmt: skip
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` has to be a positive integer, got {value!r}.")
-        if decode_chunk_size is not None and (not isinstance(decode_chunk_size, int) or decode_chunk_size < 1):
-            raise ValueError(f"`decode_chunk_size` has to be a positive integer or None, got {decode_chunk_size!r}.")
+        _check_guidance_scale(guidance_scale, "guidance_scale")
         if output_type not in ("np", "pt", "pil", "latent"):
             raise ValueError(f"`output_type` has to be one of 'np', 'pt', 'pil', 'latent', got {output_type!r}.")
         unknown = [k for k in callback_on_step_end_tensor_inputs if k not in self._callback_tensor_inputs]
@@ -395,25 +319,29 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
             raise ValueError("Cannot forward both `prompt` and `prompt_embeds`; give only one of them.")
         if prompt is None and prompt_embeds is None:
             raise ValueError("Provide either `prompt` or `prompt_embeds`.")
-        if prompt is not None and not (
-            isinstance(prompt, str)
-            or (isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt))
-        ):
+        if (style_image is not None or image_embeds is not None) and self.unet.config.image_embed_dim is None:
+            raise ValueError("`style_image` / `image_embeds` need a unet built with `image_embed_dim`.")
+        strings = isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt)
+        if prompt is not None and not (isinstance(prompt, str) or strings):
             raise TypeError(
                 f"`prompt` has to be a string or a non-empty list of strings, got {type(prompt).__name__}."
             )
-        batch_size = 1 if isinstance(prompt, str) else len(prompt) if prompt is not None else None
+        batch_size = 1 if isinstance(prompt, str) else len(prompt) if prompt is not None else prompt_embeds.shape[0]
         embed_width = self.unet.config.cross_attention_dim
-        for name, embeds in (("prompt_embeds", prompt_embeds), ("negative_prompt_embeds", negative_prompt_embeds)):
+        for name, embeds, width_ in (("prompt_embeds", prompt_embeds, embed_width),
+                                     ("negative_prompt_embeds", negative_prompt_embeds, embed_width),
+                                     ("image_embeds", image_embeds, self.unet.config.image_embed_dim)):  # fmt: skip
             if embeds is None:
                 continue
-            if not isinstance(embeds, torch.Tensor) or embeds.ndim != 3 or embeds.shape[-1] != embed_width:
+            expected = (f"(B, L, {width_})" if name != "image_embeds" else f"(1 or {batch_size}, {width_})")
+            ndim = 3 if name != "image_embeds" else 2
+            if not isinstance(embeds, torch.Tensor) or embeds.ndim != ndim or embeds.shape[-1] != width_ or (
+                ndim == 2 and embeds.shape[0] not in (1, batch_size)
+            ):
                 shape = tuple(embeds.shape) if isinstance(embeds, torch.Tensor) else type(embeds).__name__
-                raise ValueError(f"`{name}` has to be a tensor (B, L, {embed_width}), got {shape}.")
+                raise ValueError(f"`{name}` has to be a tensor {expected}, got {shape}.")
             if not torch.isfinite(embeds).all():
                 raise ValueError(f"`{name}` contains NaN or inf.")
-        if prompt_embeds is not None:
-            batch_size = prompt_embeds.shape[0]
         if negative_prompt_embeds is not None:
             if prompt_embeds is None or negative_prompt_embeds.shape != prompt_embeds.shape:
                 raise ValueError(
@@ -423,20 +351,16 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
                 )
             if negative_prompt is not None:
                 raise ValueError("Cannot forward both `negative_prompt` and `negative_prompt_embeds`.")
-        if negative_prompt is not None:
-            if isinstance(negative_prompt, list):
-                if len(negative_prompt) != batch_size or not all(isinstance(p, str) for p in negative_prompt):
-                    raise ValueError(
-                        f"`negative_prompt` as a list has to hold {batch_size} strings (one per prompt), "
-                        f"got {negative_prompt!r}."
-                    )
-            elif not isinstance(negative_prompt, str):
-                raise TypeError(
-                    f"`negative_prompt` has to be a string or a list of strings, got {type(negative_prompt).__name__}."
-                )
+        if isinstance(negative_prompt, list):
+            if len(negative_prompt) != batch_size or not all(isinstance(p, str) for p in negative_prompt):
+                raise ValueError(f"`negative_prompt` as a list has to hold {batch_size} strings (one per prompt), "
+                                 f"got {negative_prompt!r}.")  # fmt: skip
+        elif negative_prompt is not None and not isinstance(negative_prompt, str):
+            raise TypeError(
+                f"`negative_prompt` has to be a string or a list of strings, got {type(negative_prompt).__name__}."
+            )
 
         # style
-        image_embed_dim = self.unet.config.image_embed_dim
         if style_image is not None:
             if image_embeds is not None:
                 raise ValueError("Cannot forward both `style_image` and `image_embeds`; give only one of them.")
@@ -449,93 +373,34 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
                 )
             if len(images) not in (1, batch_size):
                 raise ValueError(f"`style_image` has to hold 1 or {batch_size} images, got {len(images)}.")
-        if style_image is not None or image_embeds is not None:
-            if image_embed_dim is None:
-                raise ValueError("`style_image` / `image_embeds` need a unet built with `image_embed_dim`.")
-        if image_embeds is not None:
-            if (
-                not isinstance(image_embeds, torch.Tensor)
-                or image_embeds.ndim != 2
-                or image_embeds.shape[0] not in (1, batch_size)
-                or image_embeds.shape[1] != image_embed_dim
-            ):
-                shape = tuple(image_embeds.shape) if isinstance(image_embeds, torch.Tensor) else type(image_embeds)
-                raise ValueError(
-                    f"`image_embeds` has to be a tensor (1 or {batch_size}, {image_embed_dim}), got {shape}."
-                )
-            if not torch.isfinite(image_embeds).all():
-                raise ValueError("`image_embeds` contains NaN or inf.")
 
         # conditions
-        if ("masked_video" in conditions) != ("mask" in conditions):
-            raise ValueError("`masked_video` and `mask` have to be given together (m = 1 marks the hole).")
-        branch_channels = self.stc_encoder.config.condition_channels
-        for name, tensor in conditions.items():
-            branch = _BRANCH_OF_INPUT[name]
-            if branch not in self.stc_encoder.conditions:
-                raise ValueError(
-                    f"`{name}`: the stc_encoder was not built with the {branch!r} condition; it has "
-                    f"{list(self.stc_encoder.conditions)}."
-                )
-            if name == "mask":
-                channels = 1
-            elif name == "masked_video":
-                channels = branch_channels["masked"] - 1
-            else:
-                channels = branch_channels[branch]
-            if tensor.ndim != 5:
-                raise ValueError(f"`{name}` has to be 5-D (B, {channels}, F, H, W), got shape {tuple(tensor.shape)}.")
-            b, c, f, h, w = tensor.shape
-            if c != channels:
-                raise ValueError(f"`{name}` has to have {channels} channels, got shape {tuple(tensor.shape)}.")
-            if f != num_frames:
-                raise ValueError(
-                    f"`{name}` has {f} frames but `num_frames` is {num_frames}; give one frame per video frame, or a "
-                    "single frame to repeat over every frame."
-                )
-            if h * width != w * height:
-                raise ValueError(
-                    f"`{name}` is {h}x{w}, whose aspect ratio differs from height x width = {height}x{width}; "
-                    "conditions are never resized, give them at the video's aspect ratio."
-                )
-            if b not in (1, batch_size):
-                raise ValueError(f"`{name}` has batch {b}, which cannot broadcast to {batch_size} prompts.")
-            if not torch.isfinite(tensor).all():
-                raise ValueError(f"`{name}` contains NaN or inf.")
-            if name in ("masked_video", "mask") and (tensor.min() < 0 or tensor.max() > 1):
-                raise ValueError(
-                    f"`{name}` has to be in [0, 1] (the pipeline maps the video to [-1, 1] itself), got values in "
-                    f"[{tensor.min().item():.3g}, {tensor.max().item():.3g}]."
-                )
-        if "mask" in conditions and conditions["mask"].shape[-2:] != conditions["masked_video"].shape[-2:]:
-            raise ValueError(
-                f"`mask` {tuple(conditions['mask'].shape)} and `masked_video` "
-                f"{tuple(conditions['masked_video'].shape)} have to share their frame size."
-            )
+        self.condition_processor.check(
+            conditions or {}, num_frames=num_frames, height=height, width=width, batch_size=batch_size
+        )
+        names = list(self.stc_encoder.conditions)
         if isinstance(condition_scale, dict):
-            unknown = [k for k in condition_scale if k not in self.stc_encoder.conditions]
-            if unknown or not all(isinstance(v, (int, float)) for v in condition_scale.values()):
-                raise ValueError(
-                    f"`condition_scale` as a dict maps STC condition names {list(self.stc_encoder.conditions)} to "
-                    f"floats, got {condition_scale!r}."
-                )
+            if any(k not in names for k in condition_scale) or not all(
+                isinstance(v, (int, float)) for v in condition_scale.values()
+            ):
+                raise ValueError(f"`condition_scale` as a dict maps STC condition names {names} to floats, got "
+                                 f"{condition_scale!r}.")  # fmt: skip
         elif not isinstance(condition_scale, (int, float)):
             raise TypeError(f"`condition_scale` has to be a float or a dict, got {type(condition_scale).__name__}.")
 
         # noise
         total = batch_size * num_videos_per_prompt
+        generators = generator if isinstance(generator, list) else [generator]
+        if not all(g is None or isinstance(g, torch.Generator) for g in generators):
+            raise TypeError(f"`generator` has to be a torch.Generator or a list of them, got {generator!r} (seed "
+                            "one with torch.Generator().manual_seed(seed)).")  # fmt: skip
         if isinstance(generator, list) and len(generator) != total:
             raise ValueError(
                 f"`generator` as a list has to hold {total} generators (one per video), got {len(generator)}."
             )
         if latents is not None:
-            shape = (
-                total,
-                self.unet.config.in_channels,
-                num_frames,
-                height // self.vae_scale_factor,
-                width // self.vae_scale_factor,
-            )
+            latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
+            shape = (total, self.unet.config.in_channels, num_frames, *latent_size)
             if not isinstance(latents, torch.Tensor) or tuple(latents.shape) != shape:
                 got = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
                 raise ValueError(f"`latents` has to have shape {shape}, got {got}.")
@@ -549,22 +414,11 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         device: torch.device,
     ) -> dict[str, torch.Tensor]:
         r"""
-        Maps pipeline conditions to the STC encoder's inputs, broadcast to `batch_size`, on the encoder's device and
-        dtype. `masked_video` ([0, 1]) and `mask` (1 = hole) become `cat(video * (1 - m) in [-1, 1], 1 - m)`.
+        Maps checked condition inputs to the STC encoder's inputs, broadcast to `batch_size`, on the encoder's device
+        and dtype (see `videocomposer.conditions`: e.g. `masked_video` in [0, 1] and `mask` (1 = hole) become
+        `cat(video * (1 - m) in [-1, 1], 1 - m)`).
         """
-        stc_inputs = {}
-        dtype = self.stc_encoder.dtype
-        for name, tensor in conditions.items():
-            if name == "mask":
-                continue
-            tensor = tensor.to(device=device, dtype=dtype).expand(batch_size, -1, -1, -1, -1)
-            if name == "masked_video":
-                keep = 1.0 - conditions["mask"].to(device=device, dtype=tensor.dtype).expand(
-                    batch_size, -1, -1, -1, -1
-                )
-                tensor = torch.cat([(tensor * 2.0 - 1.0) * keep, keep], dim=1)
-            stc_inputs[CONDITION_BRANCHES[name]] = tensor
-        return stc_inputs
+        return self.condition_processor.to_stc(conditions, batch_size, device, self.stc_encoder.dtype)
 
     def _guidance_batch(
         self,
@@ -646,12 +500,13 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         masked_video: ConditionInput | None = None,
         mask: ConditionInput | None = None,
         image: ConditionInput | None = None,
+        conditions: dict[str, ConditionInput] | None = None,
         style_image: PIL.Image.Image | list[PIL.Image.Image] | None = None,
         num_frames: int | None = None,
         height: int | None = None,
         width: int | None = None,
         num_inference_steps: int = 50,
-        guidance_scale: float = 9.0,
+        guidance_scale: float | None = None,
         condition_scale: float | dict[str, float] = 1.0,
         num_videos_per_prompt: int = 1,
         eta: float = 0.0,
@@ -670,7 +525,8 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         Generates videos from text and any subset of the conditions. Conditions are tensors `(1 or B, C, F, H, W)` in
         the canonical ranges below (broadcast over the `B` prompts), numpy arrays of that layout, or PIL images (see
         [`~VideoComposerPipeline.condition_to_tensor`]). They are never resized: any size with the aspect ratio of
-        `height` x `width` works (the original uses the video size for motion, 1.5x for the others). A condition that
+        `height` x `width` works, except for `motion_vectors`, whose pixel values need the video's size (the original
+        uses 1.5x the video size for the others). A condition that
         is not given contributes zero.
 
         Args:
@@ -686,13 +542,16 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
                 [-1, 1] inside); needs `mask`.
             mask (*optional*): `(B, 1, F, H, W)` in [0, 1], 1 marks the hole to generate; needs `masked_video`.
             image (*optional*): `(B, 3, F, H, W)` one image in [0, 1] repeated over F.
+            conditions (`dict`, *optional*): Condition keyword -> input, for any condition of the schema
+                (`videocomposer.conditions`), registered ones included: `conditions={"depth": d}` is `depth=d`.
             style_image (`PIL.Image.Image` or `list`, *optional*): Style reference, encoded by `image_encoder`.
             num_frames (`int`, *optional*): Frames to generate; defaults to the model's `unet.config.num_frames`. Beyond
                 it the temporal layers run over overlapping windows (see [`~VideoComposerPipeline.enable_long_video`]).
             height (`int`, *optional*), width (`int`, *optional*): Video size in pixels; default to the model's native
                 `unet.config.sample_size * vae_scale_factor`.
             num_inference_steps (`int`, defaults to 50): Denoising steps.
-            guidance_scale (`float`, defaults to 9.0): Classifier-free guidance `u + s * (c - u)`; off at <= 1.
+            guidance_scale (`float`, *optional*): Classifier-free guidance `u + s * (c - u)`; off at <= 1. Defaults to
+                the model's `default_guidance_scale` (the original's 9.0 unless the folder recommends another).
             condition_scale (`float` or `dict[str, float]`, defaults to 1.0): Multiplies the STC branch outputs; a
                 dict maps STC names (`motion`, `depth`, `sketch`, `single_sketch`, `masked`, `local_image`) to scales.
             num_videos_per_prompt (`int`, defaults to 1): Videos per prompt.
@@ -716,41 +575,38 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
         Returns:
             [`VideoComposerPipelineOutput`] or `tuple`: the frames (see `output_type`), as a dict or a 1-tuple.
         """
-        num_frames, height, width = self._default_video_size(num_frames, height, width)
-        given = {
-            "motion_vectors": motion_vectors,
-            "depth": depth,
-            "sketch": sketch,
-            "single_sketch": single_sketch,
-            "masked_video": masked_video,
-            "mask": mask,
-            "image": image,
-        }
+        num_frames, height, width = video_size(self.unet.config, self.vae_scale_factor, num_frames, height, width)
+        if num_frames is None:
+            raise ValueError("`num_frames` has to be given: the unet config has no `num_frames`.")
+        guidance_scale = self.config.default_guidance_scale if guidance_scale is None else guidance_scale
+        keywords = dict(motion_vectors=motion_vectors, depth=depth, sketch=sketch, single_sketch=single_sketch,
+                        masked_video=masked_video, mask=mask, image=image)  # fmt: skip
+        twice = sorted(k for k, v in (conditions or {}).items() if v is not None and keywords.get(k) is not None)
+        if twice:
+            raise ValueError(f"`conditions` and the keyword arguments both give {twice}; give each condition once.")
         prompt, prompt_segments = split_prompt_segments(prompt, num_frames)
-        conditions = {
-            name: self.condition_to_tensor(name, value, num_frames)
-            for name, value in given.items()
-            if value is not None
-        }
+        given = {**(conditions or {}), **{key: value for key, value in keywords.items() if value is not None}}
+        conditions = self.condition_processor.preprocess(given, num_frames)
         self.check_inputs(
-            prompt,
-            negative_prompt,
-            conditions,
-            style_image,
-            num_frames,
-            height,
-            width,
-            num_inference_steps,
-            num_videos_per_prompt,
-            condition_scale,
-            generator,
-            latents,
-            prompt_embeds,
-            negative_prompt_embeds,
-            image_embeds,
-            output_type,
-            callback_on_step_end_tensor_inputs,
-            decode_chunk_size,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            conditions=conditions,
+            style_image=style_image,
+            num_frames=num_frames,
+            height=height,
+            width=width,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            num_videos_per_prompt=num_videos_per_prompt,
+            condition_scale=condition_scale,
+            generator=generator,
+            latents=latents,
+            prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_prompt_embeds,
+            image_embeds=image_embeds,
+            output_type=output_type,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            decode_chunk_size=decode_chunk_size,
         )
         long_video = self.prepare_long_video(num_frames)
         self._guidance_scale = guidance_scale

@@ -16,19 +16,10 @@ from diffusers.utils import export_to_video
 from condition_extractors.video import frames_to_uint8
 
 from .atomic_files import atomic_path
+from .conditions import condition_inputs, condition_of_input
 from .motion.flow_color import flow_to_color
 from .motion.render import MACROBLOCK_SIZE
 
-# Pipeline keyword -> (tile label, channels). The order is the order of the tiles.
-CONDITION_TILES: dict[str, tuple[str, int]] = {
-    "motion_vectors": ("motion", 2),
-    "depth": ("depth", 1),
-    "sketch": ("sketch", 1),
-    "single_sketch": ("single sketch", 1),
-    "masked_video": ("masked video", 3),
-    "mask": ("mask", 1),
-    "image": ("image", 3),
-}
 VIDEO_EXTENSIONS = (".mp4", ".gif")
 
 
@@ -50,8 +41,10 @@ def _single_video(frames: object, name: str) -> np.ndarray:
     return frames_to_uint8(frames, name).permute(0, 2, 3, 1).numpy()
 
 
-def _condition_array(tensor: object, name: str, channels: int) -> np.ndarray:
+def _condition_array(tensor: object, name: str) -> np.ndarray:
     """A pipeline condition ``(1, C, F, H, W)`` or ``(C, F, H, W)`` (tensor or array) -> float64 ``(C, F, H, W)``."""
+    spec = condition_of_input(name)
+    channels = spec.inputs[name]
     if isinstance(tensor, torch.Tensor):
         tensor = tensor.detach().cpu().float().numpy()
     if not isinstance(tensor, np.ndarray):
@@ -65,9 +58,10 @@ def _condition_array(tensor: object, name: str, channels: int) -> np.ndarray:
         raise ValueError(f"conditions[{name!r}]: expected shape (1, {channels}, F, H, W), got {tuple(tensor.shape)}")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"conditions[{name!r}]: contains NaN or inf")
-    if name not in ("motion_vectors", "depth") and (array.min() < 0 or array.max() > 1):
+    low, high = spec.value_range or (-np.inf, np.inf)
+    if array.min() < low or array.max() > high:
         raise ValueError(
-            f"conditions[{name!r}]: expected values in [0, 1] (the pipeline's range), "
+            f"conditions[{name!r}]: expected values in [{low:g}, {high:g}] (the pipeline's range), "
             f"got [{array.min():.3g}, {array.max():.3g}]"
         )
     return array
@@ -94,19 +88,20 @@ def fill_macroblocks(field: np.ndarray, block_size: int = MACROBLOCK_SIZE) -> np
 def _condition_frames(
     name: str, array: np.ndarray, mask: np.ndarray | None, motion_block_size: int | None
 ) -> np.ndarray:
-    """One condition ``(C, F, H, W)`` -> uint8 RGB frames ``(F, H, W, 3)``."""
-    if name == "motion_vectors":
+    """One condition ``(C, F, H, W)`` -> uint8 RGB frames ``(F, H, W, 3)``, drawn as its spec's ``display`` says."""
+    display = condition_of_input(name).display
+    if display == "flow":
         field = fill_macroblocks(array, motion_block_size) if motion_block_size else array
         largest = float(np.hypot(field[0], field[1]).max())
         # One normalising radius for the whole clip, so a colour means the same speed in every frame.
         return np.stack([flow_to_color(field[:, f], max_radius=largest or 1.0) for f in range(field.shape[1])])
-    if name == "depth":
-        # MiDaS inverse depth / 20 in [0, 10]: scaled by the clip's maximum, near = bright (inferno colour map).
+    if display == "colormap":
+        # e.g. MiDaS inverse depth / 20 in [0, 10]: scaled by the clip's maximum, near = bright (inferno colour map).
         scaled = np.round(255.0 * array[0] / (array.max() or 1.0)).astype(np.uint8)
         return np.stack([cv2.cvtColor(cv2.applyColorMap(f, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB) for f in scaled])
-    if name == "masked_video" and mask is not None:
+    if display == "masked" and mask is not None and array.shape[0] > 1:
         array = array * (1.0 - mask)  # the hole shown black, as the model sees it
-    rgb = np.repeat(array, 3, axis=0) if array.shape[0] == 1 else array
+    rgb = np.repeat(array[:1], 3, axis=0) if array.shape[0] != 3 else array
     return np.round(255.0 * rgb.transpose(1, 2, 3, 0)).astype(np.uint8)
 
 
@@ -144,10 +139,11 @@ def condition_grid(
     Args:
         frames: the generated video, as the pipeline returns it (``np`` ``(1, F, H, W, 3)`` / ``(F, H, W, 3)`` float in
             [0, 1], ``pt`` ``(1, F, 3, H, W)``, a list of PIL images, or one batch entry of any of these).
-        conditions: pipeline keyword arguments, ``(1, C, F, H, W)`` tensors or arrays: ``motion_vectors`` (shown as
-            Middlebury colour-wheel flow, one radius for the clip, white = still), ``depth`` (inferno colour map scaled
-            by the clip's maximum), ``sketch`` / ``single_sketch`` / ``mask`` (grey, white = 1), ``masked_video``
-            (RGB in [0, 1], the hole black when ``mask`` is given) and ``image`` (RGB in [0, 1]). A condition with one
+        conditions: pipeline keyword arguments of any condition of the schema (``videocomposer.conditions``),
+            ``(1, C, F, H, W)`` tensors or arrays, drawn as the spec's ``display`` says: ``motion_vectors`` as
+            Middlebury colour-wheel flow (one radius for the clip, white = still), ``depth`` as an inferno colour map
+            scaled by the clip's maximum, ``sketch`` / ``single_sketch`` / ``mask`` in grey (white = 1),
+            ``masked_video`` in RGB with the hole black when ``mask`` is given, ``image`` in RGB. A condition with one
             frame is shown on every frame.
         source: the source video (same formats as ``frames``), shown first.
         height: tile height (default: the generated frames' height); every tile keeps its aspect ratio and gets an
@@ -156,13 +152,12 @@ def condition_grid(
         motion_block_size: fill each block of this size with its vector so sparse codec / stroke fields are visible;
             ``None`` shows the field pixel by pixel.
 
-    Tiles, left to right: source, the conditions in the order motion, depth, sketch, single sketch, masked video,
-    mask, image, then the generated frames.
+    Tiles, left to right: source, motion, the other conditions in the schema's order, then the generated frames.
     """
     conditions = dict(conditions or {})
-    unknown = sorted(set(conditions) - set(CONDITION_TILES))
+    unknown = sorted(set(conditions) - set(condition_inputs()))
     if unknown:
-        raise ValueError(f"conditions: unknown names {unknown}; expected some of {list(CONDITION_TILES)}")
+        raise ValueError(f"conditions: unknown names {unknown}; expected some of {list(condition_inputs())}")
     generated = _single_video(frames, "frames")
     num_frames = generated.shape[0]
     height = generated.shape[1] if height is None else height
@@ -174,16 +169,14 @@ def condition_grid(
     tiles: list[tuple[str, np.ndarray]] = []
     if source is not None:
         tiles.append(("source", _single_video(source, "source")))
-    arrays = {
-        name: _condition_array(conditions[name], name, channels)
-        for name, (_, channels) in CONDITION_TILES.items()
-        if conditions.get(name) is not None
-    }
-    mask = arrays.get("mask")
-    if mask is not None and "masked_video" in arrays and mask.shape[1:] != arrays["masked_video"].shape[1:]:
-        raise ValueError("conditions: 'mask' and 'masked_video' must share frame count and size")
+    order = sorted(condition_inputs(), key=lambda key: condition_of_input(key).display != "flow")  # motion first
+    arrays = {name: _condition_array(conditions[name], name) for name in order if conditions.get(name) is not None}
     for name, array in arrays.items():
-        tiles.append((CONDITION_TILES[name][0], _condition_frames(name, array, mask, motion_block_size)))
+        spec = condition_of_input(name)
+        hole = arrays.get(list(spec.inputs)[-1]) if spec.display == "masked" else None  # the mask of a masked video
+        if hole is not None and hole.shape[1:] != array.shape[1:]:
+            raise ValueError(f"conditions: {list(spec.inputs)} must share frame count and size")
+        tiles.append((name.replace("_", " "), _condition_frames(name, array, hole, motion_block_size)))
     tiles.append(("generated", generated))
 
     rendered = []

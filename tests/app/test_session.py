@@ -127,7 +127,7 @@ def test_extract_errors_before_reading_the_clip(app, names, message):
 def test_extract_needs_the_branch(tiny_components, make_tiny_components, tmp_path, clip_path):
     pipe = VideoComposerPipeline(**make_tiny_components(conditions={"sketch": 1}, image_encoder=False,
                                                         image_embed_dim=None))  # fmt: skip
-    with pytest.raises(ValueError, match="the model's config has no sample_size; give both"):
+    with pytest.raises(ValueError, match="the unet config has no `sample_size`"):
         ComposerApp(pipe, tmp_path)
     with pytest.raises(ValueError, match="width: expected a multiple of the VAE factor 8, got 36"):
         ComposerApp(pipe, tmp_path, height=32, width=36)

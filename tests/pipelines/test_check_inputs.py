@@ -147,6 +147,30 @@ CASES = {
         "`condition_scale` as a dict maps STC condition names",
     ),
     "condition_scale type": (dict(condition_scale="high"), TypeError, "`condition_scale` has to be a float or a dict"),
+    "guidance NaN": (dict(guidance_scale=float("nan")), ValueError, "`guidance_scale` has to be a finite number"),
+    "guidance inf": (dict(guidance_scale=float("inf")), ValueError, "`guidance_scale` has to be a finite number"),
+    "generator an int": (dict(generator=0), TypeError, "`generator` has to be a torch.Generator or a list of them"),
+    "generator list of ints": (dict(generator=[0]), TypeError, "`generator` has to be a torch.Generator"),
+    "unknown condition": (
+        dict(conditions={"not_registered": depth()}),
+        ValueError,
+        "unknown condition 'not_registered'; known condition inputs: ",
+    ),
+    "condition given twice": (
+        dict(depth=depth(), conditions={"depth": depth()}),
+        ValueError,
+        re.escape("`conditions` and the keyword arguments both give ['depth']"),
+    ),
+    "motion at another size than the video": (
+        dict(motion_vectors=torch.zeros(1, 2, 4, 64, 64)),
+        ValueError,
+        "`motion_vectors` is 64x64 but the video is 32x32: its values are pixel displacements",
+    ),
+    "sketch in 0..255": (
+        dict(sketch=torch.full((1, 1, 4, 48, 48), 255.0)),
+        ValueError,
+        re.escape("`sketch` has to be in [0, 1], got values in [255, 255]"),
+    ),
     "output_type": (dict(output_type="mp4"), ValueError, "`output_type` has to be one of"),
     "callback tensor name": (
         dict(callback_on_step_end_tensor_inputs=["noise_pred"]),
@@ -187,3 +211,21 @@ def test_image_embeds_without_a_style_token(make_tiny_components, call_kwargs):
 def test_the_guard_catches_a_model_that_runs(guarded, call_kwargs):
     with pytest.raises(AssertionError, match="ran before the inputs were checked"):
         guarded("a cat", **call_kwargs())
+
+
+def test_check_inputs_takes_keywords_only(pipe):
+    with pytest.raises(TypeError, match="takes 1 positional argument"):
+        pipe.check_inputs("a cat", None, {}, None, 4, 32, 32)
+
+
+def test_truncation_warning_does_not_echo_a_long_prompt(pipe, call_kwargs, caplog):
+    from diffusers.utils import logging as diffusers_logging
+
+    prompt = "cat " * 3000
+    diffusers_logging.enable_propagation()
+    try:
+        pipe(prompt, **call_kwargs(num_inference_steps=1))
+    finally:
+        diffusers_logging.disable_propagation()
+    warning = next(r.getMessage() for r in caplog.records if "truncated" in r.getMessage())
+    assert "(12000 characters)" in warning and len(warning) < 400

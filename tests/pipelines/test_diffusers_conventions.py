@@ -15,7 +15,7 @@ from diffusers.models.attention_processor import Attention, AttnProcessor2_0, Sl
 
 from pipelines import VideoComposerPipeline
 from pipelines.model_index import PIPELINE_CLASS_NAME, PIPELINE_FILE_TEXT, loading_instructions
-from pipelines.pipeline_videocomposer import CONDITION_BRANCHES
+from videocomposer.conditions import condition_of_input
 from videocomposer.conversion.model_card import render_model_card
 from videocomposer.demo import DEMO_MODEL_DIR
 
@@ -131,7 +131,7 @@ def test_any_subset_of_stc_branches_works(make_tiny_components, conditions, call
     with pytest.raises(ValueError, match="`masked_video`: the stc_encoder was not built with the 'masked' condition"):
         pipe("a cat", masked_video=conditions["masked_video"], mask=conditions["mask"], **call_kwargs())
     missing = next(name for name in ("sketch", "motion_vectors") if name not in given)
-    branch = CONDITION_BRANCHES[missing]
+    branch = condition_of_input(missing).name
     with pytest.raises(ValueError, match=f"`{missing}`: the stc_encoder was not built with the '{branch}' condition"):
         pipe("a cat", **{missing: conditions[missing]}, **call_kwargs())
 

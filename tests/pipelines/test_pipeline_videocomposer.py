@@ -10,7 +10,7 @@ from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteS
 
 import videocomposer
 from pipelines import VideoComposerPipeline, VideoComposerPipelineOutput
-from pipelines.pipeline_videocomposer import CONDITION_BRANCHES
+from videocomposer.conditions import BUILT_IN_CONDITIONS
 
 LATENT_SHAPE = (1, 4, 4, 4, 4)
 
@@ -41,7 +41,7 @@ def test_same_seed_gives_same_video_and_another_seed_another(pipe, call_kwargs):
     assert (other - first).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("name", list(CONDITION_BRANCHES))
+@pytest.mark.parametrize("name", [next(iter(spec.inputs)) for spec in BUILT_IN_CONDITIONS if spec.name != "canny"])
 def test_each_condition_alone_changes_the_output(pipe, conditions, call_kwargs, name):
     given = {name: conditions[name]} | ({"mask": conditions["mask"]} if name == "masked_video" else {})
     plain = pipe("a cat", **call_kwargs()).frames
@@ -287,3 +287,27 @@ def test_one_style_image_per_prompt_equals_the_single_runs(pipe, call_kwargs):
     shared = pipe(["a cat", "a dog"], style_image=styles[:1], **call_kwargs(generator=generators())).frames
     torch.testing.assert_close(shared[:1], batched[:1], rtol=1e-4, atol=1e-4)
     assert (shared[1:] - batched[1:]).abs().max() > 1e-3
+
+
+def test_the_conditions_dict_is_the_keyword_call_bit_for_bit(pipe, conditions, call_kwargs):
+    by_keyword = pipe("a cat", **conditions, **call_kwargs()).frames
+    by_dict = pipe("a cat", conditions=conditions, **call_kwargs()).frames
+    depth_only = pipe("a cat", conditions={"depth": conditions["depth"]}, **call_kwargs()).frames
+    assert torch.equal(by_dict, by_keyword)
+    assert torch.equal(depth_only, pipe("a cat", depth=conditions["depth"], **call_kwargs()).frames)
+
+
+def test_guidance_defaults_to_the_models_recommendation(tiny_components, call_kwargs, tmp_path):
+    from videocomposer.demo import DEMO_MODEL_DIR
+
+    assert VideoComposerPipeline.load_config(DEMO_MODEL_DIR)["default_guidance_scale"] == 3.0
+    VideoComposerPipeline(**tiny_components, default_guidance_scale=3.0).save_pretrained(tmp_path)
+    pipe = VideoComposerPipeline.from_pretrained(tmp_path)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.config.default_guidance_scale == 3.0
+    default = pipe("a cat", **call_kwargs()).frames
+    assert torch.equal(default, pipe("a cat", guidance_scale=3.0, **call_kwargs()).frames)
+    assert not torch.equal(default, pipe("a cat", guidance_scale=9.0, **call_kwargs()).frames)
+    assert VideoComposerPipeline(**tiny_components).config.default_guidance_scale == 9.0  # the original's
+    with pytest.raises(ValueError, match="`default_guidance_scale` has to be a finite number, got nan"):
+        VideoComposerPipeline(**tiny_components, default_guidance_scale=float("nan"))

@@ -17,24 +17,17 @@ import numpy as np
 import torch
 
 from videocomposer.atomic_files import atomic_path, current_umask
+from videocomposer.conditions import condition_of_input, condition_specs, video_size
 from videocomposer.motion import StrokeSet, save_strokes, strokes_to_motion_vectors
 
 from .canvas import strokes_from_canvas
 from .grid import stroke_grid
 from .uploads import load_clip
 
-# App condition name -> (STC branch it feeds, what it needs)
-VIDEO_CONDITIONS = {
-    "motion": "motion",
-    "depth": "depth",
-    "sketch": "sketch",
-    "canny": "sketch",
-    "mask": "masked",
-}
-CONDITION_SCALE = 1.5  # depth, sketch and mask are extracted at 1.5x the video size, as the original
+# App condition name (an extractor) -> the STC branch it feeds
+VIDEO_CONDITIONS = {name: spec.name for name in ("motion", "depth", "sketch", "canny", "mask")
+                    for spec in condition_specs() if name in spec.extractors}  # fmt: skip
 GRID_HEIGHT = 128
-# pipeline keyword -> STC branch, for the per-condition scales
-_BRANCH_OF_KWARG = {"motion_vectors": "motion", "depth": "depth", "sketch": "sketch", "masked_video": "masked"}
 
 
 @dataclass
@@ -62,12 +55,8 @@ class ComposerApp:
     def __init__(self, pipeline, output_dir: str | os.PathLike, depth_model: str | None = None,
                  sketch_model: str | None = None, fps: float = 4.0, height: int | None = None,
                  width: int | None = None):  # fmt: skip
-        native = pipeline.unet.config.sample_size
-        if (height is None or width is None) and not native:
-            raise ValueError("height/width: the model's config has no sample_size; give both")
         factor = pipeline.vae_scale_factor
-        self.height = height or native * factor
-        self.width = width or native * factor
+        _, self.height, self.width = video_size(pipeline.unet.config, factor, height=height, width=width)
         for name, value in (("height", self.height), ("width", self.width)):
             if value % factor:
                 raise ValueError(f"{name}: expected a multiple of the VAE factor {factor}, got {value}")
@@ -80,8 +69,8 @@ class ComposerApp:
 
     @property
     def scale_names(self) -> list[str]:
-        """The STC branches the app can scale (those the model has, among motion, depth, sketch, masked)."""
-        return [name for name in ("motion", "depth", "sketch", "masked") if name in self.branches]
+        """The STC branches the app can scale (those the model has, among those of `VIDEO_CONDITIONS`)."""
+        return [name for name in dict.fromkeys(VIDEO_CONDITIONS.values()) if name in self.branches]
 
     def _check_branch(self, what: str, branch: str) -> None:
         if branch not in self.branches:
@@ -96,7 +85,7 @@ class ComposerApp:
 
     def video_extractors(self, names: list[str], mask: np.ndarray | None = None) -> list:
         """Extractors for the app condition ``names`` (see `VIDEO_CONDITIONS`); checked before anything is loaded."""
-        from condition_extractors import CannyExtractor, DepthExtractor, MaskGenerator, SketchExtractor
+        from condition_extractors import get_extractor
         from videocomposer.demo.components import SKETCH_CANNY_THRESHOLDS
 
         unknown = sorted(set(names) - set(VIDEO_CONDITIONS))
@@ -112,22 +101,13 @@ class ComposerApp:
         if "sketch" in names and self.sketch_model is None:
             raise ValueError("sketch needs PiDiNet weights: start the app with --sketch-model table5_pidinet.pth, "
                              "or pick canny (edges, no weights)")  # fmt: skip
-        extractors = []
-        for name in names:
-            if name == "motion":
-                extractors.append("motion")
-            elif name == "depth":
-                try:
-                    extractors.append(DepthExtractor(model=self.depth_model))
-                except OSError as error:
-                    raise ValueError(f"depth: cannot load the weights {self.depth_model!r} ({error})") from None
-            elif name == "sketch":
-                extractors.append(SketchExtractor(model=self.sketch_model))
-            elif name == "canny":
-                extractors.append(CannyExtractor(*SKETCH_CANNY_THRESHOLDS))
-            else:
-                extractors.append(MaskGenerator(mask=mask) if mask is not None else MaskGenerator(seed=0))
-        return extractors
+        kwargs = {"depth": {"model": self.depth_model}, "sketch": {"model": self.sketch_model},
+                  "canny": dict(zip(("low_threshold", "high_threshold"), SKETCH_CANNY_THRESHOLDS)),
+                  "mask": {"mask": mask} if mask is not None else {"seed": 0}}  # fmt: skip
+        try:
+            return [get_extractor(name, **kwargs.get(name, {})) for name in names]
+        except OSError as error:
+            raise ValueError(f"{', '.join(names)}: cannot load the extractor weights ({error})") from None
 
     def extract(self, video: str | None, names: list[str], num_frames: int,
                 mask: np.ndarray | None = None) -> tuple[dict, np.ndarray]:  # fmt: skip
@@ -168,7 +148,7 @@ class ComposerApp:
         source: np.ndarray | None = None,
         num_frames: int = 8,
         steps: int = 30,
-        guidance: float = 3.0,
+        guidance: float | None = None,
         seed: int = 0,
         scales: dict[str, float] | None = None,
         progress: Callable[[int, int], None] | None = None,
@@ -183,8 +163,8 @@ class ComposerApp:
             if value.shape[2] != num_frames:
                 raise ValueError(f"{key}: extracted for {value.shape[2]} frames, but {num_frames} are requested; "
                                  "extract again")  # fmt: skip
-        scale = {_BRANCH_OF_KWARG[k]: scales[_BRANCH_OF_KWARG[k]] for k in conditions if k in _BRANCH_OF_KWARG and
-                 scales and _BRANCH_OF_KWARG[k] in scales}  # fmt: skip
+        fed = {condition_of_input(key).name for key in conditions}
+        scale = {name: value for name, value in (scales or {}).items() if name in fed}
 
         def on_step(pipe, step, timestep, tensors):
             if progress is not None:
@@ -218,7 +198,7 @@ class ComposerApp:
         return Outputs(video=video, grid=grid_path, conditions=conditions_path, strokes=strokes_path)
 
 
-def check_generation(prompt: str, num_frames: int, steps: int, guidance: float, seed: int,
+def check_generation(prompt: str, num_frames: int, steps: int, guidance: float | None, seed: int,
                      scales: dict[str, float] | None) -> None:  # fmt: skip
     """Raise ``ValueError`` naming the control whose value is out of range."""
     if not prompt or not prompt.strip():
@@ -227,7 +207,7 @@ def check_generation(prompt: str, num_frames: int, steps: int, guidance: float, 
         raise ValueError(f"frames: expected an integer >= 2, got {num_frames}")
     if int(steps) != steps or steps < 1:
         raise ValueError(f"steps: expected an integer >= 1, got {steps}")
-    if not guidance >= 0:
+    if guidance is not None and not guidance >= 0:
         raise ValueError(f"guidance: expected a number >= 0, got {guidance}")
     if int(seed) != seed or seed < 0:
         raise ValueError(f"seed: expected an integer >= 0, got {seed}")

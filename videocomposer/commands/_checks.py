@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 # value range of each condition tensor a file may hold (motion vectors are pixel displacements: unbounded)
-CONDITION_RANGES = {"depth": (0.0, 10.0), "sketch": (0.0, 1.0), "single_sketch": (0.0, 1.0), "image": (0.0, 1.0),
-                    "masked_video": (0.0, 1.0), "mask": (0.0, 1.0)}  # fmt: skip
 _GIB = 1024**3
 
 
@@ -131,13 +129,16 @@ def check_condition_fit(
     """Condition tensors ``(1, C, F, h, w)`` fit a ``frames`` x ``height`` x ``width`` video: ``F`` is its frame count
     (or 1, repeated), motion vectors (pixel displacements) have exactly its size, the other conditions its aspect
     ratio (they are extracted at 1.5x). Names both sizes otherwise."""
+    from videocomposer.conditions import condition_of_input
+
     for key, (_, _, count, h, w) in sorted(shapes.items()):
         video = f"{frames}x{height}x{width} (frames x height x width)"
+        spec = condition_of_input(key)
         if count not in (1, frames):
             raise ValueError(f"{where}: {key} has {count} frames but the video is {video}; extract the conditions "
                              f"with --frames {frames}, or pass --frames {count}")  # fmt: skip
-        if key == "motion_vectors" and (h, w) != (height, width):
-            raise ValueError(f"{where}: motion_vectors are {h}x{w} but the video is {video}; motion vectors are pixel "
+        if spec.pixel_units and (h, w) != spec.size(height, width):
+            raise ValueError(f"{where}: {key} are {h}x{w} but the video is {video}; their values are pixel "
                              f"displacements, so extract them at the video's size (--height {height} --width "
                              f"{width})")  # fmt: skip
         if h * width != w * height:
@@ -147,10 +148,12 @@ def check_condition_fit(
 
 def check_condition_values(tensors: Mapping, where: str) -> None:
     """Finite values in each condition's range (0-255 images are refused: divide them by 255)."""
+    from videocomposer.conditions import condition_of_input
+
     for key, tensor in sorted(tensors.items()):
         if not tensor.isfinite().all():
             raise ValueError(f"{where}: {key} holds NaN or infinite values")
-        low, high = CONDITION_RANGES.get(key, (-math.inf, math.inf))
+        low, high = condition_of_input(key).value_range or (-math.inf, math.inf)
         smallest, largest = tensor.min().item(), tensor.max().item()
         if smallest < low or largest > high:
             hint = "; 0-255 image values: divide them by 255" if high == 1.0 and largest > 1.0 else ""

@@ -35,25 +35,6 @@ from ._processes import process_state
 from .extract import _looks_like_path, load_depth_model
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
-# option -> the STC branch it needs
-_BRANCH_OF_OPTION = {
-    "motion_from": "motion",
-    "strokes": "motion",
-    "depth_from": "depth",
-    "sketch_from": "sketch",
-    "image": "local_image",
-    "masked_from": "masked",
-}
-# pipeline keyword argument (a key of a --conditions file) -> the STC branch it feeds
-BRANCH_OF_CONDITION = {
-    "motion_vectors": "motion",
-    "depth": "depth",
-    "sketch": "sketch",
-    "single_sketch": "single_sketch",
-    "masked_video": "masked",
-    "mask": "masked",
-    "image": "local_image",
-}
 # options that read a file, and the condition keys each one produces (a --conditions file must not repeat them)
 _INPUT_FILES = {
     "motion_from": ("motion_vectors",),
@@ -70,9 +51,6 @@ _INPUT_FILES = {
 _IMAGE_OPTIONS = ("sketch", "image", "style", "mask")  # options that read an image; the other files are videos
 _VIDEO_OPTIONS = ("motion_from", "depth_from", "sketch_from", "masked_from")
 _ITEM_KEYS = ("prompt", "negative_prompt", "conditions", "seed", "output")
-CONDITION_SCALE = 1.5  # depth, sketch, mask and image are extracted at 1.5x the video size, as the original
-DEMO_GUIDANCE = 3.0  # what the small demo model was tuned for (`videocomposer demo` uses it too)
-ORIGINAL_GUIDANCE = 9.0  # the original release's
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -153,8 +131,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--guidance",
         type=float,
         default=None,
-        help=f"classifier-free guidance scale (default: {DEMO_GUIDANCE} with the demo model, as `videocomposer "
-        f"demo`; {ORIGINAL_GUIDANCE}, the original's, with any other model)",
+        help="classifier-free guidance scale (default: 3.0 with the demo model: the model's recommended "
+        "`default_guidance_scale` in its model_index.json; the original's 9.0 for a model that names none)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial noise (a batch item may set its own)")
     parser.add_argument("--output", help="output video (.mp4 or .gif)")
@@ -185,7 +163,7 @@ class BatchItem:
 class ModelFacts:
     """What the checks need to know about a model: read from a local folder's config files, or from the pipeline."""
 
-    conditions: tuple[str, ...]
+    conditions: dict[str, int]  # the STC encoder's condition_channels
     has_image_encoder: bool
     vae_scale_factor: int
     sample_size: int | None
@@ -201,15 +179,17 @@ def condition_file_shapes(path: str | os.PathLike, where: str) -> dict[str, tupl
     """Key -> shape of a conditions safetensors file, read from its header only; checks keys and shapes."""
     from safetensors import SafetensorError, safe_open
 
+    from videocomposer.conditions import condition_inputs
+
     try:
         with safe_open(os.fspath(path), framework="pt") as opened:
             shapes = {key: tuple(opened.get_slice(key).get_shape()) for key in opened.keys()}
     except (SafetensorError, OSError) as error:
         raise ValueError(f"{where}: {path} is not a readable safetensors file ({error})") from None
-    unknown = sorted(set(shapes) - set(BRANCH_OF_CONDITION))
+    unknown = sorted(set(shapes) - set(condition_inputs()))
     if unknown or not shapes:
         raise ValueError(f"{where}: {path} holds {sorted(shapes)}; expected condition tensors named among "
-                         f"{list(BRANCH_OF_CONDITION)} (as `videocomposer extract` writes them)")  # fmt: skip
+                         f"{list(condition_inputs())} (as `videocomposer extract` writes them)")  # fmt: skip
     for key, shape in shapes.items():
         if len(shape) != 5 or shape[0] != 1:
             raise ValueError(f"{where}: {key} has shape {shape}; expected (1, C, F, H, W)")
@@ -393,7 +373,7 @@ def model_facts_from_folder(folder: str | os.PathLike) -> ModelFacts:
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"--model: {folder} is not a VideoComposer pipeline folder ({error})") from None
     return ModelFacts(
-        conditions=tuple(stc.get("condition_channels", {})),
+        conditions=dict(stc.get("condition_channels", {})),
         has_image_encoder=(index.get("image_encoder") or [None])[0] is not None,
         vae_scale_factor=2 ** (len(vae.get("block_out_channels", [0])) - 1),
         sample_size=unet.get("sample_size"),
@@ -404,7 +384,7 @@ def model_facts_from_folder(folder: str | os.PathLike) -> ModelFacts:
 
 def model_facts_from_pipeline(pipeline) -> ModelFacts:
     return ModelFacts(
-        conditions=tuple(pipeline.stc_encoder.conditions),
+        conditions=dict(pipeline.stc_encoder.config.condition_channels),
         has_image_encoder=pipeline.image_encoder is not None,
         vae_scale_factor=pipeline.vae_scale_factor,
         sample_size=pipeline.unet.config.sample_size,
@@ -443,22 +423,25 @@ def load_pipeline(model: str | None):
 
 def check_model(args: argparse.Namespace, facts: ModelFacts, condition_keys: set[str]) -> tuple[int, int]:
     """Check the options and condition tensors against the model; return the (height, width) to generate."""
+    from videocomposer.conditions import condition_of_input, video_size
+
     branches = facts.conditions
-    for option, branch in _BRANCH_OF_OPTION.items():
-        if getattr(args, option, None) is not None and branch not in branches:
-            raise ValueError(f"{_option(option)}: the model has no {branch!r} condition (it has {list(branches)})")
-    if getattr(args, "sketch", None) is not None and not {"sketch", "single_sketch"} & set(branches):
-        raise ValueError(f"--sketch: the model has no sketch condition (it has {list(branches)})")
+    for option, keys in _INPUT_FILES.items():
+        needed = {condition_of_input(key).name for key in keys}
+        if getattr(args, option, None) is not None and needed and not needed & set(branches):
+            raise ValueError(f"{_option(option)}: the model has no {' or '.join(map(repr, sorted(needed)))} condition "
+                             f"(it has {list(branches)})")  # fmt: skip
     for key in sorted(condition_keys):
-        if BRANCH_OF_CONDITION[key] not in branches:
-            raise ValueError(f"--conditions: {key} needs the model's {BRANCH_OF_CONDITION[key]!r} condition, which "
-                             f"it lacks (it has {list(branches)})")  # fmt: skip
+        if condition_of_input(key).name not in branches:
+            raise ValueError(f"--conditions: {key} needs the model's {condition_of_input(key).name!r} condition, "
+                             f"which it lacks (it has {list(branches)})")  # fmt: skip
     if getattr(args, "style", None) is not None and not facts.has_image_encoder:
         raise ValueError("--style: the model has no image encoder, so it takes no style image")
-    native = facts.sample_size * facts.vae_scale_factor if facts.sample_size else None
-    height, width = args.height or native, args.width or native
-    if height is None or width is None:
-        raise ValueError("--height/--width: the model's config has no sample_size; give both")
+    try:
+        _, height, width = video_size({"sample_size": facts.sample_size}, facts.vae_scale_factor, None, args.height,
+                                      args.width)  # fmt: skip
+    except ValueError:
+        raise ValueError("--height/--width: the model's config has no sample_size; give both") from None
     for name, value in (("height", height), ("width", width)):
         if value % facts.vae_scale_factor:
             raise ValueError(f"--{name}: expected a multiple of the VAE factor {facts.vae_scale_factor}, got {value}")
@@ -480,6 +463,7 @@ def build_conditions(
         extract_conditions,
         load_image,
     )
+    from videocomposer.conditions import condition_of_input, get_condition
     from videocomposer.demo.components import SKETCH_CANNY_THRESHOLDS
     from videocomposer.motion import load_strokes, strokes_to_motion_vectors
 
@@ -508,13 +492,12 @@ def build_conditions(
         conditions["motion_vectors"] = strokes_to_motion_vectors(
             strokes, frames, height, width, source_short_side=args.stroke_source_size
         )
-    size = (round(height * CONDITION_SCALE), round(width * CONDITION_SCALE))
     if args.sketch is not None:
-        sketch = load_image(args.sketch, *size, name="--sketch").mean(0, keepdim=True)  # (1, H, W) grey
         name = "single_sketch" if "single_sketch" in branches else "sketch"
-        conditions[name] = sketch[None, :, None].expand(-1, -1, frames, -1, -1).contiguous()
+        sketch = load_image(args.sketch, *get_condition(name).size(height, width), name="--sketch").mean(0, True)
+        conditions[name] = sketch[None, :, None].expand(-1, -1, frames, -1, -1).contiguous()  # (1, 1, F, H, W) grey
     if args.image is not None:
-        image = load_image(args.image, *size, name="--image")
+        image = load_image(args.image, *condition_of_input("image").size(height, width), name="--image")
         conditions["image"] = image[None, :, None].expand(-1, -1, frames, -1, -1).contiguous()
     return conditions
 
@@ -524,10 +507,6 @@ def load_condition_file(path: str | os.PathLike) -> dict:
     from safetensors.torch import load_file
 
     return {key: value.float() for key, value in load_file(os.fspath(path)).items()}
-
-
-def default_guidance(args: argparse.Namespace) -> float:
-    return args.guidance if args.guidance is not None else DEMO_GUIDANCE if args.model is None else ORIGINAL_GUIDANCE
 
 
 def video_frames(args: argparse.Namespace, facts: ModelFacts, item: BatchItem | None = None) -> int:
@@ -645,7 +624,7 @@ def generate_one(
         height=height,
         width=width,
         num_inference_steps=args.steps,
-        guidance_scale=default_guidance(args),
+        guidance_scale=args.guidance,
         generator=torch.Generator().manual_seed(seed),
         decode_chunk_size=args.frame_chunk_size,
     ).frames[0]

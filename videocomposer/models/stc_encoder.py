@@ -27,24 +27,16 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from ..atomic_files import UmaskModesOnSave
+from ..conditions import BUILT_IN_CONDITIONS, RELEASE_CONDITION_NAMES, summation_order
 from .attention_slicing import AttentionSlicingMixin
 from .temporal import temporal_shift
 from .temporal_windows import TemporalWindows, set_temporal_windows, temporal_windows_of
 
 #: Conditions of the original code and their input channels, in the order the original sums them.
-KNOWN_CONDITIONS: dict[str, int] = {
-    "depth": 1,
-    "local_image": 3,
-    "motion": 2,
-    "canny": 1,
-    "sketch": 1,
-    "single_sketch": 1,
-    "masked": 4,
-}
+KNOWN_CONDITIONS: dict[str, int] = {spec.name: spec.channels for spec in BUILT_IN_CONDITIONS}
 
 #: The conditions of the released checkpoint.
-RELEASE_CONDITIONS: dict[str, int] = {name: KNOWN_CONDITIONS[name] for name in
-                                      ("depth", "local_image", "motion", "sketch", "single_sketch", "masked")}  # fmt: skip
+RELEASE_CONDITIONS: dict[str, int] = {name: KNOWN_CONDITIONS[name] for name in RELEASE_CONDITION_NAMES}
 
 
 class STCBranch(nn.Module):
@@ -107,7 +99,8 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
     Parameters:
         condition_channels (`dict[str, int]`): condition name -> input channels. Defaults to the release: depth 1,
             local_image 3, motion 2, sketch 1, single_sketch 1, masked 4. Branches are summed in the original's order
-            (`KNOWN_CONDITIONS`), then any other names alphabetically.
+            (`videocomposer.conditions.summation_order`), then any other names alphabetically; a name registered with
+            `videocomposer.conditions.register_condition` is fed by the pipeline.
         out_channels (`int`, defaults to 8): the original's `concat_dim`.
         hidden_channels (`int`, defaults to 32): `concat_dim * 4` in the original.
         num_attention_heads (`int`, defaults to 2), attention_head_dim (`int`, defaults to 8): temporal attention.
@@ -140,9 +133,7 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
         for name, channels in condition_channels.items():
             if not isinstance(channels, int) or channels < 1:
                 raise ValueError(f"condition_channels: {name!r} needs a positive int channel count, got {channels!r}")
-        # Summation order: the original's for known names, then other names alphabetically (configs save sorted keys).
-        order = [n for n in KNOWN_CONDITIONS if n in condition_channels]
-        order += sorted(n for n in condition_channels if n not in KNOWN_CONDITIONS)
+        order = summation_order(condition_channels)  # configs save sorted keys
         condition_channels = {name: condition_channels[name] for name in order}
         self.register_to_config(condition_channels=condition_channels)
         self._conditions = tuple(order)
@@ -219,16 +210,15 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
     ) -> dict[str, torch.Tensor]:
         if not isinstance(conditions, dict):
             raise TypeError(f"conditions: expected a dict of name -> tensor, got {type(conditions).__name__}")
-        if (
-            not isinstance(latent_size, (tuple, list))
-            or len(latent_size) != 2
-            or not all(isinstance(s, int) and s > 0 for s in latent_size)
-        ):
+        if not (isinstance(latent_size, (tuple, list)) and len(latent_size) == 2
+                and all(isinstance(s, int) and s > 0 for s in latent_size)):  # fmt: skip
             raise ValueError(f"latent_size: expected (h, w) positive ints, got {latent_size!r}")
         channels = self.config.condition_channels
-        unknown = sorted(set(conditions) - set(channels))
-        if unknown:
-            raise ValueError(f"conditions: unknown condition(s) {unknown}; this encoder has {list(channels)}")
+        scales = condition_scale if isinstance(condition_scale, dict) else {}
+        for arg, names in (("conditions", conditions), ("condition_scale", scales)):
+            unknown = sorted(set(names) - set(channels))
+            if unknown:
+                raise ValueError(f"{arg}: unknown condition(s) {unknown}; this encoder has {list(channels)}")
         given = {name: value for name, value in conditions.items() if value is not None}
         if not given:
             raise ValueError(
@@ -242,21 +232,14 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
                 raise ValueError(
                     f"conditions[{name!r}]: expected shape (B, {channels[name]}, F, H, W), got {tuple(value.shape)}"
                 )
-            if reference is None:
-                reference = (name, value.shape[0], value.shape[2])
-            elif (value.shape[0], value.shape[2]) != reference[1:]:
+            reference = reference or (name, value.shape[0], value.shape[2])
+            if (value.shape[0], value.shape[2]) != reference[1:]:
                 raise ValueError(
                     f"conditions[{name!r}]: batch {value.shape[0]} and frames {value.shape[2]} differ from "
                     f"conditions[{reference[0]!r}] (batch {reference[1]}, frames {reference[2]})"
                 )
-        if isinstance(condition_scale, dict):
-            unknown = sorted(set(condition_scale) - set(channels))
-            if unknown:
-                raise ValueError(f"condition_scale: unknown condition(s) {unknown}; this encoder has {list(channels)}")
-            for name, scale in condition_scale.items():
-                if isinstance(scale, torch.Tensor) and scale.shape != (reference[1],):
-                    raise ValueError(
-                        f"condition_scale[{name!r}]: expected a float or a ({reference[1]},) tensor, "
-                        f"got shape {tuple(scale.shape)}"
-                    )
+        for name, scale in scales.items():
+            if isinstance(scale, torch.Tensor) and scale.shape != (reference[1],):
+                raise ValueError(f"condition_scale[{name!r}]: expected a float or a ({reference[1]},) tensor, "
+                                 f"got shape {tuple(scale.shape)}")  # fmt: skip
         return given

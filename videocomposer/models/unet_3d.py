@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.attention import AttentionMixin, BasicTransformerBlock
-from diffusers.models.attention_processor import Attention, FusedAttnProcessor2_0
+from diffusers.models.attention import AttentionMixin
+from diffusers.models.attention_processor import Attention
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
@@ -242,25 +242,14 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
             raise ValueError(f"dim: expected 0 or 1, got {dim!r}")
         if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
             raise ValueError(f"chunk_size: expected a positive int or None, got {chunk_size!r}")
-        self._set_chunk_feed_forward(chunk_size or 1, dim)
+        UNet3DConditionModel.enable_forward_chunking(self, chunk_size, dim)
 
-    def disable_forward_chunking(self) -> None:
-        """Runs the feed-forward layers in one piece again."""
-        self._set_chunk_feed_forward(None, 0)
+    # diffusers' `UNet3DConditionModel` methods (same block attributes): feed-forward in one piece again; FreeU off;
+    # q/k/v (self-attention) and k/v (cross-attention) projections fused, processors `FusedAttnProcessor2_0`.
+    disable_forward_chunking = UNet3DConditionModel.disable_forward_chunking
+    disable_freeu = UNet3DConditionModel.disable_freeu
 
-    def _set_chunk_feed_forward(self, chunk_size: int | None, dim: int) -> None:
-        for module in self.modules():
-            if isinstance(module, BasicTransformerBlock):
-                module.set_chunk_feed_forward(chunk_size=chunk_size, dim=dim)
-
-    def fuse_qkv_projections(self) -> None:
-        """Fuses the q/k/v (self-attention) and k/v (cross-attention) projections and switches every attention layer to
-        diffusers' `FusedAttnProcessor2_0`, as `UNet3DConditionModel` does; `unfuse_qkv_projections` undoes both."""
-        self.original_attn_processors = self.attn_processors
-        for module in self.modules():
-            if isinstance(module, Attention):
-                module.fuse_projections(fuse=True)
-        self.set_attn_processor(FusedAttnProcessor2_0())
+    fuse_qkv_projections = UNet3DConditionModel.fuse_qkv_projections
 
     def unfuse_qkv_projections(self) -> None:
         """Restores the separate projections and the attention processors used before `fuse_qkv_projections`."""
@@ -286,13 +275,7 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
         for name, value in (("s1", s1), ("s2", s2), ("b1", b1), ("b2", b2)):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(f"{name}: expected a float, got {type(value).__name__}")
-        for block in self.up_blocks:
-            block.s1, block.s2, block.b1, block.b2 = float(s1), float(s2), float(b1), float(b2)
-
-    def disable_freeu(self) -> None:
-        """Disables FreeU."""
-        for block in self.up_blocks:
-            block.s1 = block.s2 = block.b1 = block.b2 = None
+        UNet3DConditionModel.enable_freeu(self, float(s1), float(s2), float(b1), float(b2))
 
     @classmethod
     def from_unet3d(cls, unet3d: UNet3DConditionModel, image_embed_dim: int | None = 1024, **config_overrides):
