@@ -119,3 +119,9 @@ def log_batch_layout(accelerator: Accelerator, per_device_batch: int, accumulati
         f"process(es) x {accumulation_steps} accumulation step(s) = effective batch {effective}"
     )
     return effective
+
+
+def check_mixed_precision(accelerator: Accelerator) -> None:
+    """fp16 autocast has no CPU kernels for much of the UNet: refuse it there, naming the dtype that works."""
+    if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+        raise ValueError("--mixed_precision fp16: not supported on CPU; use bf16 on CPU (or no mixed precision)")

@@ -36,6 +36,7 @@ from condition_extractors import extract_conditions
 from pipelines.pipeline_videocomposer import VideoComposerPipeline
 from videocomposer.data.video_dataset import collate_video_text
 
+from .adapters import UNetAdapter, build_adapter
 from .checkpointing import (
     EMA_SHARD_NAME,
     SHARDED_ENGINES,
@@ -50,11 +51,13 @@ from .checkpointing import (
 from .condition_dropout import sample_condition_keep_masks
 from .distributed import (
     check_engine_support,
+    check_mixed_precision,
     check_process_group,
     enable_fsdp_on_cpu,
     log_batch_layout,
     set_default_num_threads,
 )
+from .divergence import DivergenceGuard, check_finite_parameters
 from .epoch_sampler import EpochShuffleSampler
 from .objective import (
     BatchShard,
@@ -80,68 +83,40 @@ class TrainingResult:
     num_skipped_clips: int = 0
 
 
+@dataclass
+class TrainedModels:
+    """The pipeline of a run and what trains in it."""
+
+    pipeline: VideoComposerPipeline
+    #: the trained parameters per component (``unet``, ``stc_encoder``; possibly empty lists)
+    parameters: dict[str, list[torch.nn.Parameter]]
+    #: the adapter that trains instead of the UNet's weights (``--trainable lora / lowrank_temporal``)
+    adapter: UNetAdapter | None
+    #: dtype of the frozen models
+    weight_dtype: torch.dtype
+    #: whether the clips' first frames feed the UNet's style token
+    use_style: bool
+
+    @property
+    def components(self) -> dict[str, torch.nn.Module]:
+        """The trained components by name."""
+        return {name: getattr(self.pipeline, name) for name, params in self.parameters.items() if params}
+
+
 def train(args: argparse.Namespace) -> TrainingResult:
     """Run training as configured by :func:`~videocomposer.training.arguments.parse_args`."""
     output_dir = Path(args.output_dir)
-    accelerator = Accelerator(
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        mixed_precision=args.mixed_precision,
-        log_with=None if args.report_to == "none" else args.report_to,
-        project_config=ProjectConfiguration(
-            project_dir=str(output_dir), logging_dir=str(output_dir / args.logging_dir)
-        ),
-        # STC branches of conditions a run does not use, and the style MLP without style, get no gradient.
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
-    check_process_group(accelerator)
-    enable_fsdp_on_cpu(accelerator)
-    num_threads = set_default_num_threads(accelerator)
-    check_engine_support(accelerator, args)
-    if args.allow_tf32:
-        torch.backends.cuda.matmul.allow_tf32 = True
-    dataset = build_dataset(args)  # data and extractors are checked before any model is loaded
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        removed = remove_incomplete_checkpoints(output_dir)
-        if removed:
-            logger.warning(f"removed incomplete checkpoint folders of an interrupted run: {[p.name for p in removed]}")
+    accelerator, num_threads = create_accelerator(args)
+    dataset = build_dataset(args)  # data, cache and extractors are checked before any model is loaded
+    prepare_output_dir(accelerator, output_dir)
     hub_repo_id = _create_hub_repo(args) if args.push_to_hub and accelerator.is_main_process else None
 
     # Models: frozen parts in the weight dtype, trained parts in float32.
-    pipeline = VideoComposerPipeline.from_pretrained(args.pretrained_model_name_or_path, revision=args.revision)
-    pipeline.set_progress_bar_config(disable=True)
-    unet, stc_encoder, vae = pipeline.unet, pipeline.stc_encoder, pipeline.vae
-    trained = set_trainable(unet, stc_encoder, args.stage, args.trainable)
-    lora_config = None
-    if args.trainable == "lora":
-        from .temporal_lora import add_temporal_lora, temporal_lora_config  # peft: the optional `lora` extra
-
-        lora_config = temporal_lora_config(args.rank, args.lora_alpha)
-        trained["unet"] = add_temporal_lora(unet, lora_config)
-    lowrank_config = None
-    if args.trainable == "lowrank_temporal":
-        from videocomposer.models.lowrank_temporal import LowRankTemporalConfig, add_lowrank_temporal
-
-        spacing = args.lowrank_anchor_spacing  # anchors cover the training clip (later frames: the static delta)
-        lowrank_config = LowRankTemporalConfig(args.rank, math.ceil((args.num_frames - 1) / spacing) + 3, spacing)
-        trained["unet"] = add_lowrank_temporal(unet, lowrank_config)
-    if args.gradient_checkpointing:
-        unet.enable_gradient_checkpointing()
-    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
-    for name, module in pipeline.components.items():
-        if isinstance(module, torch.nn.Module):
-            is_trained = bool(trained.get(name))
-            module.to(accelerator.device)
-            if not is_trained and module.dtype != weight_dtype:
-                module.to(dtype=weight_dtype)
-            module.train(is_trained)
-    trained_models = {name: getattr(pipeline, name) for name, params in trained.items() if params}
+    models = load_models(args, accelerator)
+    pipeline, unet, vae = models.pipeline, models.pipeline.unet, models.pipeline.vae
+    trained_models = models.components
     trained_classes = {name: type(model) for name, model in trained_models.items()}  # before FSDP swaps them
-    parameters = [p for params in trained.values() for p in params]
-
-    use_style = bool(
-        args.stage == "compositional" and pipeline.image_encoder is not None and unet.config.image_embed_dim
-    )
+    parameters = [p for params in models.parameters.values() for p in params]
 
     # Data
     sampler = EpochShuffleSampler(len(dataset), args.seed)
@@ -175,7 +150,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
         num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
         num_training_steps=max_train_steps * accelerator.num_processes,
     )
-    register_model_hooks(accelerator, trained_models, lora_config, lowrank_config)
+    register_model_hooks(accelerator, trained_models, models.adapter)
     prepared = accelerator.prepare(*trained_models.values(), optimizer, dataloader, lr_scheduler)
     wrapped = dict(zip(trained_models, prepared[: len(trained_models)]))
     optimizer, dataloader, lr_scheduler = prepared[len(trained_models) :]
@@ -186,7 +161,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
     # alone each rank would clip by the norm of its own shards); frozen ones have no gradient and add nothing.
     clipped = [p for model in wrapped.values() for p in model.parameters()] if fsdp else parameters
     unet_forward = wrapped.get("unet", unet)
-    stc_forward = wrapped.get("stc_encoder", stc_encoder)
+    stc_forward = wrapped.get("stc_encoder", pipeline.stc_encoder)
 
     ema = None
     if args.use_ema:
@@ -206,10 +181,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
 
         adversary = build_adversary(args, unet.config.out_channels, accelerator)
 
-    if accelerator.is_main_process:
-        tracker_config = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
-        accelerator.init_trackers(args.tracker_project_name, config=tracker_config)
-
+    # Resume
     checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir) if args.resume_from_checkpoint else None
     if args.resume_from_checkpoint and checkpoint is None:
         logger.info(f"no checkpoint in {output_dir}; starting a new run")
@@ -220,6 +192,8 @@ def train(args: argparse.Namespace) -> TrainingResult:
         accelerator.load_state(str(checkpoint))
     first_epoch = state.global_step // updates_per_epoch
     skip_batches = (state.global_step % updates_per_epoch) * args.gradient_accumulation_steps
+    if accelerator.is_main_process:
+        init_trackers(accelerator, args, first_step=state.global_step + 1)
 
     validation_conditions = {}
     if args.validation_prompt and args.validation_conditions:
@@ -247,25 +221,26 @@ def train(args: argparse.Namespace) -> TrainingResult:
         log_validation_videos(accelerator, videos, state.global_step, args.fps)
         logger.info(f"validation videos: {[str(video.path) for video in videos]}")
 
-    def compute_loss(batch: dict) -> torch.Tensor:
+    def compute_loss(batch: dict) -> dict[str, torch.Tensor]:
+        """The loss terms of one micro-batch: ``diffusion`` (eps MSE) and, with an adversary, ``generator``."""
         generator = state.generator
         batch_size = batch["pixel_values"].shape[0]
         shard = BatchShard(accelerator.process_index * batch_size, batch_size, accelerator.num_processes * batch_size)
         stc_inputs = {}
         if args.stage == "compositional":  # the STC encoder rejects a condition it has no branch for
             stc_inputs = pipeline.prepare_conditions(batch["conditions"], batch_size, accelerator.device)
-        dropout_names = ["text"] + (["style"] if use_style else []) + list(stc_inputs)
+        dropout_names = ["text"] + (["style"] if models.use_style else []) + list(stc_inputs)
         keep = sample_condition_keep_masks(
             dropout_names, shard.global_size, generator,
             p=args.condition_dropout_prob, p_all_zero=args.drop_all_prob, p_all_keep=args.keep_all_prob,
         )  # fmt: skip
         keep = {name: shard.take(mask) for name, mask in keep.items()}
         with torch.no_grad():
-            latents = encode_video_latents(vae, batch["pixel_values"], generator, shard).to(weight_dtype)
+            latents = encode_video_latents(vae, batch["pixel_values"], generator, shard).to(models.weight_dtype)
             text = pipeline.encode_prompt(batch["prompts"], accelerator.device, 1, False)[0]
             text = text * keep["text"].to(text).view(-1, 1, 1)
         style = {}
-        if use_style:  # the token MLP trains with the UNet (in its forward): only the image encoder has no gradients
+        if models.use_style:  # the token MLP trains with the UNet (in its forward): only the image encoder is frozen
             with torch.no_grad():
                 image_embeds = pipeline.encode_image(_first_frames(batch["pixel_values"]), accelerator.device)
             style = {"image_embeds": image_embeds, "image_token_scale": keep["style"].to(accelerator.device)}
@@ -275,11 +250,12 @@ def train(args: argparse.Namespace) -> TrainingResult:
             scales = {name: keep[name].to(accelerator.device) for name in stc_inputs}
             condition_latents = stc_forward(stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales)
         if adversary is None:
-            return eps_prediction_loss(unet_forward, noised, text, condition_latents, **style)
+            return {"diffusion": eps_prediction_loss(unet_forward, noised, text, condition_latents, **style)}
         loss, prediction = eps_prediction_loss(
             unet_forward, noised, text, condition_latents, return_prediction=True, **style
         )
-        return loss + adversary.generator_term(noise_scheduler, noised, prediction, latents, state.global_step)
+        generator_term = adversary.generator_term(noise_scheduler, noised, prediction, latents, state.global_step)
+        return {"diffusion": loss, "generator": generator_term}
 
     logger.info(
         f"training {sum(p.numel() for p in parameters):,} parameters ({args.stage}, {args.trainable}) on "
@@ -290,7 +266,8 @@ def train(args: argparse.Namespace) -> TrainingResult:
     progress = tqdm(
         total=max_train_steps, initial=state.global_step, desc="steps", disable=not accelerator.is_main_process
     )
-    step_loss = 0.0
+    guard = DivergenceGuard(fp16=accelerator.mixed_precision == "fp16")
+    step_terms: dict[str, float] = {}
     for epoch in range(first_epoch, num_epochs):
         if state.global_step >= max_train_steps:
             break
@@ -302,31 +279,38 @@ def train(args: argparse.Namespace) -> TrainingResult:
         for batch in batches:
             with accelerator.accumulate(*trained_models.values()):
                 with accelerator.autocast():
-                    loss = compute_loss(batch)
+                    terms = compute_loss(batch)
+                loss = sum(terms.values())
+                values = _mean_over_processes(accelerator, {"loss": loss, **terms})
+                guard.check_loss(values["loss"], state.global_step + 1)
                 accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(clipped, args.max_grad_norm)
+                if accelerator.sync_gradients:
+                    grad_norm = accelerator.clip_grad_norm_(clipped, args.max_grad_norm or math.inf)
+                    guard.check_gradients(None if grad_norm is None else float(grad_norm), state.global_step + 1)
                 optimizer.step()
                 lr_scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 if adversary is not None:
-                    adversary.discriminator_step(accelerator)
-            step_loss += accelerator.gather(loss.detach()[None]).mean().item() / args.gradient_accumulation_steps
+                    values |= _mean_over_processes(accelerator, adversary.discriminator_step(accelerator))
+            for name, value in values.items():
+                step_terms[name] = step_terms.get(name, 0.0) + value / args.gradient_accumulation_steps
             if not accelerator.sync_gradients:
                 continue
             if ema is not None:
                 ema.step(parameters)
             state.global_step += 1
-            result.losses.append(step_loss)
+            result.losses.append(step_terms["loss"])
             current_lr = lr_scheduler.get_last_lr()[0]
-            accelerator.log(
-                {"train_loss": step_loss, "lr": current_lr, "skipped_clips": dataset.num_skipped},
-                step=state.global_step,
-            )
-            progress.set_postfix(loss=f"{step_loss:.4g}", lr=f"{current_lr:.3g}", refresh=False)
+            logs = {"train_loss": step_terms.pop("loss"), **{f"{k}_loss": v for k, v in step_terms.items()}}
+            counts = {"skipped_clips": dataset.num_skipped, "skipped_fp16_steps": guard.skipped_in_a_row}
+            accelerator.log({**logs, "lr": current_lr, **counts}, step=state.global_step)
+            postfix = {name.removesuffix("_loss"): f"{value:.4g}" for name, value in logs.items()}
+            postfix["loss"] = postfix.pop("train")
+            progress.set_postfix(**postfix, lr=f"{current_lr:.3g}", refresh=False)
             progress.update(1)
-            step_loss = 0.0
+            step_terms = {}
             if state.global_step % args.checkpointing_steps == 0:
+                check_finite_parameters(accelerator, parameters, f"checkpoint-{state.global_step}")
                 path = save_checkpoint(accelerator, output_dir, state.global_step, args.checkpoints_total_limit)
                 logger.info(f"saved {path}")
             if (
@@ -342,16 +326,11 @@ def train(args: argparse.Namespace) -> TrainingResult:
     accelerator.wait_for_everyone()
     if ema is not None:
         ema.copy_to(parameters)
-    final_models = _gather_trained_models(accelerator, args, wrapped, trained_classes, lora_config, lowrank_config)
+    check_finite_parameters(accelerator, parameters, "the final model")
+    final_models = _gather_trained_models(accelerator, args, wrapped, trained_classes, models.adapter)
     if accelerator.is_main_process:
-        if lora_config is not None:
-            from .temporal_lora import save_temporal_lora
-
-            save_temporal_lora(final_models["unet"], lora_config, output_dir)
-        elif lowrank_config is not None:
-            from videocomposer.models.lowrank_temporal import save_lowrank_temporal
-
-            save_lowrank_temporal(final_models["unet"], lowrank_config, output_dir)
+        if models.adapter is not None:
+            models.adapter.save(final_models["unet"], output_dir)
         else:
             _save_pipeline(args, final_models, output_dir)
         if args.validation_prompt and state.global_step % args.validation_steps:
@@ -364,6 +343,81 @@ def train(args: argparse.Namespace) -> TrainingResult:
     if result.num_skipped_clips:
         logger.warning(f"skipped {result.num_skipped_clips} unusable clip(s) of {len(dataset)}")
     return result
+
+
+def create_accelerator(args: argparse.Namespace) -> tuple[Accelerator, int]:
+    """The run's ``Accelerator``, checked for what this trainer supports, and the threads per process it set."""
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(
+            project_dir=str(output_dir), logging_dir=str(output_dir / args.logging_dir)
+        ),
+        # STC branches of conditions a run does not use, and the style MLP without style, get no gradient.
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    check_process_group(accelerator)
+    enable_fsdp_on_cpu(accelerator)
+    num_threads = set_default_num_threads(accelerator)
+    check_engine_support(accelerator, args)
+    check_mixed_precision(accelerator)
+    if args.allow_tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+    return accelerator, num_threads
+
+
+def prepare_output_dir(accelerator: Accelerator, output_dir: Path) -> None:
+    """Create ``output_dir`` (main process) and remove what an interrupted run left half-written."""
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        removed = remove_incomplete_checkpoints(output_dir)
+        if removed:
+            logger.warning(f"removed incomplete checkpoint folders of an interrupted run: {[p.name for p in removed]}")
+
+
+def load_models(args: argparse.Namespace, accelerator: Accelerator) -> TrainedModels:
+    """Load the pipeline, choose what trains (``--trainable``; an adapter initialised from ``--seed``), move every
+    model to the device: frozen ones in the mixed-precision dtype, trained ones in float32."""
+    pipeline = VideoComposerPipeline.from_pretrained(args.pretrained_model_name_or_path, revision=args.revision)
+    pipeline.set_progress_bar_config(disable=True)
+    unet = pipeline.unet
+    trained = set_trainable(unet, pipeline.stc_encoder, args.stage, args.trainable)
+    adapter = build_adapter(args.trainable, args.rank, args.lora_alpha, args.num_frames, args.lowrank_anchor_spacing)
+    if adapter is not None:
+        trained["unet"] = adapter.add(unet, seed=args.seed)
+    if args.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
+    for name, module in pipeline.components.items():
+        if isinstance(module, torch.nn.Module):
+            is_trained = bool(trained.get(name))
+            module.to(accelerator.device)
+            if not is_trained and module.dtype != weight_dtype:
+                module.to(dtype=weight_dtype)
+            module.train(is_trained)
+    use_style = bool(
+        args.stage == "compositional" and pipeline.image_encoder is not None and unet.config.image_embed_dim
+    )
+    return TrainedModels(pipeline, trained, adapter, weight_dtype, use_style)
+
+
+def init_trackers(accelerator: Accelerator, args: argparse.Namespace, first_step: int) -> None:
+    """Start the trackers (main process). TensorBoard drops what an interrupted run logged from ``first_step`` on
+    (``purge_step``), so a resumed run shows each step once."""
+    tracker_config = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
+    accelerator.init_trackers(
+        args.tracker_project_name, config=tracker_config, init_kwargs={"tensorboard": {"purge_step": first_step}}
+    )
+
+
+def _mean_over_processes(accelerator: Accelerator, values: dict[str, torch.Tensor | float]) -> dict[str, float]:
+    """Each value averaged over the processes (one gather)."""
+    stacked = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=accelerator.device).detach().reshape(())
+                           for v in values.values()])  # fmt: skip
+    means = accelerator.gather(stacked[None]).mean(0).tolist()
+    return dict(zip(values, means))
 
 
 def _materialize_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
@@ -390,8 +444,7 @@ def _gather_trained_models(
     args: argparse.Namespace,
     wrapped: dict[str, torch.nn.Module],
     classes: dict[str, type],
-    lora_config,
-    lowrank_config,
+    adapter: UNetAdapter | None,
 ) -> dict[str, torch.nn.Module]:
     """The trained models with their full weights on the main process; call on every process.
 
@@ -408,14 +461,8 @@ def _gather_trained_models(
         model = classes[name].from_pretrained(
             args.pretrained_model_name_or_path, subfolder=name, revision=args.revision
         )
-        if name == "unet" and lora_config is not None:
-            from .temporal_lora import add_temporal_lora
-
-            add_temporal_lora(model, lora_config)
-        elif name == "unet" and lowrank_config is not None:
-            from videocomposer.models.lowrank_temporal import add_lowrank_temporal
-
-            add_lowrank_temporal(model, lowrank_config)
+        if name == "unet" and adapter is not None:
+            adapter.add(model, seed=args.seed)  # its weights come from the state dict
         model.load_state_dict(state_dict)
         models[name] = model
     return models

@@ -1,0 +1,102 @@
+"""The adapters a run can train instead of UNet weights (``--trainable lora | lowrank_temporal``), behind one protocol:
+``add`` (seeded), ``save`` and ``load_weights``, and the checkpoint folder they use. Both adapt the same modules, the
+UNet's temporal attention projections (``TEMPORAL_ATTENTION_PROJECTIONS``), and write a config and their own weights
+only (:mod:`videocomposer.models.adapter_files`)."""
+
+from __future__ import annotations
+
+import math
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from videocomposer.models.lowrank_temporal import (
+    LowRankTemporalConfig,
+    add_lowrank_temporal,
+    load_lowrank_temporal_weights,
+    save_lowrank_temporal,
+)
+
+
+class UNetAdapter(ABC):
+    """An adapter of the UNet: the trainer, its checkpoints and the final save call only these methods."""
+
+    #: the ``--trainable`` value
+    name: str
+    #: subfolder of a training checkpoint that holds the adapter
+    checkpoint_folder: str
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def add(self, unet: torch.nn.Module, seed: int) -> list[torch.nn.Parameter]:
+        """Add the adapter to ``unet`` in place with initial weights that depend on ``seed`` only (the global RNG
+        is left as it was); freeze everything else. Returns the adapter's parameters."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self._add(unet)
+
+    @abstractmethod
+    def _add(self, unet: torch.nn.Module) -> list[torch.nn.Parameter]: ...
+
+    @abstractmethod
+    def save(self, unet: torch.nn.Module, save_directory: str | os.PathLike) -> Path:
+        """Write the config and the adapter's weights (nothing else) into ``save_directory``."""
+
+    @abstractmethod
+    def load_weights(self, unet: torch.nn.Module, pretrained_directory: str | os.PathLike) -> None:
+        """Load saved weights into a ``unet`` that already carries this adapter (strict)."""
+
+
+class TemporalLoRA(UNetAdapter):
+    """peft LoRA on the temporal attention projections (:mod:`.temporal_lora`; needs the ``lora`` extra)."""
+
+    name, checkpoint_folder = "lora", "unet_lora"
+
+    def _add(self, unet):
+        from .temporal_lora import add_temporal_lora
+
+        return add_temporal_lora(unet, self.config)
+
+    def save(self, unet, save_directory):
+        from .temporal_lora import save_temporal_lora
+
+        return save_temporal_lora(unet, self.config, save_directory)
+
+    def load_weights(self, unet, pretrained_directory):
+        from .temporal_lora import load_temporal_lora_weights
+
+        load_temporal_lora_weights(unet, pretrained_directory)
+
+
+class LowRankTemporal(UNetAdapter):
+    """Frame-modulated low-rank deltas on the same projections (:mod:`videocomposer.models.lowrank_temporal`)."""
+
+    name, checkpoint_folder = "lowrank_temporal", "unet_lowrank_temporal"
+
+    def _add(self, unet):
+        return add_lowrank_temporal(unet, self.config)
+
+    def save(self, unet, save_directory):
+        return save_lowrank_temporal(unet, self.config, save_directory)
+
+    def load_weights(self, unet, pretrained_directory):
+        load_lowrank_temporal_weights(unet, pretrained_directory)
+
+
+def build_adapter(
+    trainable: str, rank: int, lora_alpha: int | None, num_frames: int, anchor_spacing: float
+) -> UNetAdapter | None:
+    """The adapter of ``--trainable`` (``None`` for the ones that train UNet / STC weights). Low-rank anchors cover a
+    training clip of ``num_frames`` (later frames get the static delta)."""
+    if trainable == "lora":
+        from .temporal_lora import temporal_lora_config  # peft: the optional `lora` extra
+
+        return TemporalLoRA(temporal_lora_config(rank, lora_alpha))
+    if trainable == "lowrank_temporal":
+        num_anchors = math.ceil((num_frames - 1) / anchor_spacing) + 3
+        return LowRankTemporal(LowRankTemporalConfig(rank, num_anchors, anchor_spacing))
+    return None
