@@ -97,7 +97,10 @@ class VideoTextDataset(Dataset):
             if not self.conditions:
                 raise ValueError("cache_dir is given but conditions is empty: name the conditions the cache holds")
             if not self.cache_dir.is_dir():
-                raise ValueError(f"cache_dir={str(cache_dir)!r} is not a folder; write it with write_condition_cache")
+                raise ValueError(
+                    f"cache_dir={str(cache_dir)!r} is not a folder; write it with `videocomposer extract --cache DIR` "
+                    "(or write_condition_cache)"
+                )
         self.num_frames = num_frames
         self.fps = float(fps)
         self.seed = seed
@@ -236,7 +239,7 @@ class VideoTextDataset(Dataset):
     def _read_cache(self, index: int) -> tuple[dict[str, torch.Tensor], float]:
         path = self.cache_path(index)
         if not path.is_file():
-            raise UnusableClipError(f"no cache entry {path}; write it with write_condition_cache")
+            raise UnusableClipError(f"no cache entry {path}; write it with `videocomposer extract --cache DIR`")
         with safe_open(str(path), framework="pt") as entry:
             metadata = entry.metadata() or {}
             tensors = {key: entry.get_tensor(key) for key in entry.keys()}
