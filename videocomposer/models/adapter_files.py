@@ -14,7 +14,11 @@ from videocomposer.atomic_files import atomic_path, atomic_write_text
 
 
 def save_adapter_files(
-    state: dict[str, torch.Tensor], config: dict, save_directory: str | os.PathLike, weights_name: str, config_name: str
+    state: dict[str, torch.Tensor],
+    config: dict,
+    save_directory: str | os.PathLike,
+    weights_name: str,
+    config_name: str,
 ) -> Path:
     """Write ``state`` (detached to contiguous CPU tensors) and ``config`` into ``save_directory``; returns the
     weights file."""

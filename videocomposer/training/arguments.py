@@ -4,7 +4,7 @@ import argparse
 import importlib.util
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .choices import ORIGINAL_DROPOUT, STAGES, TRAINABLE
 from .tracking import TRACKERS, check_tracker_installed
@@ -13,8 +13,11 @@ LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "cons
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from videocomposer.cli import HelpFormatter  # --help shows every default
+
     parser = argparse.ArgumentParser(
         prog="accelerate launch -m videocomposer.train",
+        formatter_class=HelpFormatter,
         description="Fine-tune VideoComposer (text-to-video or compositional) on a folder of videos with captions. "
         "Data parallel: accelerate launch --multi_gpu (GPUs) or ACCELERATE_USE_CPU=1 torchrun (CPUs, gloo). Threads "
         "per process: OMP_NUM_THREADS if set, else the machine's CPUs divided by its processes (torch's default for "
@@ -82,23 +85,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="Seed of data order, noise, timesteps and dropout; resume with the same."
     )
     training.add_argument("--train_batch_size", type=int, default=1, help="Batch size per device.")
-    training.add_argument("--num_train_epochs", type=int, default=1)
+    training.add_argument(
+        "--num_train_epochs", type=int, default=1, help="Passes over the data (without --max_train_steps)."
+    )
     training.add_argument("--max_train_steps", type=int, default=None, help="Optimizer steps; overrides epochs.")
-    training.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    training.add_argument(
+        "--gradient_accumulation_steps", type=int, default=1, help="Micro-batches summed into one optimizer step."
+    )
     training.add_argument("--gradient_checkpointing", action="store_true", help="Recompute UNet blocks in backward.")
-    training.add_argument("--learning_rate", type=float, default=5e-5)
+    training.add_argument("--learning_rate", type=float, default=5e-5, help="AdamW learning rate.")
     training.add_argument(
         "--scale_lr",
         action="store_true",
         help="Multiply the learning rate by accumulation steps, batch size and process count.",
     )
-    training.add_argument("--lr_scheduler", choices=LR_SCHEDULERS, default="constant")
-    training.add_argument("--lr_warmup_steps", type=int, default=500)
-    training.add_argument("--adam_beta1", type=float, default=0.9)
-    training.add_argument("--adam_beta2", type=float, default=0.999)
-    training.add_argument("--adam_weight_decay", type=float, default=1e-2)
-    training.add_argument("--adam_epsilon", type=float, default=1e-8)
-    training.add_argument("--max_grad_norm", type=float, default=1.0)
+    training.add_argument("--lr_scheduler", choices=LR_SCHEDULERS, default="constant", help="Learning-rate schedule.")
+    training.add_argument(
+        "--lr_warmup_steps", type=int, default=500, help="Warm-up steps of the schedules that warm up (not constant)."
+    )
+    training.add_argument("--adam_beta1", type=float, default=0.9, help="AdamW beta1.")
+    training.add_argument("--adam_beta2", type=float, default=0.999, help="AdamW beta2.")
+    training.add_argument("--adam_weight_decay", type=float, default=1e-2, help="AdamW weight decay.")
+    training.add_argument("--adam_epsilon", type=float, default=1e-8, help="AdamW epsilon.")
+    training.add_argument(
+        "--max_grad_norm", type=float, default=1.0, help="Clip the global gradient norm to this; 0: no clipping."
+    )
     training.add_argument(
         "--mixed_precision",
         choices=("no", "fp16", "bf16"),
@@ -107,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     training.add_argument("--allow_tf32", action="store_true", help="Allow TF32 matmuls on Ampere+ GPUs.")
     training.add_argument("--use_ema", action="store_true", help="Keep an EMA of the trained weights; save it.")
-    training.add_argument("--ema_decay", type=float, default=0.9999)
+    training.add_argument("--ema_decay", type=float, default=0.9999, help="EMA decay (with --use_ema).")
     training.add_argument(
         "--condition_dropout_prob",
         type=float,
@@ -137,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     adversarial.add_argument(
         "--adversarial_start_step", type=int, default=0, help="Optimizer step from which the generator loss is added."
     )
-    adversarial.add_argument("--adversarial_loss", choices=("hinge", "non_saturating"), default="hinge")
+    adversarial.add_argument(
+        "--adversarial_loss", choices=("hinge", "non_saturating"), default="hinge", help="GAN loss of both sides."
+    )
     adversarial.add_argument("--discriminator_lr", type=float, default=2e-4, help="The discriminator's Adam lr.")
     adversarial.add_argument("--r1_gamma", type=float, default=0.1, help="R1 penalty weight on real latents; 0: off.")
     adversarial.add_argument(
@@ -166,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="Tracker of losses, lr and validation videos (needs `pip install 'videocomposer[tracking]'`).",
     )
     logging.add_argument("--logging_dir", default="logs", help="Tracker folder, relative to --output_dir.")
-    logging.add_argument("--tracker_project_name", default="videocomposer-train")
+    logging.add_argument(
+        "--tracker_project_name", default="videocomposer-train", help="Run name (subfolder of --logging_dir)."
+    )
     logging.add_argument("--validation_prompt", nargs="+", default=None, help="Prompt(s) of the validation videos.")
     logging.add_argument(
         "--validation_conditions",
@@ -174,14 +189,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="A video whose --conditions (extracted once) steer the validation videos.",
     )
     logging.add_argument("--validation_steps", type=int, default=100, help="Validate every N steps and at the end.")
-    logging.add_argument("--validation_num_inference_steps", type=int, default=25)
-    logging.add_argument("--validation_guidance_scale", type=float, default=9.0)
+    logging.add_argument(
+        "--validation_num_inference_steps", type=int, default=25, help="DDIM steps of the validation videos."
+    )
+    logging.add_argument(
+        "--validation_guidance_scale", type=float, default=9.0, help="Guidance scale of the validation videos."
+    )
 
     hub = parser.add_argument_group("hub")
     hub.add_argument("--push_to_hub", action="store_true", help="Upload the final folder to the Hub.")
-    hub.add_argument("--hub_token", default=None)
+    hub.add_argument("--hub_token", default=None, help="Hub token (default: the one `hf auth login` stored).")
     hub.add_argument("--hub_model_id", default=None, help="Repository id (default: the --output_dir name).")
     return parser
+
+
+#: Options that only act under a condition: option -> (whether the condition holds, the condition in words). Changing
+#: one from its default while its condition does not hold is refused (it would be silently ignored).
+ONLY_USED_WITH: dict[str, tuple[Callable[[argparse.Namespace], bool], str]] = {
+    "rank": (lambda a: a.trainable in ("lora", "lowrank_temporal"), "--trainable lora or lowrank_temporal"),
+    "lora_alpha": (lambda a: a.trainable == "lora", "--trainable lora"),
+    "lowrank_anchor_spacing": (lambda a: a.trainable == "lowrank_temporal", "--trainable lowrank_temporal"),
+    **{name: (lambda a: a.adversarial_weight > 0, "--adversarial_weight > 0") for name in (
+        "adversarial_start_step", "adversarial_loss", "discriminator_lr", "r1_gamma", "adversarial_max_timestep")},
+    "ema_decay": (lambda a: a.use_ema, "--use_ema"),
+    "num_train_epochs": (lambda a: a.max_train_steps is None, "no --max_train_steps (which overrides it)"),
+    **{name: (lambda a: bool(a.validation_prompt), "--validation_prompt") for name in (
+        "validation_steps", "validation_num_inference_steps", "validation_guidance_scale", "validation_conditions")},
+    **{name: (lambda a: a.report_to != "none", "--report_to tensorboard or wandb") for name in (
+        "logging_dir", "tracker_project_name")},
+    **{name: (lambda a: a.push_to_hub, "--push_to_hub") for name in ("hub_token", "hub_model_id")},
+    "condition_kwargs": (lambda a: a.conditions_cache_dir is None or a.validation_conditions is not None,
+                         "extraction: no --conditions_cache_dir, or --validation_conditions"),
+}  # fmt: skip
+
+
+def check_no_effect_options(args: argparse.Namespace) -> None:
+    """Refuse every option set to a non-default value where it has no effect (:data:`ONLY_USED_WITH`)."""
+    parser = build_parser()
+    unused: dict[str, list[str]] = {}
+    for name, (holds, condition) in ONLY_USED_WITH.items():
+        if getattr(args, name) != parser.get_default(name) and not holds(args):
+            unused.setdefault(condition, []).append(f"--{name}")
+    if unused:
+        raise ValueError("; ".join(f"{', '.join(names)}: only used with {cond}" for cond, names in unused.items()))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -223,8 +273,6 @@ def check_args(args: argparse.Namespace) -> None:
     if args.condition_kwargs is not None and not isinstance(args.condition_kwargs, dict):
         raise ValueError(f"--condition_kwargs: expected a JSON object, got {args.condition_kwargs!r}")
     if args.validation_conditions is not None:
-        if not args.validation_prompt:
-            raise ValueError("--validation_conditions needs --validation_prompt")
         if not os.path.isfile(args.validation_conditions):
             raise ValueError(f"--validation_conditions: {args.validation_conditions!r} is not a file")
     if args.trainable == "lora" and importlib.util.find_spec("peft") is None:
@@ -241,22 +289,7 @@ def check_args(args: argparse.Namespace) -> None:
             f"--discriminator_lr / --adversarial_max_timestep: expected > 0 and in [1, 1000], got "
             f"{args.discriminator_lr}, {args.adversarial_max_timestep}"
         )
-    defaults = build_parser()
-    if args.adversarial_weight == 0:
-        options = (
-            "adversarial_start_step",
-            "adversarial_loss",
-            "discriminator_lr",
-            "r1_gamma",
-            "adversarial_max_timestep",
-        )
-        changed = [f"--{name}" for name in options if getattr(args, name) != defaults.get_default(name)]
-        if changed:
-            raise ValueError(f"{', '.join(changed)}: only used with --adversarial_weight > 0")
-    if args.trainable != "lowrank_temporal" and args.lowrank_anchor_spacing != defaults.get_default(
-        "lowrank_anchor_spacing"
-    ):
-        raise ValueError("--lowrank_anchor_spacing: only used with --trainable lowrank_temporal")
+    check_no_effect_options(args)
     check_tracker_installed(args.report_to)
     if args.report_to == "wandb" and args.hub_token is not None:
         raise ValueError("--hub_token with --report_to wandb would expose the token; use `hf auth login` instead")

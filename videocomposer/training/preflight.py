@@ -47,7 +47,9 @@ def check_cache_settings(args: argparse.Namespace) -> dict:
     if not Path(args.conditions_cache_dir).is_dir():
         raise ValueError(f"--conditions_cache_dir: {args.conditions_cache_dir!r} is not a folder; {CACHE_HINT}")
     if not path.is_file():
-        raise ValueError(f"--conditions_cache_dir: {args.conditions_cache_dir!r} has no {CACHE_INDEX_NAME}; {CACHE_HINT}")
+        raise ValueError(
+            f"--conditions_cache_dir: {args.conditions_cache_dir!r} has no {CACHE_INDEX_NAME}; {CACHE_HINT}"
+        )
     index = json.loads(path.read_text())
     settings = index.get("settings", {})
     expected = {"num_frames": args.num_frames, "fps": float(args.fps), "height": args.resolution,
@@ -86,8 +88,6 @@ def build_dataset(args: argparse.Namespace) -> VideoTextDataset:
     """The training data set of ``args``, after checking the model and output paths, the data options and the cache,
     and building each on-the-fly extractor once (an extractor that cannot be built, e.g. ``sketch`` without weights,
     is a ``ValueError`` naming the option)."""
-    check_pretrained_model(args.pretrained_model_name_or_path)
-    check_output_dir(args.output_dir)
     if not Path(args.train_data_dir).is_dir():
         raise ValueError(f"--train_data_dir: {args.train_data_dir!r} is not a folder")
     try:
@@ -107,6 +107,8 @@ def build_dataset(args: argparse.Namespace) -> VideoTextDataset:
                     f'--condition_kwargs \'{{"{name}": {{"model": "PATH"}}}}\', or read extracted conditions '
                     f"with --conditions_cache_dir"
                 ) from error
+    check_pretrained_model(args.pretrained_model_name_or_path)
+    check_output_dir(args.output_dir)
     dataset = VideoTextDataset(
         args.train_data_dir,
         args.captions_file,

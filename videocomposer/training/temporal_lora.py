@@ -2,8 +2,8 @@
 capacity, trained while every pretrained weight stays frozen.
 
 Targets: the query, key, value and output projections (``to_q``, ``to_k``, ``to_v``, ``to_out.0``) of both attention
-layers of every temporal transformer block, in ``transformer_in`` and in every ``temp_attentions.{i}`` (``TEMPORAL_ATTENTION_PROJECTIONS``, the selector low-rank
-temporal modulation uses too). The
+layers of every temporal transformer block, in ``transformer_in`` and in every ``temp_attentions.{i}``
+(``TEMPORAL_ATTENTION_PROJECTIONS``, the selector low-rank temporal modulation uses too). The
 temporal convolutions and the transformers' ``proj_in`` / ``proj_out`` / feed-forward stay unadapted: attention over
 frames is where motion is mixed. ``B`` starts at zero (peft's default), so the adapted model computes exactly what the
 base model computes until it is trained.
