@@ -100,6 +100,9 @@ def test_adversarial_runs_log_every_loss_term(tmp_path, model_dir, make_videos, 
     parts = [torch.tensor([v for _, v in scalars[f"{name}_loss"]]) for name in ("diffusion", "generator")]
     torch.testing.assert_close(total, parts[0] + parts[1], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(total, torch.tensor(result.losses), rtol=1e-5, atol=1e-6)
+    for name in ("diffusion", "generator", "discriminator", "r1"):
+        logged = torch.tensor([v for _, v in scalars[f"{name}_loss"]])
+        torch.testing.assert_close(torch.tensor(result.terms[name]), logged, rtol=1e-5, atol=1e-6)
     assert all(value > 0 for _, value in scalars["discriminator_loss"])  # hinge: 2 for an untrained critic
     progress = capsys.readouterr().err
     assert all(f"{name}=" in progress for name in ("loss", "diffusion", "generator", "discriminator", "r1"))

@@ -76,11 +76,13 @@ logger = get_logger(__name__)
 
 @dataclass
 class TrainingResult:
-    """What a finished run reports: optimizer steps done, the loss of each step this process ran, skipped clips."""
+    """What a finished run reports: optimizer steps done, the loss of each step this process ran (and each of its
+    terms: ``diffusion``, with an adversary ``generator``, ``discriminator``, ``r1``), skipped clips."""
 
     global_step: int
     losses: list[float] = field(default_factory=list)
     num_skipped_clips: int = 0
+    terms: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -301,6 +303,9 @@ def train(args: argparse.Namespace) -> TrainingResult:
             state.global_step += 1
             result.losses.append(step_terms["loss"])
             current_lr = lr_scheduler.get_last_lr()[0]
+            for name, value in step_terms.items():
+                if name != "loss":
+                    result.terms.setdefault(name, []).append(value)
             logs = {"train_loss": step_terms.pop("loss"), **{f"{k}_loss": v for k, v in step_terms.items()}}
             counts = {"skipped_clips": dataset.num_skipped, "skipped_fp16_steps": guard.skipped_in_a_row}
             accelerator.log({**logs, "lr": current_lr, **counts}, step=state.global_step)
