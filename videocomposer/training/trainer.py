@@ -309,8 +309,9 @@ def train(args: argparse.Namespace) -> TrainingResult:
             logs = {"train_loss": step_terms.pop("loss"), **{f"{k}_loss": v for k, v in step_terms.items()}}
             counts = {"skipped_clips": dataset.num_skipped, "skipped_fp16_steps": guard.skipped_in_a_row}
             accelerator.log({**logs, "lr": current_lr, **counts}, step=state.global_step)
-            postfix = {name.removesuffix("_loss"): f"{value:.4g}" for name, value in logs.items()}
-            postfix["loss"] = postfix.pop("train")
+            postfix = {"loss": f"{logs['train_loss']:.4g}"}
+            if len(logs) > 2:  # the terms, when the loss has several
+                postfix |= {name.removesuffix("_loss"): f"{value:.4g}" for name, value in list(logs.items())[1:]}
             progress.set_postfix(**postfix, lr=f"{current_lr:.3g}", refresh=False)
             progress.update(1)
             step_terms = {}
