@@ -254,8 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     command = "python benchmarks/bench_stylesv.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = f"""### {stamp}, CPU {platform.machine()}, 1 thread, torch {torch.__version__}
 
-{args.steps} steps x batch {args.batch} on {args.train_clips} demo training clips (motion condition), seed 0 for every
-variant; {args.eval_clips} held-out clips, DDIM {args.sample_steps} steps, guidance 3. Wall {time.time() - wall:.0f} s.
+Each variant a run of the trainer: {args.steps} steps x batch {args.batch} on {args.train_clips} synthetic clips
+(`write_dataset`, 8 frames at 8 fps, motion condition from a cache), seed 0 for every variant; {args.eval_clips} held-out clips, DDIM {args.sample_steps} steps, guidance 3. Wall {time.time() - wall:.0f} s.
 Command: `{command.strip()}`
 
 """ + "\n".join(lines) + "\n" + profile_lines  # fmt: skip

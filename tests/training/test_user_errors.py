@@ -70,13 +70,17 @@ def tiny_argv(model_dir, captions, output_dir, *extra) -> list[str]:
         ({"extra": ("--mixed_precision", "fp16")}, "--mixed_precision fp16: not supported on CPU; use bf16 on CPU"),
     ],
 )  # fmt: skip
-def test_setup_errors_are_one_line_before_any_model_loads(tmp_path, make_videos, run_training, capsys, change, message):
+def test_setup_errors_are_one_line_before_any_model_loads(
+    tmp_path, make_videos, run_training, capsys, change, message
+):
     captions = make_videos(tmp_path / "videos", 2)
     (tmp_path / "file").write_text("not a folder")
     model = tmp_path / change.get("model", "no-model-needed")
     (tmp_path / "no-model-needed").mkdir()
     (tmp_path / "no-model-needed" / "model_index.json").write_text("{}")  # never loaded: the error comes first
-    argv = tiny_argv(model, captions, tmp_path / change.get("output", "out"), "--stage", "t2v", *change.get("extra", ()))
+    argv = tiny_argv(
+        model, captions, tmp_path / change.get("output", "out"), "--stage", "t2v", *change.get("extra", ())
+    )
     with pytest.raises(ValueError, match=message):
         run_training(argv)
     capsys.readouterr()

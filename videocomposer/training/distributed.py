@@ -7,13 +7,14 @@ keeps PyTorch's default. That default (every core in every process) oversubscrib
 processes share a machine.
 """
 
-import argparse
 import os
 
 import torch
 from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
 from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin, parse_flag_from_env
+
+from .arguments import TrainingArguments
 
 logger = get_logger(__name__)
 
@@ -88,7 +89,7 @@ def enable_fsdp_on_cpu(accelerator: Accelerator) -> bool:
     return True
 
 
-def check_engine_support(accelerator: Accelerator, args: argparse.Namespace) -> None:
+def check_engine_support(accelerator: Accelerator, args: TrainingArguments) -> None:
     """Raise ``ValueError`` naming the option for what the engine (DeepSpeed, FSDP) cannot do with these arguments.
 
     A compositional ``--trainable all`` / ``stc`` run trains two models (the UNet and the STC encoder) with one

@@ -3,12 +3,13 @@
 option to fix: paths and folders, the cache's settings (its ``index.json``) against the run's, at least one usable
 clip, and each on-the-fly extractor built once."""
 
-import argparse
 import json
 from pathlib import Path
 
 from condition_extractors.base import get_extractor
 from videocomposer.data.video_dataset import CACHE_INDEX_NAME, UnusableClipError, VideoTextDataset, read_captions
+
+from .arguments import TrainingArguments
 
 CACHE_HINT = "write it with `videocomposer extract --dataset DIR --captions-file FILE --conditions ... --cache DIR`"
 
@@ -41,7 +42,7 @@ def check_output_dir(output_dir: str) -> None:
             return
 
 
-def check_cache_settings(args: argparse.Namespace) -> dict:
+def check_cache_settings(args: TrainingArguments) -> dict:
     """The cache's ``index.json``, after checking that it was written with this run's settings."""
     path = Path(args.conditions_cache_dir) / CACHE_INDEX_NAME
     if not Path(args.conditions_cache_dir).is_dir():
@@ -64,7 +65,7 @@ def check_cache_settings(args: argparse.Namespace) -> dict:
     return index
 
 
-def check_usable_clip(dataset: VideoTextDataset, args: argparse.Namespace) -> None:
+def check_usable_clip(dataset: VideoTextDataset, args: TrainingArguments) -> None:
     """Find one usable clip (a cache entry, or a video long enough); the unusable ones met before it are reported
     (and counted) when training reaches them."""
     reason = ""
@@ -84,7 +85,7 @@ def check_usable_clip(dataset: VideoTextDataset, args: argparse.Namespace) -> No
     )
 
 
-def build_dataset(args: argparse.Namespace) -> VideoTextDataset:
+def build_dataset(args: TrainingArguments) -> VideoTextDataset:
     """The training data set of ``args``, after checking the model and output paths, the data options and the cache,
     and building each on-the-fly extractor once (an extractor that cannot be built, e.g. ``sketch`` without weights,
     is a ``ValueError`` naming the option)."""

@@ -18,7 +18,7 @@ import argparse
 import math
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from pipelines.pipeline_videocomposer import VideoComposerPipeline
 from videocomposer.data.video_dataset import collate_video_text
 
 from .adapters import UNetAdapter, build_adapter
+from .arguments import TrainingArguments, check_args
 from .checkpointing import (
     EMA_SHARD_NAME,
     SHARDED_ENGINES,
@@ -105,8 +106,12 @@ class TrainedModels:
         return {name: getattr(self.pipeline, name) for name, params in self.parameters.items() if params}
 
 
-def train(args: argparse.Namespace) -> TrainingResult:
-    """Run training as configured by :func:`~videocomposer.training.arguments.parse_args`."""
+def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
+    """Run training as configured by :func:`~videocomposer.training.arguments.parse_args` (or a
+    :class:`~videocomposer.training.arguments.TrainingArguments` built in Python); checks the arguments first."""
+    if isinstance(args, argparse.Namespace):
+        args = TrainingArguments(**vars(args))
+    check_args(args)
     output_dir = Path(args.output_dir)
     accelerator, num_threads = create_accelerator(args)
     dataset = build_dataset(args)  # data, cache and extractors are checked before any model is loaded
@@ -351,7 +356,7 @@ def train(args: argparse.Namespace) -> TrainingResult:
     return result
 
 
-def create_accelerator(args: argparse.Namespace) -> tuple[Accelerator, int]:
+def create_accelerator(args: TrainingArguments) -> tuple[Accelerator, int]:
     """The run's ``Accelerator``, checked for what this trainer supports, and the threads per process it set."""
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
@@ -383,7 +388,7 @@ def prepare_output_dir(accelerator: Accelerator, output_dir: Path) -> None:
             logger.warning(f"removed incomplete checkpoint folders of an interrupted run: {[p.name for p in removed]}")
 
 
-def load_models(args: argparse.Namespace, accelerator: Accelerator) -> TrainedModels:
+def load_models(args: TrainingArguments, accelerator: Accelerator) -> TrainedModels:
     """Load the pipeline, choose what trains (``--trainable``; an adapter initialised from ``--seed``), move every
     model to the device: frozen ones in the mixed-precision dtype, trained ones in float32."""
     pipeline = VideoComposerPipeline.from_pretrained(args.pretrained_model_name_or_path, revision=args.revision)
@@ -409,10 +414,10 @@ def load_models(args: argparse.Namespace, accelerator: Accelerator) -> TrainedMo
     return TrainedModels(pipeline, trained, adapter, weight_dtype, use_style)
 
 
-def init_trackers(accelerator: Accelerator, args: argparse.Namespace, first_step: int) -> None:
+def init_trackers(accelerator: Accelerator, args: TrainingArguments, first_step: int) -> None:
     """Start the trackers (main process). TensorBoard drops what an interrupted run logged from ``first_step`` on
     (``purge_step``), so a resumed run shows each step once."""
-    tracker_config = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
+    tracker_config = {k: v for k, v in asdict(args).items() if isinstance(v, (int, float, str, bool))}
     accelerator.init_trackers(
         args.tracker_project_name, config=tracker_config, init_kwargs={"tensorboard": {"purge_step": first_step}}
     )
@@ -447,7 +452,7 @@ def _first_frames(pixel_values: torch.Tensor) -> list[PIL.Image.Image]:
 
 def _gather_trained_models(
     accelerator: Accelerator,
-    args: argparse.Namespace,
+    args: TrainingArguments,
     wrapped: dict[str, torch.nn.Module],
     classes: dict[str, type],
     adapter: UNetAdapter | None,
@@ -474,7 +479,7 @@ def _gather_trained_models(
     return models
 
 
-def _save_pipeline(args: argparse.Namespace, trained_models: dict[str, torch.nn.Module], output_dir: Path) -> None:
+def _save_pipeline(args: TrainingArguments, trained_models: dict[str, torch.nn.Module], output_dir: Path) -> None:
     """Write the final pipeline (the trained models, which are float32, and the rest as loaded) with ``save_pretrained``.
 
     It is written into a temporary folder first; each component folder is then moved into ``output_dir``, and
@@ -497,7 +502,7 @@ def _save_pipeline(args: argparse.Namespace, trained_models: dict[str, torch.nn.
     temporary.rmdir()
 
 
-def _create_hub_repo(args: argparse.Namespace) -> str:
+def _create_hub_repo(args: TrainingArguments) -> str:
     from huggingface_hub import create_repo
 
     repo_id = args.hub_model_id or Path(args.output_dir).name
