@@ -29,7 +29,7 @@ from accelerate.logging import get_logger
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, ProjectConfiguration
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from condition_extractors import extract_conditions
@@ -105,6 +105,10 @@ class TrainedModels:
         """The trained components by name."""
         return {name: getattr(self.pipeline, name) for name, params in self.parameters.items() if params}
 
+    @property
+    def trained_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for params in self.parameters.values() for p in params]
+
 
 def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     """Run training as configured by :func:`~videocomposer.training.arguments.parse_args` (or a
@@ -120,43 +124,13 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
 
     # Models: frozen parts in the weight dtype, trained parts in float32.
     models = load_models(args, accelerator)
-    pipeline, unet, vae = models.pipeline, models.pipeline.unet, models.pipeline.vae
     trained_models = models.components
     trained_classes = {name: type(model) for name, model in trained_models.items()}  # before FSDP swaps them
-    parameters = [p for params in models.parameters.values() for p in params]
 
-    # Data
-    sampler = EpochShuffleSampler(len(dataset), args.seed)
-    dataloader = DataLoader(
-        dataset,
-        batch_size=args.train_batch_size,
-        sampler=sampler,
-        collate_fn=collate_video_text,
-        num_workers=args.dataloader_num_workers,
-        generator=torch.Generator().manual_seed(args.seed),  # worker seeds; keeps the global RNG out of data loading
-    )
-
-    # Optimization
-    learning_rate = args.learning_rate
-    if args.scale_lr:
-        learning_rate *= args.gradient_accumulation_steps * args.train_batch_size * accelerator.num_processes
-    optimizer = torch.optim.AdamW(
-        parameters,
-        lr=learning_rate,
-        betas=(args.adam_beta1, args.adam_beta2),
-        weight_decay=args.adam_weight_decay,
-        eps=args.adam_epsilon,
-    )
-    updates_per_epoch = math.ceil(math.ceil(len(dataset) / (args.train_batch_size * accelerator.num_processes))
-                                  / args.gradient_accumulation_steps)  # fmt: skip
-    max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
-    num_epochs = math.ceil(max_train_steps / updates_per_epoch)
-    lr_scheduler = get_scheduler(
-        args.lr_scheduler,
-        optimizer=optimizer,
-        num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
-        num_training_steps=max_train_steps * accelerator.num_processes,
-    )
+    # Data, optimizer, LR schedule; then accelerate wraps the trained models, the optimizer and the data.
+    dataloader = build_dataloader(args, dataset)
+    schedule = TrainingSchedule.of(args, accelerator.num_processes, len(dataset))
+    optimizer, lr_scheduler = build_optimizer(args, accelerator.num_processes, models.trained_parameters, schedule)
     register_model_hooks(accelerator, trained_models, models.adapter)
     prepared = accelerator.prepare(*trained_models.values(), optimizer, dataloader, lr_scheduler)
     wrapped = dict(zip(trained_models, prepared[: len(trained_models)]))
@@ -167,26 +141,18 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     # accelerate clips with FSDP's global norm only when given all of a model's parameters (with the trained ones
     # alone each rank would clip by the norm of its own shards); frozen ones have no gradient and add nothing.
     clipped = [p for model in wrapped.values() for p in model.parameters()] if fsdp else parameters
-    unet_forward = wrapped.get("unet", unet)
-    stc_forward = wrapped.get("stc_encoder", pipeline.stc_encoder)
 
-    ema = None
-    if args.use_ema:
-        ema = EMAModel(parameters, decay=args.ema_decay)
-        ema.to(accelerator.device)
-        if accelerator.distributed_type in SHARDED_ENGINES:
-            register_per_rank_state(accelerator, ema, EMA_SHARD_NAME)
-        else:  # the same on every process
-            accelerator.register_for_checkpointing(ema)
-    # The same on every process: draws are made for the global batch, each process keeps its rows (BatchShard).
+    # What else the checkpoints hold: the EMA, the step's generator (the same on every process: draws are made for
+    # the global batch, each process keeps its rows), the adversary.
+    ema = build_ema(args, accelerator, parameters)
     state = TrainingState(0, torch.Generator().manual_seed(args.seed), args.seed)
     register_per_rank_state(accelerator, state, TRAINING_STATE_NAME)
-    noise_scheduler = training_scheduler()
     adversary = None
     if args.adversarial_weight > 0:
         from .adversarial import build_adversary
 
-        adversary = build_adversary(args, unet.config.out_channels, accelerator)
+        adversary = build_adversary(args, models.pipeline.unet.config.out_channels, accelerator)
+    compute_loss = DiffusionLoss(args, accelerator, models, wrapped, adversary)
 
     # Resume
     checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir) if args.resume_from_checkpoint else None
@@ -197,86 +163,27 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
         if fsdp:
             _materialize_optimizer_state(optimizer)
         accelerator.load_state(str(checkpoint))
-    first_epoch = state.global_step // updates_per_epoch
-    skip_batches = (state.global_step % updates_per_epoch) * args.gradient_accumulation_steps
+    first_epoch = state.global_step // schedule.updates_per_epoch
+    skip_batches = (state.global_step % schedule.updates_per_epoch) * args.gradient_accumulation_steps
     if accelerator.is_main_process:
         init_trackers(accelerator, args, first_step=state.global_step + 1)
+    validation = Validation(args, accelerator, models, output_dir, ema, parameters)
 
-    validation_conditions = {}
-    if args.validation_prompt and args.validation_conditions:
-        validation_conditions = extract_conditions(
-            args.validation_conditions, args.conditions, num_frames=args.num_frames, fps=args.fps,
-            height=args.resolution, width=args.resolution, progress=False, **(args.condition_kwargs or {}),
-        )  # fmt: skip
-
-    def validate() -> None:
-        if ema is not None:
-            ema.store(parameters)
-            ema.copy_to(parameters)
-        with accelerator.autocast():
-            videos = generate_validation_videos(
-                pipeline, args.validation_prompt, validation_conditions, output_dir, state.global_step,
-                num_frames=args.num_frames, resolution=args.resolution, fps=args.fps,
-                num_inference_steps=args.validation_num_inference_steps,
-                guidance_scale=args.validation_guidance_scale, seed=args.seed,
-            )  # fmt: skip
-        if ema is not None:
-            ema.restore(parameters)
-        for name, module in pipeline.components.items():
-            if isinstance(module, torch.nn.Module):
-                module.train(name in trained_models)
-        log_validation_videos(accelerator, videos, state.global_step, args.fps)
-        logger.info(f"validation videos: {[str(video.path) for video in videos]}")
-
-    def compute_loss(batch: dict) -> dict[str, torch.Tensor]:
-        """The loss terms of one micro-batch: ``diffusion`` (eps MSE) and, with an adversary, ``generator``."""
-        generator = state.generator
-        batch_size = batch["pixel_values"].shape[0]
-        shard = BatchShard(accelerator.process_index * batch_size, batch_size, accelerator.num_processes * batch_size)
-        stc_inputs = {}
-        if args.stage == "compositional":  # the STC encoder rejects a condition it has no branch for
-            stc_inputs = pipeline.prepare_conditions(batch["conditions"], batch_size, accelerator.device)
-        dropout_names = ["text"] + (["style"] if models.use_style else []) + list(stc_inputs)
-        keep = sample_condition_keep_masks(
-            dropout_names, shard.global_size, generator,
-            p=args.condition_dropout_prob, p_all_zero=args.drop_all_prob, p_all_keep=args.keep_all_prob,
-        )  # fmt: skip
-        keep = {name: shard.take(mask) for name, mask in keep.items()}
-        with torch.no_grad():
-            latents = encode_video_latents(vae, batch["pixel_values"], generator, shard).to(models.weight_dtype)
-            text = pipeline.encode_prompt(batch["prompts"], accelerator.device, 1, False)[0]
-            text = text * keep["text"].to(text).view(-1, 1, 1)
-        style = {}
-        if models.use_style:  # the token MLP trains with the UNet (in its forward): only the image encoder is frozen
-            with torch.no_grad():
-                image_embeds = pipeline.encode_image(_first_frames(batch["pixel_values"]), accelerator.device)
-            style = {"image_embeds": image_embeds, "image_token_scale": keep["style"].to(accelerator.device)}
-        noised = add_training_noise(noise_scheduler, latents, generator, shard)
-        condition_latents = None
-        if stc_inputs:
-            scales = {name: keep[name].to(accelerator.device) for name in stc_inputs}
-            condition_latents = stc_forward(stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales)
-        if adversary is None:
-            return {"diffusion": eps_prediction_loss(unet_forward, noised, text, condition_latents, **style)}
-        loss, prediction = eps_prediction_loss(
-            unet_forward, noised, text, condition_latents, return_prediction=True, **style
-        )
-        generator_term = adversary.generator_term(noise_scheduler, noised, prediction, latents, state.global_step)
-        return {"diffusion": loss, "generator": generator_term}
-
+    # Train
     logger.info(
         f"training {sum(p.numel() for p in parameters):,} parameters ({args.stage}, {args.trainable}) on "
-        f"{len(dataset)} clips for {max_train_steps} steps; starting at step {state.global_step}"
+        f"{len(dataset)} clips for {schedule.max_train_steps} steps; starting at step {state.global_step}"
     )
     log_batch_layout(accelerator, args.train_batch_size, args.gradient_accumulation_steps, num_threads)
     result = TrainingResult(global_step=state.global_step)
     progress = tqdm(
-        total=max_train_steps, initial=state.global_step, desc="steps", disable=not accelerator.is_main_process
-    )
+        total=schedule.max_train_steps, initial=state.global_step, desc="steps",
+        disable=not accelerator.is_main_process,
+    )  # fmt: skip
     guard = DivergenceGuard(fp16=accelerator.mixed_precision == "fp16")
     step_terms: dict[str, float] = {}
-    for epoch in range(first_epoch, num_epochs):
-        if state.global_step >= max_train_steps:
+    for epoch in range(first_epoch, schedule.num_epochs):
+        if state.global_step >= schedule.max_train_steps:
             break
         batches = dataloader
         if epoch == first_epoch and skip_batches:
@@ -286,7 +193,7 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
         for batch in batches:
             with accelerator.accumulate(*trained_models.values()):
                 with accelerator.autocast():
-                    terms = compute_loss(batch)
+                    terms = compute_loss(batch, state.generator, state.global_step)
                 loss = sum(terms.values())
                 values = _mean_over_processes(accelerator, {"loss": loss, **terms})
                 guard.check_loss(values["loss"], state.global_step + 1)
@@ -306,34 +213,20 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
             if ema is not None:
                 ema.step(parameters)
             state.global_step += 1
-            result.losses.append(step_terms["loss"])
-            current_lr = lr_scheduler.get_last_lr()[0]
-            for name, value in step_terms.items():
-                if name != "loss":
-                    result.terms.setdefault(name, []).append(value)
-            logs = {"train_loss": step_terms.pop("loss"), **{f"{k}_loss": v for k, v in step_terms.items()}}
-            counts = {"skipped_clips": dataset.num_skipped, "skipped_fp16_steps": guard.skipped_in_a_row}
-            accelerator.log({**logs, "lr": current_lr, **counts}, step=state.global_step)
-            postfix = {"loss": f"{logs['train_loss']:.4g}"}
-            if len(logs) > 2:  # the terms, when the loss has several
-                postfix |= {name.removesuffix("_loss"): f"{value:.4g}" for name, value in list(logs.items())[1:]}
-            progress.set_postfix(**postfix, lr=f"{current_lr:.3g}", refresh=False)
-            progress.update(1)
+            log_step(accelerator, progress, result, step_terms, lr_scheduler.get_last_lr()[0], state.global_step,
+                     {"skipped_clips": dataset.num_skipped, "skipped_fp16_steps": guard.skipped_in_a_row})  # fmt: skip
             step_terms = {}
             if state.global_step % args.checkpointing_steps == 0:
                 check_finite_parameters(accelerator, parameters, f"checkpoint-{state.global_step}")
                 path = save_checkpoint(accelerator, output_dir, state.global_step, args.checkpoints_total_limit)
                 logger.info(f"saved {path}")
-            if (
-                args.validation_prompt
-                and state.global_step % args.validation_steps == 0
-                and accelerator.is_main_process
-            ):
-                validate()
-            if state.global_step >= max_train_steps:
+            if validation.due(state.global_step):
+                validation(state.global_step)
+            if state.global_step >= schedule.max_train_steps:
                 break
-
     progress.close()
+
+    # Save the trained weights (the EMA's with --use_ema): the adapter, or a pipeline folder.
     accelerator.wait_for_everyone()
     if ema is not None:
         ema.copy_to(parameters)
@@ -345,7 +238,7 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
         else:
             _save_pipeline(args, final_models, output_dir)
         if args.validation_prompt and state.global_step % args.validation_steps:
-            validate()  # the final weights, unless the last step just did
+            validation(state.global_step)  # the final weights, unless the last step just did
         if hub_repo_id is not None:
             _upload_to_hub(hub_repo_id, output_dir, args.hub_token)
     accelerator.end_training()
@@ -421,6 +314,183 @@ def init_trackers(accelerator: Accelerator, args: TrainingArguments, first_step:
     accelerator.init_trackers(
         args.tracker_project_name, config=tracker_config, init_kwargs={"tensorboard": {"purge_step": first_step}}
     )
+
+
+def build_dataloader(args: TrainingArguments, dataset: Dataset) -> DataLoader:
+    """Batches in the order of :class:`EpochShuffleSampler` (a function of ``(seed, epoch)``)."""
+    return DataLoader(
+        dataset,
+        batch_size=args.train_batch_size,
+        sampler=EpochShuffleSampler(len(dataset), args.seed),
+        collate_fn=collate_video_text,
+        num_workers=args.dataloader_num_workers,
+        generator=torch.Generator().manual_seed(args.seed),  # worker seeds; keeps the global RNG out of data loading
+    )
+
+
+@dataclass(frozen=True)
+class TrainingSchedule:
+    """How many optimizer steps a run takes, and how they fall into epochs."""
+
+    updates_per_epoch: int
+    max_train_steps: int
+    num_epochs: int
+
+    @classmethod
+    def of(cls, args: TrainingArguments, num_processes: int, num_clips: int) -> "TrainingSchedule":
+        batches = math.ceil(num_clips / (args.train_batch_size * num_processes))
+        updates_per_epoch = math.ceil(batches / args.gradient_accumulation_steps)
+        max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
+        return cls(updates_per_epoch, max_train_steps, math.ceil(max_train_steps / updates_per_epoch))
+
+
+def build_optimizer(
+    args: TrainingArguments, num_processes: int, parameters: list[torch.nn.Parameter], schedule: TrainingSchedule
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW on ``parameters`` (``--scale_lr``: lr x accumulation x batch x processes) and its LR schedule (in
+    scheduler steps: accelerate steps a prepared scheduler once per process)."""
+    learning_rate = args.learning_rate
+    if args.scale_lr:
+        learning_rate *= args.gradient_accumulation_steps * args.train_batch_size * num_processes
+    optimizer = torch.optim.AdamW(
+        parameters,
+        lr=learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        weight_decay=args.adam_weight_decay,
+        eps=args.adam_epsilon,
+    )
+    lr_scheduler = get_scheduler(
+        args.lr_scheduler,
+        optimizer=optimizer,
+        num_warmup_steps=args.lr_warmup_steps * num_processes,
+        num_training_steps=schedule.max_train_steps * num_processes,
+    )
+    return optimizer, lr_scheduler
+
+
+def build_ema(args: TrainingArguments, accelerator: Accelerator, parameters: list) -> EMAModel | None:
+    """With ``--use_ema``, an EMA of ``parameters`` that the checkpoints hold (per rank under FSDP / DeepSpeed)."""
+    if not args.use_ema:
+        return None
+    ema = EMAModel(parameters, decay=args.ema_decay)
+    ema.to(accelerator.device)
+    if accelerator.distributed_type in SHARDED_ENGINES:
+        register_per_rank_state(accelerator, ema, EMA_SHARD_NAME)
+    else:  # the same on every process
+        accelerator.register_for_checkpointing(ema)
+    return ema
+
+
+class DiffusionLoss:
+    """The loss terms of one micro-batch: ``diffusion`` (eps MSE) and, with an adversary, ``generator``.
+
+    Every draw (VAE posterior, dropout, timesteps, noise) comes from ``generator`` and is made for the global batch;
+    this process keeps its rows (:class:`BatchShard`)."""
+
+    def __init__(self, args: TrainingArguments, accelerator: Accelerator, models: TrainedModels,
+                 wrapped: dict[str, torch.nn.Module], adversary) -> None:  # fmt: skip
+        self.args, self.accelerator, self.models, self.adversary = args, accelerator, models, adversary
+        self.unet = wrapped.get("unet", models.pipeline.unet)
+        self.stc_encoder = wrapped.get("stc_encoder", models.pipeline.stc_encoder)
+        self.scheduler = training_scheduler()
+
+    def __call__(self, batch: dict, generator: torch.Generator, global_step: int) -> dict[str, torch.Tensor]:
+        args, accelerator, pipeline = self.args, self.accelerator, self.models.pipeline
+        batch_size = batch["pixel_values"].shape[0]
+        shard = BatchShard(accelerator.process_index * batch_size, batch_size, accelerator.num_processes * batch_size)
+        stc_inputs = {}
+        if args.stage == "compositional":  # the STC encoder rejects a condition it has no branch for
+            stc_inputs = pipeline.prepare_conditions(batch["conditions"], batch_size, accelerator.device)
+        dropout_names = ["text"] + (["style"] if self.models.use_style else []) + list(stc_inputs)
+        keep = sample_condition_keep_masks(
+            dropout_names, shard.global_size, generator,
+            p=args.condition_dropout_prob, p_all_zero=args.drop_all_prob, p_all_keep=args.keep_all_prob,
+        )  # fmt: skip
+        keep = {name: shard.take(mask) for name, mask in keep.items()}
+        with torch.no_grad():
+            latents = encode_video_latents(pipeline.vae, batch["pixel_values"], generator, shard)
+            latents = latents.to(self.models.weight_dtype)
+            text = pipeline.encode_prompt(batch["prompts"], accelerator.device, 1, False)[0]
+            text = text * keep["text"].to(text).view(-1, 1, 1)
+        style = {}
+        if self.models.use_style:  # the token MLP trains with the UNet (in its forward): the image encoder is frozen
+            with torch.no_grad():
+                image_embeds = pipeline.encode_image(_first_frames(batch["pixel_values"]), accelerator.device)
+            style = {"image_embeds": image_embeds, "image_token_scale": keep["style"].to(accelerator.device)}
+        noised = add_training_noise(self.scheduler, latents, generator, shard)
+        condition_latents = None
+        if stc_inputs:
+            scales = {name: keep[name].to(accelerator.device) for name in stc_inputs}
+            condition_latents = self.stc_encoder(
+                stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales
+            )
+        if self.adversary is None:
+            return {"diffusion": eps_prediction_loss(self.unet, noised, text, condition_latents, **style)}
+        loss, prediction = eps_prediction_loss(
+            self.unet, noised, text, condition_latents, return_prediction=True, **style
+        )
+        generator_term = self.adversary.generator_term(self.scheduler, noised, prediction, latents, global_step)
+        return {"diffusion": loss, "generator": generator_term}
+
+
+class Validation:
+    """Validation videos of ``--validation_prompt`` (main process), generated with the EMA weights when there are
+    some, logged to the trackers."""
+
+    def __init__(self, args: TrainingArguments, accelerator: Accelerator, models: TrainedModels, output_dir: Path,
+                 ema: EMAModel | None, parameters: list[torch.nn.Parameter]) -> None:  # fmt: skip
+        self.args, self.accelerator, self.models, self.output_dir = args, accelerator, models, output_dir
+        self.ema, self.parameters = ema, parameters
+        self.conditions = {}
+        if args.validation_prompt and args.validation_conditions:
+            self.conditions = extract_conditions(
+                args.validation_conditions, args.conditions, num_frames=args.num_frames, fps=args.fps,
+                height=args.resolution, width=args.resolution, progress=False, **(args.condition_kwargs or {}),
+            )  # fmt: skip
+
+    def due(self, global_step: int) -> bool:
+        """Whether the step ``global_step`` generates validation videos (on this process)."""
+        every = global_step % self.args.validation_steps == 0
+        return bool(self.args.validation_prompt) and every and self.accelerator.is_main_process
+
+    def __call__(self, global_step: int) -> None:
+        args, pipeline = self.args, self.models.pipeline
+        if self.ema is not None:
+            self.ema.store(self.parameters)
+            self.ema.copy_to(self.parameters)
+        with self.accelerator.autocast():
+            videos = generate_validation_videos(
+                pipeline, args.validation_prompt, self.conditions, self.output_dir, global_step,
+                num_frames=args.num_frames, resolution=args.resolution, fps=args.fps,
+                num_inference_steps=args.validation_num_inference_steps,
+                guidance_scale=args.validation_guidance_scale, seed=args.seed,
+            )  # fmt: skip
+        if self.ema is not None:
+            self.ema.restore(self.parameters)
+        trained = self.models.components
+        for name, module in pipeline.components.items():
+            if isinstance(module, torch.nn.Module):
+                module.train(name in trained)
+        log_validation_videos(self.accelerator, videos, global_step, args.fps)
+        logger.info(f"validation videos: {[str(video.path) for video in videos]}")
+
+
+def log_step(accelerator: Accelerator, progress: tqdm, result: TrainingResult, terms: dict[str, float],
+             learning_rate: float, global_step: int, counts: dict[str, int]) -> None:  # fmt: skip
+    """Record a finished optimizer step: ``terms`` (``loss`` and its parts, averaged over processes and micro-batches)
+    in ``result``, the trackers (``train_loss``, ``{term}_loss``) and the progress bar (the parts only when the loss
+    has several)."""
+    result.losses.append(terms["loss"])
+    parts = {name: value for name, value in terms.items() if name != "loss"}
+    for name, value in parts.items():
+        result.terms.setdefault(name, []).append(value)
+    logs = {"train_loss": terms["loss"], **{f"{name}_loss": value for name, value in parts.items()}}
+    accelerator.log({**logs, "lr": learning_rate, **counts}, step=global_step)
+    postfix = {"loss": f"{terms['loss']:.4g}"}
+    if len(parts) > 1:
+        postfix |= {name: f"{value:.4g}" for name, value in parts.items()}
+    progress.set_postfix(**postfix, lr=f"{learning_rate:.3g}", refresh=False)
+    progress.update(1)
 
 
 def _mean_over_processes(accelerator: Accelerator, values: dict[str, torch.Tensor | float]) -> dict[str, float]:
