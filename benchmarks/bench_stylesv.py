@@ -73,7 +73,8 @@ def write_training_data(folder: Path, num_clips: int) -> list[str]:
     write_condition_cache(dataset, folder / "cache", progress=False)
     write_cache_index(dataset, folder / "cache")
     return ["--train_data_dir", str(folder / "videos"), "--captions_file", str(captions), "--conditions", "motion",
-            "--conditions_cache_dir", str(folder / "cache"), "--resolution", "64", "--num_frames", "8", "--fps", "8"]  # fmt: skip
+            "--conditions_cache_dir", str(folder / "cache"), "--resolution", "64", "--num_frames", "8",
+            "--fps", "8"]  # fmt: skip
 
 
 def tsm_start(base, folder: Path) -> Path:
@@ -101,19 +102,13 @@ def run_trainer(argv: list[str]):
 def trained_pipeline(start: Path, output: Path, variant: str):
     """The pipeline a run wrote: a pipeline folder, or the start model with the run's adapter loaded."""
     from pipelines import VideoComposerPipeline
+    from videocomposer.training.adapters import load_adapter
 
-    if variant not in ("lora", "lowrank_temporal"):
-        pipeline = VideoComposerPipeline.from_pretrained(str(output))
-    else:
+    if variant in ("lora", "lowrank_temporal"):
         pipeline = VideoComposerPipeline.from_pretrained(str(start))
-        if variant == "lora":
-            from videocomposer.training.temporal_lora import load_temporal_lora
-
-            load_temporal_lora(pipeline.unet, output)
-        else:
-            from videocomposer.models.lowrank_temporal import load_lowrank_temporal
-
-            load_lowrank_temporal(pipeline.unet, output)
+        load_adapter(pipeline.unet, output)
+    else:
+        pipeline = VideoComposerPipeline.from_pretrained(str(output))
     pipeline.set_progress_bar_config(disable=True)
     return pipeline.to(torch.float32)
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from videocomposer.models.adapter_files import read_adapter_config
+from videocomposer.models.lowrank_temporal import ADAPTER_CONFIG_NAME as LOWRANK_CONFIG_NAME
 from videocomposer.models.lowrank_temporal import (
     LowRankTemporalConfig,
     add_lowrank_temporal,
@@ -28,6 +30,8 @@ class UNetAdapter(ABC):
     name: str
     #: subfolder of a training checkpoint that holds the adapter
     checkpoint_folder: str
+    #: the config file of a saved adapter (what tells the kinds apart)
+    config_name: str
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -42,6 +46,11 @@ class UNetAdapter(ABC):
     @abstractmethod
     def _add(self, unet: torch.nn.Module) -> list[torch.nn.Parameter]: ...
 
+    @classmethod
+    @abstractmethod
+    def from_pretrained(cls, pretrained_directory: str | os.PathLike) -> UNetAdapter:
+        """The adapter (its config) saved in ``pretrained_directory``."""
+
     @abstractmethod
     def save(self, unet: torch.nn.Module, save_directory: str | os.PathLike) -> Path:
         """Write the config and the adapter's weights (nothing else) into ``save_directory``."""
@@ -54,7 +63,13 @@ class UNetAdapter(ABC):
 class TemporalLoRA(UNetAdapter):
     """peft LoRA on the temporal attention projections (:mod:`.temporal_lora`; needs the ``lora`` extra)."""
 
-    name, checkpoint_folder = "lora", "unet_lora"
+    name, checkpoint_folder, config_name = "lora", "unet_lora", "adapter_config.json"
+
+    @classmethod
+    def from_pretrained(cls, pretrained_directory):
+        from peft import LoraConfig
+
+        return cls(LoraConfig.from_pretrained(str(pretrained_directory)))
 
     def _add(self, unet):
         from .temporal_lora import add_temporal_lora
@@ -75,7 +90,11 @@ class TemporalLoRA(UNetAdapter):
 class LowRankTemporal(UNetAdapter):
     """Frame-modulated low-rank deltas on the same projections (:mod:`videocomposer.models.lowrank_temporal`)."""
 
-    name, checkpoint_folder = "lowrank_temporal", "unet_lowrank_temporal"
+    name, checkpoint_folder, config_name = "lowrank_temporal", "unet_lowrank_temporal", LOWRANK_CONFIG_NAME
+
+    @classmethod
+    def from_pretrained(cls, pretrained_directory):
+        return cls(LowRankTemporalConfig(**read_adapter_config(pretrained_directory, cls.config_name)))
 
     def _add(self, unet):
         return add_lowrank_temporal(unet, self.config)
@@ -100,3 +119,21 @@ def build_adapter(
         num_anchors = math.ceil((num_frames - 1) / anchor_spacing) + 3
         return LowRankTemporal(LowRankTemporalConfig(rank, num_anchors, anchor_spacing))
     return None
+
+
+ADAPTERS: tuple[type[UNetAdapter], ...] = (TemporalLoRA, LowRankTemporal)
+
+
+def load_adapter(unet: torch.nn.Module, pretrained_directory: str | os.PathLike) -> UNetAdapter:
+    """Add the adapter saved in ``pretrained_directory`` (by a training run or :meth:`UNetAdapter.save`, of either
+    kind) to ``unet`` (e.g. ``pipeline.unet``) and load its weights; returns it."""
+    folder = Path(pretrained_directory)
+    kinds = [kind for kind in ADAPTERS if (folder / kind.config_name).is_file()]
+    if len(kinds) != 1:
+        names = [kind.config_name for kind in ADAPTERS]
+        raise ValueError(f"pretrained_directory: {str(folder)!r} holds {'none' if not kinds else 'more than one'} of "
+                         f"the adapter configs {names}")  # fmt: skip
+    adapter = kinds[0].from_pretrained(folder)
+    adapter.add(unet, seed=0)  # the initial values are overwritten by the saved weights
+    adapter.load_weights(unet, folder)
+    return adapter

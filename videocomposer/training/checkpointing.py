@@ -3,11 +3,11 @@ to ``checkpoint-{step}`` when complete; old ones pruned to ``checkpoints_total_l
 
 A checkpoint holds what ``accelerator.save_state`` writes for the prepared objects (optimizer, LR scheduler, the RNG
 states of every process in ``random_states_{rank}.pkl``), every object given to
-``accelerator.register_for_checkpointing`` (the EMA), and, written by every process, its own :class:`TrainingState` (``training_state_{rank}.pt``), so a
-resumed N-process run continues the same loss curves. The trained models are written by :func:`register_model_hooks`
-in diffusers format (``unet/``, ``stc_encoder/``, loadable with ``from_pretrained``), or, for an adapter run, as the
-adapter weights only (``unet_lora/``, ``unet_lowrank_temporal/``: the adapter's ``checkpoint_folder``); under FSDP or
-DeepSpeed, accelerate writes them sharded, one file per rank.
+``accelerator.register_for_checkpointing`` (the EMA), and, written by every process, its own :class:`TrainingState`
+(``training_state_{rank}.pt``), so a resumed N-process run continues the same loss curves. The trained models are
+written by :func:`register_model_hooks` in diffusers format (``unet/``, ``stc_encoder/``, loadable with
+``from_pretrained``), or, for an adapter run, as the adapter weights only (``unet_lora/``, ``unet_lowrank_temporal/``:
+the adapter's ``checkpoint_folder``); under FSDP or DeepSpeed, accelerate writes them sharded, one file per rank.
 """
 
 from __future__ import annotations
