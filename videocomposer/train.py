@@ -1,7 +1,7 @@
 """``accelerate launch -m videocomposer.train ...``: fine-tune VideoComposer (see ``--help`` and the README).
 
-A user error (an argument, a path, the data, a checkpoint that does not fit) is one line on stderr and exit status 2;
-a run that diverged is one line and status 1; anything else is a bug and keeps its traceback. With several processes
+A user error (``ValueError`` / ``OSError``: an argument, a path, the data, a checkpoint that does not fit) is one line
+on stderr and exit status 2; a run that diverged is one line and status 1; any other exception keeps its traceback. With several processes
 each process that fails prints its line, prefixed with its rank (``[rank 1]``) except on the main process."""
 
 import logging

@@ -20,7 +20,10 @@ class TrainingDivergedError(RuntimeError):
     """The loss, the gradients or the weights became non-finite: the run stops without writing weights."""
 
 
-ADVICE = "lower --learning_rate (or raise --lr_warmup_steps, keep --max_grad_norm > 0); the last checkpoint is intact"
+ADVICE = (
+    "lower --learning_rate (or raise --lr_warmup_steps, keep --max_grad_norm > 0); no weights were written from this "
+    "step on (earlier checkpoints are intact)"
+)
 
 
 class DivergenceGuard:
