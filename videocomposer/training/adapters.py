@@ -26,8 +26,6 @@ from videocomposer.models.lowrank_temporal import (
 class UNetAdapter(ABC):
     """An adapter of the UNet: the trainer, its checkpoints and the final save call only these methods."""
 
-    #: the ``--trainable`` value
-    name: str
     #: subfolder of a training checkpoint that holds the adapter
     checkpoint_folder: str
     #: the config file of a saved adapter (what tells the kinds apart)
@@ -39,7 +37,8 @@ class UNetAdapter(ABC):
     def add(self, unet: torch.nn.Module, seed: int) -> list[torch.nn.Parameter]:
         """Add the adapter to ``unet`` in place with initial weights that depend on ``seed`` only (the global RNG
         is left as it was); freeze everything else. Returns the adapter's parameters."""
-        with torch.random.fork_rng(devices=[]):
+        cuda_devices = sorted({p.device.index or 0 for p in unet.parameters() if p.device.type == "cuda"})
+        with torch.random.fork_rng(devices=cuda_devices):  # torch.manual_seed seeds CUDA too: restore it after
             torch.manual_seed(seed)
             return self._add(unet)
 
@@ -63,7 +62,7 @@ class UNetAdapter(ABC):
 class TemporalLoRA(UNetAdapter):
     """peft LoRA on the temporal attention projections (:mod:`.temporal_lora`; needs the ``lora`` extra)."""
 
-    name, checkpoint_folder, config_name = "lora", "unet_lora", "adapter_config.json"
+    checkpoint_folder, config_name = "unet_lora", "adapter_config.json"
 
     @classmethod
     def from_pretrained(cls, pretrained_directory):
@@ -90,7 +89,7 @@ class TemporalLoRA(UNetAdapter):
 class LowRankTemporal(UNetAdapter):
     """Frame-modulated low-rank deltas on the same projections (:mod:`videocomposer.models.lowrank_temporal`)."""
 
-    name, checkpoint_folder, config_name = "lowrank_temporal", "unet_lowrank_temporal", LOWRANK_CONFIG_NAME
+    checkpoint_folder, config_name = "unet_lowrank_temporal", LOWRANK_CONFIG_NAME
 
     @classmethod
     def from_pretrained(cls, pretrained_directory):
