@@ -12,6 +12,10 @@ only condition; in the compositional stage text, style and every STC branch are 
 a zero embedding. The style reference of a training clip is its first frame (when the pipeline has an image encoder
 and the UNet a style token); a dropped style is a zero token, after the token MLP, as in the original (whose sampler,
 like our pipeline, then uses MLP(0) as the unconditional style token).
+
+A non-finite loss, gradient norm or trained weight stops the run before anything is written from it
+(:mod:`.divergence`); each loss term is logged on its own (``diffusion``, with an adversary ``generator``,
+``discriminator``, ``r1``).
 """
 
 import argparse
