@@ -1,19 +1,20 @@
 """StyleSV's training-side options on the embedded demo model: fine-tune for the same steps and seed, then measure.
 
-Variants, each from the shipped demo weights (64x64, 8 frames), ``--steps`` optimizer steps of batch ``--batch``,
-the same clips, noise, timesteps and dropout (one seeded generator per run):
-  - plain:            UNet + STC encoder, AdamW lr 1e-4 (the baseline);
-  - adversarial:      plain + the temporal adversarial loss (``videocomposer.training.adversarial``: TSM
-                      discriminator on the one-step x0 latents, hinge, R1 0.1, weight ``--adv-weight``);
-  - stc_tsm:          plain with the STC encoder's parameter-free temporal shift switched on;
-  - lora:             static temporal-attention LoRA (rank 4, lr 1e-3), everything else frozen;
-  - lowrank_temporal: frame-modulated low-rank deltas on the same projections (rank 4, lr 1e-3), the rest frozen.
-Measured: cost per step (process CPU time, 1 thread; ratio to plain), autograd activation bytes saved by one step's
-forward (+ adversary's step) and trained parameter + optimizer-state bytes; then on held-out clips with their codec
-motion vectors (DDIM ``--sample-steps``, guidance 3, the same noise for every variant): centroid error against the
-ground-truth trajectory (motion agreement, px) and flicker = warping error generated / real. For ``lowrank_temporal``
-vs ``lora`` also a 64-frame generation (no condition; the fine-tune saw 8 frames): the repetition profile
-``mean_t |x_t - x_{t+lag}|`` of the frames at lags 1, 4, 8, 16, 32.
+Variants, each a run of the trainer (``videocomposer.training.trainer.train``, as ``videocomposer train`` runs it)
+from the shipped demo weights (64x64, 8 frames), ``--steps`` optimizer steps of batch ``--batch``, the same clips
+(motion condition from a condition cache), noise, timesteps and dropout (``--seed 0``):
+  - plain:            ``--trainable all``: UNet + STC encoder, AdamW lr 1e-4 (the baseline);
+  - adversarial:      plain + ``--adversarial_weight`` (TSM discriminator on the one-step x0 latents, hinge, R1 0.1);
+  - stc_tsm:          plain from a copy of the demo model whose STC encoder has its temporal shift switched on;
+  - lora:             ``--trainable lora --rank 4``, lr 1e-3, everything else frozen;
+  - lowrank_temporal: ``--trainable lowrank_temporal --rank 4``, lr 1e-3, the rest frozen.
+Measured: cost per step (process CPU time, 1 thread, of a ``--steps`` run minus a 1-step run, over ``--steps - 1``;
+a step includes the trainer's VAE encoding and text encoding; ratio to plain), autograd activation bytes saved by
+the 1-step run (its one forward and the adversary's step) and trained parameter + optimizer-state bytes; then on
+held-out clips with their codec motion vectors (DDIM ``--sample-steps``, guidance 3, the same noise for every
+variant): centroid error against the ground-truth trajectory (motion agreement, px) and flicker = warping error
+generated / real. For ``lowrank_temporal`` vs ``lora`` also a 64-frame generation (no condition; the fine-tune saw 8
+frames): the repetition profile ``mean_t |x_t - x_{t+lag}|`` of the frames at lags 1, 4, 8, 16, 32.
 
 Run: ``python benchmarks/bench_stylesv.py [--steps 40] [--eval-clips 8]``; appends a section to RESULTS.md.
 """
@@ -21,11 +22,13 @@ Run: ``python benchmarks/bench_stylesv.py [--steps 40] [--eval-clips 8]``; appen
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime
 import platform
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,10 +38,18 @@ from results_file import write_section
 HEADING = "## bench_stylesv: StyleSV training options on the demo model"
 VARIANTS = ("plain", "adversarial", "stc_tsm", "lora", "lowrank_temporal")
 LAGS = (1, 4, 8, 16, 32)
+#: ``videocomposer.train`` options of each variant (beyond the common ones)
+VARIANT_OPTIONS = {
+    "plain": ["--trainable", "all", "--learning_rate", "1e-4"],
+    "adversarial": ["--trainable", "all", "--learning_rate", "1e-4"],
+    "stc_tsm": ["--trainable", "all", "--learning_rate", "1e-4"],
+    "lora": ["--trainable", "lora", "--rank", "4", "--learning_rate", "1e-3"],
+    "lowrank_temporal": ["--trainable", "lowrank_temporal", "--rank", "4", "--learning_rate", "1e-3"],
+}
 
 
-def saved_activation_bytes(step) -> tuple[int, object]:
-    """Bytes autograd saves for backward while ``step()`` runs its forwards (and the adversary's double-backward)."""
+def saved_activation_bytes(run) -> tuple[int, object]:
+    """Bytes autograd saves for backward while ``run()`` runs its forwards (and the adversary's double-backward)."""
     total = 0
 
     def pack(tensor):
@@ -47,84 +58,96 @@ def saved_activation_bytes(step) -> tuple[int, object]:
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        result = step()
+        result = run()
     return total, result
 
 
-def build_variant(base, variant: str):
-    """A fresh copy of the pipeline set up for ``variant``: (pipeline, trained parameters, lr)."""
+def write_training_data(folder: Path, num_clips: int) -> list[str]:
+    """Demo-style training clips (8 frames of 64x64 at 8 fps) with their motion conditions cached; returns the
+    data options of ``videocomposer.train``."""
+    from videocomposer.data.synthetic import write_dataset
+    from videocomposer.data.video_dataset import VideoTextDataset, write_cache_index, write_condition_cache
+
+    captions = write_dataset(folder / "videos", num_clips, seed=1, fps=8, num_frames=8, height=64, width=64)
+    dataset = VideoTextDataset(folder / "videos", captions, num_frames=8, fps=8, resolution=64, conditions=["motion"])
+    write_condition_cache(dataset, folder / "cache", progress=False)
+    write_cache_index(dataset, folder / "cache")
+    return ["--train_data_dir", str(folder / "videos"), "--captions_file", str(captions), "--conditions", "motion",
+            "--conditions_cache_dir", str(folder / "cache"), "--resolution", "64", "--num_frames", "8",
+            "--fps", "8"]  # fmt: skip
+
+
+def tsm_start(base, folder: Path) -> Path:
+    """A copy of the demo model whose STC encoder shifts channels in time (same weights)."""
     from videocomposer.models.stc_encoder import STCEncoder
 
-    pipeline = type(base)(**{k: copy.deepcopy(v) for k, v in base.components.items()})
+    shifted = STCEncoder(**{**base.stc_encoder.config, "temporal_shift": True})
+    shifted.load_state_dict(base.stc_encoder.state_dict())
+    type(base)(**{**base.components, "stc_encoder": shifted}).save_pretrained(str(folder))
+    return folder
+
+
+def run_trainer(argv: list[str]):
+    """One in-process training run (accelerate's process-wide state reset first, as a fresh launch has it)."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    from videocomposer.training.arguments import parse_args
+    from videocomposer.training.trainer import train
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    return train(parse_args(argv))
+
+
+def trained_pipeline(start: Path, output: Path, variant: str):
+    """The pipeline a run wrote: a pipeline folder, or the start model with the run's adapter loaded."""
+    from pipelines import VideoComposerPipeline
+    from videocomposer.training.adapters import load_adapter
+
+    if variant in ("lora", "lowrank_temporal"):
+        pipeline = VideoComposerPipeline.from_pretrained(str(start))
+        load_adapter(pipeline.unet, output)
+    else:
+        pipeline = VideoComposerPipeline.from_pretrained(str(output))
     pipeline.set_progress_bar_config(disable=True)
-    unet, stc = pipeline.unet, pipeline.stc_encoder
-    if variant == "stc_tsm":
-        shifted = STCEncoder(**{**stc.config, "temporal_shift": True})
-        shifted.load_state_dict(stc.state_dict())
-        pipeline.stc_encoder = stc = shifted
-        pipeline.register_modules(stc_encoder=shifted)
-    if variant in ("plain", "adversarial", "stc_tsm"):
-        return pipeline, [*unet.parameters(), *stc.parameters()], 1e-4
-    stc.requires_grad_(False)
-    if variant == "lora":
-        from videocomposer.training.temporal_lora import add_temporal_lora, temporal_lora_config
-
-        return pipeline, add_temporal_lora(unet, temporal_lora_config(4)), 1e-3
-    from videocomposer.models.lowrank_temporal import LowRankTemporalConfig, add_lowrank_temporal
-
-    return pipeline, add_lowrank_temporal(unet, LowRankTemporalConfig(rank=4, num_anchors=5, anchor_spacing=4)), 1e-3
+    return pipeline.to(torch.float32)
 
 
-def finetune(base, clips, variant: str, args) -> dict:
-    from videocomposer.demo.train_demo import DemoTrainer
+def trained_bytes(pipeline, output: Path, variant: str, adversarial: bool) -> int:
+    """Trained parameter + AdamW state bytes (weights and two moments)."""
+    from safetensors.torch import load_file
+
     from videocomposer.models.temporal_discriminator import TemporalDiscriminator
-    from videocomposer.training.adversarial import TemporalAdversary
-    from videocomposer.training.condition_dropout import sample_condition_keep_masks
-    from videocomposer.training.objective import add_training_noise, eps_prediction_loss
 
-    pipeline, parameters, lr = build_variant(base, variant)
-    data = DemoTrainer(pipeline, clips, batch_size=args.batch, seed=0)  # batches, latents, text; not its optimizer
-    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=1e-2)
-    adversary = None
+    if variant in ("lora", "lowrank_temporal"):
+        [weights] = [p for p in output.glob("*.safetensors")]
+        count = sum(v.numel() for v in load_file(str(weights)).values())
+    else:
+        count = sum(p.numel() for model in (pipeline.unet, pipeline.stc_encoder) for p in model.parameters())
+    if adversarial:
+        count += sum(
+            p.numel() for p in TemporalDiscriminator(in_channels=pipeline.unet.config.out_channels).parameters()
+        )
+    return count * 4 * 3
+
+
+def finetune(start: Path, data: list[str], folder: Path, variant: str, args) -> dict:
+    common = ["--pretrained_model_name_or_path", str(start), *data, "--stage", "compositional", "--seed", "0",
+              "--train_batch_size", str(args.batch), "--lr_warmup_steps", "0", "--checkpointing_steps", "1000000",
+              *VARIANT_OPTIONS[variant]]  # fmt: skip
     if variant == "adversarial":
-        torch.manual_seed(0)
-        adversary = TemporalAdversary(TemporalDiscriminator(), "hinge", args.adv_weight, 0, 0.1, 2e-4, 500)
-    pipeline.unet.train(), pipeline.stc_encoder.train()
-    one_process = argparse.Namespace(num_processes=1)
-
-    def step():
-        index = torch.randint(len(clips), (args.batch,), generator=data.generator)
-        stc_inputs = pipeline.prepare_conditions(data.batch_conditions(index), args.batch, "cpu")
-        stc_inputs = {"motion": stc_inputs["motion"]}
-        keep = sample_condition_keep_masks(["text", *stc_inputs], args.batch, data.generator)
-        noise = torch.randn(data.latent_mean[index].shape, generator=data.generator)
-        latents = data.latent_mean[index] + data.latent_std[index] * noise
-        text_keep = keep.pop("text").view(-1, 1, 1)
-        text = data.text[index] * text_keep + data.empty_text * (1 - text_keep)
-        noised = add_training_noise(data.scheduler, latents, data.generator)
-        condition = pipeline.stc_encoder(stc_inputs, latent_size=(8, 8), condition_scale=keep)
-        mse, prediction = eps_prediction_loss(pipeline.unet, noised, text, condition, return_prediction=True)
-        loss = mse
-        if adversary is not None:
-            loss = loss + adversary.generator_term(data.scheduler, noised, prediction, latents, 0)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        if adversary is not None:
-            adversary.discriminator_step(one_process)
-        return mse.item()  # the denoising loss only, comparable across variants
-
-    activation_bytes, _ = saved_activation_bytes(step)  # step 1
-    start = time.process_time()
-    losses = [step() for _ in range(args.steps - 1)]
-    seconds = (time.process_time() - start) / (args.steps - 1)
-    state_bytes = sum(p.numel() * p.element_size() for p in parameters) * 3  # weights + AdamW's two moments
-    if adversary is not None:
-        state_bytes += sum(p.numel() * p.element_size() for p in adversary.discriminator.parameters()) * 3
-    pipeline.unet.eval(), pipeline.stc_encoder.eval()
-    return {"pipeline": pipeline, "seconds": seconds, "activations": activation_bytes, "state": state_bytes,
-            "loss": float(np.mean(losses[-10:]))}  # fmt: skip
+        common += ["--adversarial_weight", str(args.adv_weight)]
+    one = common + ["--output_dir", str(folder / f"{variant}-1"), "--max_train_steps", "1"]
+    start_time = time.process_time()
+    activation_bytes, _ = saved_activation_bytes(lambda: run_trainer(one))
+    one_step = time.process_time() - start_time
+    start_time = time.process_time()
+    result = run_trainer(common + ["--output_dir", str(folder / variant), "--max_train_steps", str(args.steps)])
+    seconds = (time.process_time() - start_time - one_step) / (args.steps - 1)
+    pipeline = trained_pipeline(start, folder / variant, variant)
+    return {"pipeline": pipeline, "seconds": seconds, "activations": activation_bytes,
+            "state": trained_bytes(pipeline, folder / variant, variant, variant == "adversarial"),
+            "loss": float(np.mean(result.terms["diffusion"][-10:]))}  # fmt: skip
 
 
 def evaluate(pipeline, eval_clips, args) -> dict:
@@ -169,26 +192,28 @@ def main(argv: list[str] | None = None) -> None:
     if min(args.steps - 1, args.batch, args.train_clips, args.eval_clips, args.sample_steps) < 1:
         raise ValueError("--steps must be >= 2 and --batch, --train-clips, --eval-clips, --sample-steps positive")
 
-    from videocomposer.commands.generate import load_pipeline
+    from videocomposer.commands.generate import load_pipeline, model_folder
     from videocomposer.data.synthetic import clip_seeds, generate_clip
-    from videocomposer.demo.training_data import make_clips
 
     torch.set_num_threads(1)
     wall = time.time()
     base = load_pipeline(None)
     base.set_progress_bar_config(disable=True)
-    clips = make_clips(args.train_clips, "train", seed=1)
+    work = Path(tempfile.mkdtemp(prefix="bench_stylesv-"))
+    data = write_training_data(work / "data", args.train_clips)
     eval_clips = [
         (s, generate_clip(s, 8, 64, 64, num_objects=1)) for s in clip_seeds("eval", args.eval_clips, FIRST_SEED)
     ]
     rows = {"shipped (no fine-tune)": {**evaluate(base, eval_clips, args)}}
     profiles = {}
     for variant in args.variants:
-        result = finetune(base, clips, variant, args)
+        start = tsm_start(base, work / "tsm-start") if variant == "stc_tsm" else model_folder(None)
+        result = finetune(start, data, work / "runs", variant, args)
         rows[variant] = {**result, **evaluate(result["pipeline"], eval_clips, args)}
         if variant in ("lora", "lowrank_temporal"):
             profiles[variant] = repetition_profile(result["pipeline"], args)
         print(variant, {k: v for k, v in rows[variant].items() if k not in ("pipeline", "per_clip_flicker")})
+    shutil.rmtree(work)
     plain = rows.get("plain")
 
     def ratio(row, key):
@@ -224,8 +249,8 @@ def main(argv: list[str] | None = None) -> None:
     command = "python benchmarks/bench_stylesv.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = f"""### {stamp}, CPU {platform.machine()}, 1 thread, torch {torch.__version__}
 
-{args.steps} steps x batch {args.batch} on {args.train_clips} demo training clips (motion condition), seed 0 for every
-variant; {args.eval_clips} held-out clips, DDIM {args.sample_steps} steps, guidance 3. Wall {time.time() - wall:.0f} s.
+Each variant a run of the trainer: {args.steps} steps x batch {args.batch} on {args.train_clips} synthetic clips
+(`write_dataset`, 8 frames at 8 fps, motion condition from a cache), seed 0 for every variant; {args.eval_clips} held-out clips, DDIM {args.sample_steps} steps, guidance 3. Wall {time.time() - wall:.0f} s.
 Command: `{command.strip()}`
 
 """ + "\n".join(lines) + "\n" + profile_lines  # fmt: skip

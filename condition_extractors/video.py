@@ -159,6 +159,13 @@ def probe_duration(path: str) -> float | None:
     return None
 
 
+def sampled_frame_count(duration: float, fps: float) -> int:
+    """How many frames sampling at ``fps`` gives from the start of a clip of ``duration`` seconds (the last slot ``n``
+    exists while ``n + 1/2 <= duration * fps``): ``round(duration * fps)``, halves away from zero. A start
+    ``k / fps`` can give ``num_frames`` frames when ``k + num_frames <= sampled_frame_count``."""
+    return _round_half_away(Fraction(duration) * Fraction(fps))
+
+
 def raised_fps(path: str, num_frames: int, fps: float, start_time: float = 0.0) -> float:
     """The original's rate for a short clip: ``fps`` if the clip (from ``start_time``) lasts more than ``num_frames``
     frames at ``fps``, else ``int(num_frames / duration) + 1``; warns naming the new rate when it changes."""
@@ -190,7 +197,7 @@ def random_iframe_start(
     duration = probe_duration(path)
     if duration is None:
         return 0.0
-    slots = _round_half_away(Fraction(duration) * Fraction(fps))
+    slots = sampled_frame_count(duration, fps)
     candidates = range(0, max(slots - num_frames, 0) + 1, gop_size)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     return candidates[int(rng.integers(len(candidates)))] / fps

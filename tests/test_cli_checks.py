@@ -209,8 +209,8 @@ def test_generate_refuses_conditions_that_do_not_fit_the_video(tmp_path, capsys,
                  "--output", str(small)]) == 0  # fmt: skip
     capsys.readouterr()
     assert main(generate_argv(tmp_path, "--conditions", str(small))) == 2
-    assert ("--conditions: motion_vectors are 32x32 but the video is 8x64x64 (frames x height x width); motion "
-            "vectors are pixel displacements") in one_error(capsys)  # fmt: skip
+    assert ("--conditions: motion_vectors are 32x32 but the video is 8x64x64 (frames x height x width); their "
+            "values are pixel displacements") in one_error(capsys)  # fmt: skip
     wide = tmp_path / "wide.safetensors"
     save_file({"depth": torch.zeros(1, 1, 8, 96, 144)}, str(wide))
     assert main(generate_argv(tmp_path, "--conditions", str(wide))) == 2

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from condition_extractors.base import ConditionExtractor, register_extractor
 from videocomposer.data.synthetic import encode_mp4, generate_clip, load_ground_truth, write_dataset
 from videocomposer.data.video_dataset import (
+    UnusableClipError,
     VideoTextDataset,
     collate_video_text,
     read_captions,
@@ -107,7 +108,10 @@ def test_start_times_are_seeded_by_seed_epoch_and_index(synthetic):
     torch.testing.assert_close(a[1]["pixel_values"], b[1]["pixel_values"], rtol=0, atol=0)
     starts = {(seed, epoch, index): _dataset(folder, captions, seed=seed).start_time(index, epoch)
               for seed in (0, 1) for epoch in (0, 1) for index in (0, 1)}
-    assert len(set(starts.values())) == len(starts)
+    again = {key: _dataset(folder, captions, seed=key[0]).start_time(key[2], key[1]) for key in starts}
+    assert again == starts and len(set(starts.values())) > 2  # a function of (seed, epoch, index), not a constant
+    # on the 1 / fps grid, inside the 24 - 8 + 1 starts of a 24-frame clip
+    assert all(float(s * SOURCE_FPS).is_integer() and 0 <= s * SOURCE_FPS <= 16 for s in starts.values())
     # set_epoch draws new windows: take the first epoch whose window starts on another frame
     first_frame = [round(b.start_time(1, epoch) * SOURCE_FPS) for epoch in range(20)]
     epoch = next(e for e in range(1, 20) if first_frame[e] != first_frame[0])
@@ -289,3 +293,38 @@ def test_bad_captions_files_raise(tmp_path):
     (tmp_path / "list.jsonl").write_text("[1, 2]\n")
     with pytest.raises(ValueError, match="each JSONL line must be an object"):
         VideoTextDataset(tmp_path, tmp_path / "list.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("source_fps", "source_frames", "num_starts"),
+    [
+        (25, 65, 3),  # 2.6 s: round(2.6 * 4) = 10 frames at 4 fps, so 8 of them start at 0, 0.25 or 0.5 s
+        (30, 78, 3),  # 2.6 s at another source rate
+        (25, 47, 1),  # 1.88 s: round(7.52) = 8, only the start 0
+        (24, 45, 1),  # 1.875 s: 7.5 frames round up to 8 (the last slot n = 7 exists: 7 + 1/2 <= 7.5)
+        (25, 46, 0),  # 1.84 s: round(7.36) = 7 frames, too short for 8
+    ],
+)
+def test_start_times_are_exactly_the_starts_load_video_can_fill(tmp_path, source_fps, source_frames, num_starts):
+    """Real H.264 clips at 8 frames / 4 fps: every drawn start loads, the next one on the grid would not."""
+    from condition_extractors.video import load_video
+
+    clip = generate_clip(5, num_frames=source_frames, height=32, width=32)
+    (tmp_path / "clip.mp4").write_bytes(encode_mp4(clip.frames, fps=source_fps))
+    (tmp_path / "captions.csv").write_text("videoid,name\nclip,a clip\n")
+    dataset = VideoTextDataset(tmp_path, tmp_path / "captions.csv", num_frames=8, fps=4, resolution=32)
+    path = str(tmp_path / "clip.mp4")
+    for k in range(num_starts):
+        assert load_video(path, num_frames=8, fps=4, start_time=k / 4).shape[0] == 8
+    with pytest.raises(ValueError, match="fewer than num_frames|frames"):
+        load_video(path, num_frames=8, fps=4, start_time=num_starts / 4)
+    if num_starts == 0:
+        with pytest.raises(UnusableClipError, match=r"1.84 s is too short for num_frames=8 at fps=4.0 \(it needs 1.88"):
+            dataset.start_time(0)
+        return
+    drawn = {dataset.start_time(0, epoch) for epoch in range(40)}
+    assert drawn == {k / 4 for k in range(num_starts)}
+    for epoch in range(6):  # never dropped as "too short", whatever the epoch draws
+        dataset.set_epoch(epoch)
+        assert dataset[0]["pixel_values"].shape == (8, 3, 32, 32)
+    assert dataset.num_skipped == 0

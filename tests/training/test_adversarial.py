@@ -86,8 +86,9 @@ def test_discriminator_step_equals_hinge_plus_r1_and_updates_the_weights():
     real_logits = reference(real)
     (gradient,) = torch.autograd.grad(real_logits.sum(), real)
     expected = (F.relu(1 - real_logits) + F.relu(1 + reference(fake))).mean()
-    expected = expected + 0.3 / 2 * gradient.pow(2).flatten(1).sum(1).mean()
-    assert loss == pytest.approx(expected.item(), rel=1e-5)
+    penalty = 0.3 / 2 * gradient.pow(2).flatten(1).sum(1).mean()
+    assert loss["discriminator"] == pytest.approx(expected.item(), rel=1e-5, abs=1e-7)
+    assert loss["r1"] == pytest.approx(penalty.item(), rel=1e-5, abs=1e-9) and loss["r1"] > 0
     pairs = zip(adversary.discriminator.parameters(), reference.parameters())
     assert all(not torch.equal(a, b) for a, b in pairs if a.ndim > 1)  # every weight (a bias's hinge terms may cancel)
     with pytest.raises(RuntimeError, match="call generator_term first"):

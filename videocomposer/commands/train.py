@@ -19,5 +19,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from videocomposer.train import main
 
-    main(args.passthrough_args)
-    return 0
+    return main(args.passthrough_args)

@@ -11,7 +11,6 @@ the item falls back to the next usable clip; a run never stops on bad data.
 
 import csv
 import json
-import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from condition_extractors.base import ConditionExtractor, available_extractors, extract_conditions, get_extractor
-from condition_extractors.video import load_video, open_video_stream, resize_center_crop
+from condition_extractors.video import load_video, probe_duration, resize_center_crop, sampled_frame_count
 
 from ..atomic_files import atomic_path, atomic_write_text
 
@@ -98,7 +97,10 @@ class VideoTextDataset(Dataset):
             if not self.conditions:
                 raise ValueError("cache_dir is given but conditions is empty: name the conditions the cache holds")
             if not self.cache_dir.is_dir():
-                raise ValueError(f"cache_dir={str(cache_dir)!r} is not a folder; write it with write_condition_cache")
+                raise ValueError(
+                    f"cache_dir={str(cache_dir)!r} is not a folder; write it with `videocomposer extract --cache DIR` "
+                    "(or write_condition_cache)"
+                )
         self.num_frames = num_frames
         self.fps = float(fps)
         self.seed = seed
@@ -132,8 +134,10 @@ class VideoTextDataset(Dataset):
         return self.data_dir / (video if Path(video).suffix else video + self.video_extension)
 
     def start_time(self, index: int, epoch: int | None = None) -> float:
-        """Random start (seconds) of clip ``index`` in ``epoch`` (default: the current one), uniform over the
-        positions that leave room for ``num_frames`` frames at ``fps``, rounded down to a multiple of ``1 / fps``.
+        """Random start (seconds) of clip ``index`` in ``epoch`` (default: the current one): ``k / fps`` for ``k``
+        uniform over the starts from which :func:`~condition_extractors.video.load_video` gives ``num_frames`` frames
+        at ``fps`` (the original's rule: ``k + num_frames <= round(duration * fps)``, the frames of its ``fps``
+        re-encode).
 
         Raises:
             UnusableClipError: the file cannot be opened or is too short.
@@ -141,21 +145,18 @@ class VideoTextDataset(Dataset):
         epoch = self.epoch if epoch is None else epoch
         path = self.video_path(index)
         try:
-            duration, rate = _probe(path)
+            duration = probe_duration(str(path))
         except _DATA_ERRORS as error:
             raise UnusableClipError(str(error)) from error
         if duration is None:
             return 0.0
-        # The last target time start + (F-1)/fps must fall on a frame: before the last frame's start (+1/rate).
-        latest = duration - (self.num_frames - 1) / self.fps - (1.0 / rate if rate else 0.0)
-        if latest < 0:
+        num_starts = sampled_frame_count(duration, self.fps) - self.num_frames + 1
+        if num_starts < 1:
             raise UnusableClipError(
                 f"video={str(path)!r}: {duration:.3g} s is too short for num_frames={self.num_frames} at "
-                f"fps={self.fps}"
+                f"fps={self.fps} (it needs {(self.num_frames - 0.5) / self.fps:.3g} s)"
             )
-        # on the 1 / fps grid of the sampler (``condition_extractors.video``), which rounds a start up to it
-        drawn = np.random.default_rng([self.seed, epoch, index]).uniform(0.0, latest)
-        return math.floor(drawn * self.fps) / self.fps
+        return int(np.random.default_rng([self.seed, epoch, index]).integers(num_starts)) / self.fps
 
     def clip_conditions(self, index: int, start_time: float) -> dict[str, torch.Tensor]:
         """Conditions ``{pipeline kwarg: (C, F, h, w)}`` of clip ``index`` from ``start_time``, by the extractors.
@@ -238,7 +239,7 @@ class VideoTextDataset(Dataset):
     def _read_cache(self, index: int) -> tuple[dict[str, torch.Tensor], float]:
         path = self.cache_path(index)
         if not path.is_file():
-            raise UnusableClipError(f"no cache entry {path}; write it with write_condition_cache")
+            raise UnusableClipError(f"no cache entry {path}; write it with `videocomposer extract --cache DIR`")
         with safe_open(str(path), framework="pt") as entry:
             metadata = entry.metadata() or {}
             tensors = {key: entry.get_tensor(key) for key in entry.keys()}
@@ -384,22 +385,6 @@ def write_cache_index(dataset: VideoTextDataset, cache_dir: str | os.PathLike) -
                 "conditions": list(dataset.conditions)}  # fmt: skip
     index = {"settings": settings, "num_clips": len(dataset), "entries": entries, "missing": missing}
     return atomic_write_text(folder / CACHE_INDEX_NAME, json.dumps(index, indent=1) + "\n")
-
-
-def _probe(path: Path) -> tuple[float | None, float | None]:
-    """Duration in seconds (None if the file does not say) and average frame rate of a video file."""
-    container, stream = open_video_stream(str(path))
-    with container:
-        rate = float(stream.average_rate) if stream.average_rate else None
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / av.time_base
-        elif stream.frames and rate:
-            duration = stream.frames / rate
-        else:
-            duration = None
-    return duration, rate
 
 
 def _check_resolution(resolution: int | tuple[int, int]) -> tuple[int, int]:

@@ -24,7 +24,6 @@ wraps a UNet (e.g. ``pipeline.unet``) and loads them.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -34,10 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from videocomposer.atomic_files import atomic_path, atomic_write_text
+from videocomposer.models.adapter_files import load_adapter_weights, read_adapter_config, save_adapter_files
 from videocomposer.motion.bspline import uniform_quadratic_weights
 
 ADAPTER_CONFIG_NAME = "lowrank_temporal_config.json"
@@ -155,30 +153,14 @@ def set_frame_times(unet: nn.Module, frame_offset: float = 0.0, frame_step: floa
 
 def save_lowrank_temporal(unet: nn.Module, config: LowRankTemporalConfig, save_directory: str | os.PathLike) -> Path:
     """Write the config and the wrappers' weights (nothing else) into ``save_directory``, each atomically."""
-    folder = Path(save_directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {key: value.detach().cpu().contiguous() for key, value in lowrank_temporal_state_dict(unet).items()}
-    if not state:
-        raise ValueError("unet: has no low-rank temporal modulation to save")
-    weights = folder / ADAPTER_WEIGHTS_NAME
-    with atomic_path(weights) as temporary:
-        save_file(state, str(temporary), metadata={"format": "pt"})
-    atomic_write_text(folder / ADAPTER_CONFIG_NAME, json.dumps(config.to_dict(), indent=2, sort_keys=True))
-    return weights
+    state = lowrank_temporal_state_dict(unet)
+    return save_adapter_files(state, config.to_dict(), save_directory, ADAPTER_WEIGHTS_NAME, ADAPTER_CONFIG_NAME)
 
 
 def load_lowrank_temporal_weights(unet: nn.Module, pretrained_directory: str | os.PathLike) -> None:
     """Load saved weights into a ``unet`` that already carries the same wrappers (strict: same keys and shapes)."""
-    path = Path(pretrained_directory) / ADAPTER_WEIGHTS_NAME
-    if not path.is_file():
-        raise ValueError(f"pretrained_directory: {str(path.parent)!r} has no {ADAPTER_WEIGHTS_NAME}")
-    state = load_file(str(path))
     current = lowrank_temporal_state_dict(unet)
-    if set(state) != set(current) or any(state[k].shape != current[k].shape for k in current):
-        raise ValueError(
-            "pretrained_directory: low-rank weights do not match this unet; missing "
-            f"{sorted(set(current) - set(state))[:4]}, unexpected {sorted(set(state) - set(current))[:4]}"
-        )
+    state = load_adapter_weights(current, pretrained_directory, ADAPTER_WEIGHTS_NAME)
     with torch.no_grad():
         for key, value in current.items():
             value.copy_(state[key])
@@ -186,10 +168,7 @@ def load_lowrank_temporal_weights(unet: nn.Module, pretrained_directory: str | o
 
 def load_lowrank_temporal(unet: nn.Module, pretrained_directory: str | os.PathLike) -> LowRankTemporalConfig:
     """Wrap ``unet`` as saved by :func:`save_lowrank_temporal` and load the weights; returns the config."""
-    config_path = Path(pretrained_directory) / ADAPTER_CONFIG_NAME
-    if not config_path.is_file():
-        raise ValueError(f"pretrained_directory: {str(config_path.parent)!r} has no {ADAPTER_CONFIG_NAME}")
-    config = LowRankTemporalConfig(**json.loads(config_path.read_text()))
+    config = LowRankTemporalConfig(**read_adapter_config(pretrained_directory, ADAPTER_CONFIG_NAME))
     add_lowrank_temporal(unet, config)
     load_lowrank_temporal_weights(unet, pretrained_directory)
     return config

@@ -128,8 +128,9 @@ class TemporalAdversary:
         self.discriminator.requires_grad_(True)
         return self.weight * _masked_mean(generator_loss(self.loss, logits), mask)
 
-    def discriminator_step(self, accelerator: Accelerator) -> float:
-        """One optimizer step of the discriminator on the pair of the last :meth:`generator_term`; returns its loss.
+    def discriminator_step(self, accelerator: Accelerator) -> dict[str, float]:
+        """One optimizer step of the discriminator on the pair of the last :meth:`generator_term`; returns its loss
+        terms, ``{"discriminator": L_D, "r1": the weighted R1 penalty}`` (this process's batch; they are summed).
 
         Every process steps (with gradients averaged over processes), whatever its batch's timesteps."""
         if self._pending is None:
@@ -140,15 +141,16 @@ class TemporalAdversary:
         real.requires_grad_(self.r1_gamma > 0)
         real_logits = self.discriminator(real)
         loss = _masked_mean(discriminator_loss(self.loss, real_logits, self.discriminator(fake)), mask)
+        penalty = loss.new_zeros(())
         if self.r1_gamma > 0:
             (gradient,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
-            loss = loss + self.r1_gamma / 2 * _masked_mean(gradient.pow(2).flatten(1).sum(1), mask)
-        loss.backward()
+            penalty = self.r1_gamma / 2 * _masked_mean(gradient.pow(2).flatten(1).sum(1), mask)
+        (loss + penalty).backward()
         if accelerator.num_processes > 1:
             for parameter in self.discriminator.parameters():
                 parameter.grad = accelerator.reduce(parameter.grad, reduction="mean")
         self.optimizer.step()
-        return loss.item()
+        return {"discriminator": loss.item(), "r1": penalty.item()}
 
     def register_checkpoint_hooks(self, accelerator: Accelerator) -> None:
         """Write the discriminator and its optimizer into every checkpoint folder and read them back on resume."""

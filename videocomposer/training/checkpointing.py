@@ -3,10 +3,11 @@ to ``checkpoint-{step}`` when complete; old ones pruned to ``checkpoints_total_l
 
 A checkpoint holds what ``accelerator.save_state`` writes for the prepared objects (optimizer, LR scheduler, the RNG
 states of every process in ``random_states_{rank}.pkl``), every object given to
-``accelerator.register_for_checkpointing`` (the EMA), and, written by every process, its own :class:`TrainingState` (``training_state_{rank}.pt``), so a
-resumed N-process run continues the same loss curves. The trained models are written by :func:`register_model_hooks`
-in diffusers format (``unet/``, ``stc_encoder/``, loadable with ``from_pretrained``), or, for a LoRA run, as the
-adapter weights only (``unet_lora/``; ``unet_lowrank_temporal/`` for low-rank temporal modulation); under FSDP or DeepSpeed, accelerate writes them sharded, one file per rank.
+``accelerator.register_for_checkpointing`` (the EMA), and, written by every process, its own :class:`TrainingState`
+(``training_state_{rank}.pt``), so a resumed N-process run continues the same loss curves. The trained models are
+written by :func:`register_model_hooks` in diffusers format (``unet/``, ``stc_encoder/``, loadable with
+``from_pretrained``), or, for an adapter run, as the adapter weights only (``unet_lora/``, ``unet_lowrank_temporal/``:
+the adapter's ``checkpoint_folder``); under FSDP or DeepSpeed, accelerate writes them sharded, one file per rank.
 """
 
 from __future__ import annotations
@@ -22,16 +23,12 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
 
-if TYPE_CHECKING:  # peft is the optional `lora` extra, imported only by LoRA runs
-    from peft import LoraConfig
-
-    from videocomposer.models.lowrank_temporal import LowRankTemporalConfig
+if TYPE_CHECKING:
+    from .adapters import UNetAdapter
 
 CHECKPOINT_PREFIX = "checkpoint-"
 _CHECKPOINT_RE = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
 _TEMPORARY_PREFIX = f".{CHECKPOINT_PREFIX}"  # ".checkpoint-{step}.tmp" while writing, ".deleting" while pruning
-LORA_FOLDER = "unet_lora"
-LOWRANK_FOLDER = "unet_lowrank_temporal"
 TRAINING_STATE_NAME = "training_state_{rank}.pt"
 EMA_SHARD_NAME = "ema_{rank}.pt"  # under FSDP / DeepSpeed, where each rank's EMA covers its own shards
 # Engines whose save_state writes the (sharded) model weights itself; the model hooks then write no diffusers folder.
@@ -87,11 +84,10 @@ def register_per_rank_state(accelerator: Accelerator, obj: Any, name: str) -> No
 def register_model_hooks(
     accelerator: Accelerator,
     components: dict[str, torch.nn.Module],
-    lora_config: LoraConfig | None,
-    lowrank_config: LowRankTemporalConfig | None = None,
+    adapter: UNetAdapter | None = None,
 ) -> None:
-    """Make ``save_state`` / ``load_state`` write and read the prepared models as diffusers folders (or, with a
-    ``lora_config`` / ``lowrank_config``, the UNet's adapter weights only) instead of accelerate's flat ``model*.safetensors``.
+    """Make ``save_state`` / ``load_state`` write and read the prepared models as diffusers folders (or, with an
+    ``adapter``, the UNet's adapter weights only) instead of accelerate's flat ``model*.safetensors``.
 
     ``components`` maps a folder name to the model as it was before ``accelerator.prepare``; a prepared model (DDP,
     FSDP, DeepSpeed, compiled) is matched to it by identity after ``accelerator.unwrap_model``, so any wrapper works,
@@ -113,14 +109,8 @@ def register_model_hooks(
             for model in models:
                 name = component_name(model)
                 model = accelerator.unwrap_model(model)
-                if name == "unet" and lora_config is not None:
-                    from .temporal_lora import save_temporal_lora
-
-                    save_temporal_lora(model, lora_config, Path(output_dir) / LORA_FOLDER)
-                elif name == "unet" and lowrank_config is not None:
-                    from videocomposer.models.lowrank_temporal import save_lowrank_temporal
-
-                    save_lowrank_temporal(model, lowrank_config, Path(output_dir) / LOWRANK_FOLDER)
+                if name == "unet" and adapter is not None:
+                    adapter.save(model, Path(output_dir) / adapter.checkpoint_folder)
                 else:
                     model.save_pretrained(str(Path(output_dir) / name))
         weights.clear()  # written above: accelerate must not write them again
@@ -131,14 +121,8 @@ def register_model_hooks(
             model = models.pop()
             name = component_name(model)
             model = accelerator.unwrap_model(model)
-            if name == "unet" and lora_config is not None:
-                from .temporal_lora import load_temporal_lora_weights
-
-                load_temporal_lora_weights(model, Path(input_dir) / LORA_FOLDER)
-            elif name == "unet" and lowrank_config is not None:
-                from videocomposer.models.lowrank_temporal import load_lowrank_temporal_weights
-
-                load_lowrank_temporal_weights(model, Path(input_dir) / LOWRANK_FOLDER)
+            if name == "unet" and adapter is not None:
+                adapter.load_weights(model, Path(input_dir) / adapter.checkpoint_folder)
             else:
                 loaded = type(model).from_pretrained(input_dir, subfolder=name)
                 model.load_state_dict(loaded.state_dict())

@@ -7,13 +7,14 @@ keeps PyTorch's default. That default (every core in every process) oversubscrib
 processes share a machine.
 """
 
-import argparse
 import os
 
 import torch
 from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
 from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin, parse_flag_from_env
+
+from .arguments import TrainingArguments
 
 logger = get_logger(__name__)
 
@@ -88,7 +89,7 @@ def enable_fsdp_on_cpu(accelerator: Accelerator) -> bool:
     return True
 
 
-def check_engine_support(accelerator: Accelerator, args: argparse.Namespace) -> None:
+def check_engine_support(accelerator: Accelerator, args: TrainingArguments) -> None:
     """Raise ``ValueError`` naming the option for what the engine (DeepSpeed, FSDP) cannot do with these arguments.
 
     A compositional ``--trainable all`` / ``stc`` run trains two models (the UNet and the STC encoder) with one
@@ -119,3 +120,9 @@ def log_batch_layout(accelerator: Accelerator, per_device_batch: int, accumulati
         f"process(es) x {accumulation_steps} accumulation step(s) = effective batch {effective}"
     )
     return effective
+
+
+def check_mixed_precision(accelerator: Accelerator) -> None:
+    """fp16 autocast has no CPU kernels for much of the UNet: refuse it there, naming the dtype that works."""
+    if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+        raise ValueError("--mixed_precision fp16: not supported on CPU; use bf16 on CPU (or no mixed precision)")

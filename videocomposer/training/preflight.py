@@ -1,23 +1,103 @@
-"""Checks of the training data and condition extractors that run before any model is loaded, so that a bad
-``--train_data_dir``, captions file, column or extractor set-up is reported at once, naming the option to fix."""
+"""Checks that run before any model is loaded, so that a bad ``--pretrained_model_name_or_path``, ``--output_dir``,
+``--train_data_dir``, captions file, column, condition cache or extractor set-up is reported at once, naming the
+option to fix: paths and folders, the cache's settings (its ``index.json``) against the run's, at least one usable
+clip, and each on-the-fly extractor built once."""
 
-import argparse
+import json
 from pathlib import Path
 
 from condition_extractors.base import get_extractor
-from videocomposer.data.video_dataset import VideoTextDataset, read_captions
+from videocomposer.data.video_dataset import CACHE_INDEX_NAME, UnusableClipError, VideoTextDataset, read_captions
+
+from .arguments import TrainingArguments
+
+CACHE_HINT = "write it with `videocomposer extract --dataset DIR --captions-file FILE --conditions ... --cache DIR`"
 
 
-def build_dataset(args: argparse.Namespace) -> VideoTextDataset:
-    """The training data set of ``args``, after checking the data options and building each on-the-fly extractor once
-    (an extractor that cannot be built, e.g. ``sketch`` without weights, is a ``ValueError`` naming the option)."""
+def check_pretrained_model(name_or_path: str) -> None:
+    """A local pipeline folder must hold ``model_index.json``; a name that is no folder must be a Hub repo id."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise ValueError(f"--pretrained_model_name_or_path: {name_or_path!r} has no model_index.json (not a "
+                             "VideoComposerPipeline folder)")  # fmt: skip
+        return
+    try:
+        validate_repo_id(name_or_path)
+        looks_local = path.is_absolute() or name_or_path.startswith((".", "~")) or name_or_path.count("/") > 1
+    except HFValidationError:
+        looks_local = True
+    if looks_local:
+        raise ValueError(f"--pretrained_model_name_or_path: no such folder {name_or_path!r} (nor a Hub repo id)")
+
+
+def check_output_dir(output_dir: str) -> None:
+    """``output_dir`` and the folders above it that exist must be folders."""
+    for path in (Path(output_dir), *Path(output_dir).absolute().parents):
+        if path.exists():
+            if not path.is_dir():
+                raise ValueError(f"--output_dir: {str(path)!r} is a file, so {output_dir!r} cannot be a folder")
+            return
+
+
+def check_cache_settings(args: TrainingArguments) -> dict:
+    """The cache's ``index.json``, after checking that it was written with this run's settings."""
+    path = Path(args.conditions_cache_dir) / CACHE_INDEX_NAME
+    if not Path(args.conditions_cache_dir).is_dir():
+        raise ValueError(f"--conditions_cache_dir: {args.conditions_cache_dir!r} is not a folder; {CACHE_HINT}")
+    if not path.is_file():
+        raise ValueError(
+            f"--conditions_cache_dir: {args.conditions_cache_dir!r} has no {CACHE_INDEX_NAME}; {CACHE_HINT}"
+        )
+    index = json.loads(path.read_text())
+    settings = index.get("settings", {})
+    expected = {"num_frames": args.num_frames, "fps": float(args.fps), "height": args.resolution,
+                "width": args.resolution, "conditions": list(args.conditions)}  # fmt: skip
+    options = {"num_frames": "--num_frames", "fps": "--fps", "height": "--resolution", "width": "--resolution",
+               "conditions": "--conditions"}  # fmt: skip
+    wrong = {options[key]: (settings.get(key), value) for key, value in expected.items() if settings.get(key) != value}
+    if wrong:
+        details = "; ".join(f"{option} {run!r} but the cache has {cache!r}" for option, (cache, run) in wrong.items())
+        raise ValueError(f"--conditions_cache_dir: written with other settings: {details}; use the cache's settings "
+                         "or write a new cache into an empty folder")  # fmt: skip
+    return index
+
+
+def check_usable_clip(dataset: VideoTextDataset, args: TrainingArguments) -> None:
+    """Find one usable clip (a cache entry, or a video long enough); the unusable ones met before it are reported
+    (and counted) when training reaches them."""
+    reason = ""
+    for index in range(len(dataset)):
+        try:
+            if dataset.cache_dir is not None:
+                if not dataset.cache_path(index).is_file():
+                    raise UnusableClipError(f"no cache entry {dataset.cache_path(index)}")
+            else:
+                dataset.start_time(index, epoch=0)
+            return
+        except UnusableClipError as error:
+            reason = reason or str(error)
+    raise ValueError(
+        f"--train_data_dir / --captions_file: none of the {len(dataset)} clips is usable (the first: {reason}); "
+        f"check the videos, --num_frames {args.num_frames} and --fps {args.fps}"
+    )
+
+
+def build_dataset(args: TrainingArguments) -> VideoTextDataset:
+    """The training data set of ``args``, after checking the model and output paths, the data options and the cache,
+    and building each on-the-fly extractor once (an extractor that cannot be built, e.g. ``sketch`` without weights,
+    is a ``ValueError`` naming the option)."""
     if not Path(args.train_data_dir).is_dir():
         raise ValueError(f"--train_data_dir: {args.train_data_dir!r} is not a folder")
     try:
         read_captions(args.captions_file, args.video_column, args.caption_column)
     except ValueError as error:
         raise ValueError(f"--captions_file / --video_column / --caption_column: {error}") from error
-    if args.conditions_cache_dir is None:
+    if args.conditions_cache_dir is not None:
+        check_cache_settings(args)
+    else:
         for name in args.conditions:
             kwargs = (args.condition_kwargs or {}).get(name, {})
             try:
@@ -28,7 +108,9 @@ def build_dataset(args: argparse.Namespace) -> VideoTextDataset:
                     f'--condition_kwargs \'{{"{name}": {{"model": "PATH"}}}}\', or read extracted conditions '
                     f"with --conditions_cache_dir"
                 ) from error
-    return VideoTextDataset(
+    check_pretrained_model(args.pretrained_model_name_or_path)
+    check_output_dir(args.output_dir)
+    dataset = VideoTextDataset(
         args.train_data_dir,
         args.captions_file,
         num_frames=args.num_frames,
@@ -41,3 +123,5 @@ def build_dataset(args: argparse.Namespace) -> VideoTextDataset:
         cache_dir=args.conditions_cache_dir,
         seed=args.seed,
     )
+    check_usable_clip(dataset, args)
+    return dataset

@@ -2,7 +2,8 @@
 capacity, trained while every pretrained weight stays frozen.
 
 Targets: the query, key, value and output projections (``to_q``, ``to_k``, ``to_v``, ``to_out.0``) of both attention
-layers of every temporal transformer block, in ``transformer_in`` and in every ``temp_attentions.{i}``. The
+layers of every temporal transformer block, in ``transformer_in`` and in every ``temp_attentions.{i}``
+(``TEMPORAL_ATTENTION_PROJECTIONS``, the selector low-rank temporal modulation uses too). The
 temporal convolutions and the transformers' ``proj_in`` / ``proj_out`` / feed-forward stay unadapted: attention over
 frames is where motion is mixed. ``B`` starts at zero (peft's default), so the adapted model computes exactly what the
 base model computes until it is trained.
@@ -11,20 +12,16 @@ Saved files (peft's adapter format): ``adapter_config.json`` and ``adapter_model
 ``lora_A`` / ``lora_B`` weights.
 """
 
-import json
 import os
 from pathlib import Path
 
 import torch
 from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
-from safetensors.torch import load_file, save_file
 
-from videocomposer.atomic_files import atomic_path, atomic_write_text
+from videocomposer.models.adapter_files import load_adapter_weights, read_adapter_config, save_adapter_files
+from videocomposer.models.lowrank_temporal import TEMPORAL_ATTENTION_PROJECTIONS
 from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 
-TEMPORAL_LORA_TARGETS = (
-    r".*(transformer_in|temp_attentions\.\d+)\.transformer_blocks\.\d+\.attn[12]\.(to_q|to_k|to_v|to_out\.0)"
-)
 ADAPTER_CONFIG_NAME = "adapter_config.json"
 ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors"
 
@@ -36,7 +33,7 @@ def temporal_lora_config(rank: int, lora_alpha: int | None = None) -> LoraConfig
     return LoraConfig(
         r=rank,
         lora_alpha=rank if lora_alpha is None else lora_alpha,
-        target_modules=TEMPORAL_LORA_TARGETS,
+        target_modules=TEMPORAL_ATTENTION_PROJECTIONS,
         init_lora_weights=True,
     )
 
@@ -56,39 +53,20 @@ def add_temporal_lora(unet: VideoComposerUNet3DModel, config: LoraConfig) -> lis
 
 def save_temporal_lora(unet: VideoComposerUNet3DModel, config: LoraConfig, save_directory: str | os.PathLike) -> Path:
     """Write the adapter config and the adapter weights (nothing else) into ``save_directory``."""
-    folder = Path(save_directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {key: value.detach().cpu().contiguous() for key, value in get_peft_model_state_dict(unet).items()}
-    weights = folder / ADAPTER_WEIGHTS_NAME
-    with atomic_path(weights) as temporary:
-        save_file(state, str(temporary), metadata={"format": "pt"})
-    atomic_write_text(
-        folder / ADAPTER_CONFIG_NAME, json.dumps(config.to_dict(), indent=2, sort_keys=True, default=list)
-    )
-    return weights
+    state = get_peft_model_state_dict(unet)
+    return save_adapter_files(state, config.to_dict(), save_directory, ADAPTER_WEIGHTS_NAME, ADAPTER_CONFIG_NAME)
 
 
 def load_temporal_lora(unet: VideoComposerUNet3DModel, pretrained_directory: str | os.PathLike) -> LoraConfig:
     """Inject the adapters saved by :func:`save_temporal_lora` into ``unet`` and load their weights (strict)."""
-    folder = Path(pretrained_directory)
-    if not (folder / ADAPTER_CONFIG_NAME).is_file():
-        raise ValueError(f"pretrained_directory: {str(folder)!r} has no {ADAPTER_CONFIG_NAME}")
-    config = LoraConfig.from_pretrained(str(folder))
+    read_adapter_config(pretrained_directory, ADAPTER_CONFIG_NAME)  # a clear error for a folder without one
+    config = LoraConfig.from_pretrained(str(pretrained_directory))
     inject_adapter_in_model(config, unet)
-    load_temporal_lora_weights(unet, folder)
+    load_temporal_lora_weights(unet, pretrained_directory)
     return config
 
 
 def load_temporal_lora_weights(unet: VideoComposerUNet3DModel, pretrained_directory: str | os.PathLike) -> None:
     """Load saved adapter weights into a ``unet`` that already carries the same adapters (strict)."""
-    path = Path(pretrained_directory) / ADAPTER_WEIGHTS_NAME
-    if not path.is_file():
-        raise ValueError(f"pretrained_directory: {str(path.parent)!r} has no {ADAPTER_WEIGHTS_NAME}")
-    state = load_file(str(path))
-    expected = set(get_peft_model_state_dict(unet))
-    if set(state) != expected:
-        raise ValueError(
-            f"pretrained_directory: adapter weights do not match this unet; missing {sorted(expected - set(state))[:4]}, "
-            f"unexpected {sorted(set(state) - expected)[:4]}"
-        )
-    set_peft_model_state_dict(unet, state)
+    current = get_peft_model_state_dict(unet)
+    set_peft_model_state_dict(unet, load_adapter_weights(current, pretrained_directory, ADAPTER_WEIGHTS_NAME))

@@ -30,8 +30,7 @@ def set_trainable(
     unet: VideoComposerUNet3DModel, stc_encoder: STCEncoder, stage: str, trainable: str
 ) -> dict[str, list[torch.nn.Parameter]]:
     """Set ``requires_grad`` on ``unet`` and ``stc_encoder`` for ``stage`` / ``trainable`` (``lora`` and
-    ``lowrank_temporal`` are handled by :func:`~.temporal_lora.add_temporal_lora` and
-    :func:`~videocomposer.models.lowrank_temporal.add_lowrank_temporal`: here they freeze everything).
+    ``lowrank_temporal`` are adapters, added by :mod:`.adapters`: here they freeze everything).
 
     Returns:
         ``{"unet": [...], "stc_encoder": [...]}``: the parameters to optimise, per model (possibly empty lists).

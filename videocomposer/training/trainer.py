@@ -12,13 +12,17 @@ only condition; in the compositional stage text, style and every STC branch are 
 a zero embedding. The style reference of a training clip is its first frame (when the pipeline has an image encoder
 and the UNet a style token); a dropped style is a zero token, after the token MLP, as in the original (whose sampler,
 like our pipeline, then uses MLP(0) as the unconditional style token).
+
+A non-finite loss, gradient norm or trained weight stops the run before anything is written from it
+(:mod:`.divergence`); each loss term is logged on its own (``diffusion``, with an adversary ``generator``,
+``discriminator``, ``r1``).
 """
 
 import argparse
 import math
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +33,15 @@ from accelerate.logging import get_logger
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, ProjectConfiguration
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from condition_extractors import extract_conditions
 from pipelines.pipeline_videocomposer import VideoComposerPipeline
 from videocomposer.data.video_dataset import collate_video_text
 
+from .adapters import UNetAdapter, build_adapter
+from .arguments import TrainingArguments, check_args
 from .checkpointing import (
     EMA_SHARD_NAME,
     SHARDED_ENGINES,
@@ -50,11 +56,13 @@ from .checkpointing import (
 from .condition_dropout import sample_condition_keep_masks
 from .distributed import (
     check_engine_support,
+    check_mixed_precision,
     check_process_group,
     enable_fsdp_on_cpu,
     log_batch_layout,
     set_default_num_threads,
 )
+from .divergence import DivergenceGuard, check_finite_parameters
 from .epoch_sampler import EpochShuffleSampler
 from .objective import (
     BatchShard,
@@ -73,15 +81,180 @@ logger = get_logger(__name__)
 
 @dataclass
 class TrainingResult:
-    """What a finished run reports: optimizer steps done, the loss of each step this process ran, skipped clips."""
+    """What a finished run reports: optimizer steps done, the loss of each step this process ran (and each of its
+    terms: ``diffusion``, with an adversary ``generator``, ``discriminator``, ``r1``), skipped clips."""
 
     global_step: int
     losses: list[float] = field(default_factory=list)
     num_skipped_clips: int = 0
+    terms: dict[str, list[float]] = field(default_factory=dict)
 
 
-def train(args: argparse.Namespace) -> TrainingResult:
-    """Run training as configured by :func:`~videocomposer.training.arguments.parse_args`."""
+@dataclass
+class TrainedModels:
+    """The pipeline of a run and what trains in it."""
+
+    pipeline: VideoComposerPipeline
+    #: the trained parameters per component (``unet``, ``stc_encoder``; possibly empty lists)
+    parameters: dict[str, list[torch.nn.Parameter]]
+    #: the adapter that trains instead of the UNet's weights (``--trainable lora / lowrank_temporal``)
+    adapter: UNetAdapter | None
+    #: dtype of the frozen models
+    weight_dtype: torch.dtype
+    #: whether the clips' first frames feed the UNet's style token
+    use_style: bool
+
+    @property
+    def components(self) -> dict[str, torch.nn.Module]:
+        """The trained components by name."""
+        return {name: getattr(self.pipeline, name) for name, params in self.parameters.items() if params}
+
+    @property
+    def trained_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for params in self.parameters.values() for p in params]
+
+
+def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
+    """Run training as configured by :func:`~videocomposer.training.arguments.parse_args` (or a
+    :class:`~videocomposer.training.arguments.TrainingArguments` built in Python); checks the arguments first."""
+    if isinstance(args, argparse.Namespace):
+        args = TrainingArguments(**vars(args))
+    check_args(args)
+    output_dir = Path(args.output_dir)
+    accelerator, num_threads = create_accelerator(args)
+    dataset = build_dataset(args)  # data, cache and extractors are checked before any model is loaded
+    prepare_output_dir(accelerator, output_dir)
+    hub_repo_id = _create_hub_repo(args) if args.push_to_hub and accelerator.is_main_process else None
+
+    # Models: frozen parts in the weight dtype, trained parts in float32.
+    models = load_models(args, accelerator)
+    trained_models = models.components
+    trained_classes = {name: type(model) for name, model in trained_models.items()}  # before FSDP swaps them
+
+    # Data, optimizer, LR schedule; then accelerate wraps the trained models, the optimizer and the data.
+    dataloader = build_dataloader(args, dataset)
+    schedule = TrainingSchedule.of(args, accelerator.num_processes, len(dataset))
+    optimizer, lr_scheduler = build_optimizer(args, accelerator.num_processes, models.trained_parameters, schedule)
+    register_model_hooks(accelerator, trained_models, models.adapter)
+    prepared = accelerator.prepare(*trained_models.values(), optimizer, dataloader, lr_scheduler)
+    wrapped = dict(zip(trained_models, prepared[: len(trained_models)]))
+    optimizer, dataloader, lr_scheduler = prepared[len(trained_models) :]
+    # FSDP replaces the parameters with their shards: from here on, the ones the prepared models hold.
+    parameters = [p for model in wrapped.values() for p in model.parameters() if p.requires_grad]
+    fsdp = accelerator.distributed_type == DistributedType.FSDP
+    # accelerate clips with FSDP's global norm only when given all of a model's parameters (with the trained ones
+    # alone each rank would clip by the norm of its own shards); frozen ones have no gradient and add nothing.
+    clipped = [p for model in wrapped.values() for p in model.parameters()] if fsdp else parameters
+
+    # What else the checkpoints hold: the EMA, the step's generator (the same on every process: draws are made for
+    # the global batch, each process keeps its rows), the adversary.
+    ema = build_ema(args, accelerator, parameters)
+    state = TrainingState(0, torch.Generator().manual_seed(args.seed), args.seed)
+    register_per_rank_state(accelerator, state, TRAINING_STATE_NAME)
+    adversary = None
+    if args.adversarial_weight > 0:
+        from .adversarial import build_adversary
+
+        adversary = build_adversary(args, models.pipeline.unet.config.out_channels, accelerator)
+    compute_loss = DiffusionLoss(args, accelerator, models, wrapped, adversary)
+
+    # Resume
+    checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir) if args.resume_from_checkpoint else None
+    if args.resume_from_checkpoint and checkpoint is None:
+        logger.info(f"no checkpoint in {output_dir}; starting a new run")
+    if checkpoint is not None:
+        logger.info(f"resuming from {checkpoint}")
+        if fsdp:
+            _materialize_optimizer_state(optimizer)
+        accelerator.load_state(str(checkpoint))
+    first_epoch = state.global_step // schedule.updates_per_epoch
+    skip_batches = (state.global_step % schedule.updates_per_epoch) * args.gradient_accumulation_steps
+    if accelerator.is_main_process:
+        init_trackers(accelerator, args, first_step=state.global_step + 1)
+    validation = Validation(args, accelerator, models, output_dir, ema, parameters)
+
+    # Train
+    logger.info(
+        f"training {sum(p.numel() for p in parameters):,} parameters ({args.stage}, {args.trainable}) on "
+        f"{len(dataset)} clips for {schedule.max_train_steps} steps; starting at step {state.global_step}"
+    )
+    log_batch_layout(accelerator, args.train_batch_size, args.gradient_accumulation_steps, num_threads)
+    result = TrainingResult(global_step=state.global_step)
+    progress = tqdm(
+        total=schedule.max_train_steps, initial=state.global_step, desc="steps",
+        disable=not accelerator.is_main_process,
+    )  # fmt: skip
+    guard = DivergenceGuard(fp16=accelerator.mixed_precision == "fp16")
+    step_terms: dict[str, float] = {}
+    for epoch in range(first_epoch, schedule.num_epochs):
+        if state.global_step >= schedule.max_train_steps:
+            break
+        batches = dataloader
+        if epoch == first_epoch and skip_batches:
+            batches = accelerator.skip_first_batches(dataloader, skip_batches)
+        batches.set_epoch(epoch)  # the sampler's order
+        dataset.set_epoch(epoch)  # the clips' start times: accelerate skips the dataset when it shards the batches
+        for batch in batches:
+            with accelerator.accumulate(*trained_models.values()):
+                with accelerator.autocast():
+                    terms = compute_loss(batch, state.generator, state.global_step)
+                loss = sum(terms.values())
+                values = _mean_over_processes(accelerator, {"loss": loss, **terms})
+                guard.check_loss(values["loss"], state.global_step + 1)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    grad_norm = accelerator.clip_grad_norm_(clipped, args.max_grad_norm or math.inf)
+                    guard.check_gradients(None if grad_norm is None else float(grad_norm), state.global_step + 1)
+                optimizer.step()
+                lr_scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                if adversary is not None:
+                    values |= _mean_over_processes(accelerator, adversary.discriminator_step(accelerator))
+            for name, value in values.items():
+                step_terms[name] = step_terms.get(name, 0.0) + value / args.gradient_accumulation_steps
+            if not accelerator.sync_gradients:
+                continue
+            if ema is not None:
+                ema.step(parameters)
+            state.global_step += 1
+            log_step(accelerator, progress, result, step_terms, lr_scheduler.get_last_lr()[0], state.global_step,
+                     {"skipped_clips": dataset.num_skipped, "skipped_fp16_steps": guard.skipped_in_a_row})  # fmt: skip
+            step_terms = {}
+            if state.global_step % args.checkpointing_steps == 0:
+                check_finite_parameters(accelerator, parameters, f"checkpoint-{state.global_step}")
+                path = save_checkpoint(accelerator, output_dir, state.global_step, args.checkpoints_total_limit)
+                logger.info(f"saved {path}")
+            if validation.due(state.global_step):
+                validation(state.global_step)
+            if state.global_step >= schedule.max_train_steps:
+                break
+    progress.close()
+
+    # Save the trained weights (the EMA's with --use_ema): the adapter, or a pipeline folder.
+    accelerator.wait_for_everyone()
+    if ema is not None:
+        ema.copy_to(parameters)
+    check_finite_parameters(accelerator, parameters, "the final model")
+    final_models = _gather_trained_models(accelerator, args, wrapped, trained_classes, models.adapter)
+    if accelerator.is_main_process:
+        if models.adapter is not None:
+            models.adapter.save(final_models["unet"], output_dir)
+        else:
+            _save_pipeline(args, final_models, output_dir)
+        if args.validation_prompt and state.global_step % args.validation_steps:
+            validation(state.global_step)  # the final weights, unless the last step just did
+        if hub_repo_id is not None:
+            _upload_to_hub(hub_repo_id, output_dir, args.hub_token)
+    accelerator.end_training()
+    result.global_step = state.global_step
+    result.num_skipped_clips = dataset.num_skipped
+    if result.num_skipped_clips:
+        logger.warning(f"skipped {result.num_skipped_clips} unusable clip(s) of {len(dataset)}")
+    return result
+
+
+def create_accelerator(args: TrainingArguments) -> tuple[Accelerator, int]:
+    """The run's ``Accelerator``, checked for what this trainer supports, and the threads per process it set."""
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
@@ -97,34 +270,31 @@ def train(args: argparse.Namespace) -> TrainingResult:
     enable_fsdp_on_cpu(accelerator)
     num_threads = set_default_num_threads(accelerator)
     check_engine_support(accelerator, args)
+    check_mixed_precision(accelerator)
     if args.allow_tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
-    dataset = build_dataset(args)  # data and extractors are checked before any model is loaded
+    return accelerator, num_threads
+
+
+def prepare_output_dir(accelerator: Accelerator, output_dir: Path) -> None:
+    """Create ``output_dir`` (main process) and remove what an interrupted run left half-written."""
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         removed = remove_incomplete_checkpoints(output_dir)
         if removed:
             logger.warning(f"removed incomplete checkpoint folders of an interrupted run: {[p.name for p in removed]}")
-    hub_repo_id = _create_hub_repo(args) if args.push_to_hub and accelerator.is_main_process else None
 
-    # Models: frozen parts in the weight dtype, trained parts in float32.
+
+def load_models(args: TrainingArguments, accelerator: Accelerator) -> TrainedModels:
+    """Load the pipeline, choose what trains (``--trainable``; an adapter initialised from ``--seed``), move every
+    model to the device: frozen ones in the mixed-precision dtype, trained ones in float32."""
     pipeline = VideoComposerPipeline.from_pretrained(args.pretrained_model_name_or_path, revision=args.revision)
     pipeline.set_progress_bar_config(disable=True)
-    unet, stc_encoder, vae = pipeline.unet, pipeline.stc_encoder, pipeline.vae
-    trained = set_trainable(unet, stc_encoder, args.stage, args.trainable)
-    lora_config = None
-    if args.trainable == "lora":
-        from .temporal_lora import add_temporal_lora, temporal_lora_config  # peft: the optional `lora` extra
-
-        lora_config = temporal_lora_config(args.rank, args.lora_alpha)
-        trained["unet"] = add_temporal_lora(unet, lora_config)
-    lowrank_config = None
-    if args.trainable == "lowrank_temporal":
-        from videocomposer.models.lowrank_temporal import LowRankTemporalConfig, add_lowrank_temporal
-
-        spacing = args.lowrank_anchor_spacing  # anchors cover the training clip (later frames: the static delta)
-        lowrank_config = LowRankTemporalConfig(args.rank, math.ceil((args.num_frames - 1) / spacing) + 3, spacing)
-        trained["unet"] = add_lowrank_temporal(unet, lowrank_config)
+    unet = pipeline.unet
+    trained = set_trainable(unet, pipeline.stc_encoder, args.stage, args.trainable)
+    adapter = build_adapter(args.trainable, args.rank, args.lora_alpha, args.num_frames, args.lowrank_anchor_spacing)
+    if adapter is not None:
+        trained["unet"] = adapter.add(unet, seed=args.seed)
     if args.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
@@ -135,29 +305,57 @@ def train(args: argparse.Namespace) -> TrainingResult:
             if not is_trained and module.dtype != weight_dtype:
                 module.to(dtype=weight_dtype)
             module.train(is_trained)
-    trained_models = {name: getattr(pipeline, name) for name, params in trained.items() if params}
-    trained_classes = {name: type(model) for name, model in trained_models.items()}  # before FSDP swaps them
-    parameters = [p for params in trained.values() for p in params]
-
     use_style = bool(
         args.stage == "compositional" and pipeline.image_encoder is not None and unet.config.image_embed_dim
     )
+    return TrainedModels(pipeline, trained, adapter, weight_dtype, use_style)
 
-    # Data
-    sampler = EpochShuffleSampler(len(dataset), args.seed)
-    dataloader = DataLoader(
+
+def init_trackers(accelerator: Accelerator, args: TrainingArguments, first_step: int) -> None:
+    """Start the trackers (main process). TensorBoard drops what an interrupted run logged from ``first_step`` on
+    (``purge_step``), so a resumed run shows each step once."""
+    tracker_config = {k: v for k, v in asdict(args).items() if isinstance(v, (int, float, str, bool))}
+    accelerator.init_trackers(
+        args.tracker_project_name, config=tracker_config, init_kwargs={"tensorboard": {"purge_step": first_step}}
+    )
+
+
+def build_dataloader(args: TrainingArguments, dataset: Dataset) -> DataLoader:
+    """Batches in the order of :class:`EpochShuffleSampler` (a function of ``(seed, epoch)``)."""
+    return DataLoader(
         dataset,
         batch_size=args.train_batch_size,
-        sampler=sampler,
+        sampler=EpochShuffleSampler(len(dataset), args.seed),
         collate_fn=collate_video_text,
         num_workers=args.dataloader_num_workers,
         generator=torch.Generator().manual_seed(args.seed),  # worker seeds; keeps the global RNG out of data loading
     )
 
-    # Optimization
+
+@dataclass(frozen=True)
+class TrainingSchedule:
+    """How many optimizer steps a run takes, and how they fall into epochs."""
+
+    updates_per_epoch: int
+    max_train_steps: int
+    num_epochs: int
+
+    @classmethod
+    def of(cls, args: TrainingArguments, num_processes: int, num_clips: int) -> "TrainingSchedule":
+        batches = math.ceil(num_clips / (args.train_batch_size * num_processes))
+        updates_per_epoch = math.ceil(batches / args.gradient_accumulation_steps)
+        max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
+        return cls(updates_per_epoch, max_train_steps, math.ceil(max_train_steps / updates_per_epoch))
+
+
+def build_optimizer(
+    args: TrainingArguments, num_processes: int, parameters: list[torch.nn.Parameter], schedule: TrainingSchedule
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW on ``parameters`` (``--scale_lr``: lr x accumulation x batch x processes) and its LR schedule (in
+    scheduler steps: accelerate steps a prepared scheduler once per process)."""
     learning_rate = args.learning_rate
     if args.scale_lr:
-        learning_rate *= args.gradient_accumulation_steps * args.train_batch_size * accelerator.num_processes
+        learning_rate *= args.gradient_accumulation_steps * args.train_batch_size * num_processes
     optimizer = torch.optim.AdamW(
         parameters,
         lr=learning_rate,
@@ -165,205 +363,146 @@ def train(args: argparse.Namespace) -> TrainingResult:
         weight_decay=args.adam_weight_decay,
         eps=args.adam_epsilon,
     )
-    updates_per_epoch = math.ceil(math.ceil(len(dataset) / (args.train_batch_size * accelerator.num_processes))
-                                  / args.gradient_accumulation_steps)  # fmt: skip
-    max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
-    num_epochs = math.ceil(max_train_steps / updates_per_epoch)
     lr_scheduler = get_scheduler(
         args.lr_scheduler,
         optimizer=optimizer,
-        num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
-        num_training_steps=max_train_steps * accelerator.num_processes,
+        num_warmup_steps=args.lr_warmup_steps * num_processes,
+        num_training_steps=schedule.max_train_steps * num_processes,
     )
-    register_model_hooks(accelerator, trained_models, lora_config, lowrank_config)
-    prepared = accelerator.prepare(*trained_models.values(), optimizer, dataloader, lr_scheduler)
-    wrapped = dict(zip(trained_models, prepared[: len(trained_models)]))
-    optimizer, dataloader, lr_scheduler = prepared[len(trained_models) :]
-    # FSDP replaces the parameters with their shards: from here on, the ones the prepared models hold.
-    parameters = [p for model in wrapped.values() for p in model.parameters() if p.requires_grad]
-    fsdp = accelerator.distributed_type == DistributedType.FSDP
-    # accelerate clips with FSDP's global norm only when given all of a model's parameters (with the trained ones
-    # alone each rank would clip by the norm of its own shards); frozen ones have no gradient and add nothing.
-    clipped = [p for model in wrapped.values() for p in model.parameters()] if fsdp else parameters
-    unet_forward = wrapped.get("unet", unet)
-    stc_forward = wrapped.get("stc_encoder", stc_encoder)
+    return optimizer, lr_scheduler
 
-    ema = None
-    if args.use_ema:
-        ema = EMAModel(parameters, decay=args.ema_decay)
-        ema.to(accelerator.device)
-        if accelerator.distributed_type in SHARDED_ENGINES:
-            register_per_rank_state(accelerator, ema, EMA_SHARD_NAME)
-        else:  # the same on every process
-            accelerator.register_for_checkpointing(ema)
-    # The same on every process: draws are made for the global batch, each process keeps its rows (BatchShard).
-    state = TrainingState(0, torch.Generator().manual_seed(args.seed), args.seed)
-    register_per_rank_state(accelerator, state, TRAINING_STATE_NAME)
-    noise_scheduler = training_scheduler()
-    adversary = None
-    if args.adversarial_weight > 0:
-        from .adversarial import build_adversary
 
-        adversary = build_adversary(args, unet.config.out_channels, accelerator)
+def build_ema(args: TrainingArguments, accelerator: Accelerator, parameters: list) -> EMAModel | None:
+    """With ``--use_ema``, an EMA of ``parameters`` that the checkpoints hold (per rank under FSDP / DeepSpeed)."""
+    if not args.use_ema:
+        return None
+    ema = EMAModel(parameters, decay=args.ema_decay)
+    ema.to(accelerator.device)
+    if accelerator.distributed_type in SHARDED_ENGINES:
+        register_per_rank_state(accelerator, ema, EMA_SHARD_NAME)
+    else:  # the same on every process
+        accelerator.register_for_checkpointing(ema)
+    return ema
 
-    if accelerator.is_main_process:
-        tracker_config = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool))}
-        accelerator.init_trackers(args.tracker_project_name, config=tracker_config)
 
-    checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir) if args.resume_from_checkpoint else None
-    if args.resume_from_checkpoint and checkpoint is None:
-        logger.info(f"no checkpoint in {output_dir}; starting a new run")
-    if checkpoint is not None:
-        logger.info(f"resuming from {checkpoint}")
-        if fsdp:
-            _materialize_optimizer_state(optimizer)
-        accelerator.load_state(str(checkpoint))
-    first_epoch = state.global_step // updates_per_epoch
-    skip_batches = (state.global_step % updates_per_epoch) * args.gradient_accumulation_steps
+class DiffusionLoss:
+    """The loss terms of one micro-batch: ``diffusion`` (eps MSE) and, with an adversary, ``generator``.
 
-    validation_conditions = {}
-    if args.validation_prompt and args.validation_conditions:
-        validation_conditions = extract_conditions(
-            args.validation_conditions, args.conditions, num_frames=args.num_frames, fps=args.fps,
-            height=args.resolution, width=args.resolution, progress=False, **(args.condition_kwargs or {}),
-        )  # fmt: skip
+    Every draw (VAE posterior, dropout, timesteps, noise) comes from ``generator`` and is made for the global batch;
+    this process keeps its rows (:class:`BatchShard`)."""
 
-    def validate() -> None:
-        if ema is not None:
-            ema.store(parameters)
-            ema.copy_to(parameters)
-        with accelerator.autocast():
-            videos = generate_validation_videos(
-                pipeline, args.validation_prompt, validation_conditions, output_dir, state.global_step,
-                num_frames=args.num_frames, resolution=args.resolution, fps=args.fps,
-                num_inference_steps=args.validation_num_inference_steps,
-                guidance_scale=args.validation_guidance_scale, seed=args.seed,
-            )  # fmt: skip
-        if ema is not None:
-            ema.restore(parameters)
-        for name, module in pipeline.components.items():
-            if isinstance(module, torch.nn.Module):
-                module.train(name in trained_models)
-        log_validation_videos(accelerator, videos, state.global_step, args.fps)
-        logger.info(f"validation videos: {[str(video.path) for video in videos]}")
+    def __init__(self, args: TrainingArguments, accelerator: Accelerator, models: TrainedModels,
+                 wrapped: dict[str, torch.nn.Module], adversary) -> None:  # fmt: skip
+        self.args, self.accelerator, self.models, self.adversary = args, accelerator, models, adversary
+        self.unet = wrapped.get("unet", models.pipeline.unet)
+        self.stc_encoder = wrapped.get("stc_encoder", models.pipeline.stc_encoder)
+        self.scheduler = training_scheduler()
 
-    def compute_loss(batch: dict) -> torch.Tensor:
-        generator = state.generator
+    def __call__(self, batch: dict, generator: torch.Generator, global_step: int) -> dict[str, torch.Tensor]:
+        args, accelerator, pipeline = self.args, self.accelerator, self.models.pipeline
         batch_size = batch["pixel_values"].shape[0]
         shard = BatchShard(accelerator.process_index * batch_size, batch_size, accelerator.num_processes * batch_size)
         stc_inputs = {}
         if args.stage == "compositional":  # the STC encoder rejects a condition it has no branch for
             stc_inputs = pipeline.prepare_conditions(batch["conditions"], batch_size, accelerator.device)
-        dropout_names = ["text"] + (["style"] if use_style else []) + list(stc_inputs)
+        dropout_names = ["text"] + (["style"] if self.models.use_style else []) + list(stc_inputs)
         keep = sample_condition_keep_masks(
             dropout_names, shard.global_size, generator,
             p=args.condition_dropout_prob, p_all_zero=args.drop_all_prob, p_all_keep=args.keep_all_prob,
         )  # fmt: skip
         keep = {name: shard.take(mask) for name, mask in keep.items()}
         with torch.no_grad():
-            latents = encode_video_latents(vae, batch["pixel_values"], generator, shard).to(weight_dtype)
+            latents = encode_video_latents(pipeline.vae, batch["pixel_values"], generator, shard)
+            latents = latents.to(self.models.weight_dtype)
             text = pipeline.encode_prompt(batch["prompts"], accelerator.device, 1, False)[0]
             text = text * keep["text"].to(text).view(-1, 1, 1)
         style = {}
-        if use_style:  # the token MLP trains with the UNet (in its forward): only the image encoder has no gradients
+        if self.models.use_style:  # the token MLP trains with the UNet (in its forward): the image encoder is frozen
             with torch.no_grad():
                 image_embeds = pipeline.encode_image(_first_frames(batch["pixel_values"]), accelerator.device)
             style = {"image_embeds": image_embeds, "image_token_scale": keep["style"].to(accelerator.device)}
-        noised = add_training_noise(noise_scheduler, latents, generator, shard)
+        noised = add_training_noise(self.scheduler, latents, generator, shard)
         condition_latents = None
         if stc_inputs:
             scales = {name: keep[name].to(accelerator.device) for name in stc_inputs}
-            condition_latents = stc_forward(stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales)
-        if adversary is None:
-            return eps_prediction_loss(unet_forward, noised, text, condition_latents, **style)
-        loss, prediction = eps_prediction_loss(
-            unet_forward, noised, text, condition_latents, return_prediction=True, **style
-        )
-        return loss + adversary.generator_term(noise_scheduler, noised, prediction, latents, state.global_step)
-
-    logger.info(
-        f"training {sum(p.numel() for p in parameters):,} parameters ({args.stage}, {args.trainable}) on "
-        f"{len(dataset)} clips for {max_train_steps} steps; starting at step {state.global_step}"
-    )
-    log_batch_layout(accelerator, args.train_batch_size, args.gradient_accumulation_steps, num_threads)
-    result = TrainingResult(global_step=state.global_step)
-    progress = tqdm(
-        total=max_train_steps, initial=state.global_step, desc="steps", disable=not accelerator.is_main_process
-    )
-    step_loss = 0.0
-    for epoch in range(first_epoch, num_epochs):
-        if state.global_step >= max_train_steps:
-            break
-        batches = dataloader
-        if epoch == first_epoch and skip_batches:
-            batches = accelerator.skip_first_batches(dataloader, skip_batches)
-        batches.set_epoch(epoch)  # the sampler's order
-        dataset.set_epoch(epoch)  # the clips' start times: accelerate skips the dataset when it shards the batches
-        for batch in batches:
-            with accelerator.accumulate(*trained_models.values()):
-                with accelerator.autocast():
-                    loss = compute_loss(batch)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(clipped, args.max_grad_norm)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                if adversary is not None:
-                    adversary.discriminator_step(accelerator)
-            step_loss += accelerator.gather(loss.detach()[None]).mean().item() / args.gradient_accumulation_steps
-            if not accelerator.sync_gradients:
-                continue
-            if ema is not None:
-                ema.step(parameters)
-            state.global_step += 1
-            result.losses.append(step_loss)
-            current_lr = lr_scheduler.get_last_lr()[0]
-            accelerator.log(
-                {"train_loss": step_loss, "lr": current_lr, "skipped_clips": dataset.num_skipped},
-                step=state.global_step,
+            condition_latents = self.stc_encoder(
+                stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales
             )
-            progress.set_postfix(loss=f"{step_loss:.4g}", lr=f"{current_lr:.3g}", refresh=False)
-            progress.update(1)
-            step_loss = 0.0
-            if state.global_step % args.checkpointing_steps == 0:
-                path = save_checkpoint(accelerator, output_dir, state.global_step, args.checkpoints_total_limit)
-                logger.info(f"saved {path}")
-            if (
-                args.validation_prompt
-                and state.global_step % args.validation_steps == 0
-                and accelerator.is_main_process
-            ):
-                validate()
-            if state.global_step >= max_train_steps:
-                break
+        if self.adversary is None:
+            return {"diffusion": eps_prediction_loss(self.unet, noised, text, condition_latents, **style)}
+        loss, prediction = eps_prediction_loss(
+            self.unet, noised, text, condition_latents, return_prediction=True, **style
+        )
+        generator_term = self.adversary.generator_term(self.scheduler, noised, prediction, latents, global_step)
+        return {"diffusion": loss, "generator": generator_term}
 
-    progress.close()
-    accelerator.wait_for_everyone()
-    if ema is not None:
-        ema.copy_to(parameters)
-    final_models = _gather_trained_models(accelerator, args, wrapped, trained_classes, lora_config, lowrank_config)
-    if accelerator.is_main_process:
-        if lora_config is not None:
-            from .temporal_lora import save_temporal_lora
 
-            save_temporal_lora(final_models["unet"], lora_config, output_dir)
-        elif lowrank_config is not None:
-            from videocomposer.models.lowrank_temporal import save_lowrank_temporal
+class Validation:
+    """Validation videos of ``--validation_prompt`` (main process), generated with the EMA weights when there are
+    some, logged to the trackers."""
 
-            save_lowrank_temporal(final_models["unet"], lowrank_config, output_dir)
-        else:
-            _save_pipeline(args, final_models, output_dir)
-        if args.validation_prompt and state.global_step % args.validation_steps:
-            validate()  # the final weights, unless the last step just did
-        if hub_repo_id is not None:
-            _upload_to_hub(hub_repo_id, output_dir, args.hub_token)
-    accelerator.end_training()
-    result.global_step = state.global_step
-    result.num_skipped_clips = dataset.num_skipped
-    if result.num_skipped_clips:
-        logger.warning(f"skipped {result.num_skipped_clips} unusable clip(s) of {len(dataset)}")
-    return result
+    def __init__(self, args: TrainingArguments, accelerator: Accelerator, models: TrainedModels, output_dir: Path,
+                 ema: EMAModel | None, parameters: list[torch.nn.Parameter]) -> None:  # fmt: skip
+        self.args, self.accelerator, self.models, self.output_dir = args, accelerator, models, output_dir
+        self.ema, self.parameters = ema, parameters
+        self.conditions = {}
+        if args.validation_prompt and args.validation_conditions:
+            self.conditions = extract_conditions(
+                args.validation_conditions, args.conditions, num_frames=args.num_frames, fps=args.fps,
+                height=args.resolution, width=args.resolution, progress=False, **(args.condition_kwargs or {}),
+            )  # fmt: skip
+
+    def due(self, global_step: int) -> bool:
+        """Whether the step ``global_step`` generates validation videos (on this process)."""
+        every = global_step % self.args.validation_steps == 0
+        return bool(self.args.validation_prompt) and every and self.accelerator.is_main_process
+
+    def __call__(self, global_step: int) -> None:
+        args, pipeline = self.args, self.models.pipeline
+        if self.ema is not None:
+            self.ema.store(self.parameters)
+            self.ema.copy_to(self.parameters)
+        with self.accelerator.autocast():
+            videos = generate_validation_videos(
+                pipeline, args.validation_prompt, self.conditions, self.output_dir, global_step,
+                num_frames=args.num_frames, resolution=args.resolution, fps=args.fps,
+                num_inference_steps=args.validation_num_inference_steps,
+                guidance_scale=args.validation_guidance_scale, seed=args.seed,
+            )  # fmt: skip
+        if self.ema is not None:
+            self.ema.restore(self.parameters)
+        trained = self.models.components
+        for name, module in pipeline.components.items():
+            if isinstance(module, torch.nn.Module):
+                module.train(name in trained)
+        log_validation_videos(self.accelerator, videos, global_step, args.fps)
+        logger.info(f"validation videos: {[str(video.path) for video in videos]}")
+
+
+def log_step(accelerator: Accelerator, progress: tqdm, result: TrainingResult, terms: dict[str, float],
+             learning_rate: float, global_step: int, counts: dict[str, int]) -> None:  # fmt: skip
+    """Record a finished optimizer step: ``terms`` (``loss`` and its parts, averaged over processes and micro-batches)
+    in ``result``, the trackers (``train_loss``, ``{term}_loss``) and the progress bar (the parts only when the loss
+    has several)."""
+    result.losses.append(terms["loss"])
+    parts = {name: value for name, value in terms.items() if name != "loss"}
+    for name, value in parts.items():
+        result.terms.setdefault(name, []).append(value)
+    logs = {"train_loss": terms["loss"], **{f"{name}_loss": value for name, value in parts.items()}}
+    accelerator.log({**logs, "lr": learning_rate, **counts}, step=global_step)
+    postfix = {"loss": f"{terms['loss']:.4g}"}
+    if len(parts) > 1:
+        postfix |= {name: f"{value:.4g}" for name, value in parts.items()}
+    progress.set_postfix(**postfix, lr=f"{learning_rate:.3g}", refresh=False)
+    progress.update(1)
+
+
+def _mean_over_processes(accelerator: Accelerator, values: dict[str, torch.Tensor | float]) -> dict[str, float]:
+    """Each value averaged over the processes (one gather)."""
+    stacked = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=accelerator.device).detach().reshape(())
+                           for v in values.values()])  # fmt: skip
+    means = accelerator.gather(stacked[None]).mean(0).tolist()
+    return dict(zip(values, means))
 
 
 def _materialize_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
@@ -387,11 +526,10 @@ def _first_frames(pixel_values: torch.Tensor) -> list[PIL.Image.Image]:
 
 def _gather_trained_models(
     accelerator: Accelerator,
-    args: argparse.Namespace,
+    args: TrainingArguments,
     wrapped: dict[str, torch.nn.Module],
     classes: dict[str, type],
-    lora_config,
-    lowrank_config,
+    adapter: UNetAdapter | None,
 ) -> dict[str, torch.nn.Module]:
     """The trained models with their full weights on the main process; call on every process.
 
@@ -408,20 +546,14 @@ def _gather_trained_models(
         model = classes[name].from_pretrained(
             args.pretrained_model_name_or_path, subfolder=name, revision=args.revision
         )
-        if name == "unet" and lora_config is not None:
-            from .temporal_lora import add_temporal_lora
-
-            add_temporal_lora(model, lora_config)
-        elif name == "unet" and lowrank_config is not None:
-            from videocomposer.models.lowrank_temporal import add_lowrank_temporal
-
-            add_lowrank_temporal(model, lowrank_config)
+        if name == "unet" and adapter is not None:
+            adapter.add(model, seed=args.seed)  # its weights come from the state dict
         model.load_state_dict(state_dict)
         models[name] = model
     return models
 
 
-def _save_pipeline(args: argparse.Namespace, trained_models: dict[str, torch.nn.Module], output_dir: Path) -> None:
+def _save_pipeline(args: TrainingArguments, trained_models: dict[str, torch.nn.Module], output_dir: Path) -> None:
     """Write the final pipeline (the trained models, which are float32, and the rest as loaded) with ``save_pretrained``.
 
     It is written into a temporary folder first; each component folder is then moved into ``output_dir``, and
@@ -444,7 +576,7 @@ def _save_pipeline(args: argparse.Namespace, trained_models: dict[str, torch.nn.
     temporary.rmdir()
 
 
-def _create_hub_repo(args: argparse.Namespace) -> str:
+def _create_hub_repo(args: TrainingArguments) -> str:
     from huggingface_hub import create_repo
 
     repo_id = args.hub_model_id or Path(args.output_dir).name

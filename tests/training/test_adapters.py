@@ -1,0 +1,60 @@
+"""One adapter protocol for LoRA and low-rank temporal modulation: the same target modules, the same files, one
+loader that tells the kinds apart."""
+
+import pytest
+import torch
+
+from videocomposer.models.lowrank_temporal import LowRankTemporalLinear, load_lowrank_temporal
+from videocomposer.training.adapters import LowRankTemporal, TemporalLoRA, build_adapter, load_adapter
+from videocomposer.training.temporal_lora import load_temporal_lora
+
+
+def unet_output(unet) -> torch.Tensor:
+    sample = torch.randn(1, 4, 4, 4, 4, generator=torch.Generator().manual_seed(0))
+    context = torch.randn(1, 16, unet.config.cross_attention_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        return unet.eval()(sample, 500, context).sample
+
+
+def test_both_adapters_target_the_same_modules(make_tiny_components):
+    lora_unet, lowrank_unet = make_tiny_components()["unet"], make_tiny_components()["unet"]
+    build_adapter("lora", 2, None, 4, 4.0).add(lora_unet, seed=0)
+    build_adapter("lowrank_temporal", 2, None, 4, 4.0).add(lowrank_unet, seed=0)
+    lora = {
+        name.removesuffix(".lora_A.default")
+        for name, _ in lora_unet.named_modules()
+        if name.endswith("lora_A.default")
+    }
+    lowrank = {name for name, module in lowrank_unet.named_modules() if isinstance(module, LowRankTemporalLinear)}
+    assert lora == lowrank and len(lora) > 0
+    assert all(".attn1." in n or ".attn2." in n for n in lora)
+    assert any(n.startswith("transformer_in.") for n in lora) and any(".temp_attentions." in n for n in lora)
+
+
+@pytest.mark.parametrize(
+    ("trainable", "kind", "own_loader"),
+    [("lora", TemporalLoRA, load_temporal_lora), ("lowrank_temporal", LowRankTemporal, load_lowrank_temporal)],
+)
+def test_load_adapter_tells_the_kinds_apart_and_equals_their_own_loaders(
+    tmp_path, make_tiny_components, trainable, kind, own_loader
+):
+    unet = make_tiny_components()["unet"]
+    adapter = build_adapter(trainable, 2, None, 4, 4.0)
+    parameters = adapter.add(unet, seed=3)
+    with torch.no_grad():
+        for parameter in parameters:  # trained-looking weights: no factor at zero
+            parameter.add_(torch.randn(parameter.shape, generator=torch.Generator().manual_seed(parameter.numel())))
+    adapter.save(unet, tmp_path)
+    expected = unet_output(unet)
+
+    loaded_unet, own_unet, base = (make_tiny_components()["unet"] for _ in range(3))
+    assert isinstance(load_adapter(loaded_unet, tmp_path), kind)
+    own_loader(own_unet, tmp_path)
+    torch.testing.assert_close(unet_output(loaded_unet), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(unet_output(own_unet), expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(unet_output(base), expected, rtol=1e-3, atol=1e-4)
+
+
+def test_load_adapter_refuses_a_folder_without_an_adapter(tmp_path, make_tiny_components):
+    with pytest.raises(ValueError, match="holds none of the adapter configs"):
+        load_adapter(make_tiny_components()["unet"], tmp_path)
