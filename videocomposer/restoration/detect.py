@@ -96,12 +96,13 @@ class Compensator:
         return out
 
 
-def match_brightness(image: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """`a * image + b` with `a`, `b` the least-squares fit to `target` over the pixels that agree best (the middle
-    90% of the differences), so flicker does not read as an outlier."""
+def match_brightness(image: np.ndarray, target: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+    """`a * image + b` with `a`, `b` the least-squares fit to `target` over the pixels (of `where`, default all) that
+    agree best (the middle 90% of the differences), so flicker does not read as an outlier."""
+    where = np.ones(image.shape, bool) if where is None else where
     difference = target - image
-    low, high = np.percentile(difference, [5, 95])
-    keep = (difference >= low) & (difference <= high)
+    low, high = np.percentile(difference[where], [5, 95])
+    keep = where & (difference >= low) & (difference <= high)
     a, b = np.polyfit(image[keep].ravel(), target[keep].ravel(), 1)
     return (a * image + b).astype(np.float32)
 
