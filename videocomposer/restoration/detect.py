@@ -16,6 +16,7 @@ both its horizontal neighbours at +-w px, consistently over a long vertical run,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -150,7 +151,7 @@ def drop_isolated_pixels(mask: np.ndarray, strength: np.ndarray, threshold: floa
 
 def one_frame_defects(
     frames: np.ndarray, method: str = "farneback", detector: str = "sdi", threshold: float = 4.0,
-    minimum: float = 25.0,
+    minimum: float = 25.0, progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Boolean `(F, H, W)` one-frame defects of uint8 RGB frames `(F, H, W, 3)` (undilated).
 
@@ -179,6 +180,8 @@ def one_frame_defects(
             signed = sign * score
             mask |= hysteresis(signed > 2 * t, signed > t)
         masks[index] = drop_isolated_pixels(mask, strength, 3 * t)
+        if progress is not None:
+            progress(1)
     return masks
 
 
@@ -223,7 +226,7 @@ def line_scratches(frames: np.ndarray, width: int = 3, threshold: float = 30.0, 
 
 def detect_defects(
     frames: np.ndarray, method: str = "farneback", detector: str = "sdi", dilation: int = 2, scratches: bool = True,
-    threshold: float = 4.0,
+    threshold: float = 4.0, progress: Callable[[int], None] | None = None,
 ) -> Detection:  # fmt: skip
     """Masks of one-frame defects and line scratches of uint8 RGB frames `(F, H, W, 3)`, dilated by `dilation` px."""
     if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -231,7 +234,7 @@ def detect_defects(
         raise ValueError(f"frames must be a uint8 array (F, H, W, 3), got {got}")
     if not isinstance(dilation, int) or dilation < 0:
         raise ValueError(f"dilation must be an int >= 0, got {dilation!r}")
-    one_frame = one_frame_defects(frames, method, detector, threshold)
+    one_frame = one_frame_defects(frames, method, detector, threshold, progress=progress)
     lines = line_scratches(frames) if scratches else np.zeros_like(one_frame)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilation + 1, 2 * dilation + 1))
     dilated = np.stack([cv2.dilate((o | s).astype(np.uint8), kernel) > 0 for o, s in zip(one_frame, lines)])

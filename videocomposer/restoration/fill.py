@@ -36,7 +36,7 @@ def complete_flow(flow: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 def propagate(
     frames: np.ndarray, masks: np.ndarray, radius: int = 3, method: str = "farneback",
-    compensator: Compensator | None = None,
+    compensator: Compensator | None = None, progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Fills mask pixels from motion-compensated neighbours. Returns `(frames, remaining)`: uint8 frames with the
     propagated pixels written (other pixels untouched) and the boolean mask of hole pixels no neighbour saw."""
@@ -45,8 +45,12 @@ def propagate(
     remaining = masks.copy()
     num_frames = len(frames)
     grow = np.ones((7, 7), np.uint8)
-    for index in np.flatnonzero(masks.reshape(num_frames, -1).any(axis=1)):
+    for index in range(num_frames):
         hole = masks[index]
+        if not hole.any():
+            if progress is not None:
+                progress(1)
+            continue
         wide = cv2.dilate(hole.astype(np.uint8), grow) > 0
         total = np.zeros((*hole.shape, 3), np.float32)
         for distance in range(1, radius + 1):
@@ -58,7 +62,7 @@ def propagate(
             for other in (index - distance, index + distance):
                 if not 0 <= other < num_frames:
                     continue
-                flow = complete_flow(compensator.flow(int(index), other), wide)
+                flow = complete_flow(compensator.flow(index, other), wide)
                 source = warp(frames[other].astype(np.float32), flow)
                 blocked = warp(masks[other].astype(np.float32), flow) > 0.01
                 trusted = ~(blocked | wide)
@@ -69,6 +73,8 @@ def propagate(
             found = count > 0
             out[index][found] = np.clip(total[found] / count[found, None], 0, 255).round().astype(np.uint8)
             remaining[index] &= ~found
+        if progress is not None:
+            progress(1)
     return out, remaining
 
 
@@ -123,12 +129,12 @@ def deflicker(frames: np.ndarray, sigma: float = 2.0) -> np.ndarray:
 
 def restore_clip(
     frames: np.ndarray, masks: np.ndarray, filler: Filler | None = None, radius: int = 3, method: str = "farneback",
-    use_deflicker: bool = False,
+    use_deflicker: bool = False, progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Restores uint8 RGB `(F, H, W, 3)` frames inside boolean `(F, H, W)` masks; pixels outside stay exactly."""
     if frames.shape[:3] != masks.shape or masks.dtype != bool:
         raise ValueError(f"masks must be boolean {frames.shape[:3]}, got {masks.shape}, {masks.dtype}")
-    filled, remaining = propagate(frames, masks, radius, method) if masks.any() else (frames.copy(), masks)
+    filled, remaining = propagate(frames, masks, radius, method, progress=progress)
     if remaining.any() and filler is not None:
         generated = filler(filled, remaining)
         filled[remaining] = generated[remaining]
