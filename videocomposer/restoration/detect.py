@@ -151,7 +151,7 @@ def drop_isolated_pixels(mask: np.ndarray, strength: np.ndarray, threshold: floa
 
 def one_frame_defects(
     frames: np.ndarray, method: str = "farneback", detector: str = "sdi", threshold: float = 4.0,
-    minimum: float = 25.0, progress: Callable[[int], None] | None = None,
+    minimum: float = 25.0, progress: Callable[[int], None] | None = None, compensator: Compensator | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Boolean `(F, H, W)` one-frame defects of uint8 RGB frames `(F, H, W, 3)` (undilated).
 
@@ -160,7 +160,7 @@ def one_frame_defects(
     """
     if detector not in DETECTORS:
         raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
-    compensator = Compensator(frames, method)
+    compensator = compensator or Compensator(frames, method)
     luma = compensator.luma
     masks = np.zeros(luma.shape, bool)
     if len(luma) < 3:
@@ -185,43 +185,58 @@ def one_frame_defects(
     return masks
 
 
-def line_scratches(frames: np.ndarray, width: int = 3, threshold: float = 30.0, min_length: float = 0.25) -> np.ndarray:
+def line_candidates(luma: np.ndarray, width: int, threshold: float, run: int) -> np.ndarray:
+    """Boolean `(H, W)` pixels of long thin vertical lines in one luma frame (see `line_scratches`)."""
+    image = cv2.GaussianBlur(luma, (1, 3), 0)
+    left, right = np.roll(image, width, axis=1), np.roll(image, -width, axis=1)
+    found = np.zeros(image.shape, bool)
+    for sign in (1, -1):
+        response = np.minimum(sign * (image - left), sign * (image - right))
+        response[:, :width] = 0
+        response[:, -width:] = 0
+        mean = cv2.blur(response, (1, run), borderType=cv2.BORDER_REFLECT)
+        # a column is a line where the long vertical mean is strong; grow along it where the pixel responds
+        along = cv2.dilate((mean > threshold).astype(np.uint8), np.ones((run, 1), np.uint8)) > 0
+        found |= along & (response > threshold / 3)
+    return found
+
+
+def line_scratches(
+    frames: np.ndarray, width: int = 3, threshold: float = 30.0, min_length: float = 0.25,
+    compensator: Compensator | None = None,
+) -> np.ndarray:  # fmt: skip
     """Boolean `(F, H, W)` vertical line scratches of uint8 RGB frames (undilated).
 
     A pixel's line response is min(I(x) - I(x - w), I(x) - I(x + w)) for bright lines (negated for dark ones): zero on
-    edges, positive on lines up to 2w - 1 px wide. A pixel belongs to a scratch when the response, averaged over a
-    vertical run of `min_length` x height, exceeds `threshold` (grey levels) there, its own response is positive, and
-    a neighbouring frame has such a line within 2 px.
+    edges, positive on lines up to 2w - 1 px wide. A pixel is a line pixel when the response, averaged over a vertical
+    run of `min_length` x height, exceeds `threshold` (grey levels) there and its own response is positive. A line
+    pixel is a scratch when a neighbouring frame has a line within 2 px at the same place in the frame (scratches
+    persist on the film) but not where the scene's motion takes the pixel (a line that moves with the scene, such as a
+    pole under a panning camera, is content). Where the scene does not move, the two cannot be told apart.
     """
-    luma = luminance(frames)
+    compensator = compensator or Compensator(frames)
+    luma = compensator.luma
     num_frames, height, _ = luma.shape
     run = max(3, int(min_length * height) | 1)
-    lines = np.zeros(luma.shape, bool)
+    lines = np.stack([line_candidates(image, width, threshold, run) for image in luma])
+    if num_frames == 1:
+        return lines
+    scratches = np.zeros_like(lines)
     for index in range(num_frames):
-        image = cv2.GaussianBlur(luma[index], (1, 3), 0)
-        left, right = np.roll(image, width, axis=1), np.roll(image, -width, axis=1)
-        found = np.zeros(image.shape, bool)
-        for sign in (1, -1):
-            response = np.minimum(sign * (image - left), sign * (image - right))
-            response[:, :width] = 0
-            response[:, -width:] = 0
-            mean = cv2.blur(response, (1, run), borderType=cv2.BORDER_REFLECT)
-            # a column is a line where the long vertical mean is strong; grow along it where the pixel responds
-            along = cv2.dilate((mean > threshold).astype(np.uint8), np.ones((run, 1), np.uint8)) > 0
-            found |= along & (response > threshold / 3)
-        lines[index] = found
-    near = cv2.dilate if num_frames > 1 else None
-    persistent = np.zeros_like(lines)
-    for index in range(num_frames):
-        neighbours = [lines[i] for i in (index - 1, index + 1) if 0 <= i < num_frames]
-        if near is None:
-            persistent[index] = lines[index]
-            continue
-        around = np.any([near(n.astype(np.uint8), np.ones((1, 5), np.uint8)) > 0 for n in neighbours], axis=0)
-        # a column of this frame's line that a neighbouring frame also has nearby
-        columns = (lines[index] & around).any(axis=0)
-        persistent[index] = lines[index] & cv2.dilate(columns[None].astype(np.uint8), np.ones((1, 3), np.uint8))[0] > 0
-    return persistent
+        persists = np.zeros(lines.shape[1:], bool)
+        for other in (index - 1, index + 1):
+            if not 0 <= other < num_frames:
+                continue
+            nearby = cv2.dilate(lines[other].astype(np.uint8), np.ones((1, 5), np.uint8)) > 0
+            flow = compensator.flow(index, other)
+            moved = cv2.dilate(warp(lines[other].astype(np.float32), flow), np.ones((1, 3), np.uint8)) > 0.5
+            moving = np.abs(flow[..., 0]) > 1.0
+            persists |= nearby & ~(moved & moving)
+        # the columns of this frame's lines that persist
+        columns = (lines[index] & persists).any(axis=0)
+        columns = cv2.dilate(columns[None].astype(np.uint8), np.ones((1, 3), np.uint8))[0] > 0
+        scratches[index] = lines[index] & columns & persists.any(axis=0, keepdims=True)
+    return scratches
 
 
 def detect_defects(
@@ -234,8 +249,9 @@ def detect_defects(
         raise ValueError(f"frames must be a uint8 array (F, H, W, 3), got {got}")
     if not isinstance(dilation, int) or dilation < 0:
         raise ValueError(f"dilation must be an int >= 0, got {dilation!r}")
-    one_frame = one_frame_defects(frames, method, detector, threshold, progress=progress)
-    lines = line_scratches(frames) if scratches else np.zeros_like(one_frame)
+    compensator = Compensator(frames, method)
+    one_frame = one_frame_defects(frames, method, detector, threshold, progress=progress, compensator=compensator)
+    lines = line_scratches(frames, compensator=compensator) if scratches else np.zeros_like(one_frame)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilation + 1, 2 * dilation + 1))
     dilated = np.stack([cv2.dilate((o | s).astype(np.uint8), kernel) > 0 for o, s in zip(one_frame, lines)])
     return Detection(dilated, one_frame, lines)
