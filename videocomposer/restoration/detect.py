@@ -25,6 +25,7 @@ import numpy as np
 from .motion import METHODS, codec_flows, consistent, farneback_flow, luminance, warp
 
 DETECTORS = ("sdi", "rod")
+SEED = 1.5  # seeds of a detection need SEED x the threshold; grown pixels the threshold
 
 
 @dataclass
@@ -178,7 +179,7 @@ def one_frame_defects(
         mask = np.zeros(strength.shape, bool)
         for sign in (1, -1):
             signed = sign * score
-            mask |= hysteresis(signed > 2 * t, signed > t)
+            mask |= hysteresis(signed > SEED * t, signed > t)
         masks[index] = drop_isolated_pixels(mask, strength, 3 * t)
         if progress is not None:
             progress(1)
