@@ -45,8 +45,9 @@ SEVERITIES: dict[str, Severity] = {
 class DegradedClip:
     """The damaged frames (same type and layout as the input) and the true masks of the local defects.
 
-    `masks` is boolean `(F, H, W)`: every pixel a blotch, dust speck or scratch changed; `one_frame` (blotches and
-    dust) and `scratches` split it by kind.
+    `masks` is boolean `(F, H, W)`: every pixel the blotches, dust specks and scratches changed by at least `VISIBLE`
+    grey levels (before grain and compression); `one_frame` (blotches and dust) and `scratches` split it by kind
+    (where both touched a pixel, it is in both).
     """
 
     frames: np.ndarray | torch.Tensor
@@ -100,12 +101,10 @@ VISIBLE = 10.0  # a defect's true mask holds the pixels it changed by at least t
 
 
 def _paste(frame: np.ndarray, alpha: np.ndarray, value: float) -> np.ndarray:
-    """Blend `value` into `frame` (float `(H, W, 3)`) with opacity `alpha`, in place; returns where it changed the
-    frame visibly (a white speck on white paper is no defect)."""
-    before = frame.copy()
+    """Blend `value` into `frame` (float `(H, W, 3)`) with opacity `alpha`, in place; returns where it touched."""
     frame *= 1.0 - alpha[..., None]
     frame += alpha[..., None] * value
-    return np.abs(frame - before).max(axis=-1) >= VISIBLE
+    return alpha > 0
 
 
 class OldFilmDegradation:
@@ -147,6 +146,7 @@ class OldFilmDegradation:
             offsets = 4.0 * s.flicker / 0.04 * rng.standard_normal(num_frames).astype(np.float32)
             clip = clip * gains[:, None, None, None] + offsets[:, None, None, None]
 
+        before = clip.copy()
         one_frame = np.zeros((num_frames, height, width), bool)
         scratches = np.zeros((num_frames, height, width), bool)
         for index in range(num_frames):
@@ -160,6 +160,10 @@ class OldFilmDegradation:
             for index, alpha, value in track:
                 scratches[index] |= _paste(clip[index], alpha, value)
 
+        # the true masks: what the defects changed visibly in the end (a white speck on white paper is no defect)
+        changed = np.abs(clip - before).max(axis=-1) >= VISIBLE
+        one_frame &= changed
+        scratches &= changed
         if self.global_damage and s.grain > 0:
             clip += s.grain * rng.standard_normal(clip.shape).astype(np.float32)
         damaged = np.clip(clip, 0, 255).round().astype(np.uint8)
@@ -172,11 +176,11 @@ class OldFilmDegradation:
         out: np.ndarray | torch.Tensor = damaged
         if isinstance(frames, torch.Tensor):
             out = torch.from_numpy(damaged).permute(0, 3, 1, 2).float().div(255.0).to(frames.dtype)
-        return DegradedClip(out, one_frame | scratches, one_frame, scratches)
+        return DegradedClip(out, changed, one_frame, scratches)
 
     @staticmethod
     def _defect(rng: np.random.Generator, frame: np.ndarray, alpha: np.ndarray, mask: np.ndarray) -> None:
-        """Paste one dark or bright spot (near black or near white, slightly textured) and record its mask."""
+        """Paste one dark or bright spot (near black or near white) and record where it touched."""
         dark = rng.random() < 0.5
         value = rng.uniform(5, 40) if dark else rng.uniform(215, 250)
         mask |= _paste(frame, alpha, value)

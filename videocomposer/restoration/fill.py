@@ -1,9 +1,10 @@
 """Filling detected defects: propagation from neighbouring frames first, then masked-video inpainting for the rest.
 
 1. Propagation: for each hole pixel of frame T, the frames T-1 and T+1, then T-2 and T+2, ... up to `radius`, warped
-   onto T along the flow (the flow inside the hole, which the defect corrupts, is completed from its border). A
-   source counts only where it lands inside its frame and outside that frame's own defects; the valid sources of the
-   nearest distance are averaged.
+   onto T along the flow (near the hole, where the defect corrupts the flow, the flow between T-k and T+k, halved,
+   or the flow completed from around; see `hole_flow`), colour-matched to T. A source counts only where it lands
+   inside its frame, outside that frame's own defects, and where it matches T around the hole; the valid sources of
+   the nearest distance are averaged.
 2. What no neighbour sees (a scratch that stays put, a defect in a still shot) is generated: a `filler` given the
    propagated clip and the remaining holes (`model_filler` runs the VideoComposer pipeline's masked-video inpainting
    with the clip's motion vectors, tile by tile over windows of the model's frame count; `spatial_filler` is OpenCV
@@ -20,7 +21,7 @@ import cv2
 import numpy as np
 
 from .detect import Compensator, match_brightness
-from .motion import warp
+from .motion import consistent, warp
 
 Filler = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -32,6 +33,23 @@ def complete_flow(flow: np.ndarray, hole: np.ndarray) -> np.ndarray:
     hole8 = hole.astype(np.uint8)
     return np.stack([cv2.inpaint(np.ascontiguousarray(flow[..., c]), hole8, 3, cv2.INPAINT_TELEA) for c in range(2)],
                     axis=-1)  # fmt: skip
+
+
+def hole_flow(compensator: Compensator, index: int, other: int, hole: np.ndarray, reach: int = 10) -> np.ndarray:
+    """Flow from frame `index` to frame `other` that a defect of frame `index` does not pull.
+
+    The direct flow is wrong on the defect and up to about the flow's window around it. There, when the mirror frame
+    `2 * index - other` exists, the flow between it and `other` (which both lack this frame's defect), halved, stands
+    in (constant velocity); otherwise the direct flow inside the hole and wherever it fails the forward-backward check
+    is completed from the flow around.
+    """
+    direct = compensator.flow(index, other)
+    near = cv2.dilate(hole.astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) > 0
+    partner = 2 * index - other
+    if 0 <= partner < len(compensator.luma):
+        return np.where(near[..., None], 0.5 * compensator.flow(partner, other), direct)
+    wide = cv2.dilate(hole.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    return complete_flow(direct, wide | ~consistent(direct, compensator.flow(other, index)))
 
 
 def propagate(
@@ -62,7 +80,7 @@ def propagate(
             for other in (index - distance, index + distance):
                 if not 0 <= other < num_frames:
                     continue
-                flow = complete_flow(compensator.flow(index, other), wide)
+                flow = hole_flow(compensator, index, other, hole)
                 source = warp(frames[other].astype(np.float32), flow)
                 blocked = warp(masks[other].astype(np.float32), flow) > 0.01
                 trusted = ~(blocked | wide)
