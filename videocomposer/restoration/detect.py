@@ -26,6 +26,7 @@ from .motion import METHODS, codec_flows, consistent, farneback_flow, luminance,
 
 DETECTORS = ("sdi", "rod")
 SEED = 1.5  # seeds of a detection need SEED x the threshold; grown pixels the threshold
+CONTINUITY = 0.9  # share of a scratch's vertical run where its line response exceeds half the threshold
 
 
 @dataclass
@@ -105,7 +106,12 @@ def match_brightness(image: np.ndarray, target: np.ndarray, where: np.ndarray | 
     difference = target - image
     low, high = np.percentile(difference[where], [5, 95])
     keep = where & (difference >= low) & (difference <= high)
-    a, b = np.polyfit(image[keep].ravel(), target[keep].ravel(), 1)
+    x, y = image[keep].astype(np.float64), target[keep].astype(np.float64)
+    if x.size == 0:
+        return image.astype(np.float32)
+    variance = x.var()
+    a = ((x - x.mean()) * (y - y.mean())).mean() / variance if variance > 1e-6 else 1.0  # flat: offset only
+    b = y.mean() - a * x.mean()
     return (a * image + b).astype(np.float32)
 
 
@@ -196,8 +202,11 @@ def line_candidates(luma: np.ndarray, width: int, threshold: float, run: int) ->
         response[:, :width] = 0
         response[:, -width:] = 0
         mean = cv2.blur(response, (1, run), borderType=cv2.BORDER_REFLECT)
-        # a column is a line where the long vertical mean is strong; grow along it where the pixel responds
-        along = cv2.dilate((mean > threshold).astype(np.uint8), np.ones((run, 1), np.uint8)) > 0
+        steady = cv2.blur((response > threshold / 2).astype(np.float32), (1, run), borderType=cv2.BORDER_REFLECT)
+        # a column is a line where the long vertical mean is strong and the response holds along the run (a scratch
+        # is even; scene structures vary); grow along it where the pixel responds
+        line = (mean > threshold) & (steady >= CONTINUITY)
+        along = cv2.dilate(line.astype(np.uint8), np.ones((run, 1), np.uint8)) > 0
         found |= along & (response > threshold / 3)
     return found
 
