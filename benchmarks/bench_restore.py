@@ -134,13 +134,13 @@ def main() -> None:
             ours_seconds = (time.perf_counter() - start) / FRAMES
             results = {
                 "damaged": damaged,
-                "ours (propagation + Telea rest)": ours,
+                "ours: propagation + Telea rest (restore default)": ours,
                 "OpenCV Telea": spatial_filler(damaged, chosen),
                 "temporal median T-1..T+1": temporal_median(damaged, chosen),
             }
             if pipe is not None and severity == "medium":
                 filler = model_filler(pipe, num_inference_steps=args.steps, seed=0)
-                results["ours (propagation + demo model rest)"] = restore_clip(damaged, chosen, filler)
+                results["ours: propagation + demo model rest (--fill model)"] = restore_clip(damaged, chosen, filler)
             for method, result in results.items():
                 scores = fill_scores(result, clean, truth, chosen, damaged)
                 fill_rows.append((name, severity, method, scores))

@@ -75,3 +75,24 @@ def test_windows_cover_the_clip_with_the_last_one_ending_it():
     assert windows(5, 8) == [range(5)]
     assert windows(20, 8) == [range(0, 8), range(8, 16), range(12, 20)]
     assert tiles(64, 150, 64) == [(0, 0), (0, 64), (0, 86)]
+
+
+def test_the_model_filler_writes_only_the_holes_tile_by_tile(tiny_components):
+    from pipelines import VideoComposerPipeline
+    from videocomposer.restoration.model_fill import model_filler
+
+    pipe = VideoComposerPipeline(**tiny_components)
+    pipe.set_progress_bar_config(disable=True)
+    frames = moving_texture(num_frames=6, height=40, width=72)
+    holes = np.zeros(frames.shape[:3], bool)
+    holes[1, 5:9, 60:64] = True  # in the last column of tiles
+    holes[4, 30:34, 3:7] = True  # in the second window only
+    calls = []
+    fill = model_filler(pipe, num_inference_steps=2, tile_size=32, window_length=4, progress=calls.append)
+    out = fill(frames, holes)
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[~holes], frames[~holes])
+    assert (out[holes] != frames[holes]).any()
+    assert calls == [1, 1]  # windows 0-3 and 2-5
+    with pytest.raises(ValueError, match="tile_size .* and window_length have to be given"):
+        model_filler(pipe)

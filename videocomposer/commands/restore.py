@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .degrade import check_output
 
-FILLS = ("model", "telea", "none")
+FILLS = ("auto", "model", "telea", "none")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,9 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mask", type=Path,
                         help="your own defect masks (video or folder, white = defect, one per frame) instead of "
                              "detection")  # fmt: skip
-    parser.add_argument("--model", help="VideoComposer folder for the generative fill (default: the demo model)")
-    parser.add_argument("--fill", choices=FILLS, default="model",
-                        help="what fills the holes no neighbouring frame sees: the model, OpenCV Telea, or nothing")  # fmt: skip
+    parser.add_argument("--model", help="VideoComposer folder for the generative fill (with --fill model and no "
+                                        "--model: the embedded demo model)")  # fmt: skip
+    parser.add_argument("--fill", choices=FILLS, default="auto",
+                        help="what fills the holes no neighbouring frame sees: the model's masked-video inpainting, "
+                             "OpenCV Telea, or nothing; auto = the model given with --model, else Telea (the demo "
+                             "model, trained on shapes, fills real footage worse than Telea: benchmarks/RESULTS.md)")  # fmt: skip
     parser.add_argument("--motion", choices=("farneback", "codec"), default="farneback",
                         help="motion compensation: dense Farneback flow or codec motion vectors")  # fmt: skip
     parser.add_argument("--detector", choices=("sdi", "rod"), default="sdi", help="one-frame defect detector")
@@ -58,6 +61,8 @@ def check_args(args: argparse.Namespace) -> None:
         if getattr(args, name) < (0 if name == "dilation" else 1):
             raise ValueError(f"--{name}: expected a {'non-negative' if name == 'dilation' else 'positive'} integer, "
                              f"got {getattr(args, name)}")  # fmt: skip
+    if args.fill == "auto":
+        args.fill = "model" if args.model is not None else "telea"
     if args.model is not None and args.fill != "model":
         raise ValueError(f"--model is given but --fill is {args.fill!r}; use --fill model")
     if args.fill == "model":

@@ -35,16 +35,22 @@ def tiles(height: int, width: int, size: int) -> list[tuple[int, int]]:
 
 def model_filler(
     pipe, num_inference_steps: int = 25, prompt: str = "", seed: int = 0, batch_size: int = 8,
-    progress: Callable[[int], None] | None = None,
+    tile_size: int | None = None, window_length: int | None = None, progress: Callable[[int], None] | None = None,
 ) -> Filler:  # fmt: skip
     """A filler `(frames, holes) -> frames` that inpaints with `pipe` (a `VideoComposerPipeline` whose STC encoder
-    has the `masked` condition; its `motion` condition is fed when present). `progress(n)` counts windows."""
+    has the `masked` condition; its `motion` condition is fed when present), in tiles of `tile_size` px (default:
+    the model's native size) over windows of `window_length` frames (default: its trained length). `progress(n)`
+    counts windows."""
     conditions = pipe.stc_encoder.conditions
     if "masked" not in conditions:
         raise ValueError(f"the model's stc_encoder has no 'masked' condition (it has {list(conditions)}): it cannot "
                          "inpaint")  # fmt: skip
-    size = pipe.unet.config.sample_size * pipe.vae_scale_factor
-    length = pipe.unet.config.num_frames or 8
+    config = pipe.unet.config
+    size = tile_size or (config.sample_size * pipe.vae_scale_factor if config.sample_size else None)
+    length = window_length or getattr(config, "num_frames", None)
+    if size is None or length is None or size % pipe.vae_scale_factor:
+        raise ValueError(f"tile_size (a multiple of {pipe.vae_scale_factor}) and window_length have to be given: "
+                         f"the model's config has no sample_size / num_frames, got {tile_size}, {window_length}")  # fmt: skip
 
     def fill(frames: np.ndarray, holes: np.ndarray) -> np.ndarray:
         from condition_extractors.motion_vectors import MotionVectorExtractor
