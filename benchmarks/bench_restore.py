@@ -166,7 +166,11 @@ def main() -> None:
     ]
     for key in ("farneback + sdi", "farneback + rod", "codec + sdi"):
         lines.append(f"| {key} | {np.mean(totals[key]):.3f} |")
-    lines += ["", "| clip | severity | motion + detector | precision | recall | F1 | s/frame |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| clip | severity | motion + detector | precision | recall | F1 | s/frame |",
+        "|---|---|---|---|---|---|---|",
+    ]
     lines += [f"| {c} | {s} | {k} | {p:.3f} | {r:.3f} | {f:.3f} | {t:.2f} |" for c, s, k, p, r, f, t in detection_rows]
     lines += [
         "",
@@ -183,7 +187,11 @@ def main() -> None:
             worst = max(s["outside"] for s in scores)
             lines.append(f"| {method} | {len(scores)} | {mean['psnr_in']:.2f} | {mean['ssim_in']:.3f} | "
                          f"{mean['psnr']:.2f} | {mean['ssim']:.3f} | {worst} |")  # fmt: skip
-    lines += ["", "| clip | severity | method | PSNR in | SSIM in | PSNR whole | SSIM whole |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| clip | severity | method | PSNR in | SSIM in | PSNR whole | SSIM whole |",
+        "|---|---|---|---|---|---|---|",
+    ]
     lines += [f"| {c} | {s} | {m} | {x['psnr_in']:.2f} | {x['ssim_in']:.3f} | {x['psnr']:.2f} | {x['ssim']:.3f} |"
               for c, s, m, x in fill_rows]  # fmt: skip
     text = "\n".join(lines)

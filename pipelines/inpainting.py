@@ -19,7 +19,9 @@ import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 
 
-def to_output_size(video: torch.Tensor, mask: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+def to_output_size(
+    video: torch.Tensor, mask: torch.Tensor, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Source video `(B, 3, F, H', W')` in [0, 1] and mask `(B, 1, F, H', W')` at `height x width`: the video
     bilinear (antialiased), the hole grown to every output pixel that any hole pixel touches (area resize > 0)."""
     if video.shape[-2:] == (height, width):
@@ -73,7 +75,9 @@ def prepare_latent_blend(
 ) -> LatentBlend:  # fmt: skip
     """Encodes the source at the output size (the VAE's mean latent) and draws the re-noising noise."""
     device = latents.device
-    source, hole = to_output_size(masked_video.to(device, torch.float32), mask.to(device, torch.float32), height, width)
+    source, hole = to_output_size(
+        masked_video.to(device, torch.float32), mask.to(device, torch.float32), height, width
+    )
     b, c, f = source.shape[:3]
     frames = source.permute(0, 2, 1, 3, 4).reshape(b * f, c, height, width) * 2.0 - 1.0
     encoded = torch.cat([vae.encode(frames[i : i + 1].to(vae.dtype)).latent_dist.mean for i in range(b * f)])

@@ -834,7 +834,8 @@ class VideoComposerPipeline(LongVideoMixin, DiffusionPipeline):
                     noise_pred = noise_pred_uncond + self.guidance_scale * (noise_pred_text - noise_pred_uncond)
                 latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
                 if blend is not None:
-                    latents = blend.blend(latents, self.scheduler, timesteps[i + 1] if i + 1 < len(timesteps) else None)
+                    next_t = timesteps[i + 1] if i + 1 < len(timesteps) else None  # None: the last step
+                    latents = blend.blend(latents, self.scheduler, next_t)
 
                 if callback_on_step_end is not None:
                     callback_kwargs = {}

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 
-def moving_texture(num_frames: int = 8, height: int = 64, width: int = 80, shift: int = 1, seed: int = 0) -> np.ndarray:
+def moving_texture(
+    num_frames: int = 8, height: int = 64, width: int = 80, shift: int = 1, seed: int = 0
+) -> np.ndarray:
     """uint8 `(F, H, W, 3)`: a smooth random texture panning `shift` px to the right per frame."""
     rng = np.random.default_rng(seed)
     big = cv2.GaussianBlur(rng.uniform(40, 215, (height, width + shift * num_frames, 3)).astype(np.float32), (0, 0), 2)

@@ -137,11 +137,13 @@ def deflicker(frames: np.ndarray, sigma: float = 2.0) -> np.ndarray:
     means, stds = pixels.mean(axis=(1, 2)), pixels.std(axis=(1, 2)) + 1e-6
     radius = max(1, int(3 * sigma))
     weights = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    def smooth(values: np.ndarray) -> np.ndarray:  # noqa: E306
+
+    def smooth(values: np.ndarray) -> np.ndarray:
         padded = np.pad(values, ((radius, radius), (0, 0)), mode="edge")
         return np.stack([np.convolve(padded[:, c], weights / weights.sum(), mode="valid") for c in range(3)], 1)
-    target_means, target_stds = smooth(means), smooth(stds)
-    out = (pixels - means[:, None, None]) / stds[:, None, None] * target_stds[:, None, None] + target_means[:, None, None]
+
+    target_means, target_stds = smooth(means)[:, None, None], smooth(stds)[:, None, None]
+    out = (pixels - means[:, None, None]) / stds[:, None, None] * target_stds + target_means
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 

@@ -27,9 +27,11 @@ def windows(num_frames: int, length: int) -> list[range]:
 
 def tiles(height: int, width: int, size: int) -> list[tuple[int, int]]:
     """Top-left corners of `size` tiles covering the frame (the last row / column aligned to the border)."""
-    def starts(extent: int) -> list[int]:  # noqa: E306
+
+    def starts(extent: int) -> list[int]:
         out = list(range(0, max(1, extent - size + 1), size))
         return out + [extent - size] if out[-1] + size < extent else out
+
     return [(y, x) for y in starts(height) for x in starts(width)]
 
 
@@ -74,7 +76,9 @@ def model_filler(
                 kwargs = {}
                 if "motion" in conditions:
                     extractor = MotionVectorExtractor(mode="reencode")
-                    kwargs["motion_vectors"] = torch.stack([extractor(v.transpose(0, 1)).transpose(0, 1) for v in video])
+                    kwargs["motion_vectors"] = torch.stack(
+                        [extractor(v.transpose(0, 1)).transpose(0, 1) for v in video]
+                    )
                 result = pipe(
                     prompt=[prompt] * len(batch), masked_video=video * (1 - mask), mask=mask, num_frames=len(window),
                     height=size, width=size, num_inference_steps=num_inference_steps, generator=generator,
