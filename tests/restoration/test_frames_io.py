@@ -44,3 +44,13 @@ def test_bad_paths_are_named(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(ValueError, match="expected a video"):
         read_frames(tmp_path / "notes.txt")
+
+
+def test_a_16_bit_scan_is_scaled_to_8_bits(tmp_path):
+    folder = tmp_path / "scan16"
+    folder.mkdir()
+    values = np.array([[0, 257 * 100], [257 * 200, 65535]], np.uint16)
+    PIL.Image.fromarray(values).save(folder / "0001.png")
+    frames, _ = read_frames(folder)
+    np.testing.assert_array_equal(frames[0, ..., 0], [[0, 100], [200, 255]])
+    np.testing.assert_array_equal(frames[0, ..., 2], frames[0, ..., 0])

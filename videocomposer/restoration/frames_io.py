@@ -49,8 +49,8 @@ def read_frames(path: str | os.PathLike, max_frames: int | None = None) -> tuple
         for file in frame_files(path)[:max_frames]:
             with PIL.Image.open(file) as image:
                 array = np.asarray(image)
-                if array.dtype == np.uint16:  # 16-bit scans
-                    array = (array / 257.0).round().astype(np.uint8)
+                if array.dtype != np.uint8:  # a 16-bit scan (PIL reads 16-bit grey as 32-bit integers)
+                    array = (array.astype(np.float64) / 257.0).round().clip(0, 255).astype(np.uint8)
                 images.append(np.asarray(PIL.Image.fromarray(array).convert("RGB")))
         sizes = {image.shape for image in images}
         if len(sizes) != 1:
