@@ -126,3 +126,15 @@ def test_compensation_aligns_a_panning_clip(clean):
     inner = (slice(8, -8), slice(8, -8))
     assert np.abs(previous - compensator.luma[4])[inner].mean() < 2.0
     assert np.abs(following - compensator.luma[4])[inner].mean() < 2.0
+
+
+def test_the_flow_cache_stays_bounded_and_recomputes_the_same_flow(clean, monkeypatch):
+    import videocomposer.restoration.detect as detect
+
+    monkeypatch.setattr(detect, "CACHED_FLOWS", 3)
+    compensator = Compensator(clean)
+    first = compensator.flow(0, 1).copy()
+    for other in (2, 3, 4, 5):
+        compensator.flow(0, other)
+    assert len(compensator._flows) == 3 and (0, 1) not in compensator._flows
+    np.testing.assert_array_equal(compensator.flow(0, 1), first)

@@ -26,6 +26,7 @@ from .motion import METHODS, codec_flows, consistent, farneback_flow, luminance,
 
 DETECTORS = ("sdi", "rod")
 SEED = 1.5  # seeds of a detection need SEED x the threshold; grown pixels the threshold
+CACHED_FLOWS = 64  # flows a Compensator keeps
 CONTINUITY = 0.9  # share of a scratch's vertical run where its line response exceeds half the threshold
 
 
@@ -41,7 +42,7 @@ class Detection:
 class Compensator:
     """The neighbours of each frame motion-compensated onto it, brightness-matched to it (flicker).
 
-    Flows come from `method` (Farneback or codec vectors). Where the direct flow to a neighbour fails the
+    Flows come from `method` (Farneback or codec vectors); the last `CACHED_FLOWS` are kept. Where the direct flow to a neighbour fails the
     forward-backward check (typically on a defect of this frame, which the neighbour lacks), the flow between the two
     neighbours themselves, halved, stands in for it (constant velocity): the defect does not disturb that flow.
     """
@@ -66,6 +67,8 @@ class Compensator:
                 flow = flow + warp(self.flow(a + step, b), flow)
             else:
                 flow = farneback_flow(self.luma[a], self.luma[b])
+            if len(self._flows) >= CACHED_FLOWS:  # frames go in order: drop the oldest (a long clip stays small)
+                del self._flows[next(iter(self._flows))]
             self._flows[(a, b)] = flow
         return self._flows[(a, b)]
 
