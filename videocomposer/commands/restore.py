@@ -17,9 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "`videocomposer restore damaged/ --output restored/ --masks-output masks/` detects one-frame defects "
             "(motion-compensated spike detection) and vertical line scratches (or takes --mask), fills each hole from "
-            "the neighbouring frames that see the hidden content, and the rest with the model's masked-video "
-            "inpainting (frame kept outside the hole). Pixels farther than --dilation px from every detection are "
-            "written exactly as they were read. A folder output is lossless PNGs 00000.png...; a video output is "
+            "the neighbouring frames that see the hidden content, and the rest with --fill: the model's "
+            "masked-video inpainting (frame kept outside the hole) or OpenCV Telea. Pixels farther than --dilation "
+            "px from every detection are written exactly as they were read. A folder output is lossless PNGs 00000.png...; a video output is "
             "lossless RGB H.264."
         ),
     )
