@@ -83,3 +83,25 @@ def test_blend_renoises_the_known_region_and_keeps_the_hole():
     torch.testing.assert_close(out[inside], latents[inside], atol=0, rtol=0)
     last = blend.blend(latents, scheduler, None)
     torch.testing.assert_close(last[~inside], source[~inside], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("conditions", "opt_out", "expected"),
+    [({"masked_video": 0, "mask": 0}, False, True), ({"masked_video": 0, "mask": 0}, True, False), ({}, False, False)],
+)
+def test_generate_keeps_the_frame_by_default_when_it_inpaints(conditions, opt_out, expected):
+    import argparse
+    from types import SimpleNamespace
+
+    from videocomposer.commands.generate import generate_one
+
+    calls = []
+
+    def pipeline(*args, **kwargs):
+        calls.append(kwargs)
+        return SimpleNamespace(frames=[None])
+
+    args = argparse.Namespace(steps=2, guidance=None, model=None, frame_chunk_size=None,
+                              no_preserve_unmasked=opt_out)  # fmt: skip
+    generate_one(args, pipeline, "a red ball", None, conditions, 4, 32, 32, 0)
+    assert calls[0]["preserve_unmasked"] is expected
