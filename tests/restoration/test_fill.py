@@ -1,5 +1,6 @@
 """Filling: propagation from motion-compensated neighbours first, a filler for the rest, nothing else touched."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -96,3 +97,18 @@ def test_the_model_filler_writes_only_the_holes_tile_by_tile(tiny_components):
     assert calls == [1, 1]  # windows 0-3 and 2-5
     with pytest.raises(ValueError, match="tile_size .* and window_length have to be given"):
         model_filler(pipe)
+
+
+def test_a_source_is_trusted_deep_inside_a_large_hole_only_if_it_fits_the_holes_border():
+    from videocomposer.restoration.fill import fits_border
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (100, 100, 3)).astype(np.uint8)
+    hole = np.zeros((100, 100), bool)
+    hole[20:80, 20:80] = True  # larger than the 31 px window
+    trusted = ~cv2.dilate(hole.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    good = frame.astype(np.float32) + 1.0
+    bad = good.copy()
+    bad[10:90, 10:90] += 40.0  # wrong around the hole (a flow gone astray there), right elsewhere
+    assert fits_border(good, frame, trusted, hole)[hole].all()
+    assert not fits_border(bad, frame, trusted, hole)[hole].any()

@@ -85,7 +85,7 @@ def propagate(
                 blocked = warp(masks[other].astype(np.float32), flow) > 0.01
                 trusted = ~(blocked | wide)
                 source = match_colours(source, frames[index], trusted)
-                valid = todo & ~blocked & inside(flow) & fits_border(source, frames[index], trusted)
+                valid = todo & ~blocked & inside(flow) & fits_border(source, frames[index], trusted, hole)
                 total[valid] += source[valid]
                 count[valid] += 1
             found = count > 0
@@ -106,15 +106,28 @@ def match_colours(source: np.ndarray, target: np.ndarray, where: np.ndarray) -> 
     return out
 
 
-def fits_border(source: np.ndarray, frame: np.ndarray, trusted: np.ndarray, window: int = 31) -> np.ndarray:
+def fits_border(
+    source: np.ndarray, frame: np.ndarray, trusted: np.ndarray, hole: np.ndarray, window: int = 31
+) -> np.ndarray:  # fmt: skip
     """Where the warped `source` matches `frame` around the hole: the mean absolute difference over the trusted
     pixels of a `window` box (normalised convolution) stays within twice the frame's typical compensation error
-    + 4 grey levels. A flow that goes wrong near a hole shows on its border first."""
+    + 4 grey levels. A flow that goes wrong near a hole shows on its border first. Deep inside a hole larger than the
+    window, the mean over the ring of trusted pixels around its whole connected component decides instead."""
     error = np.abs(source - frame.astype(np.float32)).mean(axis=-1) * trusted
     weight = cv2.blur(trusted.astype(np.float32), (window, window))
     local = cv2.blur(error, (window, window)) / np.maximum(weight, 1e-6)
     tolerance = 2.0 * float(np.median(error[trusted])) + 4.0 if trusted.any() else 0.0
-    return (weight > 0.02) & (local <= tolerance)
+    fits = (weight > 0.02) & (local <= tolerance)
+    deep = hole & (weight <= 0.02)
+    if deep.any():
+        count, labels = cv2.connectedComponents(hole.astype(np.uint8), connectivity=8)
+        ring_labels = cv2.dilate(labels.astype(np.float32), np.ones((15, 15), np.uint8)).astype(np.int64)
+        ring = trusted & (ring_labels > 0)
+        sums = np.bincount(ring_labels[ring], weights=error[ring], minlength=count)
+        counts = np.bincount(ring_labels[ring], minlength=count)
+        component_fits = (counts > 0) & (sums <= tolerance * np.maximum(counts, 1))
+        fits |= deep & component_fits[labels]
+    return fits
 
 
 def inside(flow: np.ndarray) -> np.ndarray:
