@@ -22,6 +22,7 @@ from videocomposer.conditions import ConditionInput, ConditionProcessor, video_s
 from videocomposer.models.stc_encoder import STCEncoder
 from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 
+from .inpainting import prepare_latent_blend
 from .long_video import LongVideoMixin, split_prompt_segments
 from .model_index import PIPELINE_CLASS_NAME, write_loadable_model_index
 from .pipeline_output import VideoComposerPipelineOutput
@@ -520,6 +521,7 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         callback_on_step_end: Callable[["VideoComposerPipeline", int, torch.Tensor, dict], dict] | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         decode_chunk_size: int | None = None,
+        preserve_unmasked: bool = False,
     ) -> VideoComposerPipelineOutput | tuple:
         r"""
         Generates videos from text and any subset of the conditions. Conditions are tensors `(1 or B, C, F, H, W)` in
@@ -569,6 +571,10 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
             callback_on_step_end_tensor_inputs (`Sequence[str]`, defaults to `("latents",)`): Tensors passed to the
                 callback, from `_callback_tensor_inputs`.
             decode_chunk_size (`int`, *optional*): Frames the VAE decodes at once (all when `None`).
+            preserve_unmasked (`bool`, defaults to `False`): With `masked_video` + `mask`, keep the frame outside the
+                hole: the known latents are re-noised into every step and the decoded frames are composited with the
+                source (exact up to 1/255 when `masked_video` has the output size); see `pipelines.inpainting`.
+                `False` samples as the original does.
 
         Examples:
 
@@ -608,6 +614,8 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
             callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
             decode_chunk_size=decode_chunk_size,
         )
+        if preserve_unmasked and "mask" not in conditions:
+            raise ValueError("`preserve_unmasked=True` needs `masked_video` and `mask` (the frame to keep).")
         long_video = self.prepare_long_video(num_frames)
         self._guidance_scale = guidance_scale
         self._interrupt = False
@@ -656,6 +664,10 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         latents = self.prepare_latents(shape, dtype, device, generator, latents)
         unet = self.long_video_unet(long_video)
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
+        blend = None
+        if preserve_unmasked:
+            blend = prepare_latent_blend(self.vae, conditions["masked_video"], conditions["mask"], height, width,
+                                         latents, num_videos_per_prompt, generator)  # fmt: skip
 
         # 4. denoising loop: both guidance branches in one batched UNet call. Guidance is read every step (a callback
         # may change `_guidance_scale`); the doubled batch is built per step, so every input follows it.
@@ -679,6 +691,9 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
                     noise_pred_uncond, noise_pred_text = noise_pred.chunk(2)
                     noise_pred = noise_pred_uncond + self.guidance_scale * (noise_pred_text - noise_pred_uncond)
                 latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
+                if blend is not None:
+                    next_t = timesteps[i + 1] if i + 1 < len(timesteps) else None  # None: the last step
+                    latents = blend.blend(latents, self.scheduler, next_t)
 
                 if callback_on_step_end is not None:
                     callback_kwargs = {}
@@ -695,6 +710,8 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
             frames = latents
         else:
             video = self.decode_latents(latents, decode_chunk_size)
+            if blend is not None:
+                video = blend.composite(video)
             frames = self.video_processor.postprocess_video(video=video, output_type=output_type)
 
         self.maybe_free_model_hooks()

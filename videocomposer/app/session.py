@@ -183,6 +183,7 @@ class ComposerApp:
             condition_scale=scale or 1.0,
             generator=torch.Generator().manual_seed(seed),
             callback_on_step_end=on_step,
+            preserve_unmasked="mask" in conditions,  # inpainting keeps the frame outside the mask
         ).frames[0]
         folder = self.new_output_folder("run")
         video = save_video(frames, folder / "video.mp4", fps=self.fps)

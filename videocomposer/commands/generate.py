@@ -101,6 +101,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="mask image, white = region to generate (with --masked-from, drawn on its frame: the "
                              "same aspect ratio)")  # fmt: skip
     parser.add_argument("--masked-from", help="video to inpaint inside --mask")
+    parser.add_argument("--no-preserve-unmasked", action="store_true",
+                        help="with a mask, regenerate the whole frame as the original does (default: the frame "
+                             "outside the mask is kept, see pipelines/inpainting.py)")  # fmt: skip
     parser.add_argument("--frames", type=int, default=None,
                         help="frames to generate (default: the conditions file's, else the model's trained length)")  # fmt: skip
     parser.add_argument(
@@ -627,6 +630,7 @@ def generate_one(
         guidance_scale=args.guidance,
         generator=torch.Generator().manual_seed(seed),
         decode_chunk_size=args.frame_chunk_size,
+        preserve_unmasked="mask" in conditions and not getattr(args, "no_preserve_unmasked", False),
     ).frames[0]
 
 
