@@ -37,6 +37,14 @@ GRID_HEIGHT = 128
 _BRANCH_OF_KWARG = {"motion_vectors": "motion", "depth": "depth", "sketch": "sketch", "masked_video": "masked"}
 
 
+class GenerationStopped(Exception):
+    """Raised by `ComposerApp.generate` when its ``should_stop`` says so (the Stop button): nothing is written."""
+
+    def __init__(self, step: int, total: int):
+        super().__init__(f"stopped after step {step} of {total}; nothing was written")
+        self.step, self.total = step, total
+
+
 @dataclass
 class Outputs:
     """The files of one generation (all in one fresh folder)."""
@@ -168,12 +176,16 @@ class ComposerApp:
         source: np.ndarray | None = None,
         num_frames: int = 8,
         steps: int = 30,
-        guidance: float = 3.0,
+        guidance: float | None = None,
         seed: int = 0,
         scales: dict[str, float] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> Outputs:
-        """Generate and write the video, the condition grid, the conditions (safetensors) and the strokes (JSON)."""
+        """Generate and write the video, the condition grid, the conditions (safetensors) and the strokes (JSON).
+
+        ``guidance=None`` leaves the pipeline's default (the model's own); ``should_stop`` is asked after every
+        denoising step and, when it answers True, ends the generation with `GenerationStopped`."""
         from safetensors.torch import save_file
 
         from videocomposer.visualize import save_video
@@ -189,7 +201,11 @@ class ComposerApp:
         def on_step(pipe, step, timestep, tensors):
             if progress is not None:
                 progress(step + 1, steps)
+            if should_stop is not None and should_stop():
+                raise GenerationStopped(step + 1, steps)
             return tensors
+
+        guidance_kwargs = {} if guidance is None else {"guidance_scale": guidance}
 
         frames = self.pipeline(
             prompt,
@@ -199,7 +215,7 @@ class ComposerApp:
             height=self.height,
             width=self.width,
             num_inference_steps=steps,
-            guidance_scale=guidance,
+            **guidance_kwargs,
             condition_scale=scale or 1.0,
             generator=torch.Generator().manual_seed(seed),
             callback_on_step_end=on_step,
@@ -218,7 +234,7 @@ class ComposerApp:
         return Outputs(video=video, grid=grid_path, conditions=conditions_path, strokes=strokes_path)
 
 
-def check_generation(prompt: str, num_frames: int, steps: int, guidance: float, seed: int,
+def check_generation(prompt: str, num_frames: int, steps: int, guidance: float | None, seed: int,
                      scales: dict[str, float] | None) -> None:  # fmt: skip
     """Raise ``ValueError`` naming the control whose value is out of range."""
     if not prompt or not prompt.strip():
@@ -227,7 +243,7 @@ def check_generation(prompt: str, num_frames: int, steps: int, guidance: float, 
         raise ValueError(f"frames: expected an integer >= 2, got {num_frames}")
     if int(steps) != steps or steps < 1:
         raise ValueError(f"steps: expected an integer >= 1, got {steps}")
-    if not guidance >= 0:
+    if guidance is not None and not guidance >= 0:
         raise ValueError(f"guidance: expected a number >= 0, got {guidance}")
     if int(seed) != seed or seed < 0:
         raise ValueError(f"seed: expected an integer >= 0, got {seed}")
