@@ -1,8 +1,19 @@
-"""`videocomposer app`: option errors before anything is loaded; the command is listed."""
+"""`videocomposer app`: option errors before anything is loaded; the command is listed; its temporary folders go on
+exit."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from videocomposer.cli import build_parser, main
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -28,4 +39,37 @@ def test_app_output_dir_must_be_a_folder(tmp_path, capsys):
 
 def test_app_is_a_command_with_its_defaults():
     args = build_parser().parse_args(["app"])
-    assert (args.host, args.port, args.model, args.frames) == ("127.0.0.1", 7860, None, None)
+    assert (args.host, args.port, args.model, args.frames, args.keep_files) == ("127.0.0.1", 7860, None, None, False)
+
+
+@pytest.mark.parametrize(("signal_number", "keep"), [(signal.SIGTERM, False), (signal.SIGINT, True)])
+def test_temporary_folders_are_removed_on_exit_unless_kept(tmp_path, signal_number, keep):
+    """The app's temporary output and upload folders go when it is stopped (SIGTERM, Ctrl-C) unless --keep-files."""
+    pytest.importorskip("gradio", reason="the app extra is not installed (gradio)")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = tmp_path / "app.log"
+    env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(temp), GRADIO_ANALYTICS_ENABLED="False",
+               OMP_NUM_THREADS="1")  # fmt: skip
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "videocomposer.cli", "app", "--port", str(port),
+                                    *(["--keep-files"] if keep else [])], stdout=out, stderr=subprocess.STDOUT,
+                                   env=env, cwd=REPO)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while f"127.0.0.1:{port}" not in log.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.25)
+        made = sorted(path.name.rsplit("-", 1)[0] for path in temp.glob("videocomposer-*"))
+        assert made == ["videocomposer-app", "videocomposer-uploads"]
+        process.send_signal(signal_number)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    left = sorted(path.name.rsplit("-", 1)[0] for path in temp.glob("videocomposer-*"))
+    assert left == (made if keep else [])
+    assert ("kept " in log.read_text()) == keep

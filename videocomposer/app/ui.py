@@ -35,7 +35,7 @@ EXTRACT_CHOICES = {
     "motion": "motion (the clip's movement)",
     "depth": "depth (needs --depth-model)",
     "sketch": "sketch (PiDiNet, needs --sketch-model)",
-    "canny": "canny edges (as the sketch, no weights)",
+    "canny": "canny edges (no weights needed)",
     "mask": "random inpainting mask",
 }
 EXTRACT_WORDS = {"motion": "motion", "depth": "depth", "sketch": "sketch", "canny": "canny edges",

@@ -1,0 +1,49 @@
+"""The app's field checks (messages naming the field) and the display scale of the results."""
+
+import pytest
+
+pytest.importorskip("gradio", reason="the app extra is not installed (gradio)")
+
+from videocomposer.app.ui import GRID_ZOOM, guidance_value, page_css, video_scale, whole_number  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, "Steps is empty: enter a whole number from 1 to 1000"),
+        ("", "Steps is empty: enter a whole number from 1 to 1000"),
+        (0, "Steps is 0: enter a whole number from 1 to 1000"),
+        (1001, "Steps is 1001: enter a whole number from 1 to 1000"),
+        (2.5, "Steps is 2.5: enter a whole number from 1 to 1000"),
+        (float("nan"), "Steps is nan: enter a whole number from 1 to 1000"),
+        ("abc", "Steps: 'abc' is not a number; enter a whole number from 1 to 1000"),
+    ],
+)
+def test_whole_number_names_the_field(value, message):
+    with pytest.raises(ValueError) as caught:
+        whole_number(value, "Steps", 1, 1000)
+    assert str(caught.value) == message
+
+
+def test_whole_number_accepts_the_range():
+    assert whole_number(1, "Steps", 1, 1000) == 1 and whole_number("1000", "Steps", 1, 1000) == 1000
+    assert whole_number(7.0, "Frames", 2, 64) == 7
+
+
+def test_guidance_empty_is_the_model_default_and_bad_values_name_the_field():
+    assert guidance_value(None) is None and guidance_value("  ") is None
+    assert guidance_value("4.5") == 4.5 and guidance_value(0) == 0.0
+    for bad, shown in (("nan", "nan"), ("-1", "-1"), ("31", "31")):
+        with pytest.raises(ValueError, match=rf"^Guidance is {shown}: enter a number from 0 to 30, or leave it empty"):
+            guidance_value(bad)
+    with pytest.raises(ValueError, match="^Guidance: 'x' is not a number"):
+        guidance_value("x")
+
+
+def test_video_is_shown_at_an_integer_nearest_neighbour_scale():
+    assert video_scale(64, 64) == 7 and video_scale(256, 256) == 1 and video_scale(1024, 576) == 1
+    assert video_scale(96, 64, box=480) == 5
+    css = page_css(64, 64)
+    assert "#vc-video video { width: 448px !important; height: 448px !important;" in css
+    assert css.count("image-rendering: pixelated") == 2
+    assert f"#vc-grid video {{ height: {GRID_ZOOM * 128}px !important; }}" in css
