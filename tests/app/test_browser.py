@@ -120,10 +120,24 @@ def test_draw_generate_download(page, tmp_path):
     page.locator("#vc-steps input").fill(str(STEPS))
     page.locator("#vc-frames input").fill(str(FRAMES))
     page.locator("#vc-generate").click()
-    assert f"generated {FRAMES} frames (motion_vectors)" in status(page, "generated", timeout=150)
+    assert f"generated {FRAMES} frames (motion from the strokes)" in status(page, "generated", timeout=150)
     page.locator("#vc-video video").wait_for(timeout=30_000)
-    if os.environ.get("VC_APP_SCREENSHOT"):
-        page.screenshot(path=os.environ["VC_APP_SCREENSHOT"], full_page=True)
+    page.locator("#vc-grid video").wait_for(timeout=30_000)
+    page.screenshot(path=os.environ.get("VC_APP_SCREENSHOT") or str(tmp_path / "app.png"), full_page=True)
+
+    # the 64x64 video at an integer scale, nearest neighbour; the grid at twice its size (128-pixel tiles)
+    shown = page.locator("#vc-video video").evaluate(
+        "v => [v.videoWidth, v.clientWidth, v.clientHeight, getComputedStyle(v).imageRendering]")
+    assert shown[0] == 64 and shown[1] == shown[2] and shown[1] % 64 == 0 and shown[1] >= 384
+    assert shown[3] == "pixelated"
+    grid = page.locator("#vc-grid video").evaluate("v => [v.videoWidth, v.videoHeight, v.clientWidth, v.clientHeight]")
+    assert grid[1] == 128 and grid[3] == 256 and grid[2] == 2 * grid[0]
+    text = page.locator("body").inner_text()
+    for jargon in ("local_image", "masked", "motion_vectors", "Errno"):
+        assert jargon not in text
+    header = page.locator("#vc-header").inner_text()
+    assert "64x64 video, trained on 8 frames" in header and "moving-shapes" in header
+    assert "converted release" in header
 
     files = {}
     for link in page.locator("#vc-downloads a").all():
@@ -180,7 +194,9 @@ def test_bad_uploads_give_messages(page, tmp_path):
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
     page.locator("#vc-clip input[type=file]").set_input_files(str(corrupt))
-    assert "cannot read corrupt.mp4 as a video" in status(page, "Error")
+    message = status(page, "Error")
+    assert "cannot read corrupt.mp4 as a video: not a readable video file: corrupt, truncated or not a video" in message
+    assert "Errno" not in message
     page.locator("#vc-clip input[type=file]").wait_for(state="attached")  # the rejected file was removed
 
     image = tmp_path / "still.png"
@@ -197,11 +213,12 @@ def test_extract_conflicts_and_clearing_a_stroke(page, tmp_path):
     open_tab(page, "From a video", "#vc-clip")
     page.locator("#vc-clip input[type=file]").set_input_files(str(clip))
     status(page, "clip loaded")
-    page.get_by_label("canny").check()
+    page.get_by_label("canny edges").check()
     page.locator("#vc-extract").click()
-    assert "extracted motion_vectors, sketch" in status(page, "extracted")
+    message = status(page, "extracted")
+    assert "extracted motion, canny edges" in message and "sketch" not in message
     page.locator("#vc-extracted video").wait_for(timeout=30_000)
-    page.get_by_label("depth").check()
+    page.get_by_label("depth (needs --depth-model)").check()
     page.locator("#vc-extract").click()
     assert "depth needs DPT depth weights: start the app with --depth-model" in status(page, "depth needs")
 
@@ -223,3 +240,43 @@ def test_extract_conflicts_and_clearing_a_stroke(page, tmp_path):
     page.locator("#vc-clear-stroke").click()
     status(page, "no strokes")
     assert page.evaluate(pixel, middle) == blank  # the stroke is gone from the canvas
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("#vc-steps input", "", "Steps is empty: enter a whole number from 1 to 1000"),
+        ("#vc-steps input", "5000", "Steps is 5000: enter a whole number from 1 to 1000"),
+        ("#vc-seed input", "-1", "Seed is -1: enter a whole number from 0 to 4294967295"),
+        ("#vc-frames input", "", "Frames is empty: enter a whole number from 2 to"),
+        ("#vc-frames input", "100000", "Frames is 100000: enter a whole number from 2 to"),
+        ("#vc-guidance textarea", "lots", "Guidance: 'lots' is not a number"),
+        ("#vc-prompt textarea", "", "Prompt is empty: describe the video"),
+    ],
+)
+def test_every_field_gets_a_message_naming_it(page, field, value, message):
+    page.locator(field).fill(value)
+    page.locator("#vc-generate").click()
+    assert message in status(page, message.split(":")[0], timeout=30)
+    assert page.locator("#vc-generate").is_enabled()
+
+
+def test_stop_cancels_the_generation(page):
+    assert page.locator("#vc-stop").is_disabled()
+    page.locator("#vc-steps input").fill("1000")
+    page.locator("#vc-generate").click()
+    status(page, "generating")
+    deadline = time.monotonic() + 30
+    while not (page.locator("#vc-generate").is_disabled() and page.locator("#vc-stop").is_enabled()):
+        assert time.monotonic() < deadline, "Generate was not disabled / Stop not enabled while running"
+        time.sleep(0.1)
+    time.sleep(1.0)
+    page.locator("#vc-stop").click()
+    text = status(page, "Stopped after step", timeout=60)
+    step = int(text.split("Stopped after step ")[1].split()[0])
+    assert 1 <= step < 1000 and "of 1000: nothing was written" in text
+    deadline = time.monotonic() + 30
+    while not page.locator("#vc-generate").is_enabled():
+        assert time.monotonic() < deadline, "Generate stayed disabled after Stop"
+        time.sleep(0.1)
+    assert page.locator("#vc-stop").is_disabled()
