@@ -95,6 +95,13 @@ def status(page, containing: str, timeout: float = 60.0) -> str:
     return text
 
 
+def wait_until(condition, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
 def distance_to_polyline(points: np.ndarray, polyline: np.ndarray) -> np.ndarray:
     """Distance of each point ``(N, 2)`` to the polyline ``(M, 2)`` (nearest point on any segment)."""
     start, end = polyline[:-1], polyline[1:]
@@ -258,7 +265,7 @@ def test_every_field_gets_a_message_naming_it(page, field, value, message):
     page.locator(field).fill(value)
     page.locator("#vc-generate").click()
     assert message in status(page, message.split(":")[0], timeout=30)
-    assert page.locator("#vc-generate").is_enabled()
+    wait_until(page.locator("#vc-generate").is_enabled, "Generate stayed disabled after the message")
 
 
 def test_stop_cancels_the_generation(page):
@@ -266,17 +273,12 @@ def test_stop_cancels_the_generation(page):
     page.locator("#vc-steps input").fill("1000")
     page.locator("#vc-generate").click()
     status(page, "generating")
-    deadline = time.monotonic() + 30
-    while not (page.locator("#vc-generate").is_disabled() and page.locator("#vc-stop").is_enabled()):
-        assert time.monotonic() < deadline, "Generate was not disabled / Stop not enabled while running"
-        time.sleep(0.1)
+    wait_until(lambda: page.locator("#vc-generate").is_disabled() and page.locator("#vc-stop").is_enabled(),
+               "Generate was not disabled / Stop not enabled while running")
     time.sleep(1.0)
     page.locator("#vc-stop").click()
     text = status(page, "Stopped after step", timeout=60)
     step = int(text.split("Stopped after step ")[1].split()[0])
     assert 1 <= step < 1000 and "of 1000: nothing was written" in text
-    deadline = time.monotonic() + 30
-    while not page.locator("#vc-generate").is_enabled():
-        assert time.monotonic() < deadline, "Generate stayed disabled after Stop"
-        time.sleep(0.1)
-    assert page.locator("#vc-stop").is_disabled()
+    wait_until(lambda: page.locator("#vc-generate").is_enabled() and page.locator("#vc-stop").is_disabled(),
+               "Generate stayed disabled (or Stop enabled) after Stop")
