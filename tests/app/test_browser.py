@@ -225,6 +225,9 @@ def test_extract_conflicts_and_clearing_a_stroke(page, tmp_path):
     message = status(page, "extracted")
     assert "extracted motion, canny edges" in message and "sketch" not in message
     page.locator("#vc-extracted video").wait_for(timeout=30_000)
+    page.screenshot(path=str(tmp_path / "extracted.png"), full_page=True)
+    strip = page.locator("#vc-extracted video").evaluate("v => [v.videoWidth, v.videoHeight, v.clientWidth, v.clientHeight]")
+    assert strip[1] == 128 and strip[2:] == strip[:2]  # clip, motion, canny edges, legend: 128-pixel tiles at 1x
     page.get_by_label("depth (needs --depth-model)").check()
     page.locator("#vc-extract").click()
     assert "depth needs DPT depth weights: start the app with --depth-model" in status(page, "depth needs")
@@ -252,8 +255,8 @@ def test_extract_conflicts_and_clearing_a_stroke(page, tmp_path):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("#vc-steps input", "", "Steps is empty: enter a whole number from 1 to 1000"),
-        ("#vc-steps input", "5000", "Steps is 5000: enter a whole number from 1 to 1000"),
+        ("#vc-steps input", "", "Steps is empty: enter a whole number from 1 to 999"),
+        ("#vc-steps input", "1000", "Steps is 1000: enter a whole number from 1 to 999"),
         ("#vc-seed input", "-1", "Seed is -1: enter a whole number from 0 to 4294967295"),
         ("#vc-frames input", "", "Frames is empty: enter a whole number from 2 to"),
         ("#vc-frames input", "100000", "Frames is 100000: enter a whole number from 2 to"),
@@ -270,7 +273,7 @@ def test_every_field_gets_a_message_naming_it(page, field, value, message):
 
 def test_stop_cancels_the_generation(page):
     assert page.locator("#vc-stop").is_disabled()
-    page.locator("#vc-steps input").fill("1000")
+    page.locator("#vc-steps input").fill("999")
     page.locator("#vc-generate").click()
     status(page, "generating")
     wait_until(lambda: page.locator("#vc-generate").is_disabled() and page.locator("#vc-stop").is_enabled(),
@@ -279,6 +282,29 @@ def test_stop_cancels_the_generation(page):
     page.locator("#vc-stop").click()
     text = status(page, "Stopped after step", timeout=60)
     step = int(text.split("Stopped after step ")[1].split()[0])
-    assert 1 <= step < 1000 and "of 1000: nothing was written" in text
+    assert 1 <= step < 999 and "of 999: nothing was written" in text
     wait_until(lambda: page.locator("#vc-generate").is_enabled() and page.locator("#vc-stop").is_disabled(),
                "Generate stayed disabled (or Stop enabled) after Stop")
+
+
+def test_inpaint_with_an_uploaded_mask(page, tmp_path):
+    from videocomposer.data.synthetic import encode_mp4, generate_clip
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(encode_mp4(generate_clip(9, 8, 48, 64, num_objects=1).frames, fps=4))
+    mask = np.zeros((48, 64), np.uint8)
+    mask[10:30, 20:50] = 255
+    PIL.Image.fromarray(mask).save(tmp_path / "hole.png")
+    open_tab(page, "Inpaint", "#vc-inpaint-clip")
+    page.locator("#vc-inpaint-clip input[type=file]").set_input_files(str(clip))
+    status(page, "paint the region to regenerate")
+    page.locator("#vc-mask input[type=file]").set_input_files(str(tmp_path / "hole.png"))
+    page.locator("#vc-use-mask").click()
+    status(page, "mask set: Generate regenerates the white region")
+    page.locator("#vc-inpaint-grid video").wait_for(timeout=30_000)
+    page.locator("#vc-steps input").fill("2")
+    page.locator("#vc-generate").click()
+    assert f"generated {FRAMES} frames (inpainting)" in status(page, "generated", timeout=150)
+    page.screenshot(path=str(tmp_path / "inpaint.png"), full_page=True)
+    text = page.locator("body").inner_text()
+    assert "masked" not in text.lower() and "local_image" not in text

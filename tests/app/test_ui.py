@@ -4,7 +4,7 @@ import pytest
 
 pytest.importorskip("gradio", reason="the app extra is not installed (gradio)")
 
-from videocomposer.app.ui import GRID_ZOOM, guidance_value, page_css, video_scale, whole_number  # noqa: E402
+from videocomposer.app.ui import GRID_ZOOM, guidance_value, page_css, step_limit, video_scale, whole_number  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,20 @@ def test_video_is_shown_at_an_integer_nearest_neighbour_scale():
     assert "#vc-video video { width: 448px !important; height: 448px !important;" in css
     assert css.count("image-rendering: pixelated") == 2
     assert f"#vc-grid video {{ height: {GRID_ZOOM * 128}px !important; }}" in css
+
+
+@pytest.mark.parametrize("offset", [0, 1])
+def test_step_limit_is_the_most_steps_the_scheduler_takes(offset):
+    from diffusers import DDIMScheduler
+
+    scheduler = DDIMScheduler(num_train_timesteps=1000, steps_offset=offset, timestep_spacing="leading")
+    limit = step_limit(scheduler)
+    assert limit == 1000 - offset
+    scheduler.set_timesteps(limit)
+    assert int(scheduler.timesteps.max()) <= 999  # every step has a training timestep
+    if offset:  # one step more puts a step on timestep 1000, past the last (what crashed the app before)
+        scheduler.set_timesteps(limit + 1)
+        assert int(scheduler.timesteps.max()) == 1000
+    else:
+        with pytest.raises(ValueError):
+            scheduler.set_timesteps(limit + 1)

@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_RADIUS_FRACTION = 0.25  # default stroke radius: a quarter of the canvas's short side
 EXAMPLE_PROMPT = "a red circle moving on a plain background"
-STEPS_RANGE = (1, 1000)
 SEED_RANGE = (0, 2**32 - 1)
 GUIDANCE_RANGE = (0.0, 30.0)
 GRID_ZOOM = 2  # the condition grid's tiles (GRID_HEIGHT pixels high) are shown at twice their size
@@ -92,6 +91,13 @@ def whole_number(value: object, field: str, low: int, high: int) -> int:
     return int(number)
 
 
+def step_limit(scheduler) -> int:
+    """The most denoising steps ``scheduler`` takes: one per training timestep, less its offset (DDIM's
+    ``steps_offset=1`` puts a 1000th step on timestep 1000, past the last one, 999)."""
+    config = scheduler.config
+    return config.num_train_timesteps - int(config.get("steps_offset", 0) or 0)
+
+
 def guidance_value(value: object) -> float | None:
     """The Guidance field: ``None`` when empty (the model's default), else a number in `GUIDANCE_RANGE`."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -154,6 +160,8 @@ def build_ui(app: ComposerApp, default_frames: int, max_frames: int | None = Non
     if not 2 <= default_frames <= max_frames:
         raise ValueError(f"frames: expected 2..{max_frames} (this model and machine), got {default_frames}")
     stop_events: dict[str, threading.Event] = {}  # one per browser session: set by Stop, read at every step
+
+    max_steps = step_limit(app.pipeline.scheduler)
 
     def read_frames(value: object) -> int:
         return whole_number(value, "Frames", 2, max_frames)
@@ -219,8 +227,7 @@ def build_ui(app: ComposerApp, default_frames: int, max_frames: int | None = Non
                 prompt = gr.Textbox(EXAMPLE_PROMPT, label="Prompt", elem_id="vc-prompt")
                 negative = gr.Textbox("", label="Negative prompt", elem_id="vc-negative")
                 with gr.Row():
-                    steps = gr.Number(30, label=f"Steps ({STEPS_RANGE[0]}-{STEPS_RANGE[1]})", precision=0,
-                                      elem_id="vc-steps")  # fmt: skip
+                    steps = gr.Number(30, label=f"Steps (1-{max_steps})", precision=0, elem_id="vc-steps")
                     guidance = gr.Textbox("", label="Guidance (empty: the model's)", placeholder="model default",
                                           elem_id="vc-guidance")  # fmt: skip
                     seed = gr.Number(0, label="Seed", precision=0, elem_id="vc-seed")
@@ -338,7 +345,7 @@ def build_ui(app: ComposerApp, default_frames: int, max_frames: int | None = Non
             try:
                 if not text or not text.strip():
                     raise ValueError(f"Prompt is empty: describe the video, e.g. '{EXAMPLE_PROMPT}'")
-                num_steps = whole_number(num_steps, "Steps", *STEPS_RANGE)
+                num_steps = whole_number(num_steps, "Steps", 1, max_steps)
                 scale = guidance_value(scale)
                 seed_value = whole_number(seed_value, "Seed", *SEED_RANGE)
                 num_frames = read_frames(num_frames)

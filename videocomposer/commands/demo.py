@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .generate import DEMO_GUIDANCE
-
 SOURCE_SEED_OFFSET = 7  # the held-out synthetic clip used as the source video: EVAL_SEED_START + this
 # A hand-drawn stroke on a 64x64 canvas: from the lower left, curving up to the upper right.
 DEMO_STROKE = {"points": [(12.0, 50.0), (24.0, 44.0), (36.0, 32.0), (46.0, 20.0), (52.0, 13.0)], "radius": 16.0}
@@ -31,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output-dir", default="outputs", help="folder to write into (created if missing)")
     parser.add_argument("--model", default=None, help="pipeline folder (default: the installed demo model)")
     parser.add_argument("--steps", type=int, default=30, help="denoising steps per video")
-    parser.add_argument("--guidance", type=float, default=DEMO_GUIDANCE,
-                        help="classifier-free guidance scale (also `videocomposer generate`'s with the demo model)")  # fmt: skip
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="classifier-free guidance scale (default: the one the model's config recommends)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial noise of each video")
     parser.set_defaults(func=run)
 
@@ -40,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise ValueError(f"--steps: expected a positive integer, got {args.steps}")
-    if args.guidance < 0:
+    if args.guidance is not None and not args.guidance >= 0:
         raise ValueError(f"--guidance: expected a number >= 0, got {args.guidance}")
     if args.seed < 0:
         raise ValueError(f"--seed: expected a non-negative integer, got {args.seed}")
@@ -63,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(args.model)
     size = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
     fps = 4.0
-    common = dict(num_frames=NUM_FRAMES, height=size, width=size, num_inference_steps=args.steps,
-                  guidance_scale=args.guidance)  # fmt: skip
+    common = dict(num_frames=NUM_FRAMES, height=size, width=size, num_inference_steps=args.steps)
+    if args.guidance is not None:  # else the pipeline's default: the model's own
+        common["guidance_scale"] = args.guidance
 
     # The source video: a held-out synthetic clip (never seen in training), written as a real mp4.
     clip = generate_clip(EVAL_SEED_START + SOURCE_SEED_OFFSET, NUM_FRAMES, size, size, num_objects=1)
