@@ -305,6 +305,7 @@ def test_inpaint_with_an_uploaded_mask(page, tmp_path):
     page.locator("#vc-steps input").fill("2")
     page.locator("#vc-generate").click()
     assert f"generated {FRAMES} frames (inpainting)" in status(page, "generated", timeout=150)
+    page.locator("#vc-grid video").wait_for(timeout=30_000)
     page.screenshot(path=str(tmp_path / "inpaint.png"), full_page=True)
     text = page.locator("body").inner_text()
     assert "masked" not in text.lower() and "local_image" not in text

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,9 +43,35 @@ def test_app_is_a_command_with_its_defaults():
     assert (args.host, args.port, args.model, args.frames, args.keep_files) == ("127.0.0.1", 7860, None, None, False)
 
 
-@pytest.mark.parametrize(("signal_number", "keep"), [(signal.SIGTERM, False), (signal.SIGINT, True)])
-def test_temporary_folders_are_removed_on_exit_unless_kept(tmp_path, signal_number, keep):
-    """The app's temporary output and upload folders go when it is stopped (SIGTERM, Ctrl-C) unless --keep-files."""
+@pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_removes_the_temporary_folders_unless_kept(tmp_path, monkeypatch, signal_number, keep):
+    """In-process, with a real signal while serving: the folders (with files in them) go, or stay with --keep-files."""
+    from videocomposer.commands import app as command
+
+    def serve(args, output_dir):
+        (Path(output_dir) / "run-1").mkdir()
+        (Path(os.environ["GRADIO_TEMP_DIR"]) / "upload.mp4").write_bytes(b"x")
+        os.kill(os.getpid(), signal_number)
+        time.sleep(5)
+        raise AssertionError("the signal did not stop the app")
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("GRADIO_TEMP_DIR", "unchanged")
+    monkeypatch.setattr(command, "_serve", serve)
+    args = build_parser().parse_args(["app", *(["--keep-files"] if keep else [])])
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        command.run(args)
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+    left = sorted(path.name.rsplit("-", 1)[0] for path in tmp_path.glob("videocomposer-*"))
+    assert left == (["videocomposer-app", "videocomposer-uploads"] if keep else [])
+
+
+@pytest.mark.slow
+def test_temporary_folders_are_removed_when_the_served_app_gets_sigterm(tmp_path):
+    """End to end: the app serving the demo model stops on SIGTERM, exit status 0, its temporary folders gone."""
+    signal_number, keep = signal.SIGTERM, False
     pytest.importorskip("gradio", reason="the app extra is not installed (gradio)")
     temp = tmp_path / "tmp"
     temp.mkdir()

@@ -59,6 +59,7 @@ def page_css(width: int, height: int) -> str:
 #vc-grid video, #vc-extracted video, #vc-inpaint-grid video {{ width: auto !important; max-width: none !important;
     max-height: none !important; object-fit: fill; image-rendering: pixelated; }}
 #vc-grid, #vc-extracted, #vc-inpaint-grid {{ overflow-x: auto; }}
+#vc-grid video, #vc-extracted video, #vc-inpaint-grid video, #vc-video video {{ margin-top: 2em; }}
 """
 
 
