@@ -260,6 +260,7 @@ def test_extract_conflicts_and_clearing_a_stroke(page, tmp_path):
         ("#vc-seed input", "-1", "Seed is -1: enter a whole number from 0 to 4294967295"),
         ("#vc-frames input", "", "Frames is empty: enter a whole number from 2 to"),
         ("#vc-frames input", "100000", "Frames is 100000: enter a whole number from 2 to"),
+        ("#vc-steps input", "2.5", "Steps is 2.5: enter a whole number from 1 to 999"),
         ("#vc-guidance textarea", "lots", "Guidance: 'lots' is not a number"),
         ("#vc-prompt textarea", "", "Prompt is empty: describe the video"),
     ],
@@ -309,3 +310,10 @@ def test_inpaint_with_an_uploaded_mask(page, tmp_path):
     page.screenshot(path=str(tmp_path / "inpaint.png"), full_page=True)
     text = page.locator("body").inner_text()
     assert "masked" not in text.lower() and "local_image" not in text
+
+
+def test_radius_out_of_range_is_named(page):
+    page.locator("#vc-radius input[type=number]").fill("999")
+    page.keyboard.press("Enter")
+    assert "Radius is 999: enter a number from 2 to 256" in status(page, "Radius", timeout=30)
+    assert not page.locator(".toast-body").count()  # no toast without the field's name

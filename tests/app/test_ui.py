@@ -4,7 +4,16 @@ import pytest
 
 pytest.importorskip("gradio", reason="the app extra is not installed (gradio)")
 
-from videocomposer.app.ui import GRID_ZOOM, guidance_value, page_css, step_limit, video_scale, whole_number  # noqa: E402
+from videocomposer.app.ui import (  # noqa: E402
+    GRID_ZOOM,
+    FieldSlider,
+    field_number,
+    guidance_value,
+    page_css,
+    step_limit,
+    video_scale,
+    whole_number,
+)
 
 
 @pytest.mark.parametrize(
@@ -64,3 +73,14 @@ def test_step_limit_is_the_most_steps_the_scheduler_takes(offset):
     else:
         with pytest.raises(ValueError):
             scheduler.set_timesteps(limit + 1)
+
+
+def test_decimal_fields_and_sliders_reach_the_check_unclamped():
+    assert field_number("0.25", "motion scale", 0, 3) == 0.25
+    with pytest.raises(ValueError, match=r"^Radius is 999: enter a number from 2 to 256$"):
+        field_number(999, "Radius", 2, 256)
+    with pytest.raises(ValueError, match=r"^Seed is 4294967296: enter a whole number from 0 to 4294967295$"):
+        whole_number(2**32, "Seed", 0, 2**32 - 1)
+    slider = FieldSlider(0, 3, value=1.0)
+    assert slider.preprocess(7.0) == 7.0  # gradio's Slider would raise a toast without the field's name
+    assert slider.get_block_name() == "slider"

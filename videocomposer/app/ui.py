@@ -27,6 +27,7 @@ DEFAULT_RADIUS_FRACTION = 0.25  # default stroke radius: a quarter of the canvas
 EXAMPLE_PROMPT = "a red circle moving on a plain background"
 SEED_RANGE = (0, 2**32 - 1)
 GUIDANCE_RANGE = (0.0, 30.0)
+MAX_CONDITION_SCALE = 3.0
 GRID_ZOOM = 2  # the condition grid's tiles (GRID_HEIGHT pixels high) are shown at twice their size
 VIDEO_BOX = 480  # pixels available to the generated video; it is shown at the largest integer scale that fits
 # The "From a video" choices: (what the user reads, the app condition name of `VIDEO_CONDITIONS`)
@@ -78,18 +79,39 @@ def unexpected(failure: Exception) -> str:
                  "that runs the app")  # fmt: skip
 
 
-def whole_number(value: object, field: str, low: int, high: int) -> int:
-    """The field's value as an int in ``[low, high]``; ``ValueError`` naming the field otherwise (empty included)."""
-    expected = f"enter a whole number from {low} to {high}"
+def _shown(number: float) -> str:
+    """``number`` as a user typed it: ``4294967295``, ``2.5``, ``nan`` (not ``4.29497e+09``)."""
+    return str(int(number)) if math.isfinite(number) and number == int(number) and abs(number) < 1e16 else f"{number:g}"
+
+
+def field_number(value: object, field: str, low: float, high: float, whole: bool = False) -> float:
+    """The field's value as a number in ``[low, high]`` (an integer if ``whole``); ``ValueError`` naming the field
+    otherwise (empty included)."""
+    expected = f"enter a {'whole number' if whole else 'number'} from {_shown(low)} to {_shown(high)}"
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ValueError(f"{field} is empty: {expected}")
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{field}: {value!r} is not a number; {expected}") from None
-    if not math.isfinite(number) or number != int(number) or not low <= number <= high:
-        raise ValueError(f"{field} is {number:g}: {expected}")
-    return int(number)
+    if not math.isfinite(number) or (whole and number != int(number)) or not low <= number <= high:
+        raise ValueError(f"{field} is {_shown(number)}: {expected}")
+    return number
+
+
+def whole_number(value: object, field: str, low: int, high: int) -> int:
+    """`field_number` for a whole number."""
+    return int(field_number(value, field, low, high, whole=True))
+
+
+class FieldSlider(gr.Slider):
+    """A `gr.Slider` whose typed value reaches the handler as it is: the handler checks it and names the field
+    (Gradio's own check shows a toast that does not)."""
+
+    is_template = True  # the page draws it as a slider
+
+    def preprocess(self, payload: float | None) -> float | None:
+        return payload
 
 
 def step_limit(scheduler) -> int:
@@ -192,7 +214,7 @@ def build_ui(app: ComposerApp, default_frames: int, max_frames: int | None = Non
                                     "start follows it over the clip. The thick curve is the smoothed path, one dot "
                                     "per frame.")  # fmt: skip
                         with gr.Row():
-                            radius = gr.Slider(2, max(width, height), value=default_radius, step=1,
+                            radius = FieldSlider(2, max(width, height), value=default_radius, step=1,
                                                label="Radius of the next strokes (canvas pixels)",
                                                elem_id="vc-radius")  # fmt: skip
                             keep_speed = gr.Checkbox(False, label="Keep drawing speed (else constant speed)")
@@ -228,15 +250,16 @@ def build_ui(app: ComposerApp, default_frames: int, max_frames: int | None = Non
                 prompt = gr.Textbox(EXAMPLE_PROMPT, label="Prompt", elem_id="vc-prompt")
                 negative = gr.Textbox("", label="Negative prompt", elem_id="vc-negative")
                 with gr.Row():
-                    steps = gr.Number(30, label=f"Steps (1-{max_steps})", precision=0, elem_id="vc-steps")
+                    steps = gr.Number(30, label=f"Steps (1-{max_steps})", elem_id="vc-steps")
                     guidance = gr.Textbox("", label="Guidance (empty: the model's)", placeholder="model default",
                                           elem_id="vc-guidance")  # fmt: skip
-                    seed = gr.Number(0, label="Seed", precision=0, elem_id="vc-seed")
-                    frames = gr.Number(default_frames, label=f"Frames (2-{max_frames})", precision=0,
+                    seed = gr.Number(0, label="Seed", elem_id="vc-seed")
+                    frames = gr.Number(default_frames, label=f"Frames (2-{max_frames})",
                                        elem_id="vc-frames")  # fmt: skip
                 with gr.Accordion("Condition scales", open=False):
-                    scales = [gr.Slider(0, 3, value=1.0, step=0.05, label=f"{word} scale")
-                              for word in condition_words(app.scale_names)]  # fmt: skip
+                    scale_labels = [f"{word} scale" for word in condition_words(app.scale_names)]
+                    scales = [FieldSlider(0, MAX_CONDITION_SCALE, value=1.0, step=0.05, label=label)
+                              for label in scale_labels]  # fmt: skip
                 with gr.Row():
                     generate = gr.Button("Generate", variant="primary", elem_id="vc-generate")
                     stop = gr.Button("Stop", variant="stop", interactive=False, elem_id="vc-stop")
@@ -271,7 +294,8 @@ def build_ui(app: ComposerApp, default_frames: int, max_frames: int | None = Non
             control.change(_guarded(on_timing, 2), [canvas, frames, keep_speed], [canvas, stroke_list, status])
 
         def on_radius(value, new_radius):
-            return dict(value, radius=float(new_radius)), ok(f"new strokes get radius {new_radius:g}")
+            new_radius = field_number(new_radius, "Radius", 2, max(width, height))
+            return dict(value, radius=new_radius), ok(f"new strokes get radius {new_radius:g}")
 
         radius.change(_guarded(on_radius, 1), [canvas, radius], [canvas, status])
 
@@ -350,6 +374,8 @@ def build_ui(app: ComposerApp, default_frames: int, max_frames: int | None = Non
                 scale = guidance_value(scale)
                 seed_value = whole_number(seed_value, "Seed", *SEED_RANGE)
                 num_frames = read_frames(num_frames)
+                scale_values = [field_number(v, label, 0, MAX_CONDITION_SCALE)
+                                for v, label in zip(scale_values, scale_labels)]  # fmt: skip
                 conditions, strokes, source, used = {}, None, None, []
                 if value.get("strokes"):
                     strokes, conditions = app.stroke_conditions(value, num_frames, speed)
