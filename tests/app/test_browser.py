@@ -1,9 +1,11 @@
 """The app in a real headless browser: Playwright drives Debian's chromium (never a downloaded browser build).
 
 Starts `videocomposer app` on 127.0.0.1 (the demo model), draws a stroke with mouse events, generates, and checks the
-downloaded video (frame count) and strokes JSON (the drawn path, and its B-spline within tolerance of it); uploads a
-corrupt clip and an image as a clip and checks the messages. Set VC_APP_SCREENSHOT=path to keep the screenshot
-(the README's docs/app.png is made that way). `make test` installs chromium and the `app` extra; the test is skipped,
+downloaded video (frame count) and strokes JSON (the drawn path, and its B-spline within tolerance of it), what the
+page shows (the video at an integer nearest-neighbour scale, the grid at 2x, the model header, no internal names),
+the message of every bad field, Stop and the button states, extraction, inpainting and bad uploads. Each test saves
+a screenshot in its tmp_path; set VC_APP_SCREENSHOT=path to keep the one after generating with 30 steps (the
+README's docs/app.png is made that way). `make test` installs chromium and the `app` extra; the test is skipped,
 with the reason, only when the browser or the extra is missing.
 """
 
@@ -128,8 +130,8 @@ def test_draw_generate_download(page, tmp_path):
     page.locator("#vc-frames input").fill(str(FRAMES))
     page.locator("#vc-generate").click()
     assert f"generated {FRAMES} frames (motion from the strokes)" in status(page, "generated", timeout=150)
-    page.locator("#vc-video video").wait_for(timeout=30_000)
-    page.locator("#vc-grid video").wait_for(timeout=30_000)
+    for video in ("#vc-video video", "#vc-grid video"):  # shown, with its size known (metadata loaded)
+        page.wait_for_function(f"() => document.querySelector('{video}')?.videoWidth > 0", timeout=30_000)
     page.screenshot(path=os.environ.get("VC_APP_SCREENSHOT") or str(tmp_path / "app.png"), full_page=True)
 
     # the 64x64 video at an integer scale, nearest neighbour; the grid at twice its size (128-pixel tiles)
@@ -224,7 +226,7 @@ def test_extract_conflicts_and_clearing_a_stroke(page, tmp_path):
     page.locator("#vc-extract").click()
     message = status(page, "extracted")
     assert "extracted motion, canny edges" in message and "sketch" not in message
-    page.locator("#vc-extracted video").wait_for(timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#vc-extracted video')?.videoWidth > 0", timeout=30_000)
     page.screenshot(path=str(tmp_path / "extracted.png"), full_page=True)
     strip = page.locator("#vc-extracted video").evaluate("v => [v.videoWidth, v.videoHeight, v.clientWidth, v.clientHeight]")
     assert strip[1] == 128 and strip[2:] == strip[:2]  # clip, motion, canny edges, legend: 128-pixel tiles at 1x
@@ -306,7 +308,7 @@ def test_inpaint_with_an_uploaded_mask(page, tmp_path):
     page.locator("#vc-steps input").fill("2")
     page.locator("#vc-generate").click()
     assert f"generated {FRAMES} frames (inpainting)" in status(page, "generated", timeout=150)
-    page.locator("#vc-grid video").wait_for(timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#vc-grid video')?.videoWidth > 0", timeout=30_000)
     page.screenshot(path=str(tmp_path / "inpaint.png"), full_page=True)
     text = page.locator("body").inner_text()
     assert "masked" not in text.lower() and "local_image" not in text
