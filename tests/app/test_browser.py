@@ -3,10 +3,10 @@
 Starts `videocomposer app` on 127.0.0.1 (the demo model), draws a stroke with mouse events, generates, and checks the
 downloaded video (frame count) and strokes JSON (the drawn path, and its B-spline within tolerance of it), what the
 page shows (the video at an integer nearest-neighbour scale, the grid at 2x, the model header, no internal names),
-the message of every bad field, Stop and the button states, extraction, inpainting and bad uploads. Each test saves
-a screenshot in its tmp_path; set VC_APP_SCREENSHOT=path to keep the one after generating with 30 steps (the
-README's docs/app.png is made that way). `make test` installs chromium and the `app` extra; the test is skipped,
-with the reason, only when the browser or the extra is missing.
+the message of every bad field, Stop and the button states, extraction, inpainting and bad uploads. Generating,
+extracting and inpainting save a screenshot in tmp_path; set VC_APP_SCREENSHOT=path to keep the first one, made
+after generating with 30 steps (the README's docs/app.png is made that way). `make test` installs chromium and the
+`app` extra; the test is skipped, with the reason, only when the browser or the extra is missing.
 """
 
 import os
