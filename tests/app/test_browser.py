@@ -82,7 +82,17 @@ def browser():
 def page(browser, app_url):
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(app_url, wait_until="domcontentloaded")
-    page.locator("#vc-canvas canvas").wait_for(timeout=60_000)
+    page.locator("#vc-canvas canvas[data-ready=true]").wait_for(timeout=60_000)  # its mouse handlers are attached
+    # and the page's events reach Python (under load the page takes a while to wire them after it is drawn)
+    for _ in range(60):
+        page.get_by_role("button", name="Blank background").click()
+        try:
+            page.locator("#vc-status", has_text="blank background").wait_for(timeout=1000)
+            break
+        except playwright_api.TimeoutError:
+            continue
+    else:
+        raise AssertionError("the page's buttons never reached the app")
     yield page
     page.close()
 

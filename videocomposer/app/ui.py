@@ -186,6 +186,9 @@ def build_ui(app: ComposerApp, default_frames: int, max_frames: int | None = Non
 
     max_steps = step_limit(app.pipeline.scheduler)
 
+    def stop_event_of(request: gr.Request | None) -> threading.Event:
+        return stop_events.setdefault(request.session_hash if request else "", threading.Event())
+
     def read_frames(value: object) -> int:
         return whole_number(value, "Frames", 2, max_frames)
 
@@ -365,8 +368,7 @@ def build_ui(app: ComposerApp, default_frames: int, max_frames: int | None = Non
             """The generation; every field is checked first, each message names its field."""
             (value, extracted_value, mask, inpaint_path, text, negative_text, num_steps, scale, seed_value,
              num_frames, speed, *scale_values) = values  # fmt: skip
-            stop_event = stop_events.setdefault(request.session_hash if request else "", threading.Event())
-            stop_event.clear()
+            stop_event = stop_event_of(request)  # cleared by on_start, set by on_stop
             try:
                 if not text or not text.strip():
                     raise ValueError(f"Prompt is empty: describe the video, e.g. '{EXAMPLE_PROMPT}'")
@@ -412,13 +414,17 @@ def build_ui(app: ComposerApp, default_frames: int, max_frames: int | None = Non
             with_what = ", ".join(used) or "the prompt only"
             return str(outputs.video), str(outputs.grid), files, ok(f"generated {num_frames} frames ({with_what})")
 
+        def on_start(request: gr.Request = None):
+            """Before the queued generation: a fresh stop flag (Stop, enabled from here on, sets it), the buttons."""
+            stop_event_of(request).clear()
+            return gr.update(interactive=False), gr.update(interactive=True), ok("generating…")
+
         def on_stop(request: gr.Request = None):
-            stop_events.setdefault(request.session_hash if request else "", threading.Event()).set()
+            stop_event_of(request).set()
             return ok("stopping after the current step…")
 
-        running = (gr.update(interactive=False), gr.update(interactive=True))
         idle = (gr.update(interactive=True), gr.update(interactive=False))
-        generate.click(lambda: (*running, ok("generating…")), None, [generate, stop, status], queue=False).then(
+        generate.click(on_start, None, [generate, stop, status], queue=False).then(
             on_generate,
             [canvas, extracted, inpaint, inpaint_clip, prompt, negative, steps, guidance, seed, frames, keep_speed,
              *scales],
