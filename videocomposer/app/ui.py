@@ -30,7 +30,7 @@ GUIDANCE_RANGE = (0.0, 30.0)
 MAX_CONDITION_SCALE = 3.0
 GRID_ZOOM = 2  # the condition grid's tiles (GRID_HEIGHT pixels high) are shown at twice their size
 VIDEO_BOX = 480  # pixels available to the generated video; it is shown at the largest integer scale that fits
-# The "From a video" choices: (what the user reads, the app condition name of `VIDEO_CONDITIONS`)
+# The "From a video" choices: app condition name (`session.VIDEO_CONDITIONS`) -> what the user reads
 EXTRACT_CHOICES = {
     "motion": "motion (the clip's movement)",
     "depth": "depth (needs --depth-model)",
