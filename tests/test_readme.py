@@ -3,7 +3,8 @@
 A marker is an HTML comment on the line before the block: ``<!-- readme-test: run -->`` or
 ``<!-- readme-test: skip (the reason) -->``; an unmarked block fails the test, so none is skipped silently. The
 runnable blocks run in a temporary folder after `make demo`'s command (``videocomposer demo --output-dir outputs``,
-here with 2 steps: the same files): the python blocks one after the other in one interpreter, the bash blocks with
+here with 2 steps: the same files; run with the modules of the extras unimportable, as `make demo` installs none of
+them): the python blocks one after the other in one interpreter, the bash blocks with
 ``bash -euo pipefail``, ``videocomposer`` being this checkout's command line.
 """
 
@@ -18,6 +19,38 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"<!-- readme-test: (run|skip \(.+\)) -->")
 CODE = ("python", "bash", "sh", "shell")
+
+
+WITHOUT_EXTRAS = """import importlib.abc, importlib.util, sys
+BLOCKED = set({blocked})
+_find_spec = importlib.util.find_spec
+importlib.util.find_spec = lambda name, package=None: None if name.split(".")[0] in BLOCKED else _find_spec(name, package)
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"{{name}} belongs to an extra, which make demo does not install", name=name)
+sys.meta_path.insert(0, Blocker())
+from videocomposer.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _distribution(requirement: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def extra_modules() -> set[str]:
+    """The top-level modules of the packages that only the extras of pyproject.toml install (and that are installed
+    here)."""
+    import importlib.metadata
+
+    tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ reads pyproject.toml")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    base = {_distribution(r) for r in project["dependencies"]}
+    extras = {_distribution(r) for group in project["optional-dependencies"].values() for r in group}
+    extras -= base | {project["name"]}  # `dev` names the package itself with its extras
+    return {module for module, dists in importlib.metadata.packages_distributions().items()
+            if any(_distribution(d) in extras for d in dists)}  # fmt: skip
 
 
 def readme_blocks() -> list[tuple[int, str, str, str]]:
@@ -60,9 +93,17 @@ def test_runnable_blocks_run_after_make_demo(tmp_path):
         assert done.returncode == 0, f"{what} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
 
     makefile = (REPO / "Makefile").read_text()
-    demo = re.search(r"^demo:.*\n\t\$\(VENV\)/bin/(videocomposer demo .*)$", makefile, flags=re.MULTILINE)
+    demo = re.search(r"^demo:.*\n\t\$\(VENV\)/bin/videocomposer (demo .*)$", makefile, flags=re.MULTILINE)
     assert demo, "the Makefile's demo target runs `videocomposer demo ...`"
-    run(["bash", "-c", f"{demo.group(1)} --steps 2"], "make demo's command")  # the same files, fewer steps
+    assert "$(VENV)/.installed-demo" in makefile.split("\ndemo:")[1].splitlines()[0]  # it installs no extra
+    # make demo's command, as `make demo` runs it: the package without its extras (their modules cannot be imported)
+    blocked = sorted(extra_modules())
+    assert {"gradio", "pytest", "peft"} <= set(blocked)
+    (work / "without_extras.py").write_text(WITHOUT_EXTRAS.format(blocked=blocked))
+    refused = subprocess.run([sys.executable, "without_extras.py", "app"], cwd=work, env=env, capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+    assert refused.returncode == 2 and 'the app needs Gradio: pip install "videocomposer[app]"' in refused.stderr
+    run([sys.executable, "without_extras.py", *demo.group(1).split(), "--steps", "2"], "make demo's command")
     assert (work / "outputs" / "source.mp4").is_file() and (work / "outputs" / "stroke.json").is_file()
 
     runnable = [block for block in readme_blocks() if block[2] == "run"]
