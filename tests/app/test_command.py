@@ -100,3 +100,11 @@ def test_temporary_folders_are_removed_when_the_served_app_gets_sigterm(tmp_path
     left = sorted(path.name.rsplit("-", 1)[0] for path in temp.glob("videocomposer-*"))
     assert left == (made if keep else [])
     assert ("kept " in log.read_text()) == keep
+
+
+def test_help_shows_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        main(["app", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(127.0.0.1: this machine only) (default: 127.0.0.1)" in out and "port to listen on (default: 7860)" in out
+    assert out.count("7860") == 1 and out.count("127.0.0.1") == 2

@@ -21,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--model", default=None, help="pipeline folder (default: the installed demo model)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on")
     parser.add_argument("--frames", type=int, default=None, help="default frame count (default: the model's)")
     parser.add_argument("--depth-model", default=None, help="local DPT folder: enables the depth condition")
     parser.add_argument("--sketch-model", default=None, help="PiDiNet table5_pidinet.pth: enables sketch")
