@@ -6,8 +6,8 @@ pytest.importorskip("gradio", reason="the app extra is not installed (gradio)")
 
 from videocomposer.app.ui import (  # noqa: E402
     GRID_ZOOM,
-    FieldSlider,
     field_number,
+    field_slider,
     guidance_value,
     page_css,
     step_limit,
@@ -81,6 +81,6 @@ def test_decimal_fields_and_sliders_reach_the_check_unclamped():
         field_number(999, "Radius", 2, 256)
     with pytest.raises(ValueError, match=r"^Seed is 4294967296: enter a whole number from 0 to 4294967295$"):
         whole_number(2**32, "Seed", 0, 2**32 - 1)
-    slider = FieldSlider(0, 3, value=1.0)
+    slider = field_slider(0, 3, value=1.0)
     assert slider.preprocess(7.0) == 7.0  # gradio's Slider would raise a toast without the field's name
     assert slider.get_block_name() == "slider"

@@ -104,14 +104,13 @@ def whole_number(value: object, field: str, low: int, high: int) -> int:
     return int(field_number(value, field, low, high, whole=True))
 
 
-class FieldSlider(gr.Slider):
+def field_slider(*args, **kwargs) -> gr.Slider:
     """A `gr.Slider` whose typed value reaches the handler as it is: the handler checks it and names the field
-    (Gradio's own check shows a toast that does not)."""
-
-    is_template = True  # the page draws it as a slider
-
-    def preprocess(self, payload: float | None) -> float | None:
-        return payload
+    (Gradio's own check shows a toast that does not). Not a subclass: Gradio writes a ``.pyi`` file beside the
+    module of every component class."""
+    slider = gr.Slider(*args, **kwargs)
+    slider.preprocess = lambda payload: payload
+    return slider
 
 
 def step_limit(scheduler) -> int:
@@ -217,9 +216,9 @@ def build_ui(app: ComposerApp, default_frames: int, max_frames: int | None = Non
                                     "start follows it over the clip. The thick curve is the smoothed path, one dot "
                                     "per frame.")  # fmt: skip
                         with gr.Row():
-                            radius = FieldSlider(2, max(width, height), value=default_radius, step=1,
-                                               label="Radius of the next strokes (canvas pixels)",
-                                               elem_id="vc-radius")  # fmt: skip
+                            radius = field_slider(2, max(width, height), value=default_radius, step=1,
+                                                  label="Radius of the next strokes (canvas pixels)",
+                                                  elem_id="vc-radius")  # fmt: skip
                             keep_speed = gr.Checkbox(False, label="Keep drawing speed (else constant speed)")
                         with gr.Row():
                             stroke_list = gr.Dropdown([], label="Strokes", elem_id="vc-stroke-list", scale=2)
@@ -261,7 +260,7 @@ def build_ui(app: ComposerApp, default_frames: int, max_frames: int | None = Non
                                        elem_id="vc-frames")  # fmt: skip
                 with gr.Accordion("Condition scales", open=False):
                     scale_labels = [f"{word} scale" for word in condition_words(app.scale_names)]
-                    scales = [FieldSlider(0, MAX_CONDITION_SCALE, value=1.0, step=0.05, label=label)
+                    scales = [field_slider(0, MAX_CONDITION_SCALE, value=1.0, step=0.05, label=label)
                               for label in scale_labels]  # fmt: skip
                 with gr.Row():
                     generate = gr.Button("Generate", variant="primary", elem_id="vc-generate")
