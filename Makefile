@@ -8,9 +8,14 @@ PIP := $(PY) -m pip
 $(PY):
 	python3 -m venv $(VENV)
 
-# torch + torchvision first (pip's local settings resolve them), then the package with its test extras.
-$(VENV)/.installed: pyproject.toml | $(PY)
+# What the demo needs: torch + torchvision first (pip's local settings resolve them), then the package alone.
+$(VENV)/.installed-demo: pyproject.toml | $(PY)
 	$(PIP) install torch torchvision
+	$(PIP) install -e .
+	touch $@
+
+# What the tests, the app and the notebook need on top: the extras.
+$(VENV)/.installed: pyproject.toml $(VENV)/.installed-demo
 	$(PIP) install -e ".[test,extractors,lora,eval,app]"
 	touch $@
 
@@ -27,7 +32,8 @@ browser:
 test: install browser
 	$(PY) -m pytest
 
-demo: install
+# The demo model's three examples, plus outputs/source.mp4 and outputs/stroke.json (the README's snippets use them).
+demo: $(VENV)/.installed-demo
 	$(VENV)/bin/videocomposer demo --output-dir outputs
 
 # The browser app on the demo model: http://127.0.0.1:7860

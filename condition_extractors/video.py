@@ -127,6 +127,11 @@ def _duration(frame: av.VideoFrame, rate: Fraction | None) -> Fraction | None:
     return 1 / rate if rate else None
 
 
+def ffmpeg_reason(error: av.error.FFmpegError) -> str:
+    """FFmpeg's sentence for ``error`` ("Invalid data found when processing input"), without its errno and path."""
+    return error.strerror or type(error).__name__
+
+
 def open_video_stream(path: str) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
     """Open ``path`` with PyAV and return its container and first video stream; clear ``ValueError`` otherwise."""
     if not os.path.isfile(path):
@@ -135,7 +140,7 @@ def open_video_stream(path: str) -> tuple[av.container.InputContainer, av.video.
         container = av.open(path)
     except av.error.FFmpegError as error:
         raise ValueError(
-            f"video={path!r}: not a readable video file (corrupt, truncated or not a video: {error})"
+            f"video={path!r}: not a readable video file: corrupt, truncated or not a video ({ffmpeg_reason(error)})"
         ) from None
     if not container.streams.video:
         container.close()
@@ -240,7 +245,7 @@ def decode_sampled(path: str, num_frames: int | None, fps: float, start_time: fl
                 _decoded_frames(path, container, stream), num_frames, fps, start_time, lambda f: _duration(f, rate)
             )
     except av.error.FFmpegError as error:
-        raise ValueError(f"video={path!r}: the file is corrupt or truncated ({error})") from None
+        raise ValueError(f"video={path!r}: the file is corrupt or truncated ({ffmpeg_reason(error)})") from None
     if not frames:
         raise ValueError(
             f"video={path!r}: no frame decoded at or after start_time={start_time} at fps={fps} (the clip ends "

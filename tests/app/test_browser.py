@@ -1,10 +1,12 @@
 """The app in a real headless browser: Playwright drives Debian's chromium (never a downloaded browser build).
 
 Starts `videocomposer app` on 127.0.0.1 (the demo model), draws a stroke with mouse events, generates, and checks the
-downloaded video (frame count) and strokes JSON (the drawn path, and its B-spline within tolerance of it); uploads a
-corrupt clip and an image as a clip and checks the messages. Set VC_APP_SCREENSHOT=path to keep the screenshot
-(the README's docs/app.png is made that way). `make test` installs chromium and the `app` extra; the test is skipped,
-with the reason, only when the browser or the extra is missing.
+downloaded video (frame count) and strokes JSON (the drawn path, and its B-spline within tolerance of it), what the
+page shows (the video at an integer nearest-neighbour scale, the grid at 2x, the model header, no internal names),
+the message of every bad field, Stop and the button states, extraction, inpainting and bad uploads. Generating,
+extracting and inpainting save a screenshot in tmp_path; set VC_APP_SCREENSHOT=path to keep the first one, made
+after generating with 30 steps (the README's docs/app.png is made that way). `make test` installs chromium and the
+`app` extra; the test is skipped, with the reason, only when the browser or the extra is missing.
 """
 
 import os
@@ -80,7 +82,17 @@ def browser():
 def page(browser, app_url):
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(app_url, wait_until="domcontentloaded")
-    page.locator("#vc-canvas canvas").wait_for(timeout=60_000)
+    page.locator("#vc-canvas canvas[data-ready=true]").wait_for(timeout=60_000)  # its mouse handlers are attached
+    # and the page's events reach Python (under load the page takes a while to wire them after it is drawn)
+    for _ in range(60):
+        page.get_by_role("button", name="Blank background").click()
+        try:
+            page.locator("#vc-status", has_text="blank background").wait_for(timeout=1000)
+            break
+        except playwright_api.TimeoutError:
+            continue
+    else:
+        raise AssertionError("the page's buttons never reached the app")
     yield page
     page.close()
 
@@ -93,6 +105,13 @@ def status(page, containing: str, timeout: float = 60.0) -> str:
         assert time.monotonic() < deadline, f"status never said {containing!r}; it says {text!r}"
         time.sleep(0.25)
     return text
+
+
+def wait_until(condition, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
 
 
 def distance_to_polyline(points: np.ndarray, polyline: np.ndarray) -> np.ndarray:
@@ -120,10 +139,24 @@ def test_draw_generate_download(page, tmp_path):
     page.locator("#vc-steps input").fill(str(STEPS))
     page.locator("#vc-frames input").fill(str(FRAMES))
     page.locator("#vc-generate").click()
-    assert f"generated {FRAMES} frames (motion_vectors)" in status(page, "generated", timeout=150)
-    page.locator("#vc-video video").wait_for(timeout=30_000)
-    if os.environ.get("VC_APP_SCREENSHOT"):
-        page.screenshot(path=os.environ["VC_APP_SCREENSHOT"], full_page=True)
+    assert f"generated {FRAMES} frames (motion from the strokes)" in status(page, "generated", timeout=150)
+    for video in ("#vc-video video", "#vc-grid video"):  # shown, with its size known (metadata loaded)
+        page.wait_for_function(f"() => document.querySelector('{video}')?.videoWidth > 0", timeout=30_000)
+    page.screenshot(path=os.environ.get("VC_APP_SCREENSHOT") or str(tmp_path / "app.png"), full_page=True)
+
+    # the 64x64 video at an integer scale, nearest neighbour; the grid at twice its size (128-pixel tiles)
+    shown = page.locator("#vc-video video").evaluate(
+        "v => [v.videoWidth, v.clientWidth, v.clientHeight, getComputedStyle(v).imageRendering]")
+    assert shown[0] == 64 and shown[1] == shown[2] and shown[1] % 64 == 0 and shown[1] >= 384
+    assert shown[3] == "pixelated"
+    grid = page.locator("#vc-grid video").evaluate("v => [v.videoWidth, v.videoHeight, v.clientWidth, v.clientHeight]")
+    assert grid[1] == 128 and grid[3] == 256 and grid[2] == 2 * grid[0]
+    text = page.locator("body").inner_text()
+    for jargon in ("local_image", "masked", "motion_vectors", "Errno"):
+        assert jargon not in text
+    header = page.locator("#vc-header").inner_text()
+    assert "64x64 video, trained on 8 frames" in header and "moving-shapes" in header
+    assert "converted release" in header
 
     files = {}
     for link in page.locator("#vc-downloads a").all():
@@ -180,7 +213,9 @@ def test_bad_uploads_give_messages(page, tmp_path):
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
     page.locator("#vc-clip input[type=file]").set_input_files(str(corrupt))
-    assert "cannot read corrupt.mp4 as a video" in status(page, "Error")
+    message = status(page, "Error")
+    assert "cannot read corrupt.mp4 as a video: not a readable video file: corrupt, truncated or not a video" in message
+    assert "Errno" not in message
     page.locator("#vc-clip input[type=file]").wait_for(state="attached")  # the rejected file was removed
 
     image = tmp_path / "still.png"
@@ -197,11 +232,15 @@ def test_extract_conflicts_and_clearing_a_stroke(page, tmp_path):
     open_tab(page, "From a video", "#vc-clip")
     page.locator("#vc-clip input[type=file]").set_input_files(str(clip))
     status(page, "clip loaded")
-    page.get_by_label("canny").check()
+    page.get_by_label("canny edges").check()
     page.locator("#vc-extract").click()
-    assert "extracted motion_vectors, sketch" in status(page, "extracted")
-    page.locator("#vc-extracted video").wait_for(timeout=30_000)
-    page.get_by_label("depth").check()
+    message = status(page, "extracted")
+    assert "extracted motion, canny edges" in message and "sketch" not in message
+    page.wait_for_function("() => document.querySelector('#vc-extracted video')?.videoWidth > 0", timeout=30_000)
+    page.screenshot(path=str(tmp_path / "extracted.png"), full_page=True)
+    strip = page.locator("#vc-extracted video").evaluate("v => [v.videoWidth, v.videoHeight, v.clientWidth, v.clientHeight]")
+    assert strip[1] == 128 and strip[2:] == strip[:2]  # clip, motion, canny edges, legend: 128-pixel tiles at 1x
+    page.get_by_label("depth (needs --depth-model)").check()
     page.locator("#vc-extract").click()
     assert "depth needs DPT depth weights: start the app with --depth-model" in status(page, "depth needs")
 
@@ -223,3 +262,70 @@ def test_extract_conflicts_and_clearing_a_stroke(page, tmp_path):
     page.locator("#vc-clear-stroke").click()
     status(page, "no strokes")
     assert page.evaluate(pixel, middle) == blank  # the stroke is gone from the canvas
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("#vc-steps input", "", "Steps is empty: enter a whole number from 1 to 999"),
+        ("#vc-steps input", "1000", "Steps is 1000: enter a whole number from 1 to 999"),
+        ("#vc-seed input", "-1", "Seed is -1: enter a whole number from 0 to 4294967295"),
+        ("#vc-frames input", "", "Frames is empty: enter a whole number from 2 to"),
+        ("#vc-frames input", "100000", "Frames is 100000: enter a whole number from 2 to"),
+        ("#vc-steps input", "2.5", "Steps is 2.5: enter a whole number from 1 to 999"),
+        ("#vc-guidance textarea", "lots", "Guidance: 'lots' is not a number"),
+        ("#vc-prompt textarea", "", "Prompt is empty: describe the video"),
+    ],
+)
+def test_every_field_gets_a_message_naming_it(page, field, value, message):
+    page.locator(field).fill(value)
+    page.locator("#vc-generate").click()
+    assert message in status(page, message.split(":")[0], timeout=30)
+    wait_until(page.locator("#vc-generate").is_enabled, "Generate stayed disabled after the message")
+
+
+def test_stop_cancels_the_generation(page):
+    assert page.locator("#vc-stop").is_disabled()
+    page.locator("#vc-steps input").fill("999")
+    page.locator("#vc-generate").click()
+    status(page, "generating")
+    wait_until(lambda: page.locator("#vc-generate").is_disabled() and page.locator("#vc-stop").is_enabled(),
+               "Generate was not disabled / Stop not enabled while running")
+    time.sleep(1.0)
+    page.locator("#vc-stop").click()
+    text = status(page, "Stopped after step", timeout=60)
+    step = int(text.split("Stopped after step ")[1].split()[0])
+    assert 1 <= step < 999 and "of 999: nothing was written" in text
+    wait_until(lambda: page.locator("#vc-generate").is_enabled() and page.locator("#vc-stop").is_disabled(),
+               "Generate stayed disabled (or Stop enabled) after Stop")
+
+
+def test_inpaint_with_an_uploaded_mask(page, tmp_path):
+    from videocomposer.data.synthetic import encode_mp4, generate_clip
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(encode_mp4(generate_clip(9, 8, 48, 64, num_objects=1).frames, fps=4))
+    mask = np.zeros((48, 64), np.uint8)
+    mask[10:30, 20:50] = 255
+    PIL.Image.fromarray(mask).save(tmp_path / "hole.png")
+    open_tab(page, "Inpaint", "#vc-inpaint-clip")
+    page.locator("#vc-inpaint-clip input[type=file]").set_input_files(str(clip))
+    status(page, "paint the region to regenerate")
+    page.locator("#vc-mask input[type=file]").set_input_files(str(tmp_path / "hole.png"))
+    page.locator("#vc-use-mask").click()
+    status(page, "mask set: Generate regenerates the white region")
+    page.locator("#vc-inpaint-grid video").wait_for(timeout=30_000)
+    page.locator("#vc-steps input").fill("2")
+    page.locator("#vc-generate").click()
+    assert f"generated {FRAMES} frames (inpainting)" in status(page, "generated", timeout=150)
+    page.wait_for_function("() => document.querySelector('#vc-grid video')?.videoWidth > 0", timeout=30_000)
+    page.screenshot(path=str(tmp_path / "inpaint.png"), full_page=True)
+    text = page.locator("body").inner_text()
+    assert "masked" not in text.lower() and "local_image" not in text
+
+
+def test_radius_out_of_range_is_named(page):
+    page.locator("#vc-radius input[type=number]").fill("999")
+    page.keyboard.press("Enter")
+    assert "Radius is 999: enter a number from 2 to 256" in status(page, "Radius", timeout=30)
+    assert not page.locator(".toast-body").count()  # no toast without the field's name

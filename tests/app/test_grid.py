@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from videocomposer.app.grid import POSITION_COLOUR, colour_wheel_legend, stroke_grid, tile_width
+from videocomposer.app.grid import POSITION_COLOUR, colour_wheel_legend, labelled_legend, stroke_grid, tile_width
 from videocomposer.motion import Stroke, StrokeSet, flow_to_color, strokes_to_motion_vectors, strokes_to_trajectories
 from videocomposer.visualize import condition_grid
 
@@ -36,7 +36,7 @@ def test_stroke_grid_draws_the_path_and_appends_the_legend():
     grid = stroke_grid(frames, conditions, strokes, height=TILE)
     assert grid.shape == (F, TILE, plain.shape[2] + TILE, 3)
     np.testing.assert_array_equal(
-        grid[:, :, plain.shape[2] :], np.broadcast_to(colour_wheel_legend(TILE), (F, TILE, TILE, 3))
+        grid[:, :, plain.shape[2] :], np.broadcast_to(labelled_legend(TILE), (F, TILE, TILE, 3))
     )
     width = tile_width(H, W, TILE)
     assert width == 96
@@ -61,3 +61,19 @@ def test_stroke_grid_with_a_source_shifts_the_overlay_and_preview_drops_the_gene
     assert preview.shape[2] == 2 * 96 + TILE  # source, motion, legend
     no_motion = stroke_grid(frames, {}, None, height=TILE)
     np.testing.assert_array_equal(no_motion, condition_grid(frames, {}, height=TILE))
+
+
+def test_labelled_legend_has_the_wheel_and_the_four_directions():
+    legend = labelled_legend(128)
+    assert legend.shape == (128, 128, 3) and legend.dtype == np.uint8
+    # the wheel, centred, is exactly colour_wheel_legend of some size that leaves margins for the words
+    sizes = [w for w in range(3, 129)
+             if np.array_equal(legend[(128 - w) // 2 : (128 - w) // 2 + w, (128 - w) // 2 : (128 - w) // 2 + w],
+                               colour_wheel_legend(w))]  # fmt: skip
+    assert len(sizes) == 1 and 40 <= sizes[0] <= 100
+    margin = (128 - sizes[0]) // 2
+    outside = legend.copy()
+    outside[margin : margin + sizes[0], margin : margin + sizes[0]] = 0
+    white = np.all(outside > 128, axis=-1)  # the words: white on black, only in the margins
+    assert white[:margin].any() and white[margin + sizes[0] :].any()  # up, down
+    assert white[:, :margin].any() and white[:, margin + sizes[0] :].any()  # left, right

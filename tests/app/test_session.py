@@ -137,3 +137,33 @@ def test_extract_needs_the_branch(tiny_components, make_tiny_components, tmp_pat
     with pytest.raises(ValueError, match="strokes: this model has no 'motion' condition"):
         app.stroke_conditions(CANVAS, 4, False)
     assert app.scale_names == ["sketch"]
+
+
+def test_stop_ends_the_generation_and_writes_nothing(app):
+    from videocomposer.app.session import GenerationStopped
+
+    strokes, conditions = app.stroke_conditions(CANVAS, 4, keep_speed=False)
+    steps = []
+    with pytest.raises(GenerationStopped, match="stopped after step 2 of 5; nothing was written") as caught:
+        app.generate(PROMPT, "", conditions, strokes, num_frames=4, steps=5, seed=1,
+                     progress=lambda step, total: steps.append(step), should_stop=lambda: len(steps) >= 2)  # fmt: skip
+    assert (caught.value.step, caught.value.total) == (2, 5) and steps == [1, 2]
+    assert not app.output_dir.exists() or not any(app.output_dir.iterdir())
+
+
+def test_guidance_none_leaves_the_pipeline_default(app, monkeypatch):
+    import inspect
+
+    seen = {}
+    call = type(app.pipeline).__call__
+
+    def spy(pipe, *args, **kwargs):
+        seen.update(kwargs)
+        return call(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(type(app.pipeline), "__call__", spy)
+    app.generate(PROMPT, "", {}, num_frames=2, steps=1, seed=0)
+    assert "guidance_scale" not in seen  # the pipeline's own default (the model's) applies
+    app.generate(PROMPT, "", {}, num_frames=2, steps=1, guidance=2.5, seed=0)
+    assert seen["guidance_scale"] == 2.5
+    assert "guidance_scale" in inspect.signature(call).parameters

@@ -114,4 +114,5 @@ window.addEventListener('pointerup', finish);
 element.addEventListener('pointerleave', (event) => { if (drawing) finish(null); });
 watch('value', redraw);
 redraw();
+canvasOf().dataset.ready = 'true';  // the handlers are attached: strokes drawn from now on are recorded
 """.replace("PALETTE", json.dumps(STROKE_COLOURS))

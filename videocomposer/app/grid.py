@@ -30,6 +30,29 @@ def colour_wheel_legend(size: int) -> np.ndarray:
     return legend
 
 
+def labelled_legend(size: int) -> np.ndarray:
+    """uint8 ``(size, size, 3)``: `colour_wheel_legend` in the middle, on black, with the direction each side of the
+    wheel stands for written beside it (up, down, left, right: the colour a region has when it moves that way)."""
+    font, scale, thickness = cv2.FONT_HERSHEY_SIMPLEX, 0.32 * size / 128, 1
+    labels = {name: cv2.getTextSize(name, font, scale, thickness) for name in ("up", "down", "left", "right")}
+    text_height = max(height + baseline for (_, height), baseline in labels.values())
+    side = max(labels["left"][0][0], labels["right"][0][0]) + 3
+    wheel = max(3, min(size - 2 * side, size - 2 * (text_height + 2)))
+    legend = np.zeros((size, size, 3), np.uint8)
+    top = left = (size - wheel) // 2
+    legend[top : top + wheel, left : left + wheel] = colour_wheel_legend(wheel)
+    centre = size // 2
+    places = {
+        "up": (centre - labels["up"][0][0] // 2, top - 3),
+        "down": (centre - labels["down"][0][0] // 2, top + wheel + labels["down"][0][1] + 2),
+        "left": (left - labels["left"][0][0] - 2, centre + labels["left"][0][1] // 2),
+        "right": (left + wheel + 2, centre + labels["right"][0][1] // 2),
+    }
+    for name, origin in places.items():
+        cv2.putText(legend, name, origin, font, scale, POSITION_COLOUR, thickness, cv2.LINE_AA)
+    return legend
+
+
 def stroke_grid(
     frames: object | None,
     conditions: dict,
@@ -40,8 +63,9 @@ def stroke_grid(
     """`condition_grid` (uint8 ``(F, height, W, 3)``) with ``strokes`` drawn over the motion tile and a legend tile.
 
     Over the motion tile: each stroke's smoothed path (black) and its position at the current frame (white dot with
-    a black rim); ``source`` is ``(F, H, W, 3)``. The legend (the flow colour wheel) is appended on the right when a
-    motion condition is shown. ``frames=None`` gives the preview before generating: no generated tile.
+    a black rim); ``source`` is ``(F, H, W, 3)``. The legend (the flow colour wheel, its directions written beside
+    it: `labelled_legend`) is appended on the right when a motion condition is shown. ``frames=None`` gives the
+    preview before generating: no generated tile.
     """
     if frames is None:
         first = next(iter(conditions.values()))
@@ -69,5 +93,5 @@ def stroke_grid(
                 point = tuple(int(v) for v in np.round(path[f]))
                 cv2.circle(grid[f], point, 2 * thickness + 1, STROKE_COLOUR, cv2.FILLED, cv2.LINE_AA)
                 cv2.circle(grid[f], point, 2 * thickness, POSITION_COLOUR, cv2.FILLED, cv2.LINE_AA)
-    legend = np.broadcast_to(colour_wheel_legend(height), (num_frames, height, height, 3))
+    legend = np.broadcast_to(labelled_legend(height), (num_frames, height, height, 3))
     return np.concatenate([grid, legend], axis=2)

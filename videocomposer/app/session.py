@@ -30,6 +30,14 @@ VIDEO_CONDITIONS = {name: spec.name for name in ("motion", "depth", "sketch", "c
 GRID_HEIGHT = 128
 
 
+class GenerationStopped(Exception):
+    """Raised by `ComposerApp.generate` when its ``should_stop`` says so (the Stop button): nothing is written."""
+
+    def __init__(self, step: int, total: int):
+        super().__init__(f"stopped after step {step} of {total}; nothing was written")
+        self.step, self.total = step, total
+
+
 @dataclass
 class Outputs:
     """The files of one generation (all in one fresh folder)."""
@@ -152,8 +160,12 @@ class ComposerApp:
         seed: int = 0,
         scales: dict[str, float] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> Outputs:
-        """Generate and write the video, the condition grid, the conditions (safetensors) and the strokes (JSON)."""
+        """Generate and write the video, the condition grid, the conditions (safetensors) and the strokes (JSON).
+
+        ``guidance=None`` leaves the pipeline's default (the model's own); ``should_stop`` is asked after every
+        denoising step and, when it answers True, ends the generation with `GenerationStopped`."""
         from safetensors.torch import save_file
 
         from videocomposer.visualize import save_video
@@ -169,6 +181,8 @@ class ComposerApp:
         def on_step(pipe, step, timestep, tensors):
             if progress is not None:
                 progress(step + 1, steps)
+            if should_stop is not None and should_stop():
+                raise GenerationStopped(step + 1, steps)
             return tensors
 
         frames = self.pipeline(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 
 import numpy as np
 import PIL.Image
@@ -43,6 +44,12 @@ def load_clip(path: str | None, num_frames: int, fps: float) -> torch.Tensor:
         frames = load_video(path, num_frames=num_frames, fps=fps)
     except ValueError as error:
         reason = str(error).split(": ", 1)[-1].replace(f"{path!r}", _name(path))
+        short = re.search(r"only (\d+) frames", reason)
+        if short:
+            raise ValueError(
+                f"{_name(path)} is too short: it gives {short.group(1)} frames at {fps:g} frames per second, fewer "
+                f"than the {num_frames} Frames asked for; lower Frames or upload a longer clip"
+            ) from None
         raise ValueError(f"cannot read {_name(path)} as a video: {reason}") from None
     if min(frames.shape[-2:]) < 8:
         raise ValueError(f"{_name(path)} is {frames.shape[-1]}x{frames.shape[-2]} pixels: too small (at least 8x8)")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import tempfile
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,12 +21,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--model", default=None, help="pipeline folder (default: the installed demo model)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on")
     parser.add_argument("--frames", type=int, default=None, help="default frame count (default: the model's)")
     parser.add_argument("--depth-model", default=None, help="local DPT folder: enables the depth condition")
     parser.add_argument("--sketch-model", default=None, help="PiDiNet table5_pidinet.pth: enables sketch")
-    parser.add_argument("--output-dir", default=None, help="folder for the generated files (default: a temp folder)")
+    parser.add_argument("--output-dir", default=None,
+                        help="folder for the generated files, kept on exit (default: a temporary folder, removed on "
+                        "exit)")  # fmt: skip
+    parser.add_argument("--keep-files", action="store_true",
+                        help="keep the temporary output folder and the uploads folder on exit (they are removed when "
+                        "the app stops, by Ctrl-C or SIGTERM, unless this is given)")  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -45,22 +53,55 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_args(args)
+    # Uploads (and Gradio's copies of the files it serves) go to a folder of their own, removed on exit; Gradio reads
+    # GRADIO_TEMP_DIR when it is imported.
+    uploads = tempfile.mkdtemp(prefix="videocomposer-uploads-")
+    os.environ["GRADIO_TEMP_DIR"] = uploads
+    temporary = [uploads]
+    output_dir = args.output_dir
+    if output_dir is None:
+        output_dir = tempfile.mkdtemp(prefix="videocomposer-app-")
+        temporary.append(output_dir)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the app as Ctrl-C does
+    try:
+        return _serve(args, output_dir)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for folder in temporary:
+            if args.keep_files:
+                print(f"kept {folder}", flush=True)
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve(args: argparse.Namespace, output_dir: str) -> int:
+    """Load the model, build the page and serve it until Ctrl-C / SIGTERM."""
     try:
         import gradio  # noqa: F401
     except ImportError:
         raise ValueError('the app needs Gradio: pip install "videocomposer[app]"') from None
+    from videocomposer.app.model_info import frame_limit
     from videocomposer.app.session import ComposerApp
-    from videocomposer.app.ui import PAGE_CSS, build_ui
-    from videocomposer.demo.components import NUM_FRAMES as DEMO_FRAMES
+    from videocomposer.app.ui import build_ui, page_css
 
     from .generate import load_pipeline
 
     pipeline = load_pipeline(args.model)
-    output_dir = args.output_dir or tempfile.mkdtemp(prefix="videocomposer-app-")
     app = ComposerApp(pipeline, output_dir, depth_model=args.depth_model, sketch_model=args.sketch_model)
-    frames = args.frames or (DEMO_FRAMES if args.model is None else 16)
-    demo = build_ui(app, frames)
-    print(f"outputs go to {output_dir}", flush=True)
-    demo.queue().launch(server_name=args.host, server_port=args.port, allowed_paths=[str(app.output_dir)],
-                        css=PAGE_CSS, footer_links=[], max_file_size="500mb")  # fmt: skip
+    max_frames = frame_limit(pipeline, app.height, app.width)
+    frames = args.frames or pipeline.unet.config.num_frames or 16
+    if frames > max_frames:
+        raise ValueError(f"--frames: expected 2..{max_frames} (this model and machine's memory), got {frames}")
+    demo = build_ui(app, frames, max_frames)
+    print(f"outputs go to {output_dir}; uploads to {os.environ['GRADIO_TEMP_DIR']}", flush=True)
+    try:
+        demo.queue().launch(server_name=args.host, server_port=args.port, allowed_paths=[str(Path(output_dir))],
+                            css=page_css(app.width, app.height), footer_links=[], max_file_size="500mb")  # fmt: skip
+    except KeyboardInterrupt:
+        demo.close()
+    print("the app stopped", flush=True)
     return 0

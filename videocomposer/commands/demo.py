@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     _, size, _ = video_size(pipeline.unet.config, pipeline.vae_scale_factor)
     fps = 4.0
     common = dict(num_frames=NUM_FRAMES, height=size, width=size, num_inference_steps=args.steps,
-                  guidance_scale=args.guidance)  # fmt: skip
+                  guidance_scale=args.guidance)  # fmt: skip (None: the model's default_guidance_scale)
 
     # The source video: a held-out synthetic clip (never seen in training), written as a real mp4.
     clip = generate_clip(EVAL_SEED_START + SOURCE_SEED_OFFSET, NUM_FRAMES, size, size, num_objects=1)

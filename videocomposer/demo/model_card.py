@@ -38,7 +38,8 @@ def write_model_card(
 
 A small VideoComposer ({RESOLUTION}x{RESOLUTION}, {NUM_FRAMES} frames) trained by this project on CPU from its own
 synthetic moving-shapes clips (`videocomposer.data.synthetic`, one object per clip, training seeds 0..{num_clips - 1}).
-It exists so that the demo, the tests and the README's examples run offline; it is not a general video model.
+It exists so that the demo, the tests and the README's examples run offline; it is not a general video model:
+real clips, and inpainting of real content, need the converted release (README, "Converting the released weights").
 
 | component | what |
 |---|---|
