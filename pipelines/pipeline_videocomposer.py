@@ -66,6 +66,13 @@ def _check_guidance_scale(value: float, name: str) -> None:
         raise ValueError(f"`{name}` has to be a finite number, got {value!r}.")
 
 
+
+def scheduler_step_limit(scheduler) -> int:
+    """The most denoising steps ``scheduler`` takes: one per training timestep, less its offset (DDIM's
+    ``steps_offset=1`` puts a 1000th step on timestep 1000, past the last one, 999)."""
+    config = scheduler.config
+    return config.num_train_timesteps - int(config.get("steps_offset", 0) or 0)
+
 class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipeline):
     r"""
     Text-to-video generation steered by any combination of VideoComposer conditions (motion vectors, depth, sketch,
@@ -305,6 +312,9 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
                             ("decode_chunk_size", chunk)):  # fmt: skip
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` has to be a positive integer, got {value!r}.")
+        if num_inference_steps > scheduler_step_limit(self.scheduler):
+            raise ValueError(f"`num_inference_steps` has to be at most {scheduler_step_limit(self.scheduler)} for this "
+                             f"scheduler (one step per training timestep, less its offset), got {num_inference_steps}.")
         _check_guidance_scale(guidance_scale, "guidance_scale")
         if output_type not in ("np", "pt", "pil", "latent"):
             raise ValueError(f"`output_type` has to be one of 'np', 'pt', 'pil', 'latent', got {output_type!r}.")

@@ -10,7 +10,6 @@ from videocomposer.app.ui import (  # noqa: E402
     field_slider,
     guidance_value,
     page_css,
-    step_limit,
     video_scale,
     whole_number,
 )
@@ -62,8 +61,10 @@ def test_video_is_shown_at_an_integer_nearest_neighbour_scale():
 def test_step_limit_is_the_most_steps_the_scheduler_takes(offset):
     from diffusers import DDIMScheduler
 
+    from pipelines.pipeline_videocomposer import scheduler_step_limit
+
     scheduler = DDIMScheduler(num_train_timesteps=1000, steps_offset=offset, timestep_spacing="leading")
-    limit = step_limit(scheduler)
+    limit = scheduler_step_limit(scheduler)
     assert limit == 1000 - offset
     scheduler.set_timesteps(limit)
     assert int(scheduler.timesteps.max()) <= 999  # every step has a training timestep

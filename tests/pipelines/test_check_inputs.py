@@ -41,6 +41,9 @@ CASES = {
     "width not divisible by 8": (dict(width=20), ValueError, "`height` and `width` have to be divisible by 8"),
     "no frames": (dict(num_frames=0), ValueError, "`num_frames` has to be a positive integer"),
     "no steps": (dict(num_inference_steps=0), ValueError, "`num_inference_steps` has to be a positive integer"),
+    "more steps than timesteps": (
+        dict(num_inference_steps=1000), ValueError, "`num_inference_steps` has to be at most 999 for this scheduler"
+    ),
     "no videos": (dict(num_videos_per_prompt=0), ValueError, "`num_videos_per_prompt` has to be a positive integer"),
     "bad chunk": (dict(decode_chunk_size=0), ValueError, "`decode_chunk_size` has to be a positive integer"),
     "frame count": (dict(depth=depth(frames=3)), ValueError, "`depth` has 3 frames but `num_frames` is 4"),

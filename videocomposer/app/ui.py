@@ -113,13 +113,6 @@ def field_slider(*args, **kwargs) -> gr.Slider:
     return slider
 
 
-def step_limit(scheduler) -> int:
-    """The most denoising steps ``scheduler`` takes: one per training timestep, less its offset (DDIM's
-    ``steps_offset=1`` puts a 1000th step on timestep 1000, past the last one, 999)."""
-    config = scheduler.config
-    return config.num_train_timesteps - int(config.get("steps_offset", 0) or 0)
-
-
 def guidance_value(value: object) -> float | None:
     """The Guidance field: ``None`` when empty (the model's default), else a number in `GUIDANCE_RANGE`."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -183,7 +176,9 @@ def build_ui(app: ComposerApp, default_frames: int, max_frames: int | None = Non
         raise ValueError(f"frames: expected 2..{max_frames} (this model and machine), got {default_frames}")
     stop_events: dict[str, threading.Event] = {}  # one per browser session: set by Stop, read at every step
 
-    max_steps = step_limit(app.pipeline.scheduler)
+    from pipelines.pipeline_videocomposer import scheduler_step_limit
+
+    max_steps = scheduler_step_limit(app.pipeline.scheduler)
 
     def stop_event_of(request: gr.Request | None) -> threading.Event:
         return stop_events.setdefault(request.session_hash if request else "", threading.Event())
