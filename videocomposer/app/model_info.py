@@ -11,6 +11,8 @@ import os
 import re
 from pathlib import Path
 
+from ..commands._checks import available_memory
+
 # STC branch -> the words the app uses for it
 CONDITION_WORDS = {
     "motion": "motion",
@@ -30,21 +32,6 @@ MEMORY_SHARE = 0.5  # the share of the available memory one generation may plan 
 def condition_words(branches: list[str]) -> list[str]:
     """The model's STC branches in the app's words (``masked`` -> ``inpainting``)."""
     return [CONDITION_WORDS.get(branch, branch.replace("_", " ")) for branch in branches]
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation on this machine (Linux ``MemAvailable``), ``None`` if unknown."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def frame_limit(pipeline, height: int, width: int, memory: int | None = None) -> int:
