@@ -210,7 +210,7 @@ def test_every_option_of_every_command_has_help():
     [
         ("extract", ["sampled from each video (default: the model's)", "frames per second (default: 4.0)"]),
         ("generate", ["denoising steps (`videocomposer demo` uses 30) (default: 50)", "default: 3.0 with the demo"]),
-        ("demo", ["(default: the one the model's config recommends)", "denoising steps per video (default: 30)"]),
+        ("demo", ["`default_guidance_scale` (default: 3.0)", "denoising steps per video (default: 30)"]),
     ],
 )
 def test_help_shows_the_defaults(command, expected, capsys):

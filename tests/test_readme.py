@@ -106,11 +106,12 @@ def test_runnable_blocks_run_after_make_demo(tmp_path):
     run([sys.executable, "without_extras.py", *demo.group(1).split(), "--steps", "2"], "make demo's command")
     assert (work / "outputs" / "source.mp4").is_file() and (work / "outputs" / "stroke.json").is_file()
 
-    runnable = [block for block in readme_blocks() if block[2] == "run"]
-    python = "\n\n".join(f"# README.md:{line}\n{code}" for line, language, _, code in runnable if language == "python")
-    (work / "readme_snippets.py").write_text(python)
-    run([sys.executable, "readme_snippets.py"], "the README's python blocks")
-    for line, language, _, code in runnable:
-        if language != "python":
+    for line, language, marker, code in readme_blocks():  # in the README's order: a block may use an earlier one's files
+        if marker != "run":
+            continue
+        if language == "python":  # each python block is a script of its own, as a reader pastes it
+            (work / "readme_snippet.py").write_text(f"# README.md:{line}\n{code}")
+            run([sys.executable, "readme_snippet.py"], f"the README's python block at line {line}")
+        else:
             run(["bash", "-euo", "pipefail", "-c", code], f"the README's bash block at line {line}")
     assert (work / "out.mp4").is_file() and (work / "square.mp4").is_file() and (work / "report.json").is_file()
