@@ -20,6 +20,15 @@ Measures:
     16/32/64/128 frames, without and with frame chunking
     (``unet.enable_frame_chunking(8)`` + ``decode_chunk_size=8``).
 
+Continuity (issue 24; ``--continuity``): videos of 4 windows (32 frames) with one straight stroke across the frame
+(the app's renderer and radius), seeds 0-3, a prompt without a direction: per frame the object's centroid; a jump is a
+frame-to-frame centroid step larger than max(3x the median step, 6 px) (or a frame without an object); mean path error
+vs the stroke. Prompt transitions: two segments ("a red circle" -> "a blue circle", boundary at frame 16) with the same
+stroke and seed, compared per frame with the videos of each prompt alone: w(f) = d_A / (d_A + d_B) (d: mean absolute
+frame difference to the video of the first / second prompt; 0 = like the first, 1 = like the second); the switch
+frame (first frame with w >= 0.5) should be the boundary, and w should move from 0 to 1 within the documented span,
+``prompt_transition`` frames centred on the boundary (reported: w at the span's edges, averaged over seeds).
+
 Run: ``python benchmarks/bench_long_video.py [--num-clips 6] [--steps 20]``; appends to RESULTS.md and writes
 long_video_seam.png (frames 24..35 of the first clip: rows full / windows (default) / gen-l-video; window boundaries
 between frames 27|28, 31|32, 35|36).
@@ -50,6 +59,12 @@ HEADING = "## bench_long_video: long video with the demo model (window 8)"
 NUM_FRAMES, SIZE = 64, 64
 FIRST_SEED = 3000  # held-out seeds EVAL_SEED_START + 3000 + i, clear of bench_control's
 FIGURE_FRAMES = slice(24, 36)
+CONTINUITY_HEADING = "## bench_long_video: continuity (jumps, prompt transitions) with the demo model"
+CONTINUITY_CONFIGS = {
+    "default": {},
+    "stride 2": {"context_stride": 2},
+    "shuffle_context noise": {"noise_type": "shuffle_context"},
+}
 MEMORY_FRAMES = (16, 32, 64, 128)
 CONFIGS = {
     "full": None,
@@ -83,6 +98,103 @@ def seam_pairs(num_frames: int, windows: list[tuple[int, int]]) -> np.ndarray:
         if end < num_frames:
             seams[end - 1] = True
     return seams
+
+
+def centroid_jumps(centroids: np.ndarray, min_jump: float = 6.0) -> tuple[float, float, int]:
+    """``(largest step, threshold, jumps)`` of a centroid track ``(F, 2)`` (NaN rows: no object): the threshold is
+    max(3x the median step, ``min_jump``) px; a jump is a step above it or a frame without an object."""
+    steps = np.linalg.norm(np.diff(centroids, axis=0), axis=-1)
+    finite = steps[np.isfinite(steps)]
+    threshold = max(3.0 * float(np.median(finite)) if len(finite) else 0.0, min_jump)
+    largest = float(finite.max()) if len(finite) else float("inf")
+    missing = int(np.isnan(centroids).any(axis=-1).sum())
+    return largest, threshold, int((finite > threshold).sum()) + missing
+
+
+def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int = 4) -> dict:
+    """Issue 24's long-video continuity measures of the pipeline's current long-video settings (module docstring)."""
+    import torch
+
+    from videocomposer.metrics import mask_centroids
+    from videocomposer.motion import Stroke, strokes_to_motion_vectors, strokes_to_trajectories
+
+    window = pipe.unet.config.num_frames
+    num_frames = windows * window
+    stroke = Stroke([(0.2 * (SIZE - 1), (SIZE - 1) / 2), (0.8 * (SIZE - 1), (SIZE - 1) / 2)], radius=SIZE / 4)
+    path = strokes_to_trajectories([stroke], num_frames)[0]
+    field = strokes_to_motion_vectors([stroke], num_frames, SIZE, SIZE)
+    boundary = num_frames // 2
+    transition = (pipe.long_video_settings.prompt_transition if pipe.long_video_settings else 1)
+    half = transition // 2
+    largest, thresholds, jumps, errors, switches, edges = [], [], 0, [], [], []
+    for seed in seeds:
+        def run(prompt, **conditions):
+            return pipe(
+                prompt, **conditions, num_frames=num_frames, height=SIZE, width=SIZE, num_inference_steps=steps,
+                guidance_scale=guidance, generator=torch.Generator().manual_seed(seed),
+            ).frames[0]  # fmt: skip
+
+        first = run("a red circle", motion_vectors=field)
+        centroids = mask_centroids(object_masks(first))
+        big, threshold, count = centroid_jumps(centroids)
+        largest.append(big)
+        thresholds.append(threshold)
+        jumps += count
+        distance = np.linalg.norm(centroids - path, axis=-1)
+        errors.append(float(np.where(np.isfinite(distance), distance, np.hypot(SIZE, SIZE)).mean()))
+        second = run("a blue circle", motion_vectors=field)
+        both = run([(0, "a red circle"), (boundary, "a blue circle")], motion_vectors=field)
+        d_first = np.abs(both - first).mean(axis=(1, 2, 3))
+        d_second = np.abs(both - second).mean(axis=(1, 2, 3))
+        weight = d_first / np.maximum(d_first + d_second, 1e-9)
+        switches.append(int(np.argmax(weight >= 0.5)) - boundary if (weight >= 0.5).any() else num_frames)
+        edges.append((weight[max(boundary - half - 1, 0)], weight[min(boundary + half, num_frames - 1)]))
+    return {
+        "frames": num_frames,
+        "largest_jump": float(np.max(largest)),
+        "threshold": float(np.min(thresholds)),
+        "jumps": jumps,
+        "path_error": float(np.mean(errors)),
+        "switch_offsets": switches,
+        "span": (-half, transition - half),
+        "edge_weights": tuple(float(v) for v in np.mean(edges, axis=0)),
+    }
+
+
+def continuity_main(args: argparse.Namespace, argv: list[str] | None) -> None:
+    """``--continuity``: the continuity table of the default settings and the listed alternatives."""
+    import torch
+
+    from videocomposer.commands.generate import load_pipeline
+
+    torch.set_num_threads(1)
+    pipe = load_pipeline(args.model)
+    pipe.set_progress_bar_config(disable=True)
+    results, start = {}, time.time()
+    for name, config in CONTINUITY_CONFIGS.items():
+        pipe.enable_long_video(**config)
+        results[name] = continuity(pipe, args.steps, args.guidance)
+    seconds = time.time() - start
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    command = "python benchmarks/bench_long_video.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    rows = "\n".join(
+        f"| {name} | {r['largest_jump']:.1f} (threshold {r['threshold']:.1f}) | {r['jumps']} | {r['path_error']:.2f} "
+        f"| {r['switch_offsets']} | {r['edge_weights'][0]:.2f} / {r['edge_weights'][1]:.2f} (span {list(r['span'])}) |"
+        for name, r in results.items()
+    )
+    text = f"""### {stamp}, CPU {platform.machine()}, 1 thread, torch {torch.__version__}
+
+Model `{args.model or "installed demo model"}`: {results[name]["frames"]} frames (4 windows) {SIZE}x{SIZE}, one
+straight stroke across the frame, seeds 0-3, {args.steps} DDIM steps, guidance {args.guidance}; {seconds:.0f} s.
+Command: `{command.strip()}`
+
+| settings | largest centroid step (px) | jumps + frames without object (target 0) | mean path error (px, target <= 8) | switch frame - boundary, per seed (target 0) | w before / after the span (target 0 / 1) |
+|---|---|---|---|---|---|
+{rows}
+"""
+    print(text)
+    if not args.no_write:
+        write_section(CONTINUITY_HEADING, text)
 
 
 def distance_profile(frames: np.ndarray, max_lag: int) -> np.ndarray:
@@ -152,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement (subprocesses)")
     parser.add_argument("--no-write", action="store_true", help="print only, do not write RESULTS.md or the figure")
     parser.add_argument("--figure", default=str(FIGURE))
+    parser.add_argument("--continuity", action="store_true", help="measure jumps and prompt transitions only")
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--chunked", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -160,6 +273,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.num_clips < 1 or args.steps < 1 or args.cost_steps < 1:
         raise ValueError("--num-clips, --steps and --cost-steps must be positive")
+    if args.continuity:
+        continuity_main(args, argv)
+        return
 
     import torch
 
