@@ -124,11 +124,12 @@ def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int =
     path = strokes_to_trajectories([stroke], num_frames)[0]
     field = strokes_to_motion_vectors([stroke], num_frames, SIZE, SIZE)
     boundary = num_frames // 2
-    transition = (pipe.long_video_settings.prompt_transition if pipe.long_video_settings else 1)
+    transition = pipe.long_video_settings.prompt_transition if pipe.long_video_settings else 1
     half = transition // 2
     largest, thresholds, jumps, errors, switches, edges = [], [], 0, [], [], []
     for seed in seeds:
-        def run(prompt, **conditions):
+
+        def run(prompt, seed=seed, **conditions):
             return pipe(
                 prompt, **conditions, num_frames=num_frames, height=SIZE, width=SIZE, num_inference_steps=steps,
                 guidance_scale=guidance, generator=torch.Generator().manual_seed(seed),

@@ -171,8 +171,12 @@ def main(argv: list[str] | None = None) -> None:
     lines = ["| variant | step CPU s (vs plain) | denoising loss | motion err px | flicker gen/real | seam ratio "
              "(32 frames) | repetition peak ratio |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, row in rows.items():
-        cost = "-" if "seconds" not in row else f"{row['seconds']:.2f}" + (
-            f" ({row['seconds'] / plain['seconds']:.2f}x)" if plain and "seconds" in plain else "")
+        cost = (
+            "-"
+            if "seconds" not in row
+            else f"{row['seconds']:.2f}"
+            + (f" ({row['seconds'] / plain['seconds']:.2f}x)" if plain and "seconds" in plain else "")
+        )
         loss = f"{row['loss']:.4f}" if "loss" in row else "-"
         lines.append(f"| {name} | {cost} | {loss} | {cell(row, 'motion_px', '{:.2f}')} | "
                      f"{cell(row, 'flicker', '{:.2f}x')} | {cell(row, 'seam', '{:.3f}')} | "

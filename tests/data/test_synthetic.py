@@ -160,8 +160,9 @@ def test_describe_leaves_out_motion_or_background_words():
     assert describe(clip.objects, clip.directions, clip.background, with_motion=False) == (
         f"a {a.color} {a.shape} and a {b.color} {b.shape} on a {background}"
     )
-    assert describe(clip.objects, clip.directions, clip.background, with_background=False) == (
-        clip.caption.rsplit(" on a ", 1)[0]
+    assert (
+        describe(clip.objects, clip.directions, clip.background, with_background=False)
+        == (clip.caption.rsplit(" on a ", 1)[0])
     )
     assert describe(clip.objects, clip.directions, clip.background, False, False) == (
         f"a {a.color} {a.shape} and a {b.color} {b.shape}"

@@ -18,8 +18,24 @@ def start_model(tmp_path, make_tiny_components):
 
 def test_build_trains_in_chunks_publishes_the_model_and_resumes(tmp_path, start_model):
     work, output = tmp_path / "work", tmp_path / "model"
-    argv = ["--init-from", str(start_model), "--init-note", "tiny", "--work-dir", str(work), "--output-dir",
-            str(output), "--train-clips", "2", "--chunk-steps", "1", "--batch-size", "1", "--lr-warmup-steps", "0"]
+    argv = [
+        "--init-from",
+        str(start_model),
+        "--init-note",
+        "tiny",
+        "--work-dir",
+        str(work),
+        "--output-dir",
+        str(output),
+        "--train-clips",
+        "2",
+        "--chunk-steps",
+        "1",
+        "--batch-size",
+        "1",
+        "--lr-warmup-steps",
+        "0",
+    ]
     build.main([*argv, "--max-steps", "2"])
     state = json.loads((work / "run" / build.STATE_NAME).read_text())
     assert state["steps"] == 2 and 0.0 < state["loss"] < 10.0

@@ -196,7 +196,11 @@ def generate_clip(
     objects = tuple(_sample_object(rng, str(rng.choice(list(shapes))), str(color)) for color in object_colors)
 
     tone0, tone1 = (np.asarray(BACKGROUND_TONES[i], dtype=np.float32) for i in tones)
-    still = _photo_background(rng, tone0, height, width) if pattern is None else tone0 + (tone1 - tone0) * pattern[..., None]
+    still = (
+        _photo_background(rng, tone0, height, width)
+        if pattern is None
+        else tone0 + (tone1 - tone0) * pattern[..., None]
+    )
     canvas = np.broadcast_to(still, (num_frames, height, width, 3)).copy()
     depth = np.zeros((num_frames, height, width), dtype=np.float32)
     masks = np.zeros((num_frames, k, height, width), dtype=bool)

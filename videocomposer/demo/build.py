@@ -29,8 +29,16 @@ from pathlib import Path
 
 from . import DEMO_MODEL_DIR
 
-PIPELINE_ENTRIES = ("model_index.json", "pipeline_videocomposer.py", "vae", "text_encoder", "tokenizer", "unet",
-                    "stc_encoder", "scheduler")  # what a pipeline folder holds (the run's folder has checkpoints too)
+PIPELINE_ENTRIES = (
+    "model_index.json",
+    "pipeline_videocomposer.py",
+    "vae",
+    "text_encoder",
+    "tokenizer",
+    "unet",
+    "stc_encoder",
+    "scheduler",
+)  # what a pipeline folder holds (the run's folder has checkpoints too)
 STATE_NAME = "build_state.json"  # in WORK/run: minutes and steps so far, over every invocation
 
 
