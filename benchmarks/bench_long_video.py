@@ -111,7 +111,7 @@ def centroid_jumps(centroids: np.ndarray, min_jump: float = 6.0) -> tuple[float,
     return largest, threshold, int((finite > threshold).sum()) + missing
 
 
-def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int = 4) -> dict:
+def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int = 4, transitions: bool = True) -> dict:
     """Issue 24's long-video continuity measures of the pipeline's current long-video settings (module docstring)."""
     import torch
 
@@ -143,6 +143,8 @@ def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int =
         jumps += count
         distance = np.linalg.norm(centroids - path, axis=-1)
         errors.append(float(np.where(np.isfinite(distance), distance, np.hypot(SIZE, SIZE)).mean()))
+        if not transitions:
+            continue
         second = run("a blue circle", motion_vectors=field)
         both = run([(0, "a red circle"), (boundary, "a blue circle")], motion_vectors=field)
         d_first = np.abs(both - first).mean(axis=(1, 2, 3))
@@ -158,7 +160,7 @@ def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int =
         "path_error": float(np.mean(errors)),
         "switch_offsets": switches,
         "span": (-half, transition - half),
-        "edge_weights": tuple(float(v) for v in np.mean(edges, axis=0)),
+        "edge_weights": tuple(float(v) for v in np.mean(edges, axis=0)) if edges else None,
     }
 
 
@@ -172,15 +174,19 @@ def continuity_main(args: argparse.Namespace, argv: list[str] | None) -> None:
     pipe = load_pipeline(args.model)
     pipe.set_progress_bar_config(disable=True)
     results, start = {}, time.time()
-    for name, config in CONTINUITY_CONFIGS.items():
-        pipe.enable_long_video(**config)
-        results[name] = continuity(pipe, args.steps, args.guidance)
+    for name in args.configs:
+        pipe.enable_long_video(**CONTINUITY_CONFIGS[name])
+        results[name] = continuity(pipe, args.steps, args.guidance, transitions=name == "default")
     seconds = time.time() - start
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = "python benchmarks/bench_long_video.py " + " ".join(argv if argv is not None else sys.argv[1:])
     rows = "\n".join(
         f"| {name} | {r['largest_jump']:.1f} (threshold {r['threshold']:.1f}) | {r['jumps']} | {r['path_error']:.2f} "
-        f"| {r['switch_offsets']} | {r['edge_weights'][0]:.2f} / {r['edge_weights'][1]:.2f} (span {list(r['span'])}) |"
+        + (
+            f"| {r['switch_offsets']} | {r['edge_weights'][0]:.2f} / {r['edge_weights'][1]:.2f} (span {list(r['span'])}) |"
+            if r["edge_weights"]
+            else "| - | - |"
+        )
         for name, r in results.items()
     )
     text = f"""### {stamp}, CPU {platform.machine()}, 1 thread, torch {torch.__version__}
@@ -266,6 +272,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-write", action="store_true", help="print only, do not write RESULTS.md or the figure")
     parser.add_argument("--figure", default=str(FIGURE))
     parser.add_argument("--continuity", action="store_true", help="measure jumps and prompt transitions only")
+    parser.add_argument(
+        "--configs", nargs="+", choices=list(CONTINUITY_CONFIGS), default=list(CONTINUITY_CONFIGS),
+        help="--continuity: the long-video settings to measure (prompt transitions: default only)",
+    )  # fmt: skip
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--chunked", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
