@@ -27,7 +27,8 @@ vs the stroke. Prompt transitions: two segments ("a red circle" -> "a blue circl
 stroke and seed, compared per frame with the videos of each prompt alone: w(f) = d_A / (d_A + d_B) (d: mean absolute
 frame difference to the video of the first / second prompt; 0 = like the first, 1 = like the second); the switch
 frame (first frame with w >= 0.5) should be the boundary, and w should move from 0 to 1 within the documented span,
-``prompt_transition`` frames centred on the boundary (reported: w at the span's edges, averaged over seeds).
+``prompt_transition`` frames centred on the boundary (reported: w at the first frame, the span's edges and the last
+frame, averaged over seeds, and the frame where the seed-averaged w crosses 0.5).
 
 Run: ``python benchmarks/bench_long_video.py [--num-clips 6] [--steps 20]``; appends to RESULTS.md and writes
 long_video_seam.png (frames 24..35 of the first clip: rows full / windows (default) / gen-l-video; window boundaries
@@ -64,6 +65,7 @@ CONTINUITY_CONFIGS = {
     "default": {},
     "stride 2": {"context_stride": 2},
     "shuffle_context noise": {"noise_type": "shuffle_context"},
+    "bspline noise": {"noise_type": "bspline"},
 }
 MEMORY_FRAMES = (16, 32, 64, 128)
 CONFIGS = {
@@ -126,7 +128,7 @@ def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int =
     boundary = num_frames // 2
     transition = pipe.long_video_settings.prompt_transition if pipe.long_video_settings else 1
     half = transition // 2
-    largest, thresholds, jumps, errors, switches, edges = [], [], 0, [], [], []
+    largest, thresholds, jumps, errors, switches, curves = [], [], 0, [], [], []
     for seed in seeds:
 
         def run(prompt, seed=seed, **conditions):
@@ -151,7 +153,7 @@ def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int =
         d_second = np.abs(both - second).mean(axis=(1, 2, 3))
         weight = d_first / np.maximum(d_first + d_second, 1e-9)
         switches.append(int(np.argmax(weight >= 0.5)) - boundary if (weight >= 0.5).any() else num_frames)
-        edges.append((weight[max(boundary - half - 1, 0)], weight[min(boundary + half, num_frames - 1)]))
+        curves.append(weight)
     return {
         "frames": num_frames,
         "largest_jump": float(np.max(largest)),
@@ -160,8 +162,21 @@ def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int =
         "path_error": float(np.mean(errors)),
         "switch_offsets": switches,
         "span": (-half, transition - half),
-        "edge_weights": tuple(float(v) for v in np.mean(edges, axis=0)) if edges else None,
+        "curve": np.mean(curves, axis=0) if curves else None,
+        "boundary": boundary,
     }
+
+
+def transition_cells(result: dict) -> str:
+    """The two prompt-transition cells of a continuity row."""
+    curve, boundary, (before, after) = result["curve"], result["boundary"], result["span"]
+    crossing = int(np.argmax(curve >= 0.5)) - boundary if (curve >= 0.5).any() else None
+    edges = (curve[0], curve[max(boundary + before - 1, 0)], curve[min(boundary + after, len(curve) - 1)], curve[-1])
+    return (
+        f"| {result['switch_offsets']}; seed mean crosses 0.5 at {crossing} | "
+        + " / ".join(f"{v:.2f}" for v in edges)
+        + f" (first, span edges {[before, after]}, last) |"
+    )
 
 
 def continuity_main(args: argparse.Namespace, argv: list[str] | None) -> None:
@@ -182,11 +197,7 @@ def continuity_main(args: argparse.Namespace, argv: list[str] | None) -> None:
     command = "python benchmarks/bench_long_video.py " + " ".join(argv if argv is not None else sys.argv[1:])
     rows = "\n".join(
         f"| {name} | {r['largest_jump']:.1f} (threshold {r['threshold']:.1f}) | {r['jumps']} | {r['path_error']:.2f} "
-        + (
-            f"| {r['switch_offsets']} | {r['edge_weights'][0]:.2f} / {r['edge_weights'][1]:.2f} (span {list(r['span'])}) |"
-            if r["edge_weights"]
-            else "| - | - |"
-        )
+        + (transition_cells(r) if r["curve"] is not None else "| - | - |")
         for name, r in results.items()
     )
     text = f"""### {stamp}, CPU {platform.machine()}, 1 thread, torch {torch.__version__}
@@ -195,7 +206,7 @@ Model `{args.model or "installed demo model"}`: {results[name]["frames"]} frames
 straight stroke across the frame, seeds 0-3, {args.steps} DDIM steps, guidance {args.guidance}; {seconds:.0f} s.
 Command: `{command.strip()}`
 
-| settings | largest centroid step (px) | jumps + frames without object (target 0) | mean path error (px, target <= 8) | switch frame - boundary, per seed (target 0) | w before / after the span (target 0 / 1) |
+| settings | largest centroid step (px) | jumps + frames without object (target 0) | mean path error (px, target <= 8) | switch frame - boundary, per seed (target 0) | w: first / before / after the span / last (target 0 / 0 / 1 / 1) |
 |---|---|---|---|---|---|
 {rows}
 """
