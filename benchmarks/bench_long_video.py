@@ -66,6 +66,8 @@ CONTINUITY_CONFIGS = {
     "stride 2": {"context_stride": 2},
     "shuffle_context noise": {"noise_type": "shuffle_context"},
     "bspline noise": {"noise_type": "bspline"},
+    "bspline noise, stride 2": {"noise_type": "bspline", "context_stride": 2},
+    "bspline noise, anchors every 2": {"noise_type": "bspline", "noise_anchor_spacing": 2},
 }
 MEMORY_FRAMES = (16, 32, 64, 128)
 CONFIGS = {
@@ -128,7 +130,8 @@ def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int =
     boundary = num_frames // 2
     transition = pipe.long_video_settings.prompt_transition if pipe.long_video_settings else 1
     half = transition // 2
-    largest, thresholds, jumps, errors, switches, curves = [], [], 0, [], [], []
+    largest, thresholds, jumps, errors, switches, curves, seam_ratios = [], [], 0, [], [], [], []
+    seam_mask = seam_pairs(num_frames, pipe.long_video_settings.windows.windows(num_frames))
     for seed in seeds:
 
         def run(prompt, seed=seed, **conditions):
@@ -138,6 +141,8 @@ def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int =
             ).frames[0]  # fmt: skip
 
         first = run("a red circle", motion_vectors=field)
+        pairs = pair_warping_errors(first)
+        seam_ratios.append(pairs[seam_mask].mean() / max(pairs[~seam_mask].mean(), 1e-9))
         centroids = mask_centroids(object_masks(first))
         big, threshold, count = centroid_jumps(centroids)
         largest.append(big)
@@ -160,6 +165,7 @@ def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int =
         "threshold": float(np.min(thresholds)),
         "jumps": jumps,
         "path_error": float(np.mean(errors)),
+        "seam_ratio": float(np.mean(seam_ratios)),
         "switch_offsets": switches,
         "span": (-half, transition - half),
         "curve": np.mean(curves, axis=0) if curves else None,
@@ -197,7 +203,7 @@ def continuity_main(args: argparse.Namespace, argv: list[str] | None) -> None:
     command = "python benchmarks/bench_long_video.py " + " ".join(argv if argv is not None else sys.argv[1:])
     rows = "\n".join(
         f"| {name} | {r['largest_jump']:.1f} (threshold {r['threshold']:.1f}) | {r['jumps']} | {r['path_error']:.2f} "
-        + (transition_cells(r) if r["curve"] is not None else "| - | - |")
+        f"| {r['seam_ratio']:.3f} " + (transition_cells(r) if r["curve"] is not None else "| - | - |")
         for name, r in results.items()
     )
     text = f"""### {stamp}, CPU {platform.machine()}, 1 thread, torch {torch.__version__}
@@ -206,8 +212,8 @@ Model `{args.model or "installed demo model"}`: {results[name]["frames"]} frames
 straight stroke across the frame, seeds 0-3, {args.steps} DDIM steps, guidance {args.guidance}; {seconds:.0f} s.
 Command: `{command.strip()}`
 
-| settings | largest centroid step (px) | jumps + frames without object (target 0) | mean path error (px, target <= 8) | switch frame - boundary, per seed (target 0) | w: first / before / after the span / last (target 0 / 0 / 1 / 1) |
-|---|---|---|---|---|---|
+| settings | largest centroid step (px) | jumps + frames without object (target 0) | mean path error (px, target <= 8) | seam ratio (target <= 1.1) | switch frame - boundary, per seed (target 0) | w: first / before / after the span / last (target 0 / 0 / 1 / 1) |
+|---|---|---|---|---|---|---|
 {rows}
 """
     print(text)
