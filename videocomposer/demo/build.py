@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--lr-warmup-steps", type=int, default=100)
     parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument(
+        "--condition-dropout-prob",
+        type=float,
+        default=0.5,
+        help="Per-condition drop probability (the original's 0.5; higher: more samples steered by one condition).",
+    )
     parser.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -128,6 +134,7 @@ def train_arguments(args: argparse.Namespace, start: Path, data, run: Path, max_
         "--learning_rate", str(args.learning_rate), "--lr_scheduler", "constant_with_warmup",
         "--lr_warmup_steps", str(args.lr_warmup_steps), "--use_ema", "--ema_decay", str(args.ema_decay),
         "--mixed_precision", "no", "--seed", str(args.seed),
+        "--condition_dropout_prob", str(args.condition_dropout_prob),
     ]  # fmt: skip
 
 
