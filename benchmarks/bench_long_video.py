@@ -4,9 +4,9 @@ Held-out synthetic clips rendered at 64 frames (64x64, one object) give the capt
 ground-truth trajectory rendered as a hand-drawn stroke, ``render_motion_field``, as the demo was trained with) and the
 reference trajectory. Every configuration generates each clip with the same seed:
   - "full": ``disable_long_video()``, one temporal attention over all 64 frames (what the pipeline did before);
-  - "windows/<noise>": windowed temporal attention (window 8, stride 4, pyramid), noise independent/freenoise/bspline
+  - "windows/<noise>": windowed temporal attention (window 8, stride 4, pyramid), noise random/shuffle_context/bspline
     (B-spline anchors every 4 frames, "bspline-8": every 8);
-  - "gen-l-video": the whole UNet per window, predictions fused (``mode="unet"``), independent noise;
+  - "gen-l-video": the whole UNet per window, predictions fused (``gen_l_video.py``), random noise;
   - "none": default settings without the stroke (the baseline of the control measure).
 Measures:
   - seam ratio: warping error (Farneback, ``videocomposer.metrics.warping``) of the frame pairs that straddle a window
@@ -38,6 +38,7 @@ between frames 27|28, 31|32, 35|36).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -53,6 +54,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from bench_control import object_masks, save_figure  # noqa: E402
+from gen_l_video import gen_l_video  # noqa: E402
 from results_file import write_section  # noqa: E402
 
 FIGURE = BENCH_DIR / "long_video_seam.png"
@@ -72,11 +74,11 @@ CONTINUITY_CONFIGS = {
 MEMORY_FRAMES = (16, 32, 64, 128)
 CONFIGS = {
     "full": None,
-    "windows/independent": {"noise_type": "independent"},
-    "windows/freenoise": {"noise_type": "freenoise"},
+    "windows/random": {"noise_type": "random"},
+    "windows/shuffle_context": {"noise_type": "shuffle_context"},
     "windows/bspline": {"noise_type": "bspline"},
     "windows/bspline-8": {"noise_type": "bspline", "noise_anchor_spacing": 8},
-    "gen-l-video": {"mode": "unet"},
+    "gen-l-video": {},  # default windows, run through gen_l_video (whole UNet per window)
 }
 
 
@@ -343,16 +345,17 @@ def main(argv: list[str] | None = None) -> None:
         stroke = torch.from_numpy(render_motion_field(clip.trajectories, [DEFAULT_RADIUS], SIZE, SIZE))[None]
         peaks["real"].append(peak_ratio(distance_profile(clip.frames / 255.0, max_lag), window))
         for name, config in CONFIGS.items():
-            frames = generate(clip.caption, config, seed, motion_vectors=stroke)
+            with gen_l_video(pipe) if name == "gen-l-video" else contextlib.nullcontext():
+                frames = generate(clip.caption, config, seed, motion_vectors=stroke)
             pair_errors = pair_warping_errors(frames)
             seam_ratio[name].append(pair_errors[seams].mean() / max(pair_errors[~seams].mean(), 1e-9))
             flicker[name].append(pair_errors.mean())
             peaks[name].append(peak_ratio(distance_profile(frames, max_lag), window))
-            if name == "windows/independent":  # the default settings
+            if name == "windows/random":  # the default settings
                 errors["stroke"].append(
                     centroid_error(mask_centroids(object_masks(frames)), clip.trajectories[0], missing=diagonal)
                 )
-            if index == 0 and name in ("full", "windows/independent", "gen-l-video"):
+            if index == 0 and name in ("full", "windows/random", "gen-l-video"):
                 figure_rows.append(frames[FIGURE_FRAMES])
         frames = generate(clip.caption, {}, seed)
         errors["none"].append(
@@ -396,7 +399,7 @@ Command: `{command.strip()}`
 {rows}
 | real clips | - | - | {mean(peaks["real"]):.3f} |
 
-Control over {NUM_FRAMES} frames (default settings, windows/independent): centroid error {stroke_error:.2f} px with the
+Control over {NUM_FRAMES} frames (default settings, windows/random): centroid error {stroke_error:.2f} px with the
 stroke vs {none_error:.2f} px without (none / stroke = {none_error / max(stroke_error, 1e-9):.2f}x).
 
 Cost: {per_frame[window] * 1e3:.1f} ms CPU per frame at {window} frames, {per_frame[NUM_FRAMES] * 1e3:.1f} ms at
