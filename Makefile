@@ -46,11 +46,14 @@ bench: install
 bench-control: install
 	$(PY) benchmarks/bench_control.py
 
-# Retrains the embedded demo model from scratch (about 1.5 h on a 2-core CPU); see its model card.
+# Rebuilds the demo model with the project's trainer (videocomposer.train) into build/demo/model: a new model (VAE
+# fitted here) by default, or a fine-tune with DEMO_INIT=videocomposer/assets/videocomposer-demo. Resumable: run it
+# again to continue from the newest checkpoint in build/demo. Copy build/demo/model over the shipped folder to use it.
+DEMO_INIT ?=
+DEMO_MINUTES ?= 90
 demo-model: install
-	$(PY) -m videocomposer.demo.build --output-dir build/demo/phase1 --max-steps 3200
-	$(PY) -m videocomposer.demo.build --vae-dir build/demo/vae --init-from build/demo/phase1 --output-dir build/demo/phase2 --conditions motion sketch --stc-lr-scale 10 --train-minutes 34
-	$(PY) -m videocomposer.demo.build --vae-dir build/demo/vae --init-from build/demo/phase2 --conditions motion sketch --stc-lr-scale 10 --stroke-motion-prob 0.5 --train-minutes 14
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m videocomposer.demo.build --work-dir build/demo \
+	  --output-dir build/demo/model --train-minutes $(DEMO_MINUTES) $(if $(DEMO_INIT),--init-from $(DEMO_INIT))
 
 clean:
 	rm -rf $(VENV) outputs

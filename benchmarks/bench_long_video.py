@@ -4,9 +4,9 @@ Held-out synthetic clips rendered at 64 frames (64x64, one object) give the capt
 ground-truth trajectory rendered as a hand-drawn stroke, ``render_motion_field``, as the demo was trained with) and the
 reference trajectory. Every configuration generates each clip with the same seed:
   - "full": ``disable_long_video()``, one temporal attention over all 64 frames (what the pipeline did before);
-  - "windows/<noise>": windowed temporal attention (window 8, stride 4, pyramid), noise independent/freenoise/bspline
+  - "windows/<noise>": windowed temporal attention (window 8, stride 4, pyramid), noise random/shuffle_context/bspline
     (B-spline anchors every 4 frames, "bspline-8": every 8);
-  - "gen-l-video": the whole UNet per window, predictions fused (``mode="unet"``), independent noise;
+  - "gen-l-video": the whole UNet per window, predictions fused (``gen_l_video.py``), random noise;
   - "none": default settings without the stroke (the baseline of the control measure).
 Measures:
   - seam ratio: warping error (Farneback, ``videocomposer.metrics.warping``) of the frame pairs that straddle a window
@@ -20,6 +20,16 @@ Measures:
     16/32/64/128 frames, without and with frame chunking
     (``unet.enable_frame_chunking(8)`` + ``decode_chunk_size=8``).
 
+Continuity (issue 24; ``--continuity``): videos of 4 windows (32 frames) with one straight stroke across the frame
+(the app's renderer and radius), seeds 0-3, a prompt without a direction: per frame the object's centroid; a jump is a
+frame-to-frame centroid step larger than max(3x the median step, 6 px) (or a frame without an object); mean path error
+vs the stroke. Prompt transitions: two segments ("a red circle" -> "a blue circle", boundary at frame 16) with the same
+stroke and seed, compared per frame with the videos of each prompt alone: w(f) = d_A / (d_A + d_B) (d: mean absolute
+frame difference to the video of the first / second prompt; 0 = like the first, 1 = like the second); the switch
+frame (first frame with w >= 0.5) should be the boundary, and w should move from 0 to 1 within the documented span,
+``prompt_transition`` frames centred on the boundary (reported: w at the first frame, the span's edges and the last
+frame, averaged over seeds, and the frame where the seed-averaged w crosses 0.5).
+
 Run: ``python benchmarks/bench_long_video.py [--num-clips 6] [--steps 20]``; appends to RESULTS.md and writes
 long_video_seam.png (frames 24..35 of the first clip: rows full / windows (default) / gen-l-video; window boundaries
 between frames 27|28, 31|32, 35|36).
@@ -28,6 +38,7 @@ between frames 27|28, 31|32, 35|36).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -43,6 +54,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from bench_control import object_masks, save_figure  # noqa: E402
+from gen_l_video import gen_l_video  # noqa: E402
 from results_file import write_section  # noqa: E402
 
 FIGURE = BENCH_DIR / "long_video_seam.png"
@@ -50,19 +62,28 @@ HEADING = "## bench_long_video: long video with the demo model (window 8)"
 NUM_FRAMES, SIZE = 64, 64
 FIRST_SEED = 3000  # held-out seeds EVAL_SEED_START + 3000 + i, clear of bench_control's
 FIGURE_FRAMES = slice(24, 36)
+CONTINUITY_HEADING = "## bench_long_video: continuity (jumps, prompt transitions) with the demo model"
+CONTINUITY_CONFIGS = {
+    "default": {},
+    "stride 2": {"context_stride": 2},
+    "shuffle_context noise": {"noise_type": "shuffle_context"},
+    "bspline noise": {"noise_type": "bspline"},
+    "bspline noise, stride 2": {"noise_type": "bspline", "context_stride": 2},
+    "bspline noise, anchors every 2": {"noise_type": "bspline", "noise_anchor_spacing": 2},
+}
 MEMORY_FRAMES = (16, 32, 64, 128)
 CONFIGS = {
     "full": None,
-    "windows/independent": {"noise_type": "independent"},
-    "windows/freenoise": {"noise_type": "freenoise"},
+    "windows/random": {"noise_type": "random"},
+    "windows/shuffle_context": {"noise_type": "shuffle_context"},
     "windows/bspline": {"noise_type": "bspline"},
     "windows/bspline-8": {"noise_type": "bspline", "noise_anchor_spacing": 8},
-    "gen-l-video": {"mode": "unet"},
+    "gen-l-video": {},  # default windows, run through gen_l_video (whole UNet per window)
 }
 
 
 def pair_warping_errors(frames: np.ndarray) -> np.ndarray:
-    """`(F - 1,)` warping error of each consecutive pair (as `warping_error`, one value per pair)."""
+    """`(F - 1,)` L1 warping error of each consecutive pair (as `mean_abs_warping_error`, one value per pair)."""
     from videocomposer.metrics.warping import farneback_flow, warp
 
     frames = (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8) if frames.dtype != np.uint8 else frames
@@ -83,6 +104,123 @@ def seam_pairs(num_frames: int, windows: list[tuple[int, int]]) -> np.ndarray:
         if end < num_frames:
             seams[end - 1] = True
     return seams
+
+
+def centroid_jumps(centroids: np.ndarray, min_jump: float = 6.0) -> tuple[float, float, int]:
+    """``(largest step, threshold, jumps)`` of a centroid track ``(F, 2)`` (NaN rows: no object): the threshold is
+    max(3x the median step, ``min_jump``) px; a jump is a step above it or a frame without an object."""
+    steps = np.linalg.norm(np.diff(centroids, axis=0), axis=-1)
+    finite = steps[np.isfinite(steps)]
+    threshold = max(3.0 * float(np.median(finite)) if len(finite) else 0.0, min_jump)
+    largest = float(finite.max()) if len(finite) else float("inf")
+    missing = int(np.isnan(centroids).any(axis=-1).sum())
+    return largest, threshold, int((finite > threshold).sum()) + missing
+
+
+def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int = 4, transitions: bool = True) -> dict:
+    """Issue 24's long-video continuity measures of the pipeline's current long-video settings (module docstring)."""
+    import torch
+
+    from videocomposer.metrics import mask_centroids
+    from videocomposer.motion import Stroke, strokes_to_motion_vectors, strokes_to_trajectories
+
+    window = pipe.unet.config.num_frames
+    num_frames = windows * window
+    stroke = Stroke([(0.2 * (SIZE - 1), (SIZE - 1) / 2), (0.8 * (SIZE - 1), (SIZE - 1) / 2)], radius=SIZE / 4)
+    path = strokes_to_trajectories([stroke], num_frames)[0]
+    field = strokes_to_motion_vectors([stroke], num_frames, SIZE, SIZE)
+    boundary = num_frames // 2
+    transition = pipe.long_video_settings.prompt_transition if pipe.long_video_settings else 1
+    half = transition // 2
+    largest, thresholds, jumps, errors, switches, curves, seam_ratios = [], [], 0, [], [], [], []
+    seam_mask = seam_pairs(num_frames, pipe.long_video_settings.windows.windows(num_frames))
+    for seed in seeds:
+
+        def run(prompt, seed=seed, **conditions):
+            return pipe(
+                prompt, **conditions, num_frames=num_frames, height=SIZE, width=SIZE, num_inference_steps=steps,
+                guidance_scale=guidance, generator=torch.Generator().manual_seed(seed),
+            ).frames[0]  # fmt: skip
+
+        first = run("a red circle", motion_vectors=field)
+        pairs = pair_warping_errors(first)
+        seam_ratios.append(pairs[seam_mask].mean() / max(pairs[~seam_mask].mean(), 1e-9))
+        centroids = mask_centroids(object_masks(first))
+        big, threshold, count = centroid_jumps(centroids)
+        largest.append(big)
+        thresholds.append(threshold)
+        jumps += count
+        distance = np.linalg.norm(centroids - path, axis=-1)
+        errors.append(float(np.where(np.isfinite(distance), distance, np.hypot(SIZE, SIZE)).mean()))
+        if not transitions:
+            continue
+        second = run("a blue circle", motion_vectors=field)
+        both = run([(0, "a red circle"), (boundary, "a blue circle")], motion_vectors=field)
+        d_first = np.abs(both - first).mean(axis=(1, 2, 3))
+        d_second = np.abs(both - second).mean(axis=(1, 2, 3))
+        weight = d_first / np.maximum(d_first + d_second, 1e-9)
+        switches.append(int(np.argmax(weight >= 0.5)) - boundary if (weight >= 0.5).any() else num_frames)
+        curves.append(weight)
+    return {
+        "frames": num_frames,
+        "largest_jump": float(np.max(largest)),
+        "threshold": float(np.min(thresholds)),
+        "jumps": jumps,
+        "path_error": float(np.mean(errors)),
+        "seam_ratio": float(np.mean(seam_ratios)),
+        "switch_offsets": switches,
+        "span": (-half, transition - half),
+        "curve": np.mean(curves, axis=0) if curves else None,
+        "boundary": boundary,
+    }
+
+
+def transition_cells(result: dict) -> str:
+    """The two prompt-transition cells of a continuity row."""
+    curve, boundary, (before, after) = result["curve"], result["boundary"], result["span"]
+    crossing = int(np.argmax(curve >= 0.5)) - boundary if (curve >= 0.5).any() else None
+    edges = (curve[0], curve[max(boundary + before - 1, 0)], curve[min(boundary + after, len(curve) - 1)], curve[-1])
+    return (
+        f"| {result['switch_offsets']}; seed mean crosses 0.5 at {crossing} | "
+        + " / ".join(f"{v:.2f}" for v in edges)
+        + f" (first, span edges {[before, after]}, last) |"
+    )
+
+
+def continuity_main(args: argparse.Namespace, argv: list[str] | None) -> None:
+    """``--continuity``: the continuity table of the default settings and the listed alternatives."""
+    import torch
+
+    from videocomposer.commands.generate import load_pipeline
+
+    torch.set_num_threads(1)
+    pipe = load_pipeline(args.model)
+    pipe.set_progress_bar_config(disable=True)
+    results, start = {}, time.time()
+    for name in args.configs:
+        pipe.enable_long_video(**CONTINUITY_CONFIGS[name])
+        results[name] = continuity(pipe, args.steps, args.guidance, transitions=name == "default")
+    seconds = time.time() - start
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    command = "python benchmarks/bench_long_video.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    rows = "\n".join(
+        f"| {name} | {r['largest_jump']:.1f} (threshold {r['threshold']:.1f}) | {r['jumps']} | {r['path_error']:.2f} "
+        f"| {r['seam_ratio']:.3f} " + (transition_cells(r) if r["curve"] is not None else "| - | - |")
+        for name, r in results.items()
+    )
+    text = f"""### {stamp}, CPU {platform.machine()}, 1 thread, torch {torch.__version__}
+
+Model `{args.model or "installed demo model"}`: {results[name]["frames"]} frames (4 windows) {SIZE}x{SIZE}, one
+straight stroke across the frame, seeds 0-3, {args.steps} DDIM steps, guidance {args.guidance}; {seconds:.0f} s.
+Command: `{command.strip()}`
+
+| settings | largest centroid step (px) | jumps + frames without object (target 0) | mean path error (px, target <= 8) | seam ratio (target <= 1.1) | switch frame - boundary, per seed (target 0) | w: first / before / after the span / last (target 0 / 0 / 1 / 1) |
+|---|---|---|---|---|---|---|
+{rows}
+"""
+    print(text)
+    if not args.no_write:
+        write_section(CONTINUITY_HEADING, text)
 
 
 def distance_profile(frames: np.ndarray, max_lag: int) -> np.ndarray:
@@ -152,6 +290,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement (subprocesses)")
     parser.add_argument("--no-write", action="store_true", help="print only, do not write RESULTS.md or the figure")
     parser.add_argument("--figure", default=str(FIGURE))
+    parser.add_argument("--continuity", action="store_true", help="measure jumps and prompt transitions only")
+    parser.add_argument(
+        "--configs", nargs="+", choices=list(CONTINUITY_CONFIGS), default=list(CONTINUITY_CONFIGS),
+        help="--continuity: the long-video settings to measure (prompt transitions: default only)",
+    )  # fmt: skip
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--chunked", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -160,6 +303,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.num_clips < 1 or args.steps < 1 or args.cost_steps < 1:
         raise ValueError("--num-clips, --steps and --cost-steps must be positive")
+    if args.continuity:
+        continuity_main(args, argv)
+        return
 
     import torch
 
@@ -199,16 +345,17 @@ def main(argv: list[str] | None = None) -> None:
         stroke = torch.from_numpy(render_motion_field(clip.trajectories, [DEFAULT_RADIUS], SIZE, SIZE))[None]
         peaks["real"].append(peak_ratio(distance_profile(clip.frames / 255.0, max_lag), window))
         for name, config in CONFIGS.items():
-            frames = generate(clip.caption, config, seed, motion_vectors=stroke)
+            with gen_l_video(pipe) if name == "gen-l-video" else contextlib.nullcontext():
+                frames = generate(clip.caption, config, seed, motion_vectors=stroke)
             pair_errors = pair_warping_errors(frames)
             seam_ratio[name].append(pair_errors[seams].mean() / max(pair_errors[~seams].mean(), 1e-9))
             flicker[name].append(pair_errors.mean())
             peaks[name].append(peak_ratio(distance_profile(frames, max_lag), window))
-            if name == "windows/independent":  # the default settings
+            if name == "windows/random":  # the default settings
                 errors["stroke"].append(
                     centroid_error(mask_centroids(object_masks(frames)), clip.trajectories[0], missing=diagonal)
                 )
-            if index == 0 and name in ("full", "windows/independent", "gen-l-video"):
+            if index == 0 and name in ("full", "windows/random", "gen-l-video"):
                 figure_rows.append(frames[FIGURE_FRAMES])
         frames = generate(clip.caption, {}, seed)
         errors["none"].append(
@@ -252,7 +399,7 @@ Command: `{command.strip()}`
 {rows}
 | real clips | - | - | {mean(peaks["real"]):.3f} |
 
-Control over {NUM_FRAMES} frames (default settings, windows/independent): centroid error {stroke_error:.2f} px with the
+Control over {NUM_FRAMES} frames (default settings, windows/random): centroid error {stroke_error:.2f} px with the
 stroke vs {none_error:.2f} px without (none / stroke = {none_error / max(stroke_error, 1e-9):.2f}x).
 
 Cost: {per_frame[window] * 1e3:.1f} ms CPU per frame at {window} frames, {per_frame[NUM_FRAMES] * 1e3:.1f} ms at

@@ -5,14 +5,15 @@ For `num_frames` above that window the pipeline, unless told otherwise, runs eve
 overlapping windows of the trained length fused with pyramid weights (`videocomposer.models.temporal_windows`); spatial
 layers and temporal convolutions see the whole sequence as usual. Videos within one window are computed exactly as
 without any of this. The settings follow diffusers' AnimateDiff `enable_free_noise`, as a pipeline method rather than
-call arguments (they describe how the model is run, not what is generated):
+call arguments (they describe how the model is run, not what is generated), with FreeNoise's names where the concept
+is the same (`context_length`, `context_stride`, `weighting_scheme`, `noise_type="random"` / `"shuffle_context"`):
 
-    pipe.enable_long_video(context_length=None, context_stride=4, weighting="pyramid", mode="attention",
-                           noise_type="independent", noise_anchor_spacing=None, prompt_transition=None)
+    pipe.enable_long_video(context_length=None, context_stride=4, weighting_scheme="pyramid", noise_type="random",
+                           noise_anchor_spacing=None, prompt_transition=None)
     pipe.disable_long_video()   # num_frames > window: plain full-length temporal attention (the old behaviour)
 
-`mode="unet"` is the Gen-L-Video alternative kept for comparison: the whole UNet runs on each window of latents and the
-noise predictions are fused with the same weights. `prompt` may be a list of `(start_frame, text)` segments for one
+(Gen-L-Video, the whole UNet per window with fused predictions, is a research comparison in
+`benchmarks/gen_l_video.py`, not a library option.) `prompt` may be a list of `(start_frame, text)` segments for one
 video: each segment's text embedding holds from its start frame, and across each change the per-frame prompt
 embedding is linearly interpolated over `prompt_transition` frames centred on the change (embedding interpolation,
 not FreeNoise's motion injection).
@@ -25,16 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from diffusers.models.unets.unet_3d_condition import UNet3DConditionOutput
 from diffusers.utils import logging
 
-from videocomposer.models.temporal_windows import TemporalWindows, fuse_windows
+from videocomposer.models.temporal_windows import WEIGHTINGS, TemporalWindows
 
 from .long_video_noise import NOISE_TYPES, long_video_noise
 
 logger = logging.get_logger(__name__)
-
-MODES = ("attention", "unet")
 
 
 @dataclass(frozen=True)
@@ -42,14 +40,11 @@ class LongVideoSettings:
     """How videos longer than one window are sampled (see the module docstring)."""
 
     windows: TemporalWindows
-    mode: str = "attention"
-    noise_type: str = "independent"
+    noise_type: str = "random"
     noise_anchor_spacing: int = 4
     prompt_transition: int = 8
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode: expected one of {MODES}, got {self.mode!r}")
         if self.noise_type not in NOISE_TYPES:
             raise ValueError(f"noise_type: expected one of {NOISE_TYPES}, got {self.noise_type!r}")
         for name in ("noise_anchor_spacing", "prompt_transition"):
@@ -114,9 +109,8 @@ class LongVideoMixin:
         self,
         context_length: int | None = None,
         context_stride: int = 4,
-        weighting: str = "pyramid",
-        mode: str = "attention",
-        noise_type: str = "independent",
+        weighting_scheme: str = "pyramid",
+        noise_type: str = "random",
         noise_anchor_spacing: int | None = None,
         prompt_transition: int | None = None,
     ) -> None:
@@ -127,11 +121,10 @@ class LongVideoMixin:
         Args:
             context_length (`int`, *optional*): Window length; defaults to `unet.config.num_frames`, the trained length.
             context_stride (`int`, defaults to 4): Frames between window starts, in `[1, context_length]`.
-            weighting (`str`, defaults to `"pyramid"`): Fusion weights of overlapping windows, `"flat"` or `"pyramid"`.
-            mode (`str`, defaults to `"attention"`): `"attention"` windows the temporal attention of the UNet and the
-                STC encoder; `"unet"` runs the whole UNet per window of latents and fuses its predictions (Gen-L-Video).
-            noise_type (`str`, defaults to `"independent"`): `"independent"`, `"freenoise"` or `"bspline"` initial noise
-                (`pipelines.long_video_noise`); ignored when `latents` are given. The default is the one that met both
+            weighting_scheme (`str`, defaults to `"pyramid"`): Fusion weights of overlapping windows, `"flat"` or
+                `"pyramid"`.
+            noise_type (`str`, defaults to `"random"`): `"random"`, `"shuffle_context"` (FreeNoise) or `"bspline"`
+                initial noise (`pipelines.long_video_noise`); ignored when `latents` are given. The default is the one that met both
                 the seam and the no-repetition target in `benchmarks/bench_long_video.py` (FreeNoise repeats at
                 multiples of the window; B-spline noise is smoothest but shows seams).
             noise_anchor_spacing (`int`, *optional*): Frames between B-spline noise anchors; defaults to
@@ -139,11 +132,12 @@ class LongVideoMixin:
             prompt_transition (`int`, *optional*): Frames over which prompt segments blend; defaults to
                 `context_length`.
         """
+        if weighting_scheme not in WEIGHTINGS:
+            raise ValueError(f"weighting_scheme: expected one of {WEIGHTINGS}, got {weighting_scheme!r}")
         length = self.unet.config.num_frames if context_length is None else context_length
-        windows = TemporalWindows(length, context_stride, weighting)
+        windows = TemporalWindows(length, context_stride, weighting_scheme)
         self._long_video = LongVideoSettings(
             windows,
-            mode,
             noise_type,
             context_stride if noise_anchor_spacing is None else noise_anchor_spacing,
             length if prompt_transition is None else prompt_transition,
@@ -177,7 +171,7 @@ class LongVideoMixin:
             )
             self._long_video_logged = True
         windows = None if settings is None else settings.windows
-        self.unet.set_temporal_windows(windows if settings is not None and settings.mode == "attention" else None)
+        self.unet.set_temporal_windows(windows)
         self.stc_encoder.set_temporal_windows(windows)
         return settings
 
@@ -214,26 +208,3 @@ class LongVideoMixin:
         if negative_prompt_embeds is not None:
             negative_prompt_embeds = negative_prompt_embeds[:, None].expand(-1, num_frames, -1, -1)
         return prompt_embeds, negative_prompt_embeds
-
-    def long_video_unet(self, settings: LongVideoSettings | None):
-        """The UNet call of the denoising loop: the UNet itself, or for `mode="unet"` the whole UNet on each window
-        of latents with the predictions fused (same signature)."""
-        if settings is None or settings.mode == "attention":
-            return self.unet
-
-        def windowed_unet(
-            sample, timestep, encoder_hidden_states, condition_latents=None, image_embeds=None, return_dict=True
-        ):
-            def window(start: int, end: int) -> torch.Tensor:
-                context = encoder_hidden_states
-                if context.ndim == 4:
-                    context = context[:, start:end]
-                conditions = None if condition_latents is None else condition_latents[:, :, start:end]
-                return self.unet(
-                    sample[:, :, start:end], timestep, context, conditions, image_embeds, return_dict=False
-                )[0]
-
-            fused = fuse_windows(window, sample.shape[2], settings.windows, dim=2)
-            return UNet3DConditionOutput(sample=fused) if return_dict else (fused,)
-
-        return windowed_unet

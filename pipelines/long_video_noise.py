@@ -1,10 +1,10 @@
-"""Initial noise for long videos: independent, FreeNoise rescheduling, or StyleSV-style B-spline anchors.
+"""Initial noise for long videos: random, FreeNoise's shuffled context, or StyleSV-style B-spline anchors.
 
 All three return standard normal noise per frame (unit variance at every frame); they differ in how frames far apart
 relate:
 
-* ``"independent"``: i.i.d. per frame (what the pipeline draws for one window).
-* ``"freenoise"`` (FreeNoise, Qiu et al. 2023, "noise rescheduling"): the first ``context_length`` frames are drawn;
+* ``"random"``: i.i.d. per frame (what the pipeline draws for one window).
+* ``"shuffle_context"`` (FreeNoise, Qiu et al. 2023, "noise rescheduling"; diffusers' name): the first ``context_length`` frames are drawn;
   then every block of ``context_stride`` frames starting at frame ``i >= context_length`` reuses, in a random order,
   the noise of the frames ``i - context_length .. i - context_length + context_stride - 1``. Every window then holds a
   permutation of the first window's noise (long-range coherence of content).
@@ -23,7 +23,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from videocomposer.models.temporal_windows import TemporalWindows
 from videocomposer.motion.bspline import uniform_quadratic_weights
 
-NOISE_TYPES = ("independent", "freenoise", "bspline")
+NOISE_TYPES = ("random", "shuffle_context", "bspline")
 
 
 def _permutation_generator(generator: torch.Generator | list[torch.Generator] | None) -> torch.Generator | None:
@@ -84,9 +84,9 @@ def long_video_noise(
     dtype: torch.dtype,
 ) -> torch.Tensor:
     """Initial noise `(B, C, F, h, w)` of the given `noise_type` (one of `NOISE_TYPES`)."""
-    if noise_type == "independent":
+    if noise_type == "random":
         return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-    if noise_type == "freenoise":
+    if noise_type == "shuffle_context":
         return freenoise_noise(shape, windows, generator, device, dtype)
     if noise_type == "bspline":
         return bspline_noise(shape, anchor_spacing, generator, device, dtype)

@@ -672,7 +672,6 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         if latents is None and long_video is not None:
             latents = self.prepare_long_video_noise(shape, long_video, generator, device, dtype)
         latents = self.prepare_latents(shape, dtype, device, generator, latents)
-        unet = self.long_video_unet(long_video)
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
         blend = None
         if preserve_unmasked:
@@ -689,7 +688,7 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
                     latents, prompt_embeds, negative_prompt_embeds, condition_latents, image_embeds
                 )
                 latent_model_input = self.scheduler.scale_model_input(model_inputs[0], t)
-                noise_pred = unet(
+                noise_pred = self.unet(
                     latent_model_input,
                     t,
                     encoder_hidden_states=model_inputs[1],

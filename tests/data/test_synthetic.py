@@ -11,7 +11,9 @@ from videocomposer.data.synthetic import (
     COLORS,
     DIRECTIONS,
     EVAL_SEED_START,
+    PROCEDURAL_BACKGROUNDS,
     clip_seeds,
+    describe,
     direction_word,
     generate_clip,
     load_ground_truth,
@@ -127,11 +129,44 @@ def test_direction_word_sectors():
 
 def test_every_background_kind_is_generated_and_restrictable():
     seen = {generate_clip(seed).background for seed in range(40)}
-    assert seen == set(BACKGROUNDS)
+    assert seen == set(PROCEDURAL_BACKGROUNDS)  # photos only when asked for
+    assert set(BACKGROUNDS) == {*PROCEDURAL_BACKGROUNDS, "photo"}
     clip = generate_clip(0, backgrounds=["stripes"], shapes=["triangle"], num_objects=1)
     assert clip.background == "stripes" and clip.objects[0].shape == "triangle"
     where = ("to the " if " " in clip.directions[0] else "") + clip.directions[0]
     assert clip.caption.endswith(f"triangle moving {where} on a striped background")
+
+
+def test_photo_backgrounds_are_muted_crops_that_vary_with_the_seed():
+    clips = [generate_clip(seed, backgrounds=["photo"], num_objects=1) for seed in range(6)]
+    assert all(clip.background == "photo" and clip.caption.endswith(" on a photo background") for clip in clips)
+    again = generate_clip(3, backgrounds=["photo"], num_objects=1)
+    assert np.array_equal(again.frames, clips[3].frames)
+    backgrounds = [clip.frames[0][~clip.masks[0, 0]].astype(np.float64) for clip in clips]
+    assert len({round(float(b.mean()), 3) for b in backgrounds}) == len(clips)  # another crop each time
+    for clip, background in zip(clips, backgrounds):
+        assert background.std() > 5.0  # a picture, not a flat tone
+        # channel spread: the photo's is halved and scaled by 0.6 (<= 76.5), the tone adds <= 0.4 * 45
+        assert np.ptp(background, axis=1).max() <= 95.0
+        obj = clip.frames[0][clip.visible_masks[0, 0]].astype(np.float64)
+        assert np.ptp(obj, axis=1).mean() >= 120.0  # the object's colour stands out
+
+
+def test_describe_leaves_out_motion_or_background_words():
+    clip = generate_clip(7, num_objects=2)
+    assert describe(clip.objects, clip.directions, clip.background) == clip.caption
+    a, b = clip.objects
+    background = clip.caption.rsplit(" on a ", 1)[1]
+    assert describe(clip.objects, clip.directions, clip.background, with_motion=False) == (
+        f"a {a.color} {a.shape} and a {b.color} {b.shape} on a {background}"
+    )
+    assert (
+        describe(clip.objects, clip.directions, clip.background, with_background=False)
+        == (clip.caption.rsplit(" on a ", 1)[0])
+    )
+    assert describe(clip.objects, clip.directions, clip.background, False, False) == (
+        f"a {a.color} {a.shape} and a {b.color} {b.shape}"
+    )
 
 
 def _lag1_autocorrelation(image, valid):

@@ -1,6 +1,9 @@
 """Long video in `VideoComposerPipeline`: windows beyond the trained length, long-range noise, long conditions and
 prompt segments (tiny components, trained window 8)."""
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from diffusers.utils.testing_utils import CaptureLogger
@@ -45,21 +48,20 @@ def long_depth(num_frames: int, seed: int = 0) -> torch.Tensor:
     return torch.rand(1, 1, num_frames, 48, 48, generator=torch.Generator().manual_seed(seed)) * 10
 
 
-@pytest.mark.parametrize("noise_type", ["independent", "freenoise", "bspline"])
-@pytest.mark.parametrize("mode", ["attention", "unet"])
-def test_24_frames_with_window_8_for_every_noise_type(pipe, noise_type, mode):
-    pipe.enable_long_video(noise_type=noise_type, mode=mode)
+@pytest.mark.parametrize("noise_type", ["random", "shuffle_context", "bspline"])
+def test_24_frames_with_window_8_for_every_noise_type(pipe, noise_type):
+    pipe.enable_long_video(noise_type=noise_type)
     latents = run(pipe, LONG, depth=long_depth(LONG))
     assert latents.shape == (1, 4, LONG, 4, 4)
     assert torch.isfinite(latents).all()
     assert pipe.stc_encoder.temporal_windows == TemporalWindows(WINDOW, 4, "pyramid")
-    assert pipe.unet.temporal_windows == (TemporalWindows(WINDOW, 4, "pyramid") if mode == "attention" else None)
+    assert pipe.unet.temporal_windows == TemporalWindows(WINDOW, 4, "pyramid")
 
 
 @pytest.mark.parametrize("num_frames", [5, WINDOW])
 def test_within_the_window_long_video_settings_change_nothing(pipe, num_frames):
     reference = run(pipe, num_frames, depth=long_depth(num_frames))
-    pipe.enable_long_video(context_stride=2, weighting="flat", noise_type="bspline", mode="unet")
+    pipe.enable_long_video(context_stride=2, weighting_scheme="flat", noise_type="bspline")
     # exact: same kernels, same shapes, one process
     assert torch.equal(run(pipe, num_frames, depth=long_depth(num_frames)), reference)
     pipe.disable_long_video()
@@ -81,12 +83,12 @@ def test_long_video_is_automatic_beyond_the_window_and_logged_once(pipe):
 
 
 def test_disable_long_video_restores_full_length_attention(pipe):
-    pipe.enable_long_video(noise_type="independent")
+    pipe.enable_long_video(noise_type="random")
     windowed = run(pipe, LONG)
     pipe.disable_long_video()
     full = run(pipe, LONG)
     assert pipe.unet.temporal_windows is None and pipe.stc_encoder.temporal_windows is None
-    # same noise (independent noise is the plain draw), different temporal attention
+    # same noise (random noise is the plain draw), different temporal attention
     assert not torch.allclose(windowed, full)
     pipe.unet.set_temporal_windows(None)
     assert torch.equal(run(pipe, LONG), full)  # exact: same kernels, same shapes, one process
@@ -95,19 +97,19 @@ def test_disable_long_video_restores_full_length_attention(pipe):
 def test_enable_long_video_validates_its_arguments(pipe):
     with pytest.raises(ValueError, match=r"context_stride: expected an int in \[1, context_length=8\]"):
         pipe.enable_long_video(context_stride=9)
-    with pytest.raises(ValueError, match="mode: expected one of"):
-        pipe.enable_long_video(mode="fifo")
+    with pytest.raises(TypeError, match="mode"):  # Gen-L-Video moved to benchmarks/gen_l_video.py
+        pipe.enable_long_video(mode="unet")
     with pytest.raises(ValueError, match="noise_type: expected one of"):
         pipe.enable_long_video(noise_type="pink")
     with pytest.raises(ValueError, match="prompt_transition: expected a positive int"):
         pipe.enable_long_video(prompt_transition=0)
-    with pytest.raises(ValueError, match="weighting: expected one of"):
-        pipe.enable_long_video(weighting="gauss")
+    with pytest.raises(ValueError, match="weighting_scheme: expected one of"):
+        pipe.enable_long_video(weighting_scheme="gauss")
 
 
-def test_independent_noise_is_the_plain_draw():
+def test_random_noise_is_the_plain_draw():
     shape = (2, 4, 20, 3, 3)
-    noise = long_video_noise(shape, "independent", TemporalWindows(8), 4, torch.manual_seed(3), "cpu", torch.float32)
+    noise = long_video_noise(shape, "random", TemporalWindows(8), 4, torch.manual_seed(3), "cpu", torch.float32)
     assert torch.equal(noise, randn_tensor(shape, generator=torch.manual_seed(3)))
 
 
@@ -156,7 +158,7 @@ def spy_unet(pipe) -> list[tuple]:
     return calls
 
 
-@pytest.mark.parametrize("noise_type", ["independent", "freenoise", "bspline"])
+@pytest.mark.parametrize("noise_type", ["random", "shuffle_context", "bspline"])
 def test_the_first_step_denoises_the_noise_of_the_noise_type(pipe, noise_type):
     pipe.enable_long_video(noise_type=noise_type, context_stride=3, noise_anchor_spacing=5)
     calls = spy_unet(pipe)
@@ -291,18 +293,26 @@ def test_cli_rejects_bad_long_video_options(tmp_path, capsys, extra, message):
     assert code == 2 and message in capsys.readouterr().err
 
 
-def test_gen_l_video_mode_fuses_whole_unet_predictions_of_each_window(pipe):
-    pipe.enable_long_video(mode="unet", context_stride=6, weighting="flat")
-    unet = pipe.long_video_unet(pipe.long_video_settings)
+def test_gen_l_video_fuses_whole_unet_predictions_of_each_window(pipe):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from gen_l_video import gen_l_video
+
+    pipe.enable_long_video(context_stride=6, weighting_scheme="flat")
     g = torch.Generator().manual_seed(0)
     sample, context = torch.randn(1, 4, 14, 4, 4, generator=g), torch.randn(1, 14, 16, 32, generator=g)
     conditions = torch.randn(1, 8, 14, 4, 4, generator=g)
-    fused = unet(sample, 500, context, conditions, None, return_dict=False)[0]
 
     def window(s, e):
         return pipe.unet(sample[:, :, s:e], 500, context[:, s:e], conditions[:, :, s:e], return_dict=False)[0]
 
     first, second = window(0, 8), window(6, 14)  # windows (0, 8) and (6, 14), flat weights: overlap 6, 7 averaged
     expected = torch.cat([first[:, :, :6], (first[:, :, 6:] + second[:, :, :2]) / 2, second[:, :, 2:]], dim=2)
+    pipe.unet.set_temporal_windows(pipe.long_video_settings.windows)  # as the pipeline installs them: removed inside
+    with gen_l_video(pipe):
+        fused = pipe.unet(sample, 500, context, conditions, None, return_dict=False)[0]
+        assert pipe.unet.temporal_windows is None
+        assert pipe.unet(sample, 500, context, conditions, None).sample.shape == sample.shape
+        latents = run(pipe, LONG)
     torch.testing.assert_close(fused, expected)
-    assert unet(sample, 500, context, conditions, None).sample.shape == sample.shape
+    assert "forward" not in vars(pipe.unet)  # the class's forward again
+    assert latents.shape == (1, 4, LONG, 4, 4) and torch.isfinite(latents).all()

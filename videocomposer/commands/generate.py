@@ -116,9 +116,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--context-stride", type=int, default=4, help="long video: frames between windows (default 4)")
     parser.add_argument(
         "--noise-type",
-        choices=("independent", "freenoise", "bspline"),
-        default="independent",
-        help="long video: initial noise beyond one window (default independent)",
+        choices=("random", "shuffle_context", "bspline"),  # pipelines.long_video_noise.NOISE_TYPES (no torch here)
+        default="random",
+        help="long video: initial noise beyond one window (default random; shuffle_context: FreeNoise's)",
     )
     parser.add_argument(
         "--frame-chunk-size",

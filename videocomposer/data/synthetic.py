@@ -1,7 +1,9 @@
 """Procedural moving-shapes videos with ground truth: the project's own training and evaluation data.
 
-A clip is 1-3 coloured shapes (circle, square, triangle) gliding along smooth curves over a static textured background,
-growing or shrinking a little, drawn back to front. Everything is decided by one integer seed; the scene is sampled in
+A clip is 1-3 coloured shapes (circle, square, triangle) gliding along smooth curves over a static background,
+growing or shrinking a little, drawn back to front. Backgrounds are procedural (plain, stripes, checker, gradient,
+texture) or, with ``backgrounds`` including "photo", a muted crop of one of scikit-image's bundled sample photos
+(:data:`PHOTO_IMAGES`: no download), so that clips look less foreign next to real videos. Everything is decided by one integer seed; the scene is sampled in
 resolution-free units, so one seed gives the same scene at any frame count and size.
 
 Ground truth per clip: the frames, a caption ("a red circle moving to the upper left on a striped background"),
@@ -13,6 +15,7 @@ Split rule: training clips use seeds ``0 <= seed < EVAL_SEED_START``; held-out e
 """
 
 import csv
+import functools
 import io
 import math
 import os
@@ -36,7 +39,13 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "purple": (140, 55, 195),
     "cyan": (40, 205, 215),
 }
-BACKGROUNDS = ("plain", "stripes", "checker", "gradient", "texture")
+PROCEDURAL_BACKGROUNDS = ("plain", "stripes", "checker", "gradient", "texture")
+BACKGROUNDS = (*PROCEDURAL_BACKGROUNDS, "photo")
+#: scikit-image sample images (shipped in its wheel) that "photo" backgrounds crop from.
+PHOTO_IMAGES = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "moon", "brick", "grass", "gravel",
+                "clock", "immunohistochemistry")  # fmt: skip
+_PHOTO_SATURATION = 0.5  # photo colours are pulled halfway to grey ...
+_PHOTO_CONTRAST = 0.6  # ... and 40% towards a muted tone, so every object colour stands out
 # Muted tones only, so that every object colour stands out from every background.
 BACKGROUND_TONES: tuple[tuple[int, int, int], ...] = (
     (200, 200, 200),
@@ -57,6 +66,7 @@ _BACKGROUND_WORDS = {
     "checker": "checkered",
     "gradient": "gradient",
     "texture": "textured",
+    "photo": "photo",
 }
 # Compass sectors of 45 degrees, counter-clockwise from "right", in image terms (y grows downwards).
 DIRECTIONS = ("right", "upper right", "up", "upper left", "left", "lower left", "down", "lower right")
@@ -151,7 +161,7 @@ def generate_clip(
     num_objects: int | tuple[int, int] = (1, MAX_OBJECTS),
     shapes: Sequence[str] = SHAPES,
     colors: Sequence[str] = tuple(COLORS),
-    backgrounds: Sequence[str] = BACKGROUNDS,
+    backgrounds: Sequence[str] = PROCEDURAL_BACKGROUNDS,
 ) -> SyntheticClip:
     """Render the clip of ``seed``.
 
@@ -161,7 +171,7 @@ def generate_clip(
         height, width: frame size in pixels (>= 16 each).
         num_objects: a count, or an inclusive (min, max) range to draw from, within 1..3.
         shapes, colors, backgrounds: the choices to draw from (subsets of :data:`SHAPES`, :data:`COLORS`,
-            :data:`BACKGROUNDS`); objects of one clip get distinct colours, so ``colors`` needs as many entries as the
+            :data:`BACKGROUNDS`; "photo" needs scikit-image); objects of one clip get distinct colours, so ``colors`` needs as many entries as the
             largest object count.
     """
     _check_int("seed", seed, minimum=0)
@@ -180,13 +190,18 @@ def generate_clip(
     rng = np.random.default_rng(seed)
     background = str(rng.choice(list(backgrounds)))
     tones = rng.choice(len(BACKGROUND_TONES), size=2, replace=False)
-    pattern = _background_pattern(background, rng, height, width)
+    pattern = None if background == "photo" else _background_pattern(background, rng, height, width)
     k = int(rng.integers(count_range[0], count_range[1] + 1))
     object_colors = rng.choice(list(dict.fromkeys(colors)), size=k, replace=False)
     objects = tuple(_sample_object(rng, str(rng.choice(list(shapes))), str(color)) for color in object_colors)
 
     tone0, tone1 = (np.asarray(BACKGROUND_TONES[i], dtype=np.float32) for i in tones)
-    canvas = np.broadcast_to(tone0 + (tone1 - tone0) * pattern[..., None], (num_frames, height, width, 3)).copy()
+    still = (
+        _photo_background(rng, tone0, height, width)
+        if pattern is None
+        else tone0 + (tone1 - tone0) * pattern[..., None]
+    )
+    canvas = np.broadcast_to(still, (num_frames, height, width, 3)).copy()
     depth = np.zeros((num_frames, height, width), dtype=np.float32)
     masks = np.zeros((num_frames, k, height, width), dtype=bool)
     trajectories = np.zeros((k, num_frames, 2), dtype=np.float32)
@@ -205,7 +220,7 @@ def generate_clip(
         trajectories[index] = centres
 
     directions = tuple(direction_word(track[-1] - track[0]) for track in trajectories)
-    caption = _caption(objects, directions, background)
+    caption = describe(objects, directions, background)
     frames = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
     return SyntheticClip(frames, caption, masks, trajectories, depth, objects, directions, background, seed)
 
@@ -376,21 +391,61 @@ def _background_pattern(kind: str, rng: np.random.Generator, height: int, width:
     return smooth_texture()
 
 
+@functools.lru_cache(maxsize=len(PHOTO_IMAGES))
+def _photo(name: str) -> np.ndarray:
+    """scikit-image sample image ``name`` as (H, W, 3) float32 RGB in [0, 255]."""
+    try:
+        import skimage.data
+    except ImportError as error:
+        raise ImportError('backgrounds "photo" needs scikit-image: pip install scikit-image') from error
+    image = np.asarray(getattr(skimage.data, name)(), dtype=np.float32)
+    return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3]
+
+
+def _photo_background(rng: np.random.Generator, tone: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W, 3) float32: a random crop (a third to all of the short side) of a random :data:`PHOTO_IMAGES` photo,
+    resized to the frame, desaturated and blended towards ``tone``."""
+    image = _photo(str(rng.choice(PHOTO_IMAGES)))
+    rows, cols = image.shape[:2]
+    side = min(rows, cols) * rng.uniform(0.35, 1.0)
+    crop_h, crop_w = (side, side * width / height) if width <= height else (side * height / width, side)
+    top, left = rng.uniform(0, rows - crop_h), rng.uniform(0, cols - crop_w)
+    crop = image[int(top) : int(top + crop_h), int(left) : int(left + crop_w)]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    crop = cv2.resize(np.ascontiguousarray(crop), (width, height), interpolation=cv2.INTER_AREA)
+    grey = crop.mean(axis=2, keepdims=True)
+    muted = grey + _PHOTO_SATURATION * (crop - grey)
+    return (_PHOTO_CONTRAST * muted + (1 - _PHOTO_CONTRAST) * tone).astype(np.float32)
+
+
 def _normalise(pattern: np.ndarray) -> np.ndarray:
     """Stretch to [0, 1]."""
     low, high = pattern.min(), pattern.max()
     return ((pattern - low) / max(high - low, 1e-6)).astype(np.float32)
 
 
-def _caption(objects: tuple[ShapeObject, ...], directions: tuple[str, ...], background: str) -> str:
-    """'a red circle moving to the upper left and a growing blue square moving up on a striped background'."""
+def describe(
+    objects: Sequence[ShapeObject],
+    directions: Sequence[str],
+    background: str,
+    with_motion: bool = True,
+    with_background: bool = True,
+) -> str:
+    """The caption of a scene: 'a red circle moving to the upper left and a growing blue square moving up on a striped
+    background'; without ``with_motion`` the growth and direction words are left out ('a red circle and a blue
+    square on a striped background'), without ``with_background`` the background phrase."""
     phrases = []
     for obj, direction in zip(objects, directions):
+        if not with_motion:
+            phrases.append(f"a {obj.color} {obj.shape}")
+            continue
         ratio = obj.scale[1] / obj.scale[0]
         growth = "growing " if ratio >= _GROWTH_WORD_RATIO else "shrinking " if ratio <= 1 / _GROWTH_WORD_RATIO else ""
         where = f"to the {direction}" if " " in direction else direction
         phrases.append(f"a {growth}{obj.color} {obj.shape} moving {where}")
-    return f"{' and '.join(phrases)} on a {_BACKGROUND_WORDS[background]} background"
+    text = " and ".join(phrases)
+    return f"{text} on a {_BACKGROUND_WORDS[background]} background" if with_background else text
 
 
 def _ground_truth_npz(clip: SyntheticClip) -> bytes:

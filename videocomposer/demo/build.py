@@ -1,22 +1,25 @@
-"""Build and train the demo model from scratch: ``python -m videocomposer.demo.build`` (see ``--help``).
+"""Build the demo model with the project's trainer: ``python -m videocomposer.demo.build`` (see ``--help``).
 
-Steps: render the synthetic training clips and extract their conditions; fit the VAE (or reuse ``--vae-dir``);
-build the tokenizer and the frozen text encoder; train the UNet and the STC encoder; every ``--checkpoint-every``
-steps write the averaged model as a complete ``VideoComposerPipeline`` folder (swapped in atomically, so a loadable
-model always exists) with a model card stating the command, the time spent and the loss.
+Steps, each resumable (rerun the same command after an interruption and it continues):
 
-The shipped model took three runs (``make demo-model``)::
+1. the starting pipeline: ``--init-from`` a model folder (fine-tuning), or a new one in ``WORK/init`` (the VAE fitted
+   on the training frames, or reused from ``--vae-dir``; the tokenizer and the frozen random text encoder; a random
+   UNet and STC encoder);
+2. the training set in ``WORK/data`` (:func:`~videocomposer.demo.training_data.write_training_set`: clips, captions
+   and the condition cache);
+3. ``videocomposer.train`` (compositional stage, every condition, EMA) in chunks of ``--chunk-steps`` steps into
+   ``WORK/run`` (its accelerate checkpoints: ``--resume_from_checkpoint latest``); after each chunk the averaged model
+   is written to ``--output-dir`` as a complete ``VideoComposerPipeline`` folder (swapped in atomically) with a model
+   card stating the command, the time spent and the loss. Training stops after ``--max-steps`` steps in all or
+   ``--train-minutes`` minutes of this invocation, whichever comes first.
 
-    python -m videocomposer.demo.build --output-dir build/demo/phase1 --max-steps 3200
-    python -m videocomposer.demo.build --vae-dir build/demo/vae --init-from build/demo/phase1 \
-        --output-dir build/demo/phase2 --conditions motion sketch --stc-lr-scale 10 --train-minutes 34
-    python -m videocomposer.demo.build --vae-dir build/demo/vae --init-from build/demo/phase2 \
-        --conditions motion sketch --stc-lr-scale 10 --stroke-motion-prob 0.5 --train-minutes 14
+``make demo-model`` builds from scratch; the shipped model's card names the command that made it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -26,135 +29,168 @@ from pathlib import Path
 
 from . import DEMO_MODEL_DIR
 
+PIPELINE_ENTRIES = (
+    "model_index.json",
+    "pipeline_videocomposer.py",
+    "vae",
+    "text_encoder",
+    "tokenizer",
+    "unet",
+    "stc_encoder",
+    "scheduler",
+)  # what a pipeline folder holds (the run's folder has checkpoints too)
+STATE_NAME = "build_state.json"  # in WORK/run: minutes and steps so far, over every invocation
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m videocomposer.demo.build", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output-dir", default=str(DEMO_MODEL_DIR), help="Pipeline folder to write.")
-    parser.add_argument("--work-dir", default="build/demo", help="Folder for the fitted VAE.")
-    parser.add_argument("--vae-dir", default=None, help="Reuse a fitted AutoencoderKL folder instead of fitting one.")
-    parser.add_argument(
-        "--vae-note", default="reused from --vae-dir", help="How the --vae-dir VAE was fitted, for the model card."
-    )
-    parser.add_argument("--train-clips", type=int, default=2000, help="Synthetic training clips (seeds 0..N-1).")
-    parser.add_argument(
-        "--vae-minutes",
-        type=float,
-        nargs="+",
-        default=[13.0, 9.0],
-        help="VAE fitting phases: minutes of each (with --vae-learning-rates).",
-    )
-    parser.add_argument(
-        "--vae-learning-rates",
-        type=float,
-        nargs="+",
-        default=[1e-3, 4e-4],
-        help="Learning rate of each VAE fitting phase.",
-    )
-    parser.add_argument("--train-minutes", type=float, default=64.0, help="UNet + STC training time budget.")
-    parser.add_argument("--max-steps", type=int, default=None, help="Stop UNet + STC training after this many steps.")
-    parser.add_argument(
-        "--init-from",
-        default=None,
-        help="Start the UNet and STC encoder from this pipeline folder (e.g. an earlier phase).",
-    )
-    parser.add_argument("--init-note", default=None, help="How the --init-from model was trained, for the model card.")
-    parser.add_argument(
-        "--conditions",
-        nargs="+",
-        default=None,
-        help="STC conditions fed during training (default: all); the others are always dropped.",
-    )
-    parser.add_argument("--stc-lr-scale", type=float, default=1.0, help="Learning-rate multiplier of the STC encoder.")
-    parser.add_argument(
-        "--stroke-motion-prob",
-        type=float,
-        default=0.0,
-        help="Probability of training on the stroke-rendered trajectory instead of codec vectors.",
-    )
+    parser.add_argument("--work-dir", default="build/demo", help="Starting model, training set and checkpoints.")
+    parser.add_argument("--init-from", default=None, help="Fine-tune this pipeline folder instead of a new model.")
+    parser.add_argument("--init-note", default=None, help="How the --init-from model was trained, for the card.")
+    parser.add_argument("--vae-dir", default=None, help="New model: reuse this fitted AutoencoderKL folder.")
+    parser.add_argument("--vae-minutes", type=float, nargs="+", default=[13.0, 9.0], help="VAE phases (minutes).")
+    parser.add_argument("--vae-learning-rates", type=float, nargs="+", default=[1e-3, 4e-4], help="Their lrs.")
+    parser.add_argument("--train-clips", type=int, default=4000, help="Training clips (seeds 0..N-1).")
+    parser.add_argument("--stroke-motion-prob", type=float, default=0.6, help="Clips whose motion is a stroke.")
+    parser.add_argument("--max-steps", type=int, default=20000, help="Training steps in all (over every resume).")
+    parser.add_argument("--train-minutes", type=float, default=60.0, help="Training time of this invocation.")
+    parser.add_argument("--chunk-steps", type=int, default=500, help="Steps between written models.")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--learning-rate", type=float, default=5e-4)
-    parser.add_argument("--checkpoint-every", type=int, default=200, help="Write the model every N steps.")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads.")
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--lr-warmup-steps", type=int, default=100)
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument(
+        "--condition-dropout-prob",
+        type=float,
+        default=0.5,
+        help="Per-condition drop probability (the original's 0.5; higher: more samples steered by one condition).",
+    )
     parser.add_argument("--seed", type=int, default=0)
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    for name in ("train_clips", "batch_size", "checkpoint_every", "threads"):
+def check_args(args: argparse.Namespace) -> None:
+    for name in ("train_clips", "max_steps", "chunk_steps", "batch_size"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
+    if not args.train_minutes > 0:
+        raise ValueError(f"--train-minutes: expected a positive number, got {args.train_minutes}")
     if len(args.vae_minutes) != len(args.vae_learning_rates):
         raise ValueError("--vae-minutes and --vae-learning-rates: expected one learning rate per phase")
-    if args.init_from is not None and not os.path.isdir(args.init_from):
-        raise ValueError(f"--init-from: {args.init_from!r} is not a folder")
-    if args.vae_dir is not None and not os.path.isdir(args.vae_dir):
-        raise ValueError(f"--vae-dir: {args.vae_dir!r} is not a folder")
+    for name in ("init_from", "vae_dir"):
+        value = getattr(args, name)
+        if value is not None and not os.path.isdir(value):
+            raise ValueError(f"--{name.replace('_', '-')}: {value!r} is not a folder")
 
+
+def initial_pipeline(args: argparse.Namespace, work: Path) -> tuple[Path, str]:
+    """The folder training starts from, and how its weights came about (for the card)."""
+    if args.init_from is not None:
+        return Path(args.init_from), args.init_note or f"the model in {args.init_from}"
+    init = work / "init"
+    if (init / "model_index.json").is_file():
+        return init, json.loads((init / "init_note.json").read_text())["note"]
     import numpy as np
-    import torch
     from diffusers import AutoencoderKL, DDIMScheduler
 
     from pipelines.pipeline_videocomposer import ORIGINAL_SCHEDULER_CONFIG, VideoComposerPipeline
-    from videocomposer.models import STCEncoder, VideoComposerUNet3DModel
 
     from .components import build_stc_encoder, build_text_encoder, build_tokenizer, build_unet, build_vae
     from .fit_vae import fit_vae
-    from .model_card import write_model_card
-    from .train_demo import DemoTrainer
-    from .training_data import make_clips
+    from .training_data import training_frames
 
-    torch.set_num_threads(args.threads)
-    command = "python -m videocomposer.demo.build " + shlex.join(argv if argv is not None else sys.argv[1:])
-    start = time.time()
-    clips = make_clips(args.train_clips, "train", seed=0)
-    print(f"{len(clips)} training clips ready in {time.time() - start:.0f}s", flush=True)
-
-    vae_mse = None
     if args.vae_dir is None:
-        vae_dir = Path(args.work_dir) / "vae"
-        frames = clips.frames.reshape(-1, *clips.frames.shape[2:])
+        vae_dir = work / "vae"
+        frames = training_frames(min(args.train_clips, 1500), seed=args.seed)
         frames = frames[np.random.default_rng(args.seed).permutation(len(frames))]
         vae = build_vae(args.seed)
         for phase, (minutes, learning_rate) in enumerate(zip(args.vae_minutes, args.vae_learning_rates)):
-            vae_mse = fit_vae(vae, frames, vae_dir, minutes, learning_rate=learning_rate, seed=args.seed + phase)
+            mse = fit_vae(vae, frames, vae_dir, minutes, learning_rate=learning_rate, seed=args.seed + phase)
+        note = f"VAE fitted here (reconstruction MSE {mse:.4f}); UNet and STC encoder random"
     else:
-        vae_dir = Path(args.vae_dir)
-    vae = AutoencoderKL.from_pretrained(vae_dir).eval().requires_grad_(False)
+        vae_dir, note = Path(args.vae_dir), f"VAE from {args.vae_dir}; UNet and STC encoder random"
     tokenizer = build_tokenizer()
     pipeline = VideoComposerPipeline(
-        vae=vae,
-        text_encoder=build_text_encoder(tokenizer, args.seed).requires_grad_(False),
-        tokenizer=tokenizer,
-        unet=build_unet(args.seed)
-        if args.init_from is None
-        else VideoComposerUNet3DModel.from_pretrained(args.init_from, subfolder="unet"),
-        stc_encoder=build_stc_encoder(args.seed)
-        if args.init_from is None
-        else STCEncoder.from_pretrained(args.init_from, subfolder="stc_encoder"),
+        vae=AutoencoderKL.from_pretrained(vae_dir), text_encoder=build_text_encoder(tokenizer, args.seed),
+        tokenizer=tokenizer, unet=build_unet(args.seed), stc_encoder=build_stc_encoder(args.seed),
         scheduler=DDIMScheduler(**ORIGINAL_SCHEDULER_CONFIG),
-    )
-    trainer = DemoTrainer(pipeline, clips, args.batch_size, args.learning_rate, stc_lr_scale=args.stc_lr_scale,
-                          conditions=args.conditions, stroke_motion_prob=args.stroke_motion_prob, seed=args.seed)  # fmt: skip
-    train_start = time.time()
+    )  # fmt: skip
+    partial = work / "init.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    pipeline.save_pretrained(partial)
+    (partial / "init_note.json").write_text(json.dumps({"note": note}))
+    os.replace(partial, init)
+    return init, note
 
-    def checkpoint(step: int, loss: float) -> None:
-        output = Path(args.output_dir)
-        partial = output.with_name(output.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        trainer.ema_pipeline().save_pretrained(partial)
-        write_model_card(
-            partial / "README.md", command=command, steps=step, loss=loss, num_clips=len(clips),
-            train_minutes=(time.time() - train_start) / 60, total_minutes=(time.time() - start) / 60,
-            vae=args.vae_note if vae_mse is None else f"final reconstruction MSE {vae_mse:.4f} (pixels in [-1, 1])",
-            earlier=args.init_note, conditions=trainer.conditions, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        )  # fmt: skip
-        shutil.rmtree(output, ignore_errors=True)
-        os.replace(partial, output)
-        print(f"checkpoint: step {step}, loss {loss:.4f} -> {output}", flush=True)
 
-    trainer.train(args.train_minutes, args.max_steps, args.checkpoint_every, checkpoint,
-                  log=lambda message: print(message, flush=True))  # fmt: skip
+def train_arguments(args: argparse.Namespace, start: Path, data, run: Path, max_steps: int) -> list[str]:
+    """``videocomposer.train`` arguments of one chunk (up to ``max_steps`` steps in all)."""
+    return [
+        "--pretrained_model_name_or_path", str(start), *data.train_arguments(), "--output_dir", str(run),
+        "--stage", "compositional", "--train_batch_size", str(args.batch_size),
+        "--max_train_steps", str(max_steps), "--checkpointing_steps", str(args.chunk_steps),
+        "--checkpoints_total_limit", "2", "--resume_from_checkpoint", "latest",
+        "--learning_rate", str(args.learning_rate), "--lr_scheduler", "constant_with_warmup",
+        "--lr_warmup_steps", str(args.lr_warmup_steps), "--use_ema", "--ema_decay", str(args.ema_decay),
+        "--mixed_precision", "no", "--seed", str(args.seed),
+        "--condition_dropout_prob", str(args.condition_dropout_prob),
+    ]  # fmt: skip
+
+
+def publish(run: Path, output: Path, card: dict) -> None:
+    """Copy the pipeline ``run`` holds into ``output`` (a ``.partial`` sibling, then swapped in) with its card."""
+    from .model_card import write_model_card
+
+    partial = output.with_name(output.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for entry in run.iterdir():
+        if entry.name in PIPELINE_ENTRIES:
+            (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, partial / entry.name)
+    write_model_card(partial / "README.md", **card)
+    shutil.rmtree(output, ignore_errors=True)
+    os.replace(partial, output)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    check_args(args)
+    import numpy as np
+    from accelerate.state import AcceleratorState, PartialState
+
+    from videocomposer.training.arguments import parse_args
+    from videocomposer.training.trainer import train
+
+    from .training_data import write_training_set
+
+    command = "python -m videocomposer.demo.build " + shlex.join(argv if argv is not None else sys.argv[1:])
+    work, output = Path(args.work_dir), Path(args.output_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    start, init_note = initial_pipeline(args, work)
+    data = write_training_set(work / "data", args.train_clips, seed=args.seed,
+                              stroke_motion_prob=args.stroke_motion_prob)  # fmt: skip
+    run = work / "run"
+    run.mkdir(exist_ok=True)
+    state_path = run / STATE_NAME
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {"minutes": 0.0, "steps": 0, "loss": None}
+    began = time.time()
+    while state["steps"] < args.max_steps and time.time() - began < args.train_minutes * 60:
+        chunk_start = time.time()
+        target = min(args.max_steps, (state["steps"] // args.chunk_steps + 1) * args.chunk_steps)
+        result = train(parse_args(train_arguments(args, start, data, run, target)))
+        AcceleratorState._reset_state(reset_partial_state=True)  # the next chunk builds a fresh Accelerator
+        PartialState._reset_state()
+        losses = result.losses[-100:]
+        state = {"minutes": state["minutes"] + (time.time() - chunk_start) / 60, "steps": result.global_step,
+                 "loss": float(np.mean(losses)) if losses else state["loss"]}  # fmt: skip
+        state_path.write_text(json.dumps(state))
+        publish(run, output, dict(
+            command=command, steps=state["steps"], loss=state["loss"], num_clips=args.train_clips,
+            train_minutes=state["minutes"], earlier=init_note, batch_size=args.batch_size,
+            learning_rate=args.learning_rate, stroke_motion_prob=args.stroke_motion_prob,
+        ))  # fmt: skip
+        print(f"step {state['steps']}: loss {state['loss']:.4f}, {state['minutes']:.1f} min -> {output}", flush=True)
 
 
 if __name__ == "__main__":
