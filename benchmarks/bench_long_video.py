@@ -57,6 +57,8 @@ from bench_control import object_masks, save_figure  # noqa: E402
 from gen_l_video import gen_l_video  # noqa: E402
 from results_file import write_section  # noqa: E402
 
+from videocomposer.metrics.warping import pairwise_warping_errors  # noqa: E402
+
 FIGURE = BENCH_DIR / "long_video_seam.png"
 HEADING = "## bench_long_video: long video with the demo model (window 8)"
 NUM_FRAMES, SIZE = 64, 64
@@ -80,19 +82,6 @@ CONFIGS = {
     "windows/bspline-8": {"noise_type": "bspline", "noise_anchor_spacing": 8},
     "gen-l-video": {},  # default windows, run through gen_l_video (whole UNet per window)
 }
-
-
-def pair_warping_errors(frames: np.ndarray) -> np.ndarray:
-    """`(F - 1,)` L1 warping error of each consecutive pair (as `mean_abs_warping_error`, one value per pair)."""
-    from videocomposer.metrics.warping import farneback_flow, warp
-
-    frames = (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8) if frames.dtype != np.uint8 else frames
-    return np.array(
-        [
-            np.abs(warp(b, farneback_flow(a, b)).astype(np.float32) - a).mean() / 255.0
-            for a, b in zip(frames, frames[1:])
-        ]
-    )
 
 
 def seam_pairs(num_frames: int, windows: list[tuple[int, int]]) -> np.ndarray:
@@ -143,7 +132,7 @@ def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int =
             ).frames[0]  # fmt: skip
 
         first = run("a red circle", motion_vectors=field)
-        pairs = pair_warping_errors(first)
+        pairs = pairwise_warping_errors(first)
         seam_ratios.append(pairs[seam_mask].mean() / max(pairs[~seam_mask].mean(), 1e-9))
         centroids = mask_centroids(object_masks(first))
         big, threshold, count = centroid_jumps(centroids)
@@ -347,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, config in CONFIGS.items():
             with gen_l_video(pipe) if name == "gen-l-video" else contextlib.nullcontext():
                 frames = generate(clip.caption, config, seed, motion_vectors=stroke)
-            pair_errors = pair_warping_errors(frames)
+            pair_errors = pairwise_warping_errors(frames)
             seam_ratio[name].append(pair_errors[seams].mean() / max(pair_errors[~seams].mean(), 1e-9))
             flicker[name].append(pair_errors.mean())
             peaks[name].append(peak_ratio(distance_profile(frames, max_lag), window))

@@ -90,10 +90,11 @@ def train_variant(variant: str, data, base_dir: Path, work: Path, args) -> dict:
 
 def evaluate(pipeline, eval_clips, args) -> dict:
     """Per held-out clip: motion error, flicker ratio, and the seam and repetition ratios of a 32-frame video."""
-    from bench_long_video import distance_profile, pair_warping_errors, peak_ratio, seam_pairs
+    from bench_long_video import distance_profile, peak_ratio, seam_pairs
 
     from condition_extractors import MotionVectorExtractor
     from videocomposer.metrics import centroid_error, mask_centroids, mean_abs_warping_error
+    from videocomposer.metrics.warping import pairwise_warping_errors
     from videocomposer.motion.render import render_motion_field
 
     extractor = MotionVectorExtractor()
@@ -117,7 +118,7 @@ def evaluate(pipeline, eval_clips, args) -> dict:
             long_clip.caption, motion_vectors=stroke, num_frames=long_frames, height=64, width=64,
             num_inference_steps=args.sample_steps, guidance_scale=3.0, generator=torch.Generator().manual_seed(seed),
         ).frames[0]  # fmt: skip
-        pairs = pair_warping_errors(video)
+        pairs = pairwise_warping_errors(video)
         seams.append(pairs[seam_mask].mean() / max(pairs[~seam_mask].mean(), 1e-9))
         peaks.append(peak_ratio(distance_profile(video, 17), 8))
     return {"motion_px": np.array(errors), "flicker": np.array(generated) / np.array(real), "seam": np.array(seams),

@@ -83,6 +83,9 @@ def test_runnable_blocks_run_after_make_demo(tmp_path):
     command = bin_dir / "videocomposer"  # this checkout's command line (the installed script may be another's)
     command.write_text(f"#!/bin/sh\nexec {sys.executable} -m videocomposer.cli \"$@\"\n")
     command.chmod(0o755)
+    python = bin_dir / "python"  # `python` in a bash block is the project's interpreter, as in an activated venv
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    python.chmod(0o755)
     work = tmp_path / "clone"
     work.mkdir()
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(REPO),
