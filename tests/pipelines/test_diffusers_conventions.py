@@ -241,7 +241,9 @@ def test_the_readme_demo_quickstart_runs_as_written(tmp_path, monkeypatch):
     snippet = (
         readme.split("With the demo model that ships with the package")[1].split("```python\n")[1].split("```")[0]
     )
-    save_video(generate_clip(0, num_frames=16, height=64, width=64, num_objects=1).frames, tmp_path / "source.mp4")
+    (tmp_path / "outputs").mkdir()  # where `make demo` writes the source clip the snippet reads
+    save_video(generate_clip(0, num_frames=16, height=64, width=64, num_objects=1).frames,
+               tmp_path / "outputs" / "source.mp4")  # fmt: skip
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102
