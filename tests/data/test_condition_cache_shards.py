@@ -44,3 +44,22 @@ def test_indices_outside_the_dataset_are_refused(dataset, tmp_path):
     with pytest.raises(ValueError, match=r"indices: expected clip indices in \[0, 3\), got \[3\]"):
         write_condition_cache(dataset, tmp_path, progress=False, indices=[0, 3])
     assert not any(tmp_path.glob("*.safetensors"))
+
+
+def test_a_motion_cache_entry_records_how_its_vectors_were_made(tmp_path):
+    from safetensors import safe_open
+
+    from videocomposer.metrics.motion import MotionGeometry
+
+    root = tmp_path / "clips"
+    write_dataset(root, num_clips=1, seed=0, fps=8, num_frames=16, height=48, width=32)
+    motion = VideoTextDataset(root, root / "captions.csv", num_frames=2, resolution=32, conditions=["motion", "canny"])
+    write_condition_cache(motion, tmp_path / "cache", progress=False)
+    with safe_open(str(motion.cache_path(0, tmp_path / "cache")), framework="pt") as entry:
+        metadata = entry.metadata()
+    assert MotionGeometry.from_metadata(metadata) == MotionGeometry("original", 48, 32)  # the coded source size
+    assert motion.cache_metadata(0, float(metadata["start_time"])).items() <= metadata.items()
+    canny_only = VideoTextDataset(root, root / "captions.csv", num_frames=2, resolution=32, conditions=["canny"])
+    write_condition_cache(canny_only, tmp_path / "canny", progress=False)
+    with safe_open(str(canny_only.cache_path(0, tmp_path / "canny")), framework="pt") as entry:
+        assert MotionGeometry.from_metadata(entry.metadata()) is None

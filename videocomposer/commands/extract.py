@@ -195,7 +195,11 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     except ValueError as error:  # a clip too short: name the command line's option, not the Python keyword
         raise ValueError(str(error).replace("pass raise_fps=True", "pass --raise-fps")) from None
-    metadata = motion_metadata(args.video, kwargs) if "motion_vectors" in conditions else None
+    metadata = None
+    if "motion_vectors" in conditions:  # how they were made, so `eval` compares them in the video's pixels
+        from videocomposer.metrics.motion import MotionGeometry
+
+        metadata = MotionGeometry.of_video(args.video, kwargs.get("motion", {}).get("mode", "original")).to_metadata()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.output) as temporary:
         save_file({k: v.contiguous() for k, v in conditions.items()}, str(temporary), metadata=metadata)
@@ -203,18 +207,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: {tuple(value.shape)}")
     print(f"wrote {args.output}")
     return 0
-
-
-def motion_metadata(video: str, kwargs: dict[str, dict]) -> dict[str, str]:
-    """Header entries saying how ``motion_vectors`` were made (mode, source size), so `eval` can compare them in the
-    generated video's pixels (``videocomposer.metrics.motion.MotionGeometry``)."""
-    from condition_extractors.video import open_video_stream
-    from videocomposer.metrics.motion import MotionGeometry
-
-    container, stream = open_video_stream(video)
-    with container:
-        height, width = stream.codec_context.height, stream.codec_context.width
-    return MotionGeometry(kwargs.get("motion", {}).get("mode", "original"), height, width).to_metadata()
 
 
 def _extract_dataset(args: argparse.Namespace, kwargs: dict[str, dict]) -> int:

@@ -337,6 +337,8 @@ def write_condition_cache(
     Returns:
         ``{"written": n, "existing": n, "skipped": n}``.
     """
+    from videocomposer.metrics.motion import MotionGeometry
+
     if not dataset.conditions:
         raise ValueError("dataset.conditions is empty: there is nothing to cache")
     indices = range(len(dataset)) if indices is None else indices
@@ -358,10 +360,13 @@ def write_condition_cache(
             dataset.mark_unusable(index, str(error))
             counts["skipped"] += 1
             continue
+        metadata = dataset.cache_metadata(index, start)
+        if "motion" in dataset.conditions:  # how the vectors were made, so `eval` compares them in the video's pixels
+            mode = dataset.condition_kwargs.get("motion", {}).get("mode", "original")
+            metadata |= MotionGeometry.of_video(dataset.video_path(index), mode).to_metadata()
         with atomic_path(target) as temporary:
             save_file(
-                {key: value.contiguous() for key, value in conditions.items()}, str(temporary),
-                metadata=dataset.cache_metadata(index, start),
+                {key: value.contiguous() for key, value in conditions.items()}, str(temporary), metadata=metadata
             )  # fmt: skip
         counts["written"] += 1
     return counts

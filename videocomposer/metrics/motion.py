@@ -29,6 +29,7 @@ video at the condition size); a still video scores the condition's magnitude, it
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -69,6 +70,15 @@ class MotionGeometry:
             _PREFIX + "source_size": f"{self.source_height}x{self.source_width}",
             _PREFIX + "units": "source pixels, field resized" if self.mode == "original" else "condition pixels",
         }
+
+    @classmethod
+    def of_video(cls, video: str | os.PathLike, mode: str = "original") -> MotionGeometry:
+        """The geometry of motion vectors extracted from ``video`` with ``mode`` (its coded frame size)."""
+        from condition_extractors.video import open_video_stream
+
+        container, stream = open_video_stream(os.fspath(video))
+        with container:
+            return cls(mode, stream.codec_context.height, stream.codec_context.width)
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, str] | None) -> MotionGeometry | None:
