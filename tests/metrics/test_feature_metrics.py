@@ -33,21 +33,6 @@ def normalise(frames, size, mean, std):
     return (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 
-def tiny_clip(tokenizer):
-    from transformers import CLIPConfig, CLIPModel
-
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config=dict(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, max_position_embeddings=16,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                           image_size=32, patch_size=8),
-        projection_dim=16,
-    )  # fmt: skip
-    return CLIPModel(config).eval()
-
-
 def tiny_dino():
     from transformers import Dinov2Config, Dinov2Model
 
@@ -57,8 +42,8 @@ def tiny_dino():
     return Dinov2Model(config).eval()
 
 
-def test_clip_frame_consistency_is_one_for_a_still_video_and_time_symmetric(tiny_tokenizer):
-    encoder = ClipEncoder.from_transformers(tiny_clip(tiny_tokenizer), tiny_tokenizer)
+def test_clip_frame_consistency_is_one_for_a_still_video_and_time_symmetric(tiny_tokenizer, tiny_clip):
+    encoder = ClipEncoder.from_transformers(tiny_clip, tiny_tokenizer)
     video = random_video()
     still = np.repeat(video[:1], 4, axis=0)
     assert clip_frame_consistency(still, encoder) == pytest.approx(1.0, abs=1e-6)
@@ -67,8 +52,8 @@ def test_clip_frame_consistency_is_one_for_a_still_video_and_time_symmetric(tiny
     assert clip_frame_consistency(video[::-1], encoder) == pytest.approx(forward, abs=1e-6)  # float32 cosines ~1
 
 
-def test_clip_text_similarity_matches_the_models_own_logits(tiny_tokenizer):
-    model = tiny_clip(tiny_tokenizer)
+def test_clip_text_similarity_matches_the_models_own_logits(tiny_tokenizer, tiny_clip):
+    model = tiny_clip
     encoder = ClipEncoder.from_transformers(model, tiny_tokenizer)
     video, prompt = random_video(), "a red cat runs in the snow"
     tokens = tiny_tokenizer([prompt], padding=True, return_tensors="pt")
@@ -81,8 +66,8 @@ def test_clip_text_similarity_matches_the_models_own_logits(tiny_tokenizer):
         clip_text_similarity(video, " ", encoder)
 
 
-def test_clip_encoder_loads_a_saved_transformers_folder(tiny_tokenizer, tmp_path):
-    model = tiny_clip(tiny_tokenizer)
+def test_clip_encoder_loads_a_saved_transformers_folder(tiny_tokenizer, tmp_path, tiny_clip):
+    model = tiny_clip
     model.save_pretrained(tmp_path)
     tiny_tokenizer.save_pretrained(tmp_path)
     video = random_video()

@@ -23,29 +23,14 @@ from videocomposer.metrics import (
 from videocomposer.metrics.clip import CLIP_MEAN, CLIP_STD
 
 
-def tiny_clip(tokenizer):
-    from transformers import CLIPConfig, CLIPModel
-
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config=dict(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, max_position_embeddings=16,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                           image_size=32, patch_size=8),
-        projection_dim=16,
-    )  # fmt: skip
-    return CLIPModel(config).eval()
-
-
 def embed(model, pixels):
     return model.visual_projection(model.vision_model(pixel_values=pixels).pooler_output)
 
 
-def test_clip_frames_are_preprocessed_as_clips_own_processor_does(tiny_tokenizer):
+def test_clip_frames_are_preprocessed_as_clips_own_processor_does(tiny_tokenizer, tiny_clip):
     from transformers import CLIPImageProcessor
 
-    model = tiny_clip(tiny_tokenizer)
+    model = tiny_clip
     encoder = ClipEncoder.from_transformers(model, tiny_tokenizer)
     rng = np.random.default_rng(0)
     frames = (rng.random((3, 48, 96, 3)) * 255).astype(np.uint8)  # 2:1 frames: squashing would distort them
@@ -66,8 +51,8 @@ def test_clip_frames_are_preprocessed_as_clips_own_processor_does(tiny_tokenizer
     assert ours_error < 0.02 and ours_error < squash_error / 5
 
 
-def test_clipsim_is_100_times_the_clamped_cosine_beside_the_raw_one(tiny_tokenizer):
-    encoder = ClipEncoder.from_transformers(tiny_clip(tiny_tokenizer), tiny_tokenizer)
+def test_clipsim_is_100_times_the_clamped_cosine_beside_the_raw_one(tiny_tokenizer, tiny_clip):
+    encoder = ClipEncoder.from_transformers(tiny_clip, tiny_tokenizer)
     frames = np.random.default_rng(1).random((4, 32, 32, 3)).astype(np.float32)
     images = encoder.encode_frames(frames)
     text = encoder.encode_texts(["a red cat runs"])[0]
