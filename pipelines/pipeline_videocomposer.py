@@ -312,9 +312,10 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
                             ("decode_chunk_size", chunk)):  # fmt: skip
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` has to be a positive integer, got {value!r}.")
-        if num_inference_steps > scheduler_step_limit(self.scheduler):
-            raise ValueError(f"`num_inference_steps` has to be at most {scheduler_step_limit(self.scheduler)} for this "
-                             f"scheduler (one step per training timestep, less its offset), got {num_inference_steps}.")
+        step_limit = scheduler_step_limit(self.scheduler)
+        if num_inference_steps > step_limit:
+            raise ValueError(f"`num_inference_steps` has to be at most {step_limit} for this scheduler (one step per "
+                             f"training timestep, less its offset), got {num_inference_steps}.")
         _check_guidance_scale(guidance_scale, "guidance_scale")
         if output_type not in ("np", "pt", "pil", "latent"):
             raise ValueError(f"`output_type` has to be one of 'np', 'pt', 'pil', 'latent', got {output_type!r}.")

@@ -81,3 +81,17 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, clean_fol
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["degrade", "restore"])
+def test_an_unwritable_output_folder_says_permission_denied_before_reading(tmp_path, capsys, monkeypatch,
+                                                                           clean_folder, command):  # fmt: skip
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access  # root may write anywhere: the folder reads as locked whoever runs the test
+    monkeypatch.setattr(os, "access", lambda path, mode: str(path) != str(locked) and real_access(path, mode))
+    assert main([command, str(clean_folder), "--output", str(locked / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"--output: permission denied: cannot write in {locked}" in err and err.count("\n") == 1

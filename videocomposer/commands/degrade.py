@@ -28,9 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def check_output(path: Path, option: str) -> None:
-    """The output's folder has to exist (one-line error before any work)."""
+    """The output's folder has to exist and be writable (one-line error before any work)."""
+    from ._checks import check_output_folder
+
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{option}: the folder {path.parent} does not exist")
+    check_output_folder(path.parent, option)
 
 
 def run(args: argparse.Namespace) -> int:
