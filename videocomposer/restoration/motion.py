@@ -9,6 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..metrics.warping import warp
+
 METHODS = ("farneback", "codec")
 
 
@@ -50,15 +52,6 @@ def codec_flows(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     backward = flows(frames)
     forward = flows(np.ascontiguousarray(frames[::-1]))[::-1]
     return backward, np.ascontiguousarray(forward)
-
-
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """`image` sampled at `x + flow(x)` (bilinear, border replicated): the image motion-compensated onto the frame
-    the flow starts from."""
-    height, width = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    return cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
 
 
 def consistent(flow_ab: np.ndarray, flow_ba: np.ndarray, tolerance: float = 1.0) -> np.ndarray:
