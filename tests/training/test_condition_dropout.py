@@ -76,3 +76,29 @@ def test_bad_arguments_are_refused():
         sample_condition_keep_masks(NAMES, 2, generator, p_all_keep=1.5)
     with pytest.raises(TypeError, match="generator"):
         sample_condition_keep_masks(NAMES, 2, None)
+
+
+def test_per_condition_probabilities_follow_each_name():
+    generator = torch.Generator().manual_seed(0)
+    p = {"text": 0.0, "motion": 1.0, "depth": 0.5, "sketch": 0.5}
+    draws = [sample_condition_keep_masks(list(p), 8, generator, p=p, p_all_zero=0.1, p_all_keep=0.1)
+             for _ in range(2000)]  # fmt: skip
+    text, motion, depth = (torch.stack([d[name] for d in draws]) for name in ("text", "motion", "depth"))
+    both_dropped = (motion == 0) & (text == 0)
+    # text (p=0) is dropped only with every other condition (the all-drop mark); motion (p=1) is kept only with all
+    assert torch.equal(text == 0, both_dropped & (depth == 0))
+    assert torch.equal(motion == 1, (motion == 1) & (text == 1) & (depth == 1))
+    assert abs(text.mean().item() - 0.9) < 0.02 and abs(motion.mean().item() - 0.1) < 0.02
+    # a scalar p is the mapping with that value for every name: the same draws from the same generator state
+    seeded = [torch.Generator().manual_seed(3) for _ in range(2)]
+    scalar = sample_condition_keep_masks(list(p), 8, seeded[0], p=0.3)
+    mapping = sample_condition_keep_masks(list(p), 8, seeded[1], p=dict.fromkeys(p, 0.3))
+    assert all(torch.equal(scalar[name], mapping[name]) for name in p)
+
+
+def test_per_condition_probabilities_are_checked():
+    generator = torch.Generator()
+    with pytest.raises(ValueError, match=r"p: expected a probability for each of \['text', 'motion'\]"):
+        sample_condition_keep_masks(["text", "motion"], 2, generator, p={"text": 0.5})
+    with pytest.raises(ValueError, match=r"p\['motion'\]: expected a probability in \[0, 1\], got 1.5"):
+        sample_condition_keep_masks(["text", "motion"], 2, generator, p={"text": 0.5, "motion": 1.5})

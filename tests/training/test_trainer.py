@@ -93,6 +93,25 @@ def test_gradient_checkpointing_gives_the_same_losses(tmp_path, model_dir, make_
         torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-6)
 
 
+def test_condition_dropout_overrides_set_each_conditions_probability(
+    tmp_path, model_dir, make_videos, training_argv, run_training
+):
+    captions = make_videos(tmp_path / "videos", 2)
+    common = ("--stage", "compositional", "--conditions", "motion", "canny", "--max_train_steps", "2",
+              "--drop_all_prob", "0", "--keep_all_prob", "0")  # fmt: skip
+    # text and style kept, both STC conditions dropped: said per condition, or as the default with overrides
+    named = run_training(training_argv(model_dir, captions, tmp_path / "a", *common, "--condition_dropout_prob", "0",
+                                       "--condition_dropout_overrides", "motion=1", "sketch=1"))  # fmt: skip
+    default = run_training(training_argv(model_dir, captions, tmp_path / "b", *common, "--condition_dropout_prob", "1",
+                                         "--condition_dropout_overrides", "text=0", "style=0"))  # fmt: skip
+    kept = run_training(training_argv(model_dir, captions, tmp_path / "c", *common, "--condition_dropout_prob", "0"))
+    torch.testing.assert_close(torch.tensor(named.losses), torch.tensor(default.losses), rtol=1e-5, atol=1e-7)
+    assert named.losses[0] != kept.losses[0]  # the first step's draws are the same; only the conditions differ
+    with pytest.raises(ValueError, match=r"--condition_dropout_overrides: \['edges'\] are not among \['text', "):
+        run_training(training_argv(model_dir, captions, tmp_path / "d", *common,
+                                   "--condition_dropout_overrides", "edges=0.5"))  # fmt: skip
+
+
 def test_lora_saves_only_adapter_weights_that_load_back(tmp_path, model_dir, make_videos, training_argv, run_training):
     captions = make_videos(tmp_path / "videos", 1)
     output_dir = tmp_path / "out"
@@ -192,6 +211,12 @@ def test_bad_arguments_name_the_argument(tmp_path, model_dir, make_videos, train
         parse_args(base + ["--stage", "t2v", "--resolution", "30"])
     with pytest.raises(ValueError, match="--drop_all_prob"):
         parse_args(base + ["--stage", "t2v", "--drop_all_prob", "2"])
+    with pytest.raises(SystemExit):  # argparse: "expected NAME=P (e.g. motion=0.05), got 'motion'"
+        parse_args(base + ["--stage", "t2v", "--condition_dropout_overrides", "motion"])
+    with pytest.raises(ValueError, match=r"--condition_dropout_overrides: expected NAME=P with P in \[0, 1\]"):
+        parse_args(base + ["--stage", "t2v", "--condition_dropout_overrides", "text=1.5"])
+    args = parse_args(base + ["--stage", "t2v", "--condition_dropout_overrides", "text=0.2", "style=1"])
+    assert args.condition_dropout_overrides == {"text": 0.2, "style": 1.0}
     with pytest.raises(ValueError, match="--resume_from_checkpoint"):
         resolve_checkpoint(str(tmp_path / "missing"), tmp_path / "out")
     assert resolve_checkpoint("latest", tmp_path / "out") is None

@@ -39,6 +39,8 @@ PIPELINE_ENTRIES = (
     "stc_encoder",
     "scheduler",
 )  # what a pipeline folder holds (the run's folder has checkpoints too)
+#: The build's per-condition drop probabilities (``NAME=P``; the others: ``--condition-dropout-prob``).
+MOTION_FIRST_DROPOUT = ("text=0.3", "motion=0.05", "sketch=0.8", "depth=0.9", "masked=0.85", "local_image=0.85")
 STATE_NAME = "build_state.json"  # in WORK/run: minutes and steps so far, over every invocation
 
 
@@ -65,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.5,
         help="Per-condition drop probability (the original's 0.5; higher: more samples steered by one condition).",
+    )
+    parser.add_argument(
+        "--condition-dropout-overrides",
+        nargs="+",
+        default=list(MOTION_FIRST_DROPOUT),
+        help="NAME=P drop probabilities for these conditions (videocomposer.train's option): by default the motion is "
+        "nearly always kept and the conditions that give the object's place away mostly dropped, so that most samples "
+        "are steered by the motion alone.",
     )
     parser.add_argument("--seed", type=int, default=0)
     return parser
@@ -135,6 +145,7 @@ def train_arguments(args: argparse.Namespace, start: Path, data, run: Path, max_
         "--lr_warmup_steps", str(args.lr_warmup_steps), "--use_ema", "--ema_decay", str(args.ema_decay),
         "--mixed_precision", "no", "--seed", str(args.seed),
         "--condition_dropout_prob", str(args.condition_dropout_prob),
+        "--condition_dropout_overrides", *args.condition_dropout_overrides,
     ]  # fmt: skip
 
 

@@ -63,6 +63,7 @@ class TrainingArguments:
     use_ema: bool = False
     ema_decay: float = 0.9999
     condition_dropout_prob: float = ORIGINAL_DROPOUT["p"]
+    condition_dropout_overrides: dict[str, float] | None = None
     drop_all_prob: float = ORIGINAL_DROPOUT["p_all_zero"]
     keep_all_prob: float = ORIGINAL_DROPOUT["p_all_keep"]
     # adversarial temporal loss
@@ -204,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Per-condition drop probability (text and style included).",
     )
     training.add_argument(
+        "--condition_dropout_overrides",
+        nargs="+",
+        type=_name_probability,
+        help="NAME=P drop probabilities replacing --condition_dropout_prob for these (text, style or an STC "
+        "condition: e.g. motion=0.05 depth=0.9).",
+    )
+    training.add_argument(
         "--drop_all_prob",
         type=float,
         help="Probability that a sample drops every condition.",
@@ -296,9 +304,22 @@ def check_no_effect_options(args: TrainingArguments) -> None:
         raise ValueError("; ".join(f"{', '.join(names)}: only used with {cond}" for cond, names in unused.items()))
 
 
+def _name_probability(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if name and sep:
+            return name, float(value)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected NAME=P (e.g. motion=0.05), got {text!r}")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> TrainingArguments:
     """Parse and check the arguments; raises ``ValueError`` naming the argument for inconsistent values."""
-    args = TrainingArguments(**vars(build_parser().parse_args(argv)))
+    parsed = vars(build_parser().parse_args(argv))
+    if parsed["condition_dropout_overrides"] is not None:
+        parsed["condition_dropout_overrides"] = dict(parsed["condition_dropout_overrides"])
+    args = TrainingArguments(**parsed)
     check_args(args)
     return args
 
@@ -327,6 +348,12 @@ def check_args(args: TrainingArguments) -> None:
     for name in ("condition_dropout_prob", "drop_all_prob", "keep_all_prob", "ema_decay"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise ValueError(f"--{name}: expected a probability in [0, 1], got {getattr(args, name)}")
+    overrides = args.condition_dropout_overrides or {}
+    if not isinstance(overrides, dict) or not all(
+        isinstance(name, str) and isinstance(value, (int, float)) and 0.0 <= value <= 1.0
+        for name, value in overrides.items()
+    ):
+        raise ValueError(f"--condition_dropout_overrides: expected NAME=P with P in [0, 1], got {overrides!r}")
     if args.stage == "compositional" and not args.conditions:
         raise ValueError("--conditions: the compositional stage needs at least one condition extractor name")
     if args.stage == "t2v" and (args.conditions or args.conditions_cache_dir or args.validation_conditions):

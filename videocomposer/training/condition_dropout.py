@@ -14,7 +14,7 @@ unmarked sample loses a condition with probability ``E[min(n, m) / m]``, a littl
 ``p`` for B = 1). :func:`sample_condition_keep_masks` reproduces this exactly, drawing from one ``torch.Generator``.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -23,7 +23,7 @@ def sample_condition_keep_masks(
     names: Sequence[str],
     batch_size: int,
     generator: torch.Generator,
-    p: float = 0.5,
+    p: float | Mapping[str, float] = 0.5,
     p_all_zero: float = 0.1,
     p_all_keep: float = 0.1,
 ) -> dict[str, torch.Tensor]:
@@ -33,7 +33,9 @@ def sample_condition_keep_masks(
         names: the conditions (e.g. ``["text", "style", "motion", "depth"]``), each drawn independently, in order.
         batch_size: B.
         generator: CPU ``torch.Generator``; the only source of randomness, so a saved generator state replays it.
-        p: per-condition drop probability. p_all_zero / p_all_keep: probabilities of the all-drop / all-keep marks.
+        p: per-condition drop probability, one for all or ``{name: p}`` for each of ``names`` (e.g. keep the motion
+            more often than the dense conditions that give the object's place away).
+        p_all_zero / p_all_keep: probabilities of the all-drop / all-keep marks.
 
     Returns:
         ``{name: (B,) float32 tensor}`` with 1.0 = keep, 0.0 = drop (usable directly as a multiplier, e.g. the
@@ -45,7 +47,11 @@ def sample_condition_keep_masks(
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
     if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
         raise TypeError(f"generator: expected a CPU torch.Generator, got {generator!r}")
-    for arg, value in (("p", p), ("p_all_zero", p_all_zero), ("p_all_keep", p_all_keep)):
+    if isinstance(p, Mapping) and set(p) != set(names):
+        raise ValueError(f"p: expected a probability for each of {list(names)}, got one for {sorted(p)}")
+    per_name = dict(p) if isinstance(p, Mapping) else dict.fromkeys(names, p)
+    checked = [(f"p[{n!r}]", v) for n, v in per_name.items()] if isinstance(p, Mapping) else [("p", p)]
+    for arg, value in (*checked, ("p_all_zero", p_all_zero), ("p_all_keep", p_all_keep)):
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{arg}: expected a probability in [0, 1], got {value!r}")
 
@@ -60,7 +66,7 @@ def sample_condition_keep_masks(
 
     masks = {}
     for name in names:
-        n = int((torch.rand(batch_size, generator=generator) < p).sum())
+        n = int((torch.rand(batch_size, generator=generator) < per_name[name]).sum())
         dropped = unmarked[torch.randperm(len(unmarked), generator=generator)[:n]]
         keep = torch.ones(batch_size)
         keep[dropped] = 0.0

@@ -397,6 +397,12 @@ class DiffusionLoss:
         self.unet = wrapped.get("unet", models.pipeline.unet)
         self.stc_encoder = wrapped.get("stc_encoder", models.pipeline.stc_encoder)
         self.scheduler = training_scheduler()
+        known = ["text"] + (["style"] if models.use_style else [])
+        if args.stage == "compositional":
+            known += list(models.pipeline.stc_encoder.config.condition_channels)
+        unknown = sorted(set(args.condition_dropout_overrides or {}) - set(known))
+        if unknown:
+            raise ValueError(f"--condition_dropout_overrides: {unknown} are not among {known}")
 
     def __call__(self, batch: dict, generator: torch.Generator, global_step: int) -> dict[str, torch.Tensor]:
         args, accelerator, pipeline = self.args, self.accelerator, self.models.pipeline
@@ -406,9 +412,11 @@ class DiffusionLoss:
         if args.stage == "compositional":  # the STC encoder rejects a condition it has no branch for
             stc_inputs = pipeline.prepare_conditions(batch["conditions"], batch_size, accelerator.device)
         dropout_names = ["text"] + (["style"] if self.models.use_style else []) + list(stc_inputs)
+        overrides = args.condition_dropout_overrides or {}
         keep = sample_condition_keep_masks(
             dropout_names, shard.global_size, generator,
-            p=args.condition_dropout_prob, p_all_zero=args.drop_all_prob, p_all_keep=args.keep_all_prob,
+            p={name: overrides.get(name, args.condition_dropout_prob) for name in dropout_names},
+            p_all_zero=args.drop_all_prob, p_all_keep=args.keep_all_prob,
         )  # fmt: skip
         keep = {name: shard.take(mask) for name, mask in keep.items()}
         with torch.no_grad():
