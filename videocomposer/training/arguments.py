@@ -1,17 +1,47 @@
-"""Command-line arguments of ``accelerate launch -m videocomposer.train``, named as in diffusers' training examples."""
+"""Command-line arguments of ``accelerate launch -m videocomposer.train``, named as in diffusers' training examples.
+
+Each option is declared once, as a :class:`TrainingArguments` field whose metadata holds its help text, its ``--help``
+group and any argparse keywords; :func:`build_parser` builds the parser from the fields."""
 
 import argparse
 import importlib.util
 import json
 import os
+import types
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, field, fields
+from functools import partial
 from typing import Any
 
 from .choices import ORIGINAL_DROPOUT, STAGES, TRAINABLE
 from .tracking import TRACKERS, check_tracker_installed
 
 LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
+
+
+def _option(group: str, help: str, default: Any = MISSING, **parser_kwargs: Any) -> Any:
+    """A field with its command-line help, ``--help`` group and argparse keywords; no default: a required option."""
+    metadata = {"help": help, "group": group, **parser_kwargs}
+    if isinstance(default, list):
+        return field(default_factory=list, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _name_probability(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if name and sep:
+            return name, float(value)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected NAME=P (e.g. motion=0.05), got {text!r}")
+
+
+_model, _data, _training = partial(_option, "model"), partial(_option, "data"), partial(_option, "training")
+_adversarial = partial(_option, "adversarial temporal loss (videocomposer.training.adversarial)")
+_checkpoints, _logging = partial(_option, "checkpoints"), partial(_option, "logging and validation")
+_hub = partial(_option, "hub")
 
 
 @dataclass
@@ -21,75 +51,107 @@ class TrainingArguments:
     ``parse_args(argv)`` builds one from command-line arguments; in Python, give the three required fields and any
     others (``train`` checks them as the command line does)."""
 
-    pretrained_model_name_or_path: str
-    train_data_dir: str
-    captions_file: str
-    # model
-    revision: str | None = None
-    stage: str = "compositional"
-    trainable: str = "all"
-    rank: int = 4
-    lowrank_anchor_spacing: float = 4.0
-    lora_alpha: int | None = None
-    # data
-    video_column: str = "videoid"
-    caption_column: str = "name"
-    conditions: list[str] = field(default_factory=list)
-    condition_kwargs: dict[str, dict] | None = None
-    conditions_cache_dir: str | None = None
-    resolution: int = 256
-    num_frames: int = 16
-    fps: float = 4.0
-    dataloader_num_workers: int = 0
-    # training
-    output_dir: str = "videocomposer-finetuned"
-    seed: int = 0
-    train_batch_size: int = 1
-    num_train_epochs: int = 1
-    max_train_steps: int | None = None
-    gradient_accumulation_steps: int = 1
-    gradient_checkpointing: bool = False
-    learning_rate: float = 5e-5
-    scale_lr: bool = False
-    lr_scheduler: str = "constant"
-    lr_warmup_steps: int = 500
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    adam_weight_decay: float = 1e-2
-    adam_epsilon: float = 1e-8
-    max_grad_norm: float = 1.0
-    mixed_precision: str | None = None
-    allow_tf32: bool = False
-    use_ema: bool = False
-    ema_decay: float = 0.9999
-    condition_dropout_prob: float = ORIGINAL_DROPOUT["p"]
-    condition_dropout_overrides: dict[str, float] | None = None
-    drop_all_prob: float = ORIGINAL_DROPOUT["p_all_zero"]
-    keep_all_prob: float = ORIGINAL_DROPOUT["p_all_keep"]
-    # adversarial temporal loss
-    adversarial_weight: float = 0.0
-    adversarial_start_step: int = 0
-    adversarial_loss: str = "hinge"
-    discriminator_lr: float = 2e-4
-    r1_gamma: float = 0.1
-    adversarial_max_timestep: int = 500
-    # checkpoints
-    checkpointing_steps: int = 500
-    checkpoints_total_limit: int | None = None
-    resume_from_checkpoint: str | None = None
-    # logging and validation
-    report_to: str = "none"
-    logging_dir: str = "logs"
-    tracker_project_name: str = "videocomposer-train"
-    validation_prompt: list[str] | None = None
-    validation_conditions: str | None = None
-    validation_steps: int = 100
-    validation_num_inference_steps: int = 25
-    validation_guidance_scale: float = 9.0
-    # hub
-    push_to_hub: bool = False
-    hub_token: str | None = None
-    hub_model_id: str | None = None
+    pretrained_model_name_or_path: str = _model("A VideoComposerPipeline folder (or Hub id) to start from.")
+    train_data_dir: str = _data("Folder the video paths of the captions file are under.")
+    captions_file: str = _data("CSV (header row) or JSONL captions file.")
+    revision: str | None = _model("Revision of the pretrained model on the Hub.", None)
+    stage: str = _model(
+        "t2v: text-to-video, no conditions; compositional: STC conditions with condition dropout.",
+        "compositional", choices=STAGES,
+    )  # fmt: skip
+    trainable: str = _model(
+        "all | stc (STC encoder + conv_in) | temporal (temporal layers) | lora (temporal LoRA) | "
+        "lowrank_temporal (frame-modulated low-rank deltas on the temporal attention).", "all", choices=TRAINABLE,
+    )  # fmt: skip
+    rank: int = _model("LoRA rank (--trainable lora / lowrank_temporal).", 4)
+    lowrank_anchor_spacing: float = _model(
+        "Frames between the B-spline anchor codes of --trainable lowrank_temporal.", 4.0
+    )
+    lora_alpha: int | None = _model("LoRA alpha (default: the rank, scale 1).", None)
+    video_column: str = _data("Column with the video path or WebVid id.", "videoid")
+    caption_column: str = _data("Column with the caption.", "name")
+    conditions: list[str] = _data(
+        "Condition extractor names (e.g. motion depth sketch mask image); compositional stage.", [], nargs="*"
+    )
+    condition_kwargs: dict[str, dict] | None = _data(
+        'JSON of extractor constructor arguments, e.g. \'{"depth": {"model": "Intel/dpt-large"}}\'.',
+        None, type=json.loads,
+    )  # fmt: skip
+    conditions_cache_dir: str | None = _data(
+        "Read conditions from this cache (`videocomposer extract --cache DIR`) instead of extracting.", None
+    )
+    resolution: int = _data("Square training size in pixels.", 256)
+    num_frames: int = _data("Frames per clip.", 16)
+    fps: float = _data("Frame sampling rate (the original: 4).", 4.0)
+    dataloader_num_workers: int = _data("DataLoader worker processes.", 0)
+    output_dir: str = _training("Checkpoints and the final model.", "videocomposer-finetuned")
+    seed: int = _training("Seed of data order, noise, timesteps and dropout; resume with the same.", 0)
+    train_batch_size: int = _training("Batch size per device.", 1)
+    num_train_epochs: int = _training("Passes over the data (without --max_train_steps).", 1)
+    max_train_steps: int | None = _training("Optimizer steps; overrides epochs.", None)
+    gradient_accumulation_steps: int = _training("Micro-batches summed into one optimizer step.", 1)
+    gradient_checkpointing: bool = _training("Recompute UNet blocks in backward.", False)
+    learning_rate: float = _training("AdamW learning rate.", 5e-5)
+    scale_lr: bool = _training(
+        "Multiply the learning rate by accumulation steps, batch size and process count.", False
+    )
+    lr_scheduler: str = _training("Learning-rate schedule.", "constant", choices=LR_SCHEDULERS)
+    lr_warmup_steps: int = _training("Warm-up steps of the schedules that warm up (not constant).", 500)
+    adam_beta1: float = _training("AdamW beta1.", 0.9)
+    adam_beta2: float = _training("AdamW beta2.", 0.999)
+    adam_weight_decay: float = _training("AdamW weight decay.", 1e-2)
+    adam_epsilon: float = _training("AdamW epsilon.", 1e-8)
+    max_grad_norm: float = _training("Clip the global gradient norm to this; 0: no clipping.", 1.0)
+    mixed_precision: str | None = _training(
+        "Default: the accelerate config's. Frozen models are cast to this dtype.", None, choices=("no", "fp16", "bf16")
+    )
+    allow_tf32: bool = _training("Allow TF32 matmuls on Ampere+ GPUs.", False)
+    use_ema: bool = _training("Keep an EMA of the trained weights; save it.", False)
+    ema_decay: float = _training("EMA decay (with --use_ema).", 0.9999)
+    condition_dropout_prob: float = _training(
+        "Per-condition drop probability (text and style included).", ORIGINAL_DROPOUT["p"]
+    )
+    condition_dropout_overrides: dict[str, float] | None = _training(
+        "NAME=P drop probabilities replacing --condition_dropout_prob for these (text, style or an STC "
+        "condition: e.g. motion=0.05 depth=0.9).", None, nargs="+", type=_name_probability,
+    )  # fmt: skip
+    drop_all_prob: float = _training(
+        "Probability that a sample drops every condition.", ORIGINAL_DROPOUT["p_all_zero"]
+    )
+    keep_all_prob: float = _training(
+        "Probability that a sample keeps every condition.", ORIGINAL_DROPOUT["p_all_keep"]
+    )
+    adversarial_weight: float = _adversarial(
+        "Weight of the temporal discriminator's generator loss on the one-step x0 latents; 0: off.", 0.0
+    )
+    adversarial_start_step: int = _adversarial("Optimizer step from which the generator loss is added.", 0)
+    adversarial_loss: str = _adversarial("GAN loss of both sides.", "hinge", choices=("hinge", "non_saturating"))
+    discriminator_lr: float = _adversarial("The discriminator's Adam lr.", 2e-4)
+    r1_gamma: float = _adversarial("R1 penalty weight on real latents; 0: off.", 0.1)
+    adversarial_max_timestep: int = _adversarial(
+        "Samples with a timestep at or above this are left out of the adversarial loss.", 500
+    )
+    checkpointing_steps: int = _checkpoints("Save the training state every N steps.", 500)
+    checkpoints_total_limit: int | None = _checkpoints("Keep at most N checkpoints.", None)
+    resume_from_checkpoint: str | None = _checkpoints(
+        'A checkpoint folder, or "latest" (the newest in --output_dir; fresh start if none).', None
+    )
+    report_to: str = _logging(
+        "Tracker of losses, lr and validation videos (needs `pip install 'videocomposer[tracking]'`).",
+        "none", choices=TRACKERS,
+    )  # fmt: skip
+    logging_dir: str = _logging("Tracker folder, relative to --output_dir.", "logs")
+    tracker_project_name: str = _logging("Run name (subfolder of --logging_dir).", "videocomposer-train")
+    validation_prompt: list[str] | None = _logging("Prompt(s) of the validation videos.", None, nargs="+")
+    validation_conditions: str | None = _logging(
+        "A video whose --conditions (extracted once) steer the validation videos.", None
+    )
+    validation_steps: int = _logging("Validate every N steps and at the end.", 100)
+    validation_num_inference_steps: int = _logging("DDIM steps of the validation videos.", 25)
+    validation_guidance_scale: float = _logging("Guidance scale of the validation videos.", 9.0)
+    push_to_hub: bool = _hub("Upload the final folder to the Hub.", False)
+    hub_token: str | None = _hub("Hub token (default: the one `hf auth login` stored).", None)
+    hub_model_id: str | None = _hub("Repository id (default: the --output_dir name).", None)
 
 
 def default_arguments() -> dict[str, Any]:
@@ -104,6 +166,8 @@ def default_arguments() -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of the :class:`TrainingArguments` fields: one ``--name`` each, in its group, with its default and
+    help, the groups in the order they first appear; ``bool``: a flag; ``int`` / ``float``: converted."""
     from videocomposer.cli import HelpFormatter  # --help shows every default
 
     parser = argparse.ArgumentParser(
@@ -114,162 +178,24 @@ def build_parser() -> argparse.ArgumentParser:
         "per process: OMP_NUM_THREADS if set, else the machine's CPUs divided by its processes (torch's default for "
         "one).",
     )
-    model = parser.add_argument_group("model")
-    model.add_argument(
-        "--pretrained_model_name_or_path",
-        required=True,
-        help="A VideoComposerPipeline folder (or Hub id) to start from.",
-    )
-    model.add_argument("--revision", help="Revision of the pretrained model on the Hub.")
-    model.add_argument(
-        "--stage",
-        choices=STAGES,
-        help="t2v: text-to-video, no conditions; compositional: STC conditions with condition dropout.",
-    )
-    model.add_argument(
-        "--trainable",
-        choices=TRAINABLE,
-        help="all | stc (STC encoder + conv_in) | temporal (temporal layers) | lora (temporal LoRA) | "
-        "lowrank_temporal (frame-modulated low-rank deltas on the temporal attention).",
-    )
-    model.add_argument("--rank", type=int, help="LoRA rank (--trainable lora / lowrank_temporal).")
-    model.add_argument(
-        "--lowrank_anchor_spacing",
-        type=float,
-        help="Frames between the B-spline anchor codes of --trainable lowrank_temporal.",
-    )
-    model.add_argument("--lora_alpha", type=int, help="LoRA alpha (default: the rank, scale 1).")
-
-    data = parser.add_argument_group("data")
-    data.add_argument("--train_data_dir", required=True, help="Folder the video paths of the captions file are under.")
-    data.add_argument("--captions_file", required=True, help="CSV (header row) or JSONL captions file.")
-    data.add_argument("--video_column", help="Column with the video path or WebVid id.")
-    data.add_argument("--caption_column", help="Column with the caption.")
-    data.add_argument(
-        "--conditions",
-        nargs="*",
-        help="Condition extractor names (e.g. motion depth sketch mask image); compositional stage.",
-    )
-    data.add_argument(
-        "--condition_kwargs",
-        type=json.loads,
-        help='JSON of extractor constructor arguments, e.g. \'{"depth": {"model": "Intel/dpt-large"}}\'.',
-    )
-    data.add_argument(
-        "--conditions_cache_dir",
-        help="Read conditions from this cache (`videocomposer extract --cache DIR`) instead of extracting.",
-    )
-    data.add_argument("--resolution", type=int, help="Square training size in pixels.")
-    data.add_argument("--num_frames", type=int, help="Frames per clip.")
-    data.add_argument("--fps", type=float, help="Frame sampling rate (the original: 4).")
-    data.add_argument("--dataloader_num_workers", type=int, help="DataLoader worker processes.")
-
-    training = parser.add_argument_group("training")
-    training.add_argument("--output_dir", help="Checkpoints and the final model.")
-    training.add_argument(
-        "--seed", type=int, help="Seed of data order, noise, timesteps and dropout; resume with the same."
-    )
-    training.add_argument("--train_batch_size", type=int, help="Batch size per device.")
-    training.add_argument("--num_train_epochs", type=int, help="Passes over the data (without --max_train_steps).")
-    training.add_argument("--max_train_steps", type=int, help="Optimizer steps; overrides epochs.")
-    training.add_argument(
-        "--gradient_accumulation_steps", type=int, help="Micro-batches summed into one optimizer step."
-    )
-    training.add_argument("--gradient_checkpointing", action="store_true", help="Recompute UNet blocks in backward.")
-    training.add_argument("--learning_rate", type=float, help="AdamW learning rate.")
-    training.add_argument(
-        "--scale_lr",
-        action="store_true",
-        help="Multiply the learning rate by accumulation steps, batch size and process count.",
-    )
-    training.add_argument("--lr_scheduler", choices=LR_SCHEDULERS, help="Learning-rate schedule.")
-    training.add_argument(
-        "--lr_warmup_steps", type=int, help="Warm-up steps of the schedules that warm up (not constant)."
-    )
-    training.add_argument("--adam_beta1", type=float, help="AdamW beta1.")
-    training.add_argument("--adam_beta2", type=float, help="AdamW beta2.")
-    training.add_argument("--adam_weight_decay", type=float, help="AdamW weight decay.")
-    training.add_argument("--adam_epsilon", type=float, help="AdamW epsilon.")
-    training.add_argument("--max_grad_norm", type=float, help="Clip the global gradient norm to this; 0: no clipping.")
-    training.add_argument(
-        "--mixed_precision",
-        choices=("no", "fp16", "bf16"),
-        help="Default: the accelerate config's. Frozen models are cast to this dtype.",
-    )
-    training.add_argument("--allow_tf32", action="store_true", help="Allow TF32 matmuls on Ampere+ GPUs.")
-    training.add_argument("--use_ema", action="store_true", help="Keep an EMA of the trained weights; save it.")
-    training.add_argument("--ema_decay", type=float, help="EMA decay (with --use_ema).")
-    training.add_argument(
-        "--condition_dropout_prob",
-        type=float,
-        help="Per-condition drop probability (text and style included).",
-    )
-    training.add_argument(
-        "--condition_dropout_overrides",
-        nargs="+",
-        type=_name_probability,
-        help="NAME=P drop probabilities replacing --condition_dropout_prob for these (text, style or an STC "
-        "condition: e.g. motion=0.05 depth=0.9).",
-    )
-    training.add_argument(
-        "--drop_all_prob",
-        type=float,
-        help="Probability that a sample drops every condition.",
-    )
-    training.add_argument(
-        "--keep_all_prob",
-        type=float,
-        help="Probability that a sample keeps every condition.",
-    )
-
-    adversarial = parser.add_argument_group("adversarial temporal loss (videocomposer.training.adversarial)")
-    adversarial.add_argument(
-        "--adversarial_weight",
-        type=float,
-        help="Weight of the temporal discriminator's generator loss on the one-step x0 latents; 0: off.",
-    )
-    adversarial.add_argument(
-        "--adversarial_start_step", type=int, help="Optimizer step from which the generator loss is added."
-    )
-    adversarial.add_argument("--adversarial_loss", choices=("hinge", "non_saturating"), help="GAN loss of both sides.")
-    adversarial.add_argument("--discriminator_lr", type=float, help="The discriminator's Adam lr.")
-    adversarial.add_argument("--r1_gamma", type=float, help="R1 penalty weight on real latents; 0: off.")
-    adversarial.add_argument(
-        "--adversarial_max_timestep",
-        type=int,
-        help="Samples with a timestep at or above this are left out of the adversarial loss.",
-    )
-
-    checkpoints = parser.add_argument_group("checkpoints")
-    checkpoints.add_argument("--checkpointing_steps", type=int, help="Save the training state every N steps.")
-    checkpoints.add_argument("--checkpoints_total_limit", type=int, help="Keep at most N checkpoints.")
-    checkpoints.add_argument(
-        "--resume_from_checkpoint",
-        help='A checkpoint folder, or "latest" (the newest in --output_dir; fresh start if none).',
-    )
-
-    logging = parser.add_argument_group("logging and validation")
-    logging.add_argument(
-        "--report_to",
-        choices=TRACKERS,
-        help="Tracker of losses, lr and validation videos (needs `pip install 'videocomposer[tracking]'`).",
-    )
-    logging.add_argument("--logging_dir", help="Tracker folder, relative to --output_dir.")
-    logging.add_argument("--tracker_project_name", help="Run name (subfolder of --logging_dir).")
-    logging.add_argument("--validation_prompt", nargs="+", help="Prompt(s) of the validation videos.")
-    logging.add_argument(
-        "--validation_conditions",
-        help="A video whose --conditions (extracted once) steer the validation videos.",
-    )
-    logging.add_argument("--validation_steps", type=int, help="Validate every N steps and at the end.")
-    logging.add_argument("--validation_num_inference_steps", type=int, help="DDIM steps of the validation videos.")
-    logging.add_argument("--validation_guidance_scale", type=float, help="Guidance scale of the validation videos.")
-
-    hub = parser.add_argument_group("hub")
-    hub.add_argument("--push_to_hub", action="store_true", help="Upload the final folder to the Hub.")
-    hub.add_argument("--hub_token", help="Hub token (default: the one `hf auth login` stored).")
-    hub.add_argument("--hub_model_id", help="Repository id (default: the --output_dir name).")
-    parser.set_defaults(**default_arguments())
+    titles = dict.fromkeys(item.metadata["group"] for item in fields(TrainingArguments))
+    groups = {title: parser.add_argument_group(title) for title in titles}
+    defaults = default_arguments()
+    for item in sorted(fields(TrainingArguments), key=lambda item: list(titles).index(item.metadata["group"])):
+        kwargs = dict(item.metadata)
+        group = groups[kwargs.pop("group")]
+        kind = item.type
+        if isinstance(kind, types.UnionType):  # X | None
+            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+        if item.name not in defaults:
+            kwargs["required"] = True
+        else:
+            kwargs["default"] = defaults[item.name]
+        if kind is bool:
+            kwargs["action"] = "store_true"
+        elif kind in (int, float):
+            kwargs["type"] = kind
+        group.add_argument(f"--{item.name}", **kwargs)
     return parser
 
 
@@ -302,16 +228,6 @@ def check_no_effect_options(args: TrainingArguments) -> None:
             unused.setdefault(condition, []).append(f"--{name}")
     if unused:
         raise ValueError("; ".join(f"{', '.join(names)}: only used with {cond}" for cond, names in unused.items()))
-
-
-def _name_probability(text: str) -> tuple[str, float]:
-    name, sep, value = text.partition("=")
-    try:
-        if name and sep:
-            return name, float(value)
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"expected NAME=P (e.g. motion=0.05), got {text!r}")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainingArguments:
