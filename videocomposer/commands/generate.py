@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,6 +174,13 @@ class ModelFacts:
     num_frames: int | None = None
     vae_channels: int | None = None  # the VAE decoder's full-size layer (first block_out_channels)
 
+    @classmethod
+    def of(cls, stc: Mapping, unet: Mapping, vae: Mapping, has_image_encoder: bool) -> ModelFacts:
+        """The facts of a model from its components' configs (JSON dicts, or the loaded models' configs)."""
+        blocks = vae.get("block_out_channels") or [None]
+        return cls(dict(stc.get("condition_channels", {})), has_image_encoder, 2 ** (len(blocks) - 1),
+                   unet.get("sample_size"), unet.get("num_frames"), blocks[0])  # fmt: skip
+
 
 def _option(name: str) -> str:
     return "--" + name.replace("_", "-")
@@ -255,14 +263,11 @@ def check_args(args: argparse.Namespace) -> list[BatchItem] | None:
         raise FileNotFoundError(f"--depth-model: no such folder: {args.depth_model}")
     if args.stroke_source_size is not None and args.strokes is None:
         raise ValueError("--stroke-source-size needs --strokes")
-    for name in ("context_length", "frame_chunk_size", "stroke_source_size"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
-    if args.context_stride < 1 or (args.context_length is not None and args.context_stride > args.context_length):
-        raise ValueError(f"--context-stride: expected an integer in [1, --context-length], got {args.context_stride}")
-    for name in ("frames", "steps"):
+    for name in ("context_length", "frame_chunk_size", "stroke_source_size", "frames", "steps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"{_option(name)}: expected a positive integer, got {getattr(args, name)}")
+    if args.context_stride < 1 or (args.context_length is not None and args.context_stride > args.context_length):
+        raise ValueError(f"--context-stride: expected an integer in [1, --context-length], got {args.context_stride}")
     for name in ("height", "width"):
         if getattr(args, name) is not None and getattr(args, name) < 8:
             raise ValueError(f"--{name}: expected an integer >= 8, got {getattr(args, name)}")
@@ -375,25 +380,7 @@ def model_facts_from_folder(folder: str | os.PathLike) -> ModelFacts:
         vae = json.loads((folder / "vae" / "config.json").read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"--model: {folder} is not a VideoComposer pipeline folder ({error})") from None
-    return ModelFacts(
-        conditions=dict(stc.get("condition_channels", {})),
-        has_image_encoder=(index.get("image_encoder") or [None])[0] is not None,
-        vae_scale_factor=2 ** (len(vae.get("block_out_channels", [0])) - 1),
-        sample_size=unet.get("sample_size"),
-        num_frames=unet.get("num_frames"),
-        vae_channels=(vae.get("block_out_channels") or [None])[0],
-    )
-
-
-def model_facts_from_pipeline(pipeline) -> ModelFacts:
-    return ModelFacts(
-        conditions=dict(pipeline.stc_encoder.config.condition_channels),
-        has_image_encoder=pipeline.image_encoder is not None,
-        vae_scale_factor=pipeline.vae_scale_factor,
-        sample_size=pipeline.unet.config.sample_size,
-        num_frames=pipeline.unet.config.num_frames,
-        vae_channels=pipeline.vae.config.block_out_channels[0],
-    )
+    return ModelFacts.of(stc, unet, vae, has_image_encoder=(index.get("image_encoder") or [None])[0] is not None)
 
 
 def model_folder(model: str | None) -> Path | None:
@@ -555,7 +542,8 @@ def run(args: argparse.Namespace) -> int:
         check_input_files(args)
     state = process_state() if items is not None else None  # a broken launch is refused before loading too
     pipeline = load_pipeline(args.model)
-    facts = model_facts_from_pipeline(pipeline)
+    facts = ModelFacts.of(pipeline.stc_encoder.config, pipeline.unet.config, pipeline.vae.config,
+                          has_image_encoder=pipeline.image_encoder is not None)  # fmt: skip
     height, width = check_model(args, facts, condition_keys)
     if folder is None:  # a Hub model: its config is known now
         check_video(args, facts, items, height, width)
@@ -582,16 +570,7 @@ def run(args: argparse.Namespace) -> int:
         with PIL.Image.open(args.style) as opened:
             style = opened.convert("RGB")
     video = generate_one(
-        args,
-        pipeline,
-        args.prompt,
-        args.negative_prompt,
-        conditions,
-        frames,
-        height,
-        width,
-        args.seed,
-        style_image=style,
+        args, pipeline, args.prompt, args.negative_prompt, conditions, frames, height, width, args.seed, style_image=style
     )
     output = save_video(video, args.output, fps=args.fps)
     print(f"video: {output}")
