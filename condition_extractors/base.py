@@ -30,14 +30,22 @@ class ConditionExtractor(ABC):
 
     Class attributes:
         name: registry name (``get_extractor(name)``).
-        condition: the condition of the schema (``videocomposer.conditions``) it makes: ``motion``, ``depth``,
-            ``sketch``, ``single_sketch``, ``masked``, ``local_image`` or a registered one. Its spec gives
-            ``outputs`` (pipeline keyword -> channels, in the channel order of ``__call__``'s output) and ``scale``
-            (size relative to the video); a subclass may set either as a class attribute instead.
+        condition: the condition of the schema (``videocomposer.conditions``) it makes (default: the spec that lists
+            ``name`` among its ``extractors``). Its spec gives ``outputs`` (pipeline keyword -> channels, in the
+            channel order of ``__call__``'s output) and ``scale`` (size relative to the video); a subclass may set any
+            of the three as a class attribute instead.
     """
 
     name: ClassVar[str]
-    condition: ClassVar[str]
+
+    @property
+    def condition(self) -> str:
+        from videocomposer.conditions import condition_specs  # the schema, read when an extractor is used
+
+        names = [spec.name for spec in condition_specs() if self.name in spec.extractors]
+        if not names:
+            raise ValueError(f"extractor {self.name!r}: no condition of the schema lists it; set its `condition`")
+        return names[0]
 
     @property
     def outputs(self) -> dict[str, int]:

@@ -19,7 +19,6 @@ class CannyExtractor(ConditionExtractor):
     """``(F, 1, H, W)`` binary Canny edges in {0, 1} (bright edges on dark), fed to the ``sketch`` condition."""
 
     name = "canny"
-    condition = "sketch"
 
     def __init__(self, low_threshold: int = 100, high_threshold: int = 200):
         if not 0 <= low_threshold <= high_threshold:

@@ -30,7 +30,6 @@ class DepthExtractor(ConditionExtractor):
     """
 
     name = "depth"
-    condition = "depth"
 
     def __init__(
         self,

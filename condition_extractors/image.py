@@ -44,7 +44,6 @@ class ImageExtractor(ConditionExtractor):
     """``(F, 3, H, W)``: ``image`` (or, when ``None``, the first video frame) in [0, 1], repeated over the frames."""
 
     name = "image"
-    condition = "local_image"
 
     def __init__(self, image: ImageInput | None = None):
         if image is not None and not isinstance(image, (str, os.PathLike, PIL.Image.Image, np.ndarray, torch.Tensor)):

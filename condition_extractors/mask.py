@@ -152,7 +152,6 @@ class MaskGenerator(ConditionExtractor):
     """
 
     name = "mask"
-    condition = "masked"
 
     def __init__(self, mode: str = "random", mask: MaskInput | None = None, seed: int | None = None):
         if mode != "random" and mode not in MASK_MAKERS:

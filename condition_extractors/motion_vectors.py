@@ -180,7 +180,6 @@ class MotionVectorExtractor(ConditionExtractor):
     """
 
     name = "motion"
-    condition = "motion"
 
     def __init__(self, mode: str = "original", bit_rate: int = 200_000, gop_size: int = 12):
         if mode not in MODES:

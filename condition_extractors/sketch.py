@@ -46,7 +46,6 @@ class SketchExtractor(ConditionExtractor):
     """
 
     name = "sketch"
-    condition = "sketch"
 
     def __init__(
         self,
@@ -94,7 +93,6 @@ class SingleSketchExtractor(SketchExtractor):
     """
 
     name = "single_sketch"
-    condition = "single_sketch"
 
     def __init__(
         self,
