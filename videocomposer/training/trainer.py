@@ -36,7 +36,6 @@ from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from condition_extractors import extract_conditions
 from pipelines.pipeline_videocomposer import VideoComposerPipeline
 from videocomposer.data.video_dataset import collate_video_text
 
@@ -72,9 +71,8 @@ from .objective import (
     training_scheduler,
 )
 from .preflight import build_dataset
-from .tracking import log_validation_videos
 from .trainable import set_trainable
-from .validation import generate_validation_videos
+from .validation import Validation
 
 logger = get_logger(__name__)
 
@@ -171,7 +169,7 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     skip_batches = (state.global_step % schedule.updates_per_epoch) * args.gradient_accumulation_steps
     if accelerator.is_main_process:
         init_trackers(accelerator, args, first_step=state.global_step + 1)
-    validation = Validation(args, accelerator, models, output_dir, ema, parameters)
+    validation = Validation(args, accelerator, models.pipeline, trained_models, output_dir, ema, parameters)
 
     # Train
     logger.info(
@@ -443,48 +441,6 @@ class DiffusionLoss:
         )
         generator_term = self.adversary.generator_term(self.scheduler, noised, prediction, latents, global_step)
         return {"diffusion": loss, "generator": generator_term}
-
-
-class Validation:
-    """Validation videos of ``--validation_prompt`` (main process), generated with the EMA weights when there are
-    some, logged to the trackers."""
-
-    def __init__(self, args: TrainingArguments, accelerator: Accelerator, models: TrainedModels, output_dir: Path,
-                 ema: EMAModel | None, parameters: list[torch.nn.Parameter]) -> None:  # fmt: skip
-        self.args, self.accelerator, self.models, self.output_dir = args, accelerator, models, output_dir
-        self.ema, self.parameters = ema, parameters
-        self.conditions = {}
-        if args.validation_prompt and args.validation_conditions:
-            self.conditions = extract_conditions(
-                args.validation_conditions, args.conditions, num_frames=args.num_frames, fps=args.fps,
-                height=args.resolution, width=args.resolution, progress=False, **(args.condition_kwargs or {}),
-            )  # fmt: skip
-
-    def due(self, global_step: int) -> bool:
-        """Whether the step ``global_step`` generates validation videos (on this process)."""
-        every = global_step % self.args.validation_steps == 0
-        return bool(self.args.validation_prompt) and every and self.accelerator.is_main_process
-
-    def __call__(self, global_step: int) -> None:
-        args, pipeline = self.args, self.models.pipeline
-        if self.ema is not None:
-            self.ema.store(self.parameters)
-            self.ema.copy_to(self.parameters)
-        with self.accelerator.autocast():
-            videos = generate_validation_videos(
-                pipeline, args.validation_prompt, self.conditions, self.output_dir, global_step,
-                num_frames=args.num_frames, resolution=args.resolution, fps=args.fps,
-                num_inference_steps=args.validation_num_inference_steps,
-                guidance_scale=args.validation_guidance_scale, seed=args.seed,
-            )  # fmt: skip
-        if self.ema is not None:
-            self.ema.restore(self.parameters)
-        trained = self.models.components
-        for name, module in pipeline.components.items():
-            if isinstance(module, torch.nn.Module):
-                module.train(name in trained)
-        log_validation_videos(self.accelerator, videos, global_step, args.fps)
-        logger.info(f"validation videos: {[str(video.path) for video in videos]}")
 
 
 def log_step(accelerator: Accelerator, progress: tqdm, result: TrainingResult, terms: dict[str, float],

@@ -1,17 +1,27 @@
-"""Validation videos during training: the pipeline with the weights being trained (EMA weights when kept), one mp4
-per prompt written with ``diffusers.utils.export_to_video`` under ``{output_dir}/validation/``."""
+"""Validation videos during training: each ``--validation_prompt`` every ``--validation_steps`` steps (main process),
+generated with the weights being trained (the EMA's when kept) and seeded by ``--seed`` (the same every time), one mp4
+per prompt written with ``diffusers.utils.export_to_video`` as ``{output_dir}/validation/step-{step}-{i}.mp4`` and
+logged to the trackers."""
 
-import os
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from diffusers.training_utils import EMAModel
 from diffusers.utils import export_to_video
 
+from condition_extractors import extract_conditions
 from pipelines.pipeline_videocomposer import VideoComposerPipeline
 from videocomposer.atomic_files import atomic_path
+
+from .arguments import TrainingArguments
+from .tracking import log_validation_videos
+
+logger = get_logger(__name__)
 
 
 @dataclass
@@ -23,42 +33,54 @@ class ValidationVideo:
     path: Path
 
 
-def generate_validation_videos(
-    pipeline: VideoComposerPipeline,
-    prompts: Sequence[str],
-    conditions: dict[str, torch.Tensor],
-    output_dir: str | os.PathLike,
-    global_step: int,
-    *,
-    num_frames: int,
-    resolution: int,
-    fps: float,
-    num_inference_steps: int,
-    guidance_scale: float,
-    seed: int,
-) -> list[ValidationVideo]:
-    """Generate one video per prompt (seeded by ``seed``, the same every time) and write
-    ``validation/step-{global_step}-{i}.mp4``; returns the videos. Modules are left in eval mode."""
-    folder = Path(output_dir) / "validation"
-    folder.mkdir(parents=True, exist_ok=True)
-    for module in pipeline.components.values():
-        if isinstance(module, torch.nn.Module):
+class Validation:
+    """The validation videos of a run; ``trained``: the names of the trained components (back in train mode after),
+    ``parameters``: the trained ones the EMA holds. The conditions of ``--validation_conditions`` are extracted once."""
+
+    def __init__(self, args: TrainingArguments, accelerator: Accelerator, pipeline: VideoComposerPipeline,
+                 trained: Collection[str], output_dir: Path, ema: EMAModel | None,
+                 parameters: list[torch.nn.Parameter]) -> None:  # fmt: skip
+        self.args, self.accelerator, self.pipeline, self.trained = args, accelerator, pipeline, set(trained)
+        self.output_dir, self.ema, self.parameters = output_dir, ema, parameters
+        self.conditions = {}
+        if args.validation_prompt and args.validation_conditions:
+            self.conditions = extract_conditions(
+                args.validation_conditions, args.conditions, num_frames=args.num_frames, fps=args.fps,
+                height=args.resolution, width=args.resolution, progress=False, **(args.condition_kwargs or {}),
+            )  # fmt: skip
+
+    def due(self, global_step: int) -> bool:
+        """Whether the step ``global_step`` generates validation videos (on this process)."""
+        every = global_step % self.args.validation_steps == 0
+        return bool(self.args.validation_prompt) and every and self.accelerator.is_main_process
+
+    def __call__(self, global_step: int) -> list[ValidationVideo]:
+        args, pipeline = self.args, self.pipeline
+        if self.ema is not None:
+            self.ema.store(self.parameters)
+            self.ema.copy_to(self.parameters)
+        folder = self.output_dir / "validation"
+        folder.mkdir(parents=True, exist_ok=True)
+        modules = {name: module for name, module in pipeline.components.items() if isinstance(module, torch.nn.Module)}
+        for module in modules.values():
             module.eval()
-    videos = []
-    for index, prompt in enumerate(prompts):
-        frames = pipeline(
-            prompt,
-            **conditions,
-            num_frames=num_frames,
-            height=resolution,
-            width=resolution,
-            num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale,
-            generator=torch.Generator().manual_seed(seed),
-            output_type="np",
-        ).frames[0]
-        path = folder / f"step-{global_step}-{index}.mp4"
-        with atomic_path(path) as temporary:
-            export_to_video(list(frames), str(temporary), fps=max(1, round(fps)))
-        videos.append(ValidationVideo(prompt, np.asarray(frames), path))
-    return videos
+        videos = []
+        with self.accelerator.autocast():
+            for index, prompt in enumerate(args.validation_prompt):
+                frames = pipeline(
+                    prompt, **self.conditions, num_frames=args.num_frames, height=args.resolution,
+                    width=args.resolution, num_inference_steps=args.validation_num_inference_steps,
+                    guidance_scale=args.validation_guidance_scale, generator=torch.Generator().manual_seed(args.seed),
+                    output_type="np",
+                ).frames[0]  # fmt: skip
+                path = folder / f"step-{global_step}-{index}.mp4"
+                with atomic_path(path) as temporary:
+                    export_to_video(list(frames), str(temporary), fps=max(1, round(args.fps)))
+                videos.append(ValidationVideo(prompt, np.asarray(frames), path))
+        if self.ema is not None:
+            self.ema.restore(self.parameters)
+        for name, module in modules.items():
+            module.train(name in self.trained)
+        log_validation_videos(self.accelerator, videos, global_step, args.fps)
+        logger.info(f"validation videos: {[str(video.path) for video in videos]}")
+        return videos
