@@ -10,7 +10,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-# value range of each condition tensor a file may hold (motion vectors are pixel displacements: unbounded)
 _GIB = 1024**3
 
 

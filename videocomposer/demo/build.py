@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from videocomposer.atomic_files import atomic_folder
+
 from . import DEMO_MODEL_DIR
 
 PIPELINE_ENTRIES = (
@@ -126,11 +128,9 @@ def initial_pipeline(args: argparse.Namespace, work: Path) -> tuple[Path, str]:
         tokenizer=tokenizer, unet=build_unet(args.seed), stc_encoder=build_stc_encoder(args.seed),
         scheduler=DDIMScheduler(**ORIGINAL_SCHEDULER_CONFIG),
     )  # fmt: skip
-    partial = work / "init.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    pipeline.save_pretrained(partial)
-    (partial / "init_note.json").write_text(json.dumps({"note": note}))
-    os.replace(partial, init)
+    with atomic_folder(init, replace=True) as partial:
+        pipeline.save_pretrained(partial)
+        (partial / "init_note.json").write_text(json.dumps({"note": note}))
     return init, note
 
 
@@ -150,18 +150,15 @@ def train_arguments(args: argparse.Namespace, start: Path, data, run: Path, max_
 
 
 def publish(run: Path, output: Path, card: dict) -> None:
-    """Copy the pipeline ``run`` holds into ``output`` (a ``.partial`` sibling, then swapped in) with its card."""
+    """Copy the pipeline ``run`` holds into ``output`` (a temporary sibling, then swapped in) with its card."""
     from .model_card import write_model_card
 
-    partial = output.with_name(output.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    for entry in run.iterdir():
-        if entry.name in PIPELINE_ENTRIES:
-            (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, partial / entry.name)
-    write_model_card(partial / "README.md", **card)
-    shutil.rmtree(output, ignore_errors=True)
-    os.replace(partial, output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(output, replace=True) as partial:
+        for entry in run.iterdir():
+            if entry.name in PIPELINE_ENTRIES:
+                (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, partial / entry.name)
+        write_model_card(partial / "README.md", **card)
 
 
 def main(argv: list[str] | None = None) -> None:
