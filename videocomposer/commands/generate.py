@@ -36,15 +36,15 @@ from ._processes import process_state
 from .extract import _looks_like_path, load_depth_model
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
-# options that read a file, and the condition keys each one produces (a --conditions file must not repeat them)
+# options that read a file, and the STC conditions each one may feed (a --conditions file must not feed them too)
 _INPUT_FILES = {
-    "motion_from": ("motion_vectors",),
-    "strokes": ("motion_vectors",),
+    "motion_from": ("motion",),
+    "strokes": ("motion",),
     "depth_from": ("depth",),
     "sketch_from": ("sketch",),
     "sketch": ("sketch", "single_sketch"),
-    "image": ("image",),
-    "masked_from": ("masked_video", "mask"),
+    "image": ("local_image",),
+    "masked_from": ("masked",),
     "mask": (),
     "style": (),
     "conditions": (),
@@ -243,9 +243,11 @@ def check_args(args: argparse.Namespace) -> list[BatchItem] | None:
         if getattr(args, first) is not None and getattr(args, second) is not None:
             raise ValueError(f"{_option(first)} and {_option(second)} give the same condition: use one")
     if args.conditions is not None:
+        from videocomposer.conditions import condition_of_input  # torch: read with the file, not for --help
+
         shapes = condition_file_shapes(args.conditions, "--conditions")
-        for name, keys in _INPUT_FILES.items():
-            clash = sorted(set(keys) & set(shapes))
+        for name, conditions in _INPUT_FILES.items():
+            clash = sorted(key for key in shapes if condition_of_input(key).name in conditions)
             if getattr(args, name) is not None and clash:
                 raise ValueError(f"--conditions already holds {clash}; drop {_option(name)} or that tensor")
         frames = next(iter(shapes.values()))[2]
@@ -416,9 +418,8 @@ def check_model(args: argparse.Namespace, facts: ModelFacts, condition_keys: set
     from videocomposer.conditions import condition_of_input, video_size
 
     branches = facts.conditions
-    for option, keys in _INPUT_FILES.items():
-        needed = {condition_of_input(key).name for key in keys}
-        if getattr(args, option, None) is not None and needed and not needed & set(branches):
+    for option, needed in _INPUT_FILES.items():
+        if getattr(args, option, None) is not None and needed and not set(needed) & set(branches):
             raise ValueError(f"{_option(option)}: the model has no {' or '.join(map(repr, sorted(needed)))} condition "
                              f"(it has {list(branches)})")  # fmt: skip
     for key in sorted(condition_keys):
