@@ -243,18 +243,14 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainingArguments:
 def check_args(args: TrainingArguments) -> None:
     """Raise ``ValueError`` naming the option for a value out of range or options that do not go together."""
     positive = ("resolution", "num_frames", "train_batch_size", "num_train_epochs", "gradient_accumulation_steps",
-                "checkpointing_steps", "validation_steps", "validation_num_inference_steps", "rank")  # fmt: skip
-    for name in positive:
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
-    for name in ("max_train_steps", "checkpoints_total_limit", "lora_alpha"):
+                "checkpointing_steps", "validation_steps", "validation_num_inference_steps", "rank",
+                "max_train_steps", "checkpoints_total_limit", "lora_alpha")  # fmt: skip
+    for name in positive:  # the last three may be None
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
-    for name in ("lr_warmup_steps", "dataloader_num_workers"):
+    for name in ("lr_warmup_steps", "dataloader_num_workers", "seed"):
         if getattr(args, name) < 0:
             raise ValueError(f"--{name}: expected a non-negative integer, got {getattr(args, name)}")
-    if args.seed < 0:
-        raise ValueError(f"--seed: expected a non-negative integer, got {args.seed}")
     if args.resolution % 8:
         raise ValueError(f"--resolution: expected a multiple of 8 (the VAE factor), got {args.resolution}")
     if not args.fps > 0 or not args.learning_rate > 0:
