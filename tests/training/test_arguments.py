@@ -27,6 +27,23 @@ def test_every_option_is_a_typed_field_with_the_command_lines_default():
     assert parse_args([*argv, "--rank", "3", "--trainable", "lora"]).rank == 3
 
 
+def test_each_option_is_declared_once_by_its_field():
+    actions = {action.dest: action for action in build_parser()._actions if action.dest != "help"}
+    for item in dataclasses.fields(TrainingArguments):
+        action = actions[item.name]
+        assert action.help == item.metadata["help"] and action.help.strip()
+        assert action.container.title == item.metadata["group"]
+        assert action.choices == item.metadata.get("choices")
+    argv = ["--pretrained_model_name_or_path", "m", "--train_data_dir", "d", "--captions_file", "c.csv"]
+    parsed = parse_args([*argv, "--stage", "t2v", "--fps", "2.5", "--max_train_steps", "3", "--gradient_checkpointing",
+                         "--validation_prompt", "a", "b", "--condition_dropout_overrides", "text=0.25"])  # fmt: skip
+    assert (parsed.fps, parsed.max_train_steps, parsed.gradient_checkpointing) == (2.5, 3, True)
+    assert parsed.validation_prompt == ["a", "b"] and parsed.condition_dropout_overrides == {"text": 0.25}
+    assert type(parsed.max_train_steps) is int and type(parsed.fps) is float
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*argv, "--rank", "2.5"])  # an int option refuses a float
+
+
 def test_train_takes_python_arguments_and_a_namespace_alike(tmp_path, model_dir, make_videos, training_argv):
     captions = make_videos(tmp_path / "videos", 1)
     python = TrainingArguments(
