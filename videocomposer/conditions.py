@@ -155,9 +155,8 @@ def condition_of_input(keyword: str) -> ConditionSpec:
     for spec in condition_specs():
         if keyword in spec.inputs:
             return spec
-    known = [key for spec in condition_specs() for key in spec.inputs]
-    raise ValueError(f"unknown condition {keyword!r}; known condition inputs: {known} (add one with "
-                     f"videocomposer.conditions.register_condition)")  # fmt: skip
+    raise ValueError(f"unknown condition {keyword!r}; known condition inputs: {list(condition_inputs())} (add one "
+                     f"with videocomposer.conditions.register_condition)")  # fmt: skip
 
 
 def condition_inputs() -> tuple[str, ...]:
