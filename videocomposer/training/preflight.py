@@ -53,11 +53,10 @@ def check_cache_settings(args: TrainingArguments) -> dict:
         )
     index = json.loads(path.read_text())
     settings = index.get("settings", {})
-    expected = {"num_frames": args.num_frames, "fps": float(args.fps), "height": args.resolution,
-                "width": args.resolution, "conditions": list(args.conditions)}  # fmt: skip
-    options = {"num_frames": "--num_frames", "fps": "--fps", "height": "--resolution", "width": "--resolution",
-               "conditions": "--conditions"}  # fmt: skip
-    wrong = {options[key]: (settings.get(key), value) for key, value in expected.items() if settings.get(key) != value}
+    expected = {"num_frames": ("--num_frames", args.num_frames), "fps": ("--fps", float(args.fps)),
+                "height": ("--resolution", args.resolution), "width": ("--resolution", args.resolution),
+                "conditions": ("--conditions", list(args.conditions))}  # fmt: skip
+    wrong = {option: (settings.get(key), run) for key, (option, run) in expected.items() if settings.get(key) != run}
     if wrong:
         details = "; ".join(f"{option} {run!r} but the cache has {cache!r}" for option, (cache, run) in wrong.items())
         raise ValueError(f"--conditions_cache_dir: written with other settings: {details}; use the cache's settings "
