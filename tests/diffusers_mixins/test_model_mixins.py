@@ -2,6 +2,7 @@
 `MemoryTesterMixin`; `UNetTesterMixin` for the UNet) on `VideoComposerUNet3DModel` and `STCEncoder`, at tiny sizes,
 configured as diffusers' own `UNet3DConditionModel` tests are."""
 
+import pytest
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers_tests.models.test_modeling_common import UNetTesterMixin
@@ -68,7 +69,13 @@ class TestVideoComposerUNet3DModelAttention(UNetConfig, AttentionTesterMixin):
 
 
 class TestVideoComposerUNet3DModelTraining(UNetConfig, TrainingTesterMixin):
-    pass
+    @pytest.mark.skip(
+        reason="asserts that every submodule with a `gradient_checkpointing` flag has it on; the UNet checkpoints "
+        "whole down / mid / up layers and leaves the diffusers transformers inside them off on purpose (they would "
+        "recompute a second time); test_gradient_checkpointing and _equivalence run here"
+    )
+    def test_gradient_checkpointing_is_applied(self):
+        pass
 
 
 class TestVideoComposerUNet3DModelMemory(UNetConfig, MemoryTesterMixin):
