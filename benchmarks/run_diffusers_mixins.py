@@ -76,7 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "junit.xml"
         start = time.perf_counter()
-        command = [sys.executable, "-m", "pytest", "tests/diffusers_mixins", "-p", "no:warnings", f"--junitxml={report}"]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/diffusers_mixins",
+            "-p",
+            "no:warnings",
+            f"--junitxml={report}",
+        ]
         returncode = subprocess.run(command, cwd=REPO, env=environment).returncode
         seconds = time.perf_counter() - start
         if not report.is_file():

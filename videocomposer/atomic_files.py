@@ -74,7 +74,7 @@ class UmaskModesOnSave:
         super().__init_subclass__(**kwargs)
         if UmaskModesOnSave not in cls.__bases__ or "save_pretrained" in cls.__dict__:
             return
-        saver = super(UmaskModesOnSave, cls).save_pretrained
+        saver = super().save_pretrained  # the next class after this mixin in cls.__mro__
 
         @functools.wraps(saver)
         def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:

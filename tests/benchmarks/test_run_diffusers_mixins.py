@@ -38,7 +38,9 @@ def test_a_folder_without_diffusers_tests_is_refused_before_running_anything(tmp
     with pytest.raises(SystemExit) as exit_info:
         run_diffusers_mixins.main(["--diffusers-tests", str(tmp_path), "--revision", "abc", "--no-record"])
     assert exit_info.value.code == 2
-    assert "expected a diffusers checkout holding ['tests/pipelines/test_pipelines_common.py'" in capsys.readouterr().err
+    assert (
+        "expected a diffusers checkout holding ['tests/pipelines/test_pipelines_common.py'" in capsys.readouterr().err
+    )
 
 
 def test_the_mixin_folder_is_not_collected_without_a_checkout_and_a_wrong_one_is_a_usage_error(tmp_path):

@@ -3,8 +3,9 @@
 diffusers' PyPI sdist ships no `tests/` package, so the mixins come from a diffusers checkout: the environment variable
 `VIDEOCOMPOSER_DIFFUSERS_TESTS` names the folder that holds diffusers' `tests` package (a clone's root).
 `benchmarks/run_diffusers_mixins.py --diffusers-tests DIR` sets it and runs this folder. Without the variable these
-modules are not collected (the report header says so); with a wrong folder the run stops with a usage error. diffusers'
-`tests` package is imported under the name `diffusers_tests`, so it never clashes with this repository's `tests`.
+modules are not collected (the terminal summary says so); with a wrong folder the run stops with a usage error.
+diffusers' `tests` package is imported under the name `diffusers_tests`, so it never clashes with this repository's
+`tests`.
 """
 
 import importlib.util
@@ -50,10 +51,14 @@ else:
     import_diffusers_tests(FOLDER)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_terminal_summary(terminalreporter) -> None:
     if FOLDER is None:
-        return f"diffusers' common test mixins: not collected ({ENV_VAR} unset; see benchmarks/run_diffusers_mixins.py)"
-    return f"diffusers' common test mixins from {FOLDER}"
+        terminalreporter.write_line(
+            f"tests/diffusers_mixins not collected: {ENV_VAR} is unset (diffusers' test mixins come from a diffusers "
+            "checkout; see benchmarks/run_diffusers_mixins.py)"
+        )
+    else:
+        terminalreporter.write_line(f"diffusers' common test mixins from {FOLDER}")
 
 
 def pytest_configure(config: pytest.Config) -> None:

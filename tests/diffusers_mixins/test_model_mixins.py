@@ -55,7 +55,9 @@ class UNetConfig(BaseModelTesterConfig):
             "sample": randn_tensor((BATCH, 4, FRAMES, LATENT, LATENT), generator=generator, device=torch_device),
             "timestep": torch.tensor([10], device=torch_device),
             "encoder_hidden_states": randn_tensor((BATCH, 4, 8), generator=generator, device=torch_device),
-            "condition_latents": randn_tensor((BATCH, 8, FRAMES, LATENT, LATENT), generator=generator, device=torch_device),
+            "condition_latents": randn_tensor(
+                (BATCH, 8, FRAMES, LATENT, LATENT), generator=generator, device=torch_device
+            ),
             "image_embeds": randn_tensor((BATCH, 6), generator=generator, device=torch_device),
         }
 
