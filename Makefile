@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: install browser test demo app bench bench-control demo-model clean
+.PHONY: install browser test test-diffusers-mixins demo app bench bench-control demo-model clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -31,6 +31,13 @@ browser:
 
 test: install browser
 	$(PY) -m pytest
+
+# diffusers' own pipeline / model test mixins on ours. diffusers' PyPI sdist ships no tests/, so they come from a
+# diffusers checkout: make test-diffusers-mixins DIFFUSERS_TESTS=/path/to/diffusers (records benchmarks/RESULTS.md).
+DIFFUSERS_TESTS ?=
+test-diffusers-mixins: install
+	@test -n "$(DIFFUSERS_TESTS)" || { echo "DIFFUSERS_TESTS=/path/to/a/diffusers/checkout is required"; exit 2; }
+	$(PY) benchmarks/run_diffusers_mixins.py --diffusers-tests $(DIFFUSERS_TESTS)
 
 # The demo model's three examples, plus outputs/source.mp4 and outputs/stroke.json (the README's snippets use them).
 demo: $(VENV)/.installed-demo

@@ -98,10 +98,10 @@ def main() -> None:
         with torch.no_grad():
             cond = None
             if stc_once:
-                cond = pipe.stc_encoder(stc_inputs, latent_size=(h, h)).repeat(2, 1, 1, 1, 1)
+                cond = pipe.stc_encoder(stc_inputs, latent_size=(h, h)).sample.repeat(2, 1, 1, 1, 1)
             for t in timesteps:
                 if stc_once is False:
-                    cond = torch.cat([pipe.stc_encoder(stc_inputs, latent_size=(h, h)) for _ in range(2)])
+                    cond = torch.cat([pipe.stc_encoder(stc_inputs, latent_size=(h, h)).sample for _ in range(2)])
                 pipe.unet(sample, t, context, condition_latents=cond, return_dict=False)
 
     runs = {

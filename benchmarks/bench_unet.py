@@ -60,7 +60,7 @@ def main() -> None:
             "diffusers UNet3DConditionModel": lambda: base(sample, t, text),
             "ours UNet": lambda: ours(sample, t, text),
             "ours UNet + STC(motion)": lambda: ours(
-                sample, t, text, condition_latents=stc({"motion": motion}, (h, h))
+                sample, t, text, condition_latents=stc({"motion": motion}, (h, h)).sample
             ),
         }
         for fn in runs.values():

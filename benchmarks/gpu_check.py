@@ -84,7 +84,7 @@ def make_inputs(stc, frames: int, latent: int, context_dim: int, batch: int, dev
 def our_step(ours, stc, inputs: dict, timestep: int = 500) -> torch.Tensor:
     dtype = ours.dtype
     conditions = {name: value.to(dtype) for name, value in inputs["conditions"].items()}
-    condition_latents = stc(conditions, latent_size=inputs["latent_size"])
+    condition_latents = stc(conditions, latent_size=inputs["latent_size"]).sample
     return ours(inputs["sample"].to(dtype), timestep, inputs["context"].to(dtype), condition_latents).sample
 
 
@@ -98,7 +98,7 @@ def ddim_loop(ours, stc, inputs: dict, steps: int = 10) -> torch.Tensor:
     scheduler.set_timesteps(steps)
     dtype = ours.dtype
     conditions = {name: value.to(dtype) for name, value in inputs["conditions"].items()}
-    condition_latents = stc(conditions, latent_size=inputs["latent_size"])
+    condition_latents = stc(conditions, latent_size=inputs["latent_size"]).sample
     latents = inputs["sample"].to(dtype)
     for t in scheduler.timesteps:
         noise = ours(latents, t, inputs["context"].to(dtype), condition_latents).sample

@@ -662,7 +662,9 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         condition_latents = None
         if conditions:
             stc_inputs = self.prepare_conditions(conditions, batch_size, device)
-            condition_latents = self.stc_encoder(stc_inputs, latent_size=latent_size, condition_scale=condition_scale)
+            condition_latents = self.stc_encoder(
+                stc_inputs, latent_size=latent_size, condition_scale=condition_scale, return_dict=False
+            )[0]
             condition_latents = condition_latents.to(dtype).repeat_interleave(num_videos_per_prompt, dim=0)
 
         # 3. timesteps and noise

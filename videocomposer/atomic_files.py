@@ -11,6 +11,7 @@ modes through `umask_modes`.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -63,11 +64,24 @@ def umask_modes(folder: str | os.PathLike) -> Iterator[Path]:
 
 
 class UmaskModesOnSave:
-    """Mixin for a ``ModelMixin`` (or any class with ``save_pretrained``): its saved files get the umask's modes."""
+    """Mixin for a ``ModelMixin`` (or any class with ``save_pretrained``): its saved files get the umask's modes.
 
-    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
-        with umask_modes(save_directory):
-            return super().save_pretrained(save_directory, *args, **kwargs)
+    Each class that lists it as a base gets a ``save_pretrained`` wrapping the next class's, with that method's
+    signature (``functools.wraps``): diffusers' pipeline passes ``variant``, ``safe_serialization`` and
+    ``max_shard_size`` only to a ``save_pretrained`` whose signature names them."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if UmaskModesOnSave not in cls.__bases__ or "save_pretrained" in cls.__dict__:
+            return
+        saver = super().save_pretrained  # the next class after this mixin in cls.__mro__
+
+        @functools.wraps(saver)
+        def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
+            with umask_modes(save_directory):
+                return saver(self, save_directory, *args, **kwargs)
+
+        cls.save_pretrained = save_pretrained
 
 
 def temporary_sibling(path: str | os.PathLike) -> Path:

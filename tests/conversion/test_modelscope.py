@@ -47,7 +47,7 @@ def test_convert_modelscope_equals_text_to_video_until_trained_and_trains(tmp_pa
                   "depth": torch.rand(1, 1, 3, 32, 32, generator=generator)}  # fmt: skip
     with torch.no_grad():
         expected = reference(sample, 10, text).sample
-    condition_latents = stc(conditions, latent_size=(8, 8))
+    condition_latents = stc(conditions, latent_size=(8, 8)).sample
     out = unet(sample, 10, text, condition_latents=condition_latents).sample
     torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
 
@@ -57,7 +57,7 @@ def test_convert_modelscope_equals_text_to_video_until_trained_and_trains(tmp_pa
     optimizer = torch.optim.SGD(stc.parameters(), lr=0.1)
     for step in range(2):  # the gate opens at the first step, every branch layer learns from the second
         optimizer.zero_grad()
-        out = unet(sample, 10, text, condition_latents=stc(conditions, latent_size=(8, 8))).sample
+        out = unet(sample, 10, text, condition_latents=stc(conditions, latent_size=(8, 8)).sample).sample
         out.square().mean().backward()
         assert stc.gate.grad.abs().sum() > 0
         for name in stc.conditions:

@@ -37,7 +37,7 @@ def test_tiny_original_layout_converts_loads_and_runs(tiny_original_state_dict, 
     generator = torch.Generator().manual_seed(1)
     conditions = {name: torch.rand(1, c, 2, 32, 32, generator=generator) for name, c in RELEASE_CONDITIONS.items()}
     with torch.no_grad():
-        condition_latents = stc(conditions, latent_size=(8, 8))
+        condition_latents = stc(conditions, latent_size=(8, 8)).sample
         out = unet(
             torch.randn(1, 4, 2, 8, 8, generator=generator),
             torch.tensor([500]),
@@ -203,7 +203,7 @@ def test_converted_stc_branch_computes_the_original_formulas(tiny_original_state
     expected = (y + ff).reshape(b, h, h, f, 8).permute(0, 4, 3, 1, 2)
 
     with torch.no_grad():
-        got = stc({"depth": x}, latent_size=(8, 8))
+        got = stc({"depth": x}, latent_size=(8, 8)).sample
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
 

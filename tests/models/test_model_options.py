@@ -103,13 +103,13 @@ def test_stc_encoder_attention_slicing_keeps_the_result():
     generator = torch.Generator().manual_seed(0)
     conditions = {"depth": torch.randn(2, 1, 4, 16, 16, generator=generator), "motion": torch.randn(2, 2, 4, 16, 16)}
     with torch.no_grad():
-        expected = stc(conditions, latent_size=(4, 4))
+        expected = stc(conditions, latent_size=(4, 4)).sample
         stc.set_attention_slice("max")
         assert processors(stc) == {SlicedAttnProcessor}
-        torch.testing.assert_close(stc(conditions, latent_size=(4, 4)), expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(stc(conditions, latent_size=(4, 4)).sample, expected, rtol=1e-5, atol=1e-6)
         stc.set_default_attn_processor()
         assert processors(stc) == {AttnProcessor}
-        torch.testing.assert_close(stc(conditions, latent_size=(4, 4)), expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(stc(conditions, latent_size=(4, 4)).sample, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_default_attn_processor_is_the_plain_one_and_keeps_the_result():

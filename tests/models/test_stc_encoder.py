@@ -55,14 +55,14 @@ def test_default_conditions_are_the_release_in_the_original_order(stc):
 @pytest.mark.parametrize("size,latent", [((96, 96), (8, 8)), ((64, 64), (8, 8)), ((48, 80), (6, 10)), ((30, 30), (8, 8))])
 def test_any_condition_size_pools_to_four_times_the_latent(stc, size, latent):
     with torch.no_grad():
-        out = stc({"depth": cond("depth", size=size)}, latent)
+        out = stc({"depth": cond("depth", size=size)}, latent).sample
     assert out.shape == (2, 8, 3, *latent)
 
 
 def test_single_branch_matches_the_original_formulas(stc):
     x = cond("motion", size=(32, 48))
     with torch.no_grad():
-        got = stc({"motion": x}, (4, 6))
+        got = stc({"motion": x}, (4, 6)).sample
         expected = original_branch(stc.branches["motion"], x, (4, 6))
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
@@ -70,9 +70,9 @@ def test_single_branch_matches_the_original_formulas(stc):
 def test_outputs_of_branches_are_summed_and_absent_means_zero(stc):
     depth, sketch = cond("depth", seed=1), cond("sketch", seed=2)
     with torch.no_grad():
-        both = stc({"depth": depth, "sketch": sketch, "motion": None}, (6, 6))
-        only_depth = stc({"depth": depth}, (6, 6))
-        only_sketch = stc({"sketch": sketch}, (6, 6))
+        both = stc({"depth": depth, "sketch": sketch, "motion": None}, (6, 6)).sample
+        only_depth = stc({"depth": depth}, (6, 6)).sample
+        only_sketch = stc({"sketch": sketch}, (6, 6)).sample
     torch.testing.assert_close(both, only_depth + only_sketch, rtol=1e-5, atol=1e-6)
     assert (only_depth - only_sketch).abs().mean() > 1e-3
 
@@ -80,12 +80,12 @@ def test_outputs_of_branches_are_summed_and_absent_means_zero(stc):
 def test_condition_scale_float_dict_and_per_sample_tensor(stc):
     depth, sketch = cond("depth", seed=1), cond("sketch", seed=2)
     with torch.no_grad():
-        d = stc({"depth": depth}, (6, 6))
-        s = stc({"sketch": sketch}, (6, 6))
-        torch.testing.assert_close(stc({"depth": depth}, (6, 6), condition_scale=0.5), 0.5 * d)
-        mixed = stc({"depth": depth, "sketch": sketch}, (6, 6), condition_scale={"depth": 2.0})
+        d = stc({"depth": depth}, (6, 6)).sample
+        s = stc({"sketch": sketch}, (6, 6)).sample
+        torch.testing.assert_close(stc({"depth": depth}, (6, 6), condition_scale=0.5).sample, 0.5 * d)
+        mixed = stc({"depth": depth, "sketch": sketch}, (6, 6), condition_scale={"depth": 2.0}).sample
         torch.testing.assert_close(mixed, 2.0 * d + s, rtol=1e-5, atol=1e-6)
-        dropped = stc({"depth": depth, "sketch": sketch}, (6, 6), condition_scale={"sketch": torch.tensor([1.0, 0.0])})
+        dropped = stc({"depth": depth, "sketch": sketch}, (6, 6), condition_scale={"sketch": torch.tensor([1.0, 0.0])}).sample
     torch.testing.assert_close(dropped[0], (d + s)[0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(dropped[1], d[1], rtol=1e-5, atol=1e-6)
 
@@ -93,10 +93,10 @@ def test_condition_scale_float_dict_and_per_sample_tensor(stc):
 def test_frames_attend_to_each_other_but_batch_elements_do_not(stc):
     x = cond("depth", batch=2, frames=4)
     with torch.no_grad():
-        base = stc({"depth": x}, (6, 6))
+        base = stc({"depth": x}, (6, 6)).sample
         changed = x.clone()
         changed[0, :, 3] += 1.0
-        out = stc({"depth": changed}, (6, 6))
+        out = stc({"depth": changed}, (6, 6)).sample
     assert (out[0, :, 0] - base[0, :, 0]).abs().max() > 1e-4  # frame 0 sees frame 3
     torch.testing.assert_close(out[1], base[1], rtol=0, atol=0)  # exact: same kernels, same shapes, one process
 
@@ -105,7 +105,7 @@ def test_canny_and_custom_conditions_can_be_configured():
     model = STCEncoder(condition_channels={"motion": 2, "canny": KNOWN_CONDITIONS["canny"], "trajectory": 3})
     assert model.conditions == ("motion", "canny", "trajectory")
     with torch.no_grad():
-        out = model({"trajectory": torch.randn(1, 3, 2, 16, 16)}, (4, 4))
+        out = model({"trajectory": torch.randn(1, 3, 2, 16, 16)}, (4, 4)).sample
     assert out.shape == (1, 8, 2, 4, 4)
 
 
@@ -116,7 +116,7 @@ def test_save_and_load_round_trip_keeps_conditions_and_outputs(stc, tmp_path):
     x = cond("masked")
     with torch.no_grad():
         # exact: same kernels, same shapes, one process
-        torch.testing.assert_close(loaded({"masked": x}, (6, 6)), stc({"masked": x}, (6, 6)), rtol=0, atol=0)
+        torch.testing.assert_close(loaded({"masked": x}, (6, 6)).sample, stc({"masked": x}, (6, 6)).sample, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(

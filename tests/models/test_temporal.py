@@ -126,7 +126,7 @@ def test_stc_encoder_defaults_load_without_the_new_keys_and_compute_as_before(tm
     assert not loaded.config.temporal_shift and not loaded.config.output_gate
     with torch.no_grad():
         # exact: same kernels, same shapes, one process
-        assert torch.equal(loaded(stc_inputs(), latent_size=(4, 4)), stc(stc_inputs(), latent_size=(4, 4)))
+        assert torch.equal(loaded(stc_inputs(), latent_size=(4, 4)).sample, stc(stc_inputs(), latent_size=(4, 4)).sample)
 
 
 def test_stc_temporal_shift_mixes_frames_before_conv_mid():
@@ -145,9 +145,9 @@ def test_stc_temporal_shift_mixes_frames_before_conv_mid():
         x = x.reshape(2, 5, 8, 4, 4).permute(0, 3, 4, 1, 2).reshape(-1, 5, 8)
         x = x + branch.attn(branch.norm(x))
         expected = (x + branch.ff(x)).reshape(2, 4, 4, 5, 8).permute(0, 4, 3, 1, 2)
-        out = shifted(conditions, latent_size=(4, 4))
+        out = shifted(conditions, latent_size=(4, 4)).sample
         torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
-        assert (out - plain(conditions, latent_size=(4, 4))).abs().max() > 1e-3
+        assert (out - plain(conditions, latent_size=(4, 4)).sample).abs().max() > 1e-3
 
 
 def test_stc_output_gate_starts_closed_and_trains():
@@ -155,7 +155,7 @@ def test_stc_output_gate_starts_closed_and_trains():
 
     torch.manual_seed(0)
     stc = STCEncoder(condition_channels={"motion": 2}, output_gate=True)
-    out = stc(stc_inputs(), latent_size=(4, 4))
+    out = stc(stc_inputs(), latent_size=(4, 4)).sample
     assert torch.equal(out, torch.zeros_like(out))
     out.sum().backward()
     assert stc.gate.grad.abs().min() > 0  # every channel's gate can open
@@ -164,5 +164,6 @@ def test_stc_output_gate_starts_closed_and_trains():
         ungated = STCEncoder(condition_channels={"motion": 2})
         ungated.load_state_dict({k: v for k, v in stc.state_dict().items() if k != "gate"})
         torch.testing.assert_close(
-            stc.eval()(stc_inputs(), latent_size=(4, 4)), 0.5 * ungated.eval()(stc_inputs(), latent_size=(4, 4))
+            stc.eval()(stc_inputs(), latent_size=(4, 4)).sample,
+            0.5 * ungated.eval()(stc_inputs(), latent_size=(4, 4)).sample,
         )

@@ -229,16 +229,16 @@ def test_stc_encoder_windows_are_bit_identical_within_a_window_and_local_beyond(
     g = torch.Generator().manual_seed(0)
     short, long = torch.rand(1, 1, 8, 32, 32, generator=g), torch.rand(1, 1, 24, 32, 32, generator=g)
     with torch.no_grad():
-        short_full, long_full = stc({"depth": short}, (8, 8)), stc({"depth": long}, (8, 8))
+        short_full, long_full = stc({"depth": short}, (8, 8)).sample, stc({"depth": long}, (8, 8)).sample
         stc.set_temporal_windows(TemporalWindows(8, 4))
         assert stc.temporal_windows == TemporalWindows(8, 4)
-        assert torch.equal(stc({"depth": short}, (8, 8)), short_full)  # exact: same kernels, same shapes, one process
-        long_windowed = stc({"depth": long}, (8, 8))
+        assert torch.equal(stc({"depth": short}, (8, 8)).sample, short_full)  # exact: same kernels, same shapes, one process
+        long_windowed = stc({"depth": long}, (8, 8)).sample
         # frames 0..3 lie only in the first window: they see frames 0..7 only, so changing frame 20 cannot reach them
         edited = long.clone()
         edited[:, :, 20] = 0.0
         # exact: same kernels, same shapes, one process
-        assert torch.equal(stc({"depth": edited}, (8, 8))[:, :, :4], long_windowed[:, :, :4])
+        assert torch.equal(stc({"depth": edited}, (8, 8)).sample[:, :, :4], long_windowed[:, :, :4])
     assert (long_windowed - long_full).abs().max() > 1e-6
 
 

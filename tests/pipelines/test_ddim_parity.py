@@ -112,7 +112,7 @@ def test_guidance_scale_one_runs_only_the_conditional_branch(pipe, conditions, c
         guidance_scale=1.0,
         **call_kwargs(num_inference_steps=10, generator=None),
     ).frames
-    condition_latents = pipe.stc_encoder({"depth": depth}, latent_size=(4, 4))
+    condition_latents = pipe.stc_encoder({"depth": depth}, latent_size=(4, 4)).sample
     expected = ddim_reference(pipe.unet, latents, text, None, condition_latents, style, 1.0, 10)
     assert_latents_close(out, expected)
 
@@ -127,7 +127,7 @@ def all_condition_latents(pipe, conditions, batch: int) -> torch.Tensor:
         "masked": torch.cat([(2 * video - 1) * (1 - mask), 1 - mask], dim=1),
         "local_image": conditions["image"],
     }
-    return pipe.stc_encoder({k: x.expand(batch, -1, -1, -1, -1) for k, x in stc_inputs.items()}, latent_size=(4, 4))
+    return pipe.stc_encoder({k: x.expand(batch, -1, -1, -1, -1) for k, x in stc_inputs.items()}, latent_size=(4, 4)).sample
 
 
 @pytest.mark.parametrize("cutoff", [0, 3])
@@ -176,7 +176,7 @@ def test_guidance_scale_is_read_at_every_step(pipe, conditions, call_kwargs):
         **call_kwargs(num_inference_steps=4, generator=None),
     ).frames
     assert pipe.guidance_scale == 2.0 + pipe.num_timesteps
-    condition_latents = pipe.stc_encoder({"depth": conditions["depth"].expand(2, -1, -1, -1, -1)}, latent_size=(4, 4))
+    condition_latents = pipe.stc_encoder({"depth": conditions["depth"].expand(2, -1, -1, -1, -1)}, latent_size=(4, 4)).sample
     expected = ddim_reference(pipe.unet, latents, text, uncond, condition_latents, style, [2.0, 3.0, 4.0, 5.0], 4)
     assert_latents_close(out, expected)
 

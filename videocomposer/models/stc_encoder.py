@@ -18,12 +18,15 @@ Weight layout (original -> ours): ``{name}_embedding.{0,3,5}`` -> ``branches.{na
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.attention import AttentionMixin, FeedForward
 from diffusers.models.attention_processor import Attention
 from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import BaseOutput
 from torch import nn
 
 from ..atomic_files import UmaskModesOnSave
@@ -90,6 +93,19 @@ class STCBranch(nn.Module):
         x = x + self.attn(self.norm(x))
         x = x + self.ff(x)  # the original's feed-forward has no norm
         return x.reshape(batch, h, w, num_frames, out_channels).permute(0, 4, 3, 1, 2)
+
+
+@dataclass
+class STCEncoderOutput(BaseOutput):
+    r"""
+    Output of [`STCEncoder`].
+
+    Args:
+        sample (`torch.Tensor` of shape `(B, out_channels, F, h, w)`): the condition latent the UNet gets concatenated
+            to its input.
+    """
+
+    sample: torch.Tensor
 
 
 class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingMixin, ConfigMixin):
@@ -174,7 +190,8 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
         conditions: dict[str, torch.Tensor | None],
         latent_size: tuple[int, int],
         condition_scale: float | dict[str, float | torch.Tensor] = 1.0,
-    ) -> torch.Tensor:
+        return_dict: bool = True,
+    ) -> STCEncoderOutput | tuple[torch.Tensor]:
         r"""
         Args:
             conditions (`dict[str, torch.Tensor | None]`): STC name -> `(B, C, F, H, W)` tensor, or `None` for absent.
@@ -182,9 +199,11 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
             latent_size (`tuple[int, int]`): `(h, w)` of the latent.
             condition_scale (`float` or `dict`): multiplies each branch output; a dict maps names to a float or a
                 per-sample `(B,)` tensor (0/1 entries give the original's per-sample condition dropout).
+            return_dict (`bool`, defaults to `True`): return an [`STCEncoderOutput`] instead of a 1-tuple.
 
         Returns:
-            `torch.Tensor` of shape `(B, out_channels, F, h, w)`.
+            [`STCEncoderOutput`] or `tuple`: the condition latent `(B, out_channels, F, h, w)`, as `.sample` or as
+            the tuple's only element.
         """
         given = self._check_conditions(conditions, latent_size, condition_scale)
         output = None
@@ -200,7 +219,9 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
             output = branch_out if output is None else output + branch_out
         if self.gate is not None:
             output = output * self.gate.to(output).view(1, -1, 1, 1, 1)
-        return output
+        if not return_dict:
+            return (output,)
+        return STCEncoderOutput(sample=output)
 
     def _check_conditions(
         self,

@@ -432,8 +432,8 @@ class DiffusionLoss:
         if stc_inputs:
             scales = {name: keep[name].to(accelerator.device) for name in stc_inputs}
             condition_latents = self.stc_encoder(
-                stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales
-            )
+                stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales, return_dict=False
+            )[0]
         if self.adversary is None:
             return {"diffusion": eps_prediction_loss(self.unet, noised, text, condition_latents, **style)}
         loss, prediction = eps_prediction_loss(
