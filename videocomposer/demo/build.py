@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
             command=command, steps=state["steps"], loss=state["loss"], num_clips=args.train_clips,
             train_minutes=state["minutes"], earlier=init_note, batch_size=args.batch_size,
             learning_rate=args.learning_rate, stroke_motion_prob=args.stroke_motion_prob,
+            condition_dropout=f"{' '.join(args.condition_dropout_overrides)}, others {args.condition_dropout_prob}",
         ))  # fmt: skip
         print(f"step {state['steps']}: loss {state['loss']:.4f}, {state['minutes']:.1f} min -> {output}", flush=True)
 

@@ -27,10 +27,12 @@ def write_model_card(
     batch_size: int,
     learning_rate: float,
     stroke_motion_prob: float,
+    condition_dropout: str,
 ) -> None:
     """Write the card to ``path``: what the model is, how it was trained (command, time, final loss), its limits.
 
-    ``earlier`` says what the run started from; ``steps`` and ``train_minutes`` count every resumed invocation.
+    ``earlier`` says what the run started from; ``steps`` and ``train_minutes`` count every resumed invocation;
+    ``condition_dropout`` says how often each condition was dropped.
     """
     loss_text = "n/a" if loss is None else f"{loss:.4f}"
     text = f"""# videocomposer-demo
@@ -49,7 +51,7 @@ real clips, and inpainting of real content, need the converted release (README, 
 | stc_encoder | `STCEncoder` with {", ".join(CONDITIONS)} |
 | scheduler | `DDIMScheduler` with the original's settings |
 
-Conditions it was trained with (all of them in every step, each dropped as the original does): motion vectors, for
+Conditions it was trained with (all of them in every step, each dropped per sample: {condition_dropout}): motion vectors, for
 {stroke_motion_prob:.0%} of the clips the object's path rendered as the app renders a stroke and otherwise codec motion
 vectors (`MotionVectorExtractor`); Canny edges as the sketch (PiDiNet weights are not available offline); the
 generator's z-order depth on the canonical scale (near object 10, background 0); random inpainting masks
