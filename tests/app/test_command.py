@@ -61,8 +61,13 @@ def test_a_signal_removes_the_temporary_folders_unless_kept(tmp_path, monkeypatc
     monkeypatch.setattr(command, "_serve", serve)
     args = build_parser().parse_args(["app", *(["--keep-files"] if keep else [])])
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt):
-        command.run(args)
+    # Python's Ctrl-C handler, as in a terminal: a shell starts background jobs (`cmd &`) with SIGINT ignored
+    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            command.run(args)
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
     left = sorted(path.name.rsplit("-", 1)[0] for path in tmp_path.glob("videocomposer-*"))
     assert left == (["videocomposer-app", "videocomposer-uploads"] if keep else [])
