@@ -177,3 +177,14 @@ def tiny_components() -> dict[str, Any]:
 @pytest.fixture
 def tiny_tokenizer():
     return build_tiny_tokenizer()
+
+
+@pytest.fixture
+def no_model_loading(monkeypatch):
+    """`generate` fails the test if it loads a model: its inputs and options must be checked first."""
+    from videocomposer.commands import generate
+
+    def refuse(model):
+        raise AssertionError("the model was loaded before the inputs and options were checked")
+
+    monkeypatch.setattr(generate, "load_pipeline", refuse)

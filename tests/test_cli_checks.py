@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from videocomposer.cli import build_parser, command_parsers, main
-from videocomposer.commands import _checks, generate
+from videocomposer.commands import _checks
 from videocomposer.data.synthetic import encode_mp4, generate_clip
 from videocomposer.demo import DEMO_MODEL_DIR
 
@@ -22,14 +22,6 @@ def clip(tmp_path_factory):
     path = tmp_path_factory.mktemp("clip") / "clip.mp4"
     path.write_bytes(encode_mp4(generate_clip(3, 8, 64, 64, num_objects=1).frames, fps=4))
     return path
-
-
-@pytest.fixture
-def no_model_loading(monkeypatch):
-    def refuse(model):
-        raise AssertionError("the model was loaded before the inputs were checked")
-
-    monkeypatch.setattr(generate, "load_pipeline", refuse)
 
 
 def one_error(capsys) -> str:

@@ -9,7 +9,6 @@ from safetensors.torch import save_file
 
 from condition_extractors import load_video
 from videocomposer.cli import main
-from videocomposer.commands import generate
 from videocomposer.data.synthetic import EVAL_SEED_START, encode_mp4, generate_clip
 
 
@@ -27,14 +26,6 @@ def motion_file(source_video, tmp_path_factory):
             "--output", str(path)]  # fmt: skip
     assert main(argv) == 0
     return path
-
-
-@pytest.fixture
-def no_model_loading(monkeypatch):
-    def refuse(model):
-        raise AssertionError("the model was loaded before the options were checked")
-
-    monkeypatch.setattr(generate, "load_pipeline", refuse)
 
 
 @pytest.mark.parametrize(
