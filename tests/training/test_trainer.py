@@ -215,6 +215,8 @@ def test_bad_arguments_name_the_argument(tmp_path, model_dir, make_videos, train
         parse_args(base + ["--stage", "t2v", "--condition_dropout_overrides", "motion"])
     with pytest.raises(ValueError, match=r"--condition_dropout_overrides: expected NAME=P with P in \[0, 1\]"):
         parse_args(base + ["--stage", "t2v", "--condition_dropout_overrides", "text=1.5"])
+    with pytest.raises(ValueError, match=r"--condition_dropout_overrides: each name once, got \['text', 'text'\]"):
+        parse_args(base + ["--stage", "t2v", "--condition_dropout_overrides", "text=0.2", "text=0.3"])
     args = parse_args(base + ["--stage", "t2v", "--condition_dropout_overrides", "text=0.2", "style=1"])
     assert args.condition_dropout_overrides == {"text": 0.2, "style": 1.0}
     with pytest.raises(ValueError, match="--resume_from_checkpoint"):

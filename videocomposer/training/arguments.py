@@ -234,7 +234,11 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainingArguments:
     """Parse and check the arguments; raises ``ValueError`` naming the argument for inconsistent values."""
     parsed = vars(build_parser().parse_args(argv))
     if parsed["condition_dropout_overrides"] is not None:
-        parsed["condition_dropout_overrides"] = dict(parsed["condition_dropout_overrides"])
+        pairs = parsed["condition_dropout_overrides"]
+        names = [name for name, _ in pairs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"--condition_dropout_overrides: each name once, got {names}")
+        parsed["condition_dropout_overrides"] = dict(pairs)
     args = TrainingArguments(**parsed)
     check_args(args)
     return args
