@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--condition-dropout-overrides",
         nargs="+",
+        metavar="NAME=P",
         default=list(MOTION_FIRST_DROPOUT),
         help="NAME=P drop probabilities for these conditions (videocomposer.train's option): by default the motion is "
         "nearly always kept and the conditions that give the object's place away mostly dropped, so that most samples "

@@ -113,7 +113,7 @@ class TrainingArguments:
     )
     condition_dropout_overrides: dict[str, float] | None = _training(
         "NAME=P drop probabilities replacing --condition_dropout_prob for these (text, style or an STC "
-        "condition: e.g. motion=0.05 depth=0.9).", None, nargs="+", type=_name_probability,
+        "condition: e.g. motion=0.05 depth=0.9).", None, nargs="+", type=_name_probability, metavar="NAME=P",
     )  # fmt: skip
     drop_all_prob: float = _training(
         "Probability that a sample drops every condition.", ORIGINAL_DROPOUT["p_all_zero"]
