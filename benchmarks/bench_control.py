@@ -45,6 +45,11 @@ HEADING = "## bench_control: control fidelity of the demo model"
 STROKE_HEADING = "## bench_control: stroke following of the demo model"
 STROKE_DIRECTIONS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "down": (0.0, 1.0), "up": (0.0, -1.0)}
 STROKE_PROMPTS = ("a red circle", "a blue square", "a green triangle", "a yellow circle")  # seed i: prompt i
+#: ``--held-out``: strokes, seeds and prompts the default set does not use (diagonals through the centre)
+HELD_OUT_DIRECTIONS = {name: (x * 0.5**0.5, y * 0.5**0.5) for name, (x, y) in
+                       {"down-right": (1, 1), "up-left": (-1, -1), "up-right": (1, -1), "down-left": (-1, 1)}.items()}
+HELD_OUT_PROMPTS = ("a green circle", "a red square", "a blue circle", "a yellow square")
+HELD_OUT_SEEDS = range(10, 14)
 STROKE_HALF_LENGTH = 0.3  # of the frame's side: the stroke runs from 0.2 to 0.8 through the centre
 SATURATION_THRESHOLD = 0.5  # objects have HSV saturation >= 0.7, the backgrounds <= 0.3
 FIRST_SEED = 1000  # held-out seeds EVAL_SEED_START + 1000 + i: clear of the ones the demo command uses
@@ -58,7 +63,8 @@ def object_masks(frames: np.ndarray) -> np.ndarray:
     return (saturation > SATURATION_THRESHOLD) & (high > 0.15)
 
 
-def stroke_following(pipeline, size: int, steps: int = 20, guidance: float = 3.0, seeds=range(4)) -> dict:
+def stroke_following(pipeline, size: int, steps: int = 20, guidance: float = 3.0, seeds=range(4),
+                     directions=STROKE_DIRECTIONS, prompts=STROKE_PROMPTS) -> dict:  # fmt: skip
     """Issue 24's stroke-following measure of one model (module docstring): mean errors with and without the
     stroke, their ratio, the error at frame 0, and the share of videos whose object has the prompt's colour."""
     import torch
@@ -72,13 +78,13 @@ def stroke_following(pipeline, size: int, steps: int = 20, guidance: float = 3.0
     centre, half = (size - 1) / 2, STROKE_HALF_LENGTH * size
     errors = {"stroke": [], "none": []}
     first, colours = [], []
-    for direction in STROKE_DIRECTIONS.values():
+    for direction in directions.values():
         offset = np.array(direction) * half
         stroke = Stroke([tuple(centre - offset), tuple(centre + offset)], radius=size / 4)
         path = strokes_to_trajectories([stroke], NUM_FRAMES)[0]  # (F, 2)
         field = strokes_to_motion_vectors([stroke], NUM_FRAMES, size, size)
         for seed in seeds:
-            prompt = STROKE_PROMPTS[seed % len(STROKE_PROMPTS)]
+            prompt = prompts[seed % len(prompts)]
             for name, conditions in (("stroke", {"motion_vectors": field}), ("none", {})):
                 frames = pipeline(
                     prompt, **conditions, num_frames=NUM_FRAMES, height=size, width=size, num_inference_steps=steps,
@@ -144,7 +150,8 @@ def strokes_main(args: argparse.Namespace, argv: list[str] | None) -> None:
         pipeline = load_pipeline(model)
         pipeline.set_progress_bar_config(disable=True)
         size = pipeline.unet.config.sample_size * pipeline.vae_scale_factor
-        results[model or "installed demo model"] = stroke_following(pipeline, size, args.steps, args.guidance)
+        results[model or "installed demo model"] = stroke_following(pipeline, size, args.steps, args.guidance, *(
+            (HELD_OUT_SEEDS, HELD_OUT_DIRECTIONS, HELD_OUT_PROMPTS) if args.held_out else ()))  # fmt: skip
     seconds = time.time() - start
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = "python benchmarks/bench_control.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -158,8 +165,10 @@ def strokes_main(args: argparse.Namespace, argv: list[str] | None) -> None:
     ]
     table = f"""### {stamp}, CPU {platform.machine()}, {args.threads} thread(s), torch {torch.__version__}
 
-One straight stroke through the centre (4 directions x seeds 0-3 = {results[names[0]]["runs"]} videos per model),
-prompts {", ".join(repr(p) for p in STROKE_PROMPTS)} (seed i: prompt i), {args.steps} DDIM steps, guidance
+One straight stroke through the centre ({"4 diagonals x seeds 10-13" if args.held_out else "4 directions x seeds 0-3"}
+= {results[names[0]]["runs"]} videos per model), prompts
+{", ".join(repr(p) for p in (HELD_OUT_PROMPTS if args.held_out else STROKE_PROMPTS))} (seed i: prompt i mod 4),
+{args.steps} DDIM steps, guidance
 {args.guidance}, {seconds:.0f} s. Command: `{command.strip()}`
 
 | measure | {" | ".join(f"`{name}`" for name in names)} | target |
@@ -189,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=None, help="pipeline folder (default: the installed demo model)")
     parser.add_argument("--strokes", action="store_true", help="measure stroke following only (issue 24)")
     parser.add_argument("--models", nargs="+", default=None, help="--strokes: pipeline folders to compare")
+    parser.add_argument("--held-out", action="store_true", help="--strokes: diagonal strokes, seeds 10-13, other prompts")
     parser.add_argument("--num-clips", type=int, default=50)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--guidance", type=float, default=3.0)
