@@ -43,6 +43,7 @@ def test_build_trains_in_chunks_publishes_the_model_and_resumes(tmp_path, start_
     assert {p.name for p in output.iterdir()} == {*build.PIPELINE_ENTRIES, "README.md"}
     card = (output / "README.md").read_text()
     assert "python -m videocomposer.demo.build --init-from" in card and "Started from: tiny." in card
+    assert "50% of them 8-frame windows of clips" in card  # --window-clip-prob's default
     assert "2 steps of batch 1" in card and f"(mean of the last 100 steps): {state['loss']:.4f}." in card
     start = VideoComposerPipeline.from_pretrained(start_model)
     trained = VideoComposerPipeline.from_pretrained(output)
@@ -62,3 +63,5 @@ def test_bad_build_arguments_name_the_option(tmp_path):
         build.main(["--chunk-steps", "0"])
     with pytest.raises(ValueError, match="--init-from: .* is not a folder"):
         build.main(["--init-from", str(tmp_path / "missing")])
+    with pytest.raises(ValueError, match=r"--window-clip-prob: expected a probability in \[0, 1\], got 1.5"):
+        build.main(["--window-clip-prob", "1.5"])

@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vae-learning-rates", type=float, nargs="+", default=[1e-3, 4e-4], help="Their lrs.")
     parser.add_argument("--train-clips", type=int, default=4000, help="Training clips (seeds 0..N-1).")
     parser.add_argument("--stroke-motion-prob", type=float, default=0.6, help="Clips whose motion is a stroke.")
+    parser.add_argument(
+        "--window-clip-prob",
+        type=float,
+        default=0.5,
+        help="Clips cut from a 2-8x longer clip: slower motion, as one window of a long video sees it.",
+    )
     parser.add_argument("--max-steps", type=int, default=20000, help="Training steps in all (over every resume).")
     parser.add_argument("--train-minutes", type=float, default=60.0, help="Training time of this invocation.")
     parser.add_argument("--chunk-steps", type=int, default=500, help="Steps between written models.")
@@ -87,6 +93,9 @@ def check_args(args: argparse.Namespace) -> None:
     for name in ("train_clips", "max_steps", "chunk_steps", "batch_size"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
+    for name in ("stroke_motion_prob", "window_clip_prob"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise ValueError(f"--{name.replace('_', '-')}: expected a probability in [0, 1], got {getattr(args, name)}")
     if not args.train_minutes > 0:
         raise ValueError(f"--train-minutes: expected a positive number, got {args.train_minutes}")
     if len(args.vae_minutes) != len(args.vae_learning_rates):
@@ -178,7 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     start, init_note = initial_pipeline(args, work)
     data = write_training_set(work / "data", args.train_clips, seed=args.seed,
-                              stroke_motion_prob=args.stroke_motion_prob)  # fmt: skip
+                              stroke_motion_prob=args.stroke_motion_prob,
+                              window_clip_prob=args.window_clip_prob)  # fmt: skip
     run = work / "run"
     run.mkdir(exist_ok=True)
     state_path = run / STATE_NAME
@@ -198,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
             command=command, steps=state["steps"], loss=state["loss"], num_clips=args.train_clips,
             train_minutes=state["minutes"], earlier=init_note, batch_size=args.batch_size,
             learning_rate=args.learning_rate, stroke_motion_prob=args.stroke_motion_prob,
+            window_clip_prob=args.window_clip_prob,
             condition_dropout=f"{' '.join(args.condition_dropout_overrides)}, others {args.condition_dropout_prob}",
         ))  # fmt: skip
         print(f"step {state['steps']}: loss {state['loss']:.4f}, {state['minutes']:.1f} min -> {output}", flush=True)

@@ -28,6 +28,7 @@ def write_model_card(
     learning_rate: float,
     stroke_motion_prob: float,
     condition_dropout: str,
+    window_clip_prob: float = 0.0,
 ) -> None:
     """Write the card to ``path``: what the model is, how it was trained (command, time, final loss), its limits.
 
@@ -39,7 +40,8 @@ def write_model_card(
 
 A small VideoComposer ({RESOLUTION}x{RESOLUTION}, {NUM_FRAMES} frames) trained by this project on CPU from its own
 synthetic moving-shapes clips (`videocomposer.data.synthetic`, one object per clip, training seeds 0..{num_clips - 1},
-a third of them over muted crops of scikit-image's sample photos). It exists so that the demo, the tests and the
+a third of them over muted crops of scikit-image's sample photos, {window_clip_prob:.0%} of them 8-frame windows of clips
+rendered at 16, 32 or 64 frames, whose objects move as slowly as in one window of a long video). It exists so that the demo, the tests and the
 README's examples run offline; it is not a general video model:
 real clips, and inpainting of real content, need the converted release (README, "Converting the released weights").
 

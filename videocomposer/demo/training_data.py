@@ -10,7 +10,9 @@ training runs as::
         --conditions motion canny depth mask image --resolution 64 --num_frames 8 ...
 
 Per clip (one object, seeds from :func:`~videocomposer.data.synthetic.clip_seeds`; a third of the backgrounds are
-photo crops), every condition the demo model's STC encoder has:
+photo crops; with probability ``window_clip_prob`` the clip is an 8-frame window of a clip rendered at 16, 32 or 64
+frames, so that its object moves 2-8x slower, as in one window of a long video), every condition the demo model's STC
+encoder has:
 
 - ``motion_vectors``: with probability ``stroke_motion_prob`` the object's path drawn as the app draws a stroke
   (:func:`~videocomposer.motion.strokes_to_motion_vectors`, the app's radius range), else codec motion vectors
@@ -61,6 +63,7 @@ TRAIN_CONDITIONS = ("motion", "canny", "depth", "mask", "image")
 PHOTO_PROB = 1 / 3  # share of clips on a photo crop
 STROKE_RADIUS_RANGE = (12.0, 20.0)  # pixels at 64x64; the app's default is a quarter of the short side (16)
 CAPTION_VARIANTS = {"full": 0.4, "no_motion": 0.3, "no_background": 0.1, "object_only": 0.2}
+WINDOW_SOURCE_FRAMES = (16, 32, 64)  # the lengths a window clip is cut from
 
 
 @dataclass(frozen=True)
@@ -90,21 +93,27 @@ def clip_caption(clip, rng: np.random.Generator, empty_caption_prob: float) -> s
     return describe(clip.objects, clip.directions, clip.background, with_motion=motion, with_background=background)
 
 
-def clip_conditions(clip, rng: np.random.Generator, stroke_motion: bool) -> dict[str, torch.Tensor]:
-    """The cached conditions ``{pipeline kwarg: (C, F, h, w) float16}`` of a one-object ``clip`` (module docstring)."""
+def clip_conditions(
+    clip, rng: np.random.Generator, stroke_motion: bool, start: int = 0
+) -> dict[str, torch.Tensor]:
+    """The cached conditions ``{pipeline kwarg: (C, F, h, w) float16}`` of frames ``start..start+F-1`` of a one-object
+    ``clip`` (module docstring). The motion is computed over the whole clip and cut, as a long video's windows cut it."""
     from condition_extractors import CannyExtractor, MaskGenerator, MotionVectorExtractor, resize_center_crop
 
-    pixels = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255.0  # (F, 3, H, W)
+    window = slice(start, start + NUM_FRAMES)
+    pixels = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255.0  # (L, 3, H, W)
     if stroke_motion:
         track = clip.trajectories[0].astype(np.float64)
         times = np.linspace(0.0, 1.0, len(track)).tolist()
         stroke = Stroke([tuple(p) for p in track.tolist()], float(rng.uniform(*STROKE_RADIUS_RANGE)), times)
-        motion = strokes_to_motion_vectors([stroke], len(track), RESOLUTION, RESOLUTION)[0]  # (2, F, H, W)
+        motion = strokes_to_motion_vectors([stroke], len(track), RESOLUTION, RESOLUTION)[0]  # (2, L, H, W)
     else:
         motion = MotionVectorExtractor()(pixels).transpose(0, 1)
+    motion, pixels = motion[:, window], pixels[window]
     resized = resize_center_crop(pixels, CONDITION_SIZE, CONDITION_SIZE)  # (F, 3, S, S) in [0, 1]
     sketch = CannyExtractor(*SKETCH_CANNY_THRESHOLDS)(resized)
-    depth = F.interpolate(torch.from_numpy(clip.depth)[:, None], size=(CONDITION_SIZE,) * 2, mode="bilinear")
+    depth = torch.from_numpy(clip.depth[window])[:, None]
+    depth = F.interpolate(depth, size=(CONDITION_SIZE,) * 2, mode="bilinear")
     masked = MaskGenerator(seed=int(rng.integers(2**31)))(resized)
     conditions = {
         "motion_vectors": motion,
@@ -123,12 +132,16 @@ def training_frames(num_clips: int, seed: int = 0) -> np.ndarray:
     return np.concatenate(frames)
 
 
-def _training_clip(clip_seed: int):
-    """The clip of a training seed (a third of them on photos) and the generator of its other draws."""
+def _training_clip(clip_seed: int, window_clip_prob: float = 0.0):
+    """The clip of a training seed (a third of them on photos), the first frame of its training window (a window
+    clip's source is longer than :data:`NUM_FRAMES`) and the generator of its other draws."""
     rng = np.random.default_rng([clip_seed, 24])
     backgrounds: Sequence[str] = ("photo",) if rng.random() < PHOTO_PROB else PROCEDURAL_BACKGROUNDS
-    clip = generate_clip(clip_seed, NUM_FRAMES, RESOLUTION, RESOLUTION, num_objects=1, backgrounds=backgrounds)
-    return clip, rng
+    length = NUM_FRAMES
+    if window_clip_prob > 0.0 and rng.random() < window_clip_prob:
+        length = int(rng.choice(WINDOW_SOURCE_FRAMES))
+    clip = generate_clip(clip_seed, length, RESOLUTION, RESOLUTION, num_objects=1, backgrounds=backgrounds)
+    return clip, int(rng.integers(length - NUM_FRAMES + 1)), rng
 
 
 def write_training_set(
@@ -137,6 +150,7 @@ def write_training_set(
     seed: int = 0,
     stroke_motion_prob: float = 0.5,
     empty_caption_prob: float = 0.1,
+    window_clip_prob: float = 0.0,
     progress: bool = True,
 ) -> TrainingSet:
     """Write ``num_clips`` training clips (training seeds ``seed..seed+num_clips-1``) with captions and conditions.
@@ -148,7 +162,9 @@ def write_training_set(
 
     from videocomposer.data.video_dataset import VideoTextDataset, write_cache_index
 
-    for name, value in (("stroke_motion_prob", stroke_motion_prob), ("empty_caption_prob", empty_caption_prob)):
+    probabilities = {"stroke_motion_prob": stroke_motion_prob, "empty_caption_prob": empty_caption_prob,
+                     "window_clip_prob": window_clip_prob}  # fmt: skip
+    for name, value in probabilities.items():
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{name}: expected a probability in [0, 1], got {value}")
     seeds = clip_seeds("train", num_clips, seed)
@@ -158,17 +174,18 @@ def write_training_set(
     cache.mkdir(parents=True, exist_ok=True)
     rows = []
     for clip_seed in seeds:
-        clip, rng = _training_clip(clip_seed)
-        rows.append((f"train_{clip_seed:08d}", clip_caption(clip, rng, empty_caption_prob), clip, rng))
-    captions = _captions_csv([(videoid, caption) for videoid, caption, _, _ in rows])
+        clip, start, rng = _training_clip(clip_seed, window_clip_prob)
+        rows.append((f"train_{clip_seed:08d}", clip_caption(clip, rng, empty_caption_prob), clip, start, rng))
+    captions = _captions_csv([(videoid, caption) for videoid, caption, *_ in rows])
     dataset = VideoTextDataset(videos, _temporary_captions(folder, captions), num_frames=NUM_FRAMES, fps=FPS,
                                resolution=RESOLUTION, conditions=TRAIN_CONDITIONS)  # fmt: skip
-    for index, (videoid, _, clip, rng) in enumerate(tqdm(rows, desc="training clips", disable=not progress)):
+    for index, (videoid, _, clip, start, rng) in enumerate(tqdm(rows, desc="training clips", disable=not progress)):
         target = dataset.cache_path(index, cache)
         if target.exists():
             continue
-        atomic_write_bytes(videos / f"{videoid}.mp4", encode_mp4(clip.frames, fps=int(FPS)))
-        conditions = clip_conditions(clip, rng, stroke_motion=bool(rng.random() < stroke_motion_prob))
+        frames = clip.frames[start : start + NUM_FRAMES]
+        atomic_write_bytes(videos / f"{videoid}.mp4", encode_mp4(frames, fps=int(FPS)))
+        conditions = clip_conditions(clip, rng, stroke_motion=bool(rng.random() < stroke_motion_prob), start=start)
         with atomic_path(target) as temporary:
             save_file(conditions, str(temporary), metadata=dataset.cache_metadata(index, 0.0))
     write_cache_index(dataset, cache)
