@@ -41,6 +41,9 @@ def test_build_trains_in_chunks_publishes_the_model_and_resumes(tmp_path, start_
     assert state["steps"] == 2 and 0.0 < state["loss"] < 10.0
     assert sorted(p.name for p in (work / "run").glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
     assert {p.name for p in output.iterdir()} == {*build.PIPELINE_ENTRIES, "README.md"}
+    configs = [output / "model_index.json", *output.glob("*/config.json")]
+    assert len(configs) >= 5 and not any("_name_or_path" in json.loads(c.read_text()) for c in configs)
+    assert str(tmp_path) not in "".join(c.read_text() for c in configs)  # no path of the training machine
     card = (output / "README.md").read_text()
     assert "python -m videocomposer.demo.build --init-from" in card and "Started from: tiny." in card
     assert "50% of them 8-frame windows of clips" in card  # --window-clip-prob's default

@@ -160,7 +160,8 @@ def train_arguments(args: argparse.Namespace, start: Path, data, run: Path, max_
 
 
 def publish(run: Path, output: Path, card: dict) -> None:
-    """Copy the pipeline ``run`` holds into ``output`` (a temporary sibling, then swapped in) with its card."""
+    """Copy the pipeline ``run`` holds into ``output`` (a temporary sibling, then swapped in) with its card; the
+    configs lose ``_name_or_path`` (the folder it was loaded from on the training machine, no use to anyone else)."""
     from .model_card import write_model_card
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +169,10 @@ def publish(run: Path, output: Path, card: dict) -> None:
         for entry in run.iterdir():
             if entry.name in PIPELINE_ENTRIES:
                 (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, partial / entry.name)
+        for config in [partial / "model_index.json", *partial.glob("*/config.json")]:
+            values = json.loads(config.read_text())
+            if values.pop("_name_or_path", None) is not None:
+                config.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
         write_model_card(partial / "README.md", **card)
 
 
