@@ -36,7 +36,7 @@ from torch import nn
 from ..atomic_files import UmaskModesOnSave
 from .attention_slicing import AttentionSlicingMixin
 from .temporal_windows import TemporalWindows, set_temporal_windows, temporal_windows_of
-from .unet_3d_blocks import VideoComposerDownBlock3D, VideoComposerMidBlock3D, VideoComposerUpBlock3D
+from .unet_3d_blocks import LayerOptions, VideoComposerDownBlock3D, VideoComposerMidBlock3D, VideoComposerUpBlock3D
 
 _DOWN_TYPES = {"CrossAttnDownBlock3D": True, "DownBlock3D": False}
 _UP_TYPES = {"CrossAttnUpBlock3D": True, "UpBlock3D": False}
@@ -140,7 +140,7 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
             norm_num_groups=norm_num_groups,
         )
 
-        common = dict(
+        layer = LayerOptions(
             temb_channels=time_embed_dim,
             attention_head_dim=attention_head_dim,
             cross_attention_dim=cross_attention_dim,
@@ -159,11 +159,11 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
                     num_layers=layers_per_block,
                     add_attention=_DOWN_TYPES[block_type],
                     add_downsample=i < len(block_out_channels) - 1,
-                    **common,
+                    layer=layer,
                 )
             )
 
-        self.mid_block = VideoComposerMidBlock3D(block_out_channels[-1], **common)
+        self.mid_block = VideoComposerMidBlock3D(block_out_channels[-1], layer)
 
         self.up_blocks = nn.ModuleList()
         reversed_channels = list(reversed(block_out_channels))
@@ -180,7 +180,7 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
                     add_attention=_UP_TYPES[block_type],
                     add_upsample=i < len(block_out_channels) - 1,
                     resolution_idx=i,
-                    **common,
+                    layer=layer,
                 )
             )
 

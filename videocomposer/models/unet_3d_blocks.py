@@ -12,6 +12,7 @@ many frames at a time, so their intermediate activations are bounded by the chun
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from diffusers.models.resnet import Downsample2D, ResnetBlock2D, TemporalConvLayer, Upsample2D
@@ -21,55 +22,51 @@ from diffusers.utils.torch_utils import apply_freeu
 from torch import nn
 
 
-def _build_layer(
-    parent: nn.Module,
-    in_channels: int,
-    out_channels: int,
-    temb_channels: int,
-    add_attention: bool,
-    attention_head_dim: int,
-    cross_attention_dim: int,
-    norm_num_groups: int,
-    norm_eps: float,
-    dropout: float,
-) -> None:
-    """Append one resnet + temporal conv (+ spatial and temporal transformer) to ``parent``'s module lists."""
-    parent.resnets.append(
-        ResnetBlock2D(
-            in_channels=in_channels,
-            out_channels=out_channels,
-            temb_channels=temb_channels,
-            eps=norm_eps,
-            groups=norm_num_groups,
-            dropout=dropout,
-            non_linearity="silu",
-        )
-    )
-    parent.temp_convs.append(
-        TemporalConvLayer(out_channels, out_channels, dropout=dropout, norm_num_groups=norm_num_groups)
-    )
-    if add_attention:
-        num_heads = out_channels // attention_head_dim
-        parent.attentions.append(
-            Transformer2DModel(
-                num_heads,
-                attention_head_dim,
-                in_channels=out_channels,
-                num_layers=1,
-                cross_attention_dim=cross_attention_dim,
-                norm_num_groups=norm_num_groups,
-                use_linear_projection=True,
+@dataclass(frozen=True)
+class LayerOptions:
+    """What every layer of the UNet's blocks shares; :meth:`add_layer` builds one layer into a block."""
+
+    temb_channels: int
+    attention_head_dim: int
+    cross_attention_dim: int
+    norm_num_groups: int
+    norm_eps: float
+    dropout: float
+
+    def add_layer(self, block: nn.Module, in_channels: int, out_channels: int, add_attention: bool) -> None:
+        """Append one resnet + temporal conv (+ spatial and temporal transformer) to ``block``'s module lists."""
+        groups, heads = self.norm_num_groups, out_channels // self.attention_head_dim
+        block.resnets.append(
+            ResnetBlock2D(
+                in_channels=in_channels,
+                out_channels=out_channels,
+                temb_channels=self.temb_channels,
+                eps=self.norm_eps,
+                groups=groups,
+                dropout=self.dropout,
+                non_linearity="silu",
             )
         )
-        parent.temp_attentions.append(
-            TransformerTemporalModel(
-                num_heads,
-                attention_head_dim,
-                in_channels=out_channels,
-                num_layers=1,
-                norm_num_groups=norm_num_groups,
-            )
+        block.temp_convs.append(
+            TemporalConvLayer(out_channels, out_channels, dropout=self.dropout, norm_num_groups=groups)
         )
+        if add_attention:
+            block.attentions.append(
+                Transformer2DModel(
+                    heads,
+                    self.attention_head_dim,
+                    in_channels=out_channels,
+                    num_layers=1,
+                    cross_attention_dim=self.cross_attention_dim,
+                    norm_num_groups=groups,
+                    use_linear_projection=True,
+                )
+            )
+            block.temp_attentions.append(
+                TransformerTemporalModel(
+                    heads, self.attention_head_dim, in_channels=out_channels, num_layers=1, norm_num_groups=groups
+                )
+            )
 
 
 class _Block3D(nn.Module):
@@ -153,30 +150,14 @@ class VideoComposerDownBlock3D(_Block3D):
         self,
         in_channels: int,
         out_channels: int,
-        temb_channels: int,
         num_layers: int,
         add_attention: bool,
         add_downsample: bool,
-        attention_head_dim: int,
-        cross_attention_dim: int,
-        norm_num_groups: int,
-        norm_eps: float,
-        dropout: float,
+        layer: LayerOptions,
     ) -> None:
         super().__init__(add_attention)
         for i in range(num_layers):
-            _build_layer(
-                self,
-                in_channels if i == 0 else out_channels,
-                out_channels,
-                temb_channels,
-                add_attention,
-                attention_head_dim,
-                cross_attention_dim,
-                norm_num_groups,
-                norm_eps,
-                dropout,
-            )
+            layer.add_layer(self, in_channels if i == 0 else out_channels, out_channels, add_attention)
         self.downsamplers = (
             nn.ModuleList([Downsample2D(out_channels, use_conv=True, out_channels=out_channels, padding=1, name="op")])
             if add_downsample
@@ -203,25 +184,10 @@ class VideoComposerDownBlock3D(_Block3D):
 class VideoComposerMidBlock3D(_Block3D):
     """Resnet, then (spatial transformer, temporal transformer, resnet); the original's ``middle_block``."""
 
-    def __init__(
-        self,
-        channels: int,
-        temb_channels: int,
-        attention_head_dim: int,
-        cross_attention_dim: int,
-        norm_num_groups: int,
-        norm_eps: float,
-        dropout: float,
-    ) -> None:
+    def __init__(self, channels: int, layer: LayerOptions) -> None:
         super().__init__(add_attention=True)
-        _build_layer(
-            self, channels, channels, temb_channels, False, attention_head_dim, cross_attention_dim,
-            norm_num_groups, norm_eps, dropout,
-        )  # fmt: skip
-        _build_layer(
-            self, channels, channels, temb_channels, True, attention_head_dim, cross_attention_dim,
-            norm_num_groups, norm_eps, dropout,
-        )  # fmt: skip
+        layer.add_layer(self, channels, channels, add_attention=False)
+        layer.add_layer(self, channels, channels, add_attention=True)
 
     def _run_layer(
         self,
@@ -263,15 +229,10 @@ class VideoComposerUpBlock3D(_Block3D):
         in_channels: int,
         prev_output_channel: int,
         out_channels: int,
-        temb_channels: int,
         num_layers: int,
         add_attention: bool,
         add_upsample: bool,
-        attention_head_dim: int,
-        cross_attention_dim: int,
-        norm_num_groups: int,
-        norm_eps: float,
-        dropout: float,
+        layer: LayerOptions,
         resolution_idx: int | None = None,
     ) -> None:
         super().__init__(add_attention)
@@ -280,18 +241,7 @@ class VideoComposerUpBlock3D(_Block3D):
         for i in range(num_layers):
             skip_channels = in_channels if i == num_layers - 1 else out_channels
             resnet_in_channels = prev_output_channel if i == 0 else out_channels
-            _build_layer(
-                self,
-                resnet_in_channels + skip_channels,
-                out_channels,
-                temb_channels,
-                add_attention,
-                attention_head_dim,
-                cross_attention_dim,
-                norm_num_groups,
-                norm_eps,
-                dropout,
-            )
+            layer.add_layer(self, resnet_in_channels + skip_channels, out_channels, add_attention)
         self.upsamplers = (
             nn.ModuleList([Upsample2D(out_channels, use_conv=True, out_channels=out_channels)])
             if add_upsample
