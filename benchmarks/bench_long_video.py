@@ -28,7 +28,9 @@ stroke and seed, compared per frame with the videos of each prompt alone: w(f) =
 frame difference to the video of the first / second prompt; 0 = like the first, 1 = like the second); the switch
 frame (first frame with w >= 0.5) should be the boundary, and w should move from 0 to 1 within the documented span,
 ``prompt_transition`` frames centred on the boundary (reported: w at the first frame, the span's edges and the last
-frame, averaged over seeds, and the frame where the seed-averaged w crosses 0.5).
+frame, averaged over seeds, and the frame where the seed-averaged w crosses 0.5). ``--held-out``: the same measures
+with a diagonal stroke per seed (seeds 10-13) and ``bench_control --held-out``'s prompts (the second segment: the next
+one of them).
 
 Run: ``python benchmarks/bench_long_video.py [--num-clips 6] [--steps 20]``; appends to RESULTS.md and writes
 long_video_seam.png (frames 24..35 of the first clip: rows full / windows (default) / gen-l-video; window boundaries
@@ -53,7 +55,7 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from bench_control import object_masks, save_figure  # noqa: E402
+from bench_control import HELD_OUT_PROMPTS, HELD_OUT_SEEDS, object_masks, save_figure  # noqa: E402
 from gen_l_video import gen_l_video  # noqa: E402
 from results_file import write_section  # noqa: E402
 
@@ -106,8 +108,22 @@ def centroid_jumps(centroids: np.ndarray, min_jump: float = 6.0) -> tuple[float,
     return largest, threshold, int((finite > threshold).sum()) + missing
 
 
-def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int = 4, transitions: bool = True) -> dict:
-    """Issue 24's long-video continuity measures of the pipeline's current long-video settings (module docstring)."""
+def continuity_cases(held_out: bool) -> list[tuple[int, list[tuple[float, float]], str, str]]:
+    """(seed, stroke points, prompt, second prompt) per video: the default's horizontal stroke, seeds 0-3, red -> blue
+    circle; ``held_out``: seeds 10-13, each a diagonal through the centre and prompts of ``bench_control --held-out``."""
+    low, high = 0.2 * (SIZE - 1), 0.8 * (SIZE - 1)
+    if not held_out:
+        middle = (SIZE - 1) / 2
+        return [(seed, [(low, middle), (high, middle)], "a red circle", "a blue circle") for seed in range(4)]
+    diagonals = ([(low, low), (high, high)], [(high, high), (low, low)], [(low, high), (high, low)],
+                 [(high, low), (low, high)])  # fmt: skip
+    prompts = HELD_OUT_PROMPTS
+    return [(seed, diagonals[i], prompts[i], prompts[(i + 1) % 4]) for i, seed in enumerate(HELD_OUT_SEEDS)]
+
+
+def continuity(pipe, steps: int, guidance: float, cases: list, windows: int = 4, transitions: bool = True) -> dict:
+    """Issue 24's long-video continuity measures of the pipeline's current long-video settings (module docstring),
+    over ``cases`` (:func:`continuity_cases`)."""
     import torch
 
     from videocomposer.metrics import mask_centroids
@@ -115,23 +131,23 @@ def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int =
 
     window = pipe.unet.config.num_frames
     num_frames = windows * window
-    stroke = Stroke([(0.2 * (SIZE - 1), (SIZE - 1) / 2), (0.8 * (SIZE - 1), (SIZE - 1) / 2)], radius=SIZE / 4)
-    path = strokes_to_trajectories([stroke], num_frames)[0]
-    field = strokes_to_motion_vectors([stroke], num_frames, SIZE, SIZE)
     boundary = num_frames // 2
     transition = pipe.long_video_settings.prompt_transition if pipe.long_video_settings else 1
     half = transition // 2
     largest, thresholds, jumps, errors, switches, curves, seam_ratios = [], [], 0, [], [], [], []
     seam_mask = seam_pairs(num_frames, pipe.long_video_settings.windows.windows(num_frames))
-    for seed in seeds:
+    for seed, points, prompt, second_prompt in cases:
+        stroke = Stroke(points, radius=SIZE / 4)
+        path = strokes_to_trajectories([stroke], num_frames)[0]
+        field = strokes_to_motion_vectors([stroke], num_frames, SIZE, SIZE)
 
-        def run(prompt, seed=seed, **conditions):
+        def run(prompt, seed=seed, field=field):
             return pipe(
-                prompt, **conditions, num_frames=num_frames, height=SIZE, width=SIZE, num_inference_steps=steps,
-                guidance_scale=guidance, generator=torch.Generator().manual_seed(seed),
+                prompt, motion_vectors=field, num_frames=num_frames, height=SIZE, width=SIZE,
+                num_inference_steps=steps, guidance_scale=guidance, generator=torch.Generator().manual_seed(seed),
             ).frames[0]  # fmt: skip
 
-        first = run("a red circle", motion_vectors=field)
+        first = run(prompt)
         pairs = pairwise_warping_errors(first)
         seam_ratios.append(pairs[seam_mask].mean() / max(pairs[~seam_mask].mean(), 1e-9))
         centroids = mask_centroids(object_masks(first))
@@ -143,8 +159,8 @@ def continuity(pipe, steps: int, guidance: float, seeds=range(4), windows: int =
         errors.append(float(np.where(np.isfinite(distance), distance, np.hypot(SIZE, SIZE)).mean()))
         if not transitions:
             continue
-        second = run("a blue circle", motion_vectors=field)
-        both = run([(0, "a red circle"), (boundary, "a blue circle")], motion_vectors=field)
+        second = run(second_prompt)
+        both = run([(0, prompt), (boundary, second_prompt)])
         d_first = np.abs(both - first).mean(axis=(1, 2, 3))
         d_second = np.abs(both - second).mean(axis=(1, 2, 3))
         weight = d_first / np.maximum(d_first + d_second, 1e-9)
@@ -188,8 +204,11 @@ def continuity_main(args: argparse.Namespace, argv: list[str] | None) -> None:
     results, start = {}, time.time()
     for name in args.configs:
         pipe.enable_long_video(**CONTINUITY_CONFIGS[name])
-        results[name] = continuity(pipe, args.steps, args.guidance, transitions=name == "default")
+        cases = continuity_cases(args.held_out)
+        results[name] = continuity(pipe, args.steps, args.guidance, cases, transitions=name == "default")
     seconds = time.time() - start
+    strokes = ("4 diagonals through the centre x seeds 10-13, prompts " + ", ".join(map(repr, HELD_OUT_PROMPTS))
+               + " (second segment: the next prompt)" if args.held_out else "seeds 0-3, 'a red circle' -> 'a blue circle'")  # fmt: skip
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = "python benchmarks/bench_long_video.py " + " ".join(argv if argv is not None else sys.argv[1:])
     rows = "\n".join(
@@ -200,7 +219,7 @@ def continuity_main(args: argparse.Namespace, argv: list[str] | None) -> None:
     text = f"""### {stamp}, CPU {platform.machine()}, 1 thread, torch {torch.__version__}
 
 Model `{args.model or "installed demo model"}`: {results[name]["frames"]} frames (4 windows) {SIZE}x{SIZE}, one
-straight stroke across the frame, seeds 0-3, {args.steps} DDIM steps, guidance {args.guidance}; {seconds:.0f} s.
+straight stroke across the frame, {strokes}, {args.steps} DDIM steps, guidance {args.guidance}; {seconds:.0f} s.
 Command: `{command.strip()}`
 
 | settings | largest centroid step (px) | jumps + frames without object (target 0) | mean path error (px, target <= 8) | seam ratio (target <= 1.1) | switch frame - boundary, per seed (target 0) | w: first / before / after the span / last (target 0 / 0 / 1 / 1) |
@@ -284,6 +303,8 @@ def main(argv: list[str] | None = None) -> None:
         "--configs", nargs="+", choices=list(CONTINUITY_CONFIGS), default=list(CONTINUITY_CONFIGS),
         help="--continuity: the long-video settings to measure (prompt transitions: default only)",
     )  # fmt: skip
+    parser.add_argument("--held-out", action="store_true",
+                        help="--continuity: diagonal strokes, seeds 10-13 and bench_control's held-out prompts")  # fmt: skip
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--chunked", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
