@@ -30,7 +30,7 @@ from diffusers.utils import logging
 
 from videocomposer.models.temporal_windows import WEIGHTINGS, TemporalWindows
 
-from .long_video_noise import NOISE_TYPES, long_video_noise
+from .long_video_noise import NOISE_TYPES
 
 logger = logging.get_logger(__name__)
 
@@ -174,19 +174,6 @@ class LongVideoMixin:
         self.unet.set_temporal_windows(windows)
         self.stc_encoder.set_temporal_windows(windows)
         return settings
-
-    def prepare_long_video_noise(
-        self,
-        shape: tuple[int, ...],
-        settings: LongVideoSettings,
-        generator: torch.Generator | list[torch.Generator] | None,
-        device: torch.device,
-        dtype: torch.dtype,
-    ) -> torch.Tensor:
-        """Initial noise of `settings.noise_type` (before `init_noise_sigma` scaling)."""
-        return long_video_noise(
-            shape, settings.noise_type, settings.windows, settings.noise_anchor_spacing, generator, device, dtype
-        )
 
     def encode_prompt_segments(
         self,
