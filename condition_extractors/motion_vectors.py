@@ -26,6 +26,7 @@ from __future__ import annotations
 import fractions
 import os
 from collections.abc import Sequence
+
 import av
 import numpy as np
 import torch
@@ -81,17 +82,14 @@ def motion_field_from_vectors(dst_xy: ArrayLike, displacement: ArrayLike, height
     # keep the last vector per destination pixel: the first occurrence in the reversed order
     _, first_reversed = np.unique((y * width + x)[::-1], return_index=True)
     keep = len(x) - 1 - first_reversed
-    field[0, y[keep], x[keep]] = disp[keep, 0]
-    field[1, y[keep], x[keep]] = disp[keep, 1]
+    field[:, y[keep], x[keep]] = disp[keep].T
     return torch.from_numpy(field)
 
 
 def vectors_of_frame(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray]:
     """``(dst_xy, displacement)`` of a decoded frame's exported motion vectors (empty for I-frames)."""
     side_data = frame.side_data.get("MOTION_VECTORS")
-    if frame.pict_type == av.video.frame.PictureType.I or side_data is None:
-        return np.zeros((0, 2), np.int64), np.zeros((0, 2), np.float32)
-    vectors = side_data.to_ndarray()
+    vectors = () if frame.pict_type == av.video.frame.PictureType.I or side_data is None else side_data.to_ndarray()
     if len(vectors) == 0:
         return np.zeros((0, 2), np.int64), np.zeros((0, 2), np.float32)
     dst = np.stack([vectors["dst_x"], vectors["dst_y"]], axis=1).astype(np.int64)
@@ -132,7 +130,7 @@ def yuv420p_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.nda
     for plane, (rows, cols) in zip(frame.planes, [sizes[0], sizes[1], sizes[1]]):
         data = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
         planes.append(data[:rows, :cols].copy())
-    return planes[0], planes[1], planes[2]
+    return tuple(planes)
 
 
 def encoder_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -225,11 +223,7 @@ class MotionVectorExtractor(ConditionExtractor):
         packets.extend(encoder.encode(None))
         decoder = av.CodecContext.create("mpeg4", "r")
         decoder.options = {"flags2": "+export_mvs"}
-        decoded = []
-        for packet in packets:
-            decoded.extend(decoder.decode(packet))
-        decoded.extend(decoder.decode(None))
-        return decoded
+        return [frame for packet in (*packets, None) for frame in decoder.decode(packet)]
 
     def extract_from_source(self, clip: SampledClip, height: int, width: int) -> torch.Tensor | None:
         if self.mode == "original":

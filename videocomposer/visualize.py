@@ -30,11 +30,8 @@ def _single_video(frames: object, name: str) -> np.ndarray:
     ``(1, F, 3, H, W)`` (``"pt"``), a list of PIL images or a list holding one such list (``"pil"``); uint8 or float
     in [0, 1].
     """
-    if isinstance(frames, (np.ndarray, torch.Tensor)) and frames.ndim == 5:
-        if frames.shape[0] != 1:
-            raise ValueError(f"{name}: expected one video, got a batch of {frames.shape[0]}; index the one to show")
-        frames = frames[0]
-    if isinstance(frames, list) and frames and isinstance(frames[0], list):
+    batched = isinstance(frames, (np.ndarray, torch.Tensor)) and frames.ndim == 5
+    if batched or (isinstance(frames, list) and frames and isinstance(frames[0], list)):
         if len(frames) != 1:
             raise ValueError(f"{name}: expected one video, got a batch of {len(frames)}; index the one to show")
         frames = frames[0]

@@ -69,8 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prompt", help="text prompt (one video; or use --prompts-file)")
     parser.add_argument("--negative-prompt", default=None, help="prompt of the unconditional branch (default '')")
     parser.add_argument(
-        "--conditions", help="safetensors file of condition tensors written by `videocomposer extract`: their frames "
-        "and size must fit the video, and their values lie in [0, 1] (depth [0, 10]; 0-255 images are refused)"
+        "--conditions",
+        help="safetensors file of condition tensors written by `videocomposer extract`: their frames "
+        "and size must fit the video, and their values lie in [0, 1] (depth [0, 10]; 0-255 images are refused)",
     )
     parser.add_argument("--motion-from", help="video whose codec motion vectors steer the motion")
     parser.add_argument("--strokes", help="stroke JSON file (videocomposer.motion format): hand-drawn motion")
@@ -238,8 +239,7 @@ def check_args(args: argparse.Namespace) -> list[BatchItem] | None:
         path = getattr(args, name)
         if path is not None and not os.path.isfile(path):
             raise FileNotFoundError(f"{_option(name)}: no such file: {path}")
-    pairs = (("sketch_from", "sketch"), ("motion_from", "strokes"))
-    for first, second in pairs:
+    for first, second in (("sketch_from", "sketch"), ("motion_from", "strokes")):
         if getattr(args, first) is not None and getattr(args, second) is not None:
             raise ValueError(f"{_option(first)} and {_option(second)} give the same condition: use one")
     if args.conditions is not None:
@@ -306,12 +306,9 @@ def check_model_path(model: str | None, option: str = "--model") -> None:
 def check_input_files(args: argparse.Namespace) -> None:
     """Read every input image and the first frame of every input video (a broken file fails now, not after the model
     has loaded); the mask must have the aspect ratio of the video it is drawn on."""
-    for name in _IMAGE_OPTIONS:
+    for name in (*_IMAGE_OPTIONS, *_VIDEO_OPTIONS):
         if getattr(args, name) is not None:
-            image_size(getattr(args, name), _option(name))
-    for name in _VIDEO_OPTIONS:
-        if getattr(args, name) is not None:
-            video_size(getattr(args, name), _option(name))
+            (image_size if name in _IMAGE_OPTIONS else video_size)(getattr(args, name), _option(name))
     if args.mask is not None and args.masked_from is not None:
         check_mask_aspect(args.mask, args.masked_from, "--mask", "--masked-from")
 
@@ -376,10 +373,10 @@ def model_facts_from_folder(folder: str | os.PathLike) -> ModelFacts:
     """The facts of a local pipeline folder from its JSON config files (no weights read)."""
     folder = Path(folder)
     try:
-        index = json.loads((folder / "model_index.json").read_text())
-        stc = json.loads((folder / "stc_encoder" / "config.json").read_text())
-        unet = json.loads((folder / "unet" / "config.json").read_text())
-        vae = json.loads((folder / "vae" / "config.json").read_text())
+        index, stc, unet, vae = (
+            json.loads((folder / name).read_text())
+            for name in ("model_index.json", "stc_encoder/config.json", "unet/config.json", "vae/config.json")
+        )
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"--model: {folder} is not a VideoComposer pipeline folder ({error})") from None
     return ModelFacts.of(stc, unet, vae, has_image_encoder=(index.get("image_encoder") or [None])[0] is not None)
@@ -458,19 +455,21 @@ def build_conditions(
     from videocomposer.demo.components import SKETCH_CANNY_THRESHOLDS
     from videocomposer.motion import load_strokes, strokes_to_motion_vectors
 
+    # the option naming a video -> the extractor it runs (built only when the option is given)
+    makers = {
+        "motion_from": lambda: "motion",
+        "depth_from": lambda: DepthExtractor(load_depth_model(args.depth_model)),
+        "sketch_from": lambda: (
+            CannyExtractor(*(args.canny_thresholds or SKETCH_CANNY_THRESHOLDS))
+            if args.sketch_model is None
+            else SketchExtractor(model=args.sketch_model)
+        ),
+        "masked_from": lambda: MaskGenerator(mask=args.mask),
+    }
     extractors_by_video: dict[str, list] = {}
-    if args.motion_from is not None:
-        extractors_by_video.setdefault(args.motion_from, []).append("motion")
-    if args.depth_from is not None:
-        extractors_by_video.setdefault(args.depth_from, []).append(DepthExtractor(load_depth_model(args.depth_model)))
-    if args.sketch_from is not None:
-        if args.sketch_model is None:
-            sketcher = CannyExtractor(*(args.canny_thresholds or SKETCH_CANNY_THRESHOLDS))
-        else:
-            sketcher = SketchExtractor(model=args.sketch_model)
-        extractors_by_video.setdefault(args.sketch_from, []).append(sketcher)
-    if args.masked_from is not None:
-        extractors_by_video.setdefault(args.masked_from, []).append(MaskGenerator(mask=args.mask))
+    for option, make in makers.items():
+        if getattr(args, option) is not None:
+            extractors_by_video.setdefault(getattr(args, option), []).append(make())
     conditions: dict[str, torch.Tensor] = {}
     if args.conditions is not None:
         conditions.update(load_condition_file(args.conditions))
@@ -526,11 +525,8 @@ def check_video(
 def run(args: argparse.Namespace) -> int:
     items = check_args(args)
     folder = model_folder(args.model)
-    condition_keys = set(condition_file_shapes(args.conditions, "--conditions")) if args.conditions else set()
-    if items is not None:
-        condition_keys = {
-            key for item in items if item.conditions for key in condition_file_shapes(item.conditions, "")
-        }
+    files = [item.conditions for item in items] if items is not None else [args.conditions]
+    condition_keys = {key for path in files if path for key in condition_file_shapes(path, "--conditions")}
     conditions = None
     if folder is not None:  # a local folder: every check, and the inputs read, before the weights are
         facts = model_facts_from_folder(folder)
@@ -571,7 +567,16 @@ def run(args: argparse.Namespace) -> int:
         with PIL.Image.open(args.style) as opened:
             style = opened.convert("RGB")
     video = generate_one(
-        args, pipeline, args.prompt, args.negative_prompt, conditions, frames, height, width, args.seed, style_image=style
+        args,
+        pipeline,
+        args.prompt,
+        args.negative_prompt,
+        conditions,
+        frames,
+        height,
+        width,
+        args.seed,
+        style_image=style,
     )
     output = save_video(video, args.output, fps=args.fps)
     print(f"video: {output}")
