@@ -214,10 +214,8 @@ class ConditionProcessor:
         channels = spec.inputs[keyword]
         readable = channels in (1, 3) and spec.value_range is not None
         images = [value] if isinstance(value, PIL.Image.Image) else value if isinstance(value, (list, tuple)) else ()
-        if isinstance(value, torch.Tensor):
-            tensor = value
-        elif isinstance(value, np.ndarray):
-            tensor = torch.from_numpy(value)
+        if isinstance(value, (torch.Tensor, np.ndarray)):
+            tensor = torch.as_tensor(value)
         elif readable and images and all(isinstance(image, PIL.Image.Image) for image in images):
             sizes = {image.size for image in images}
             if len(sizes) != 1:
@@ -226,7 +224,7 @@ class ConditionProcessor:
             frames = np.stack([np.asarray(image.convert(mode), dtype=np.float32) / 255.0 for image in images])
             tensor = torch.from_numpy(frames.reshape(*frames.shape[:3], -1)).permute(3, 0, 1, 2)[None]
             low, high = spec.value_range
-            tensor = tensor * (high - low) + low if (low, high) != (0.0, 1.0) else tensor
+            tensor = tensor * (high - low) + low
         else:
             allowed = "a torch.Tensor, a np.ndarray" + (" or (a list of) PIL images" if readable else "")
             raise TypeError(f"`{keyword}` must be {allowed}, got {type(value).__name__}.")

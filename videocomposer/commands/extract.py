@@ -62,25 +62,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def load_depth_model(model: str, option: str = "--depth-model"):
+def load_depth_model(model: str):
     """``DPTForDepthEstimation`` from a local folder or a Hub id: the local Hub cache first, the network only when
-    the cache lacks it and ``HF_HUB_OFFLINE`` is not set. Any failure is one `ValueError` naming ``option``."""
+    the cache lacks it and ``HF_HUB_OFFLINE`` is not set. Any failure is one `ValueError` naming ``--depth-model``."""
     from huggingface_hub.constants import HF_HUB_OFFLINE
     from transformers import DPTForDepthEstimation
 
     if _looks_like_path(model) and not os.path.isdir(model):
-        raise FileNotFoundError(f"{option}: no such folder: {model}")
+        raise FileNotFoundError(f"--depth-model: no such folder: {model}")
     try:
         return DPTForDepthEstimation.from_pretrained(model, local_files_only=True)
     except OSError:
         if os.path.isdir(model) or HF_HUB_OFFLINE:
             reason = "not a DPT model folder" if os.path.isdir(model) else "not in the local Hub cache (offline)"
-            raise ValueError(f"{option}: cannot load {model!r}: {reason}; give a local DPT folder") from None
+            raise ValueError(f"--depth-model: cannot load {model!r}: {reason}; give a local DPT folder") from None
     try:
         return DPTForDepthEstimation.from_pretrained(model)
     except OSError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{option}: cannot load {model!r} ({first_line}); give a local DPT folder") from None
+        raise ValueError(f"--depth-model: cannot load {model!r} ({first_line}); give a local DPT folder") from None
 
 
 def _looks_like_path(model: str) -> bool:

@@ -292,15 +292,15 @@ def check_args(args: argparse.Namespace) -> list[BatchItem] | None:
     return None
 
 
-def check_model_path(model: str | None, option: str = "--model") -> None:
+def check_model_path(model: str | None) -> None:
     """A ``--model`` that names a local path must be a pipeline folder (a Hub id is ``name`` or ``owner/name``)."""
     if model is None:
         return
     if os.path.exists(model) and not os.path.isdir(model):
-        raise ValueError(f"{option}: {model} is a file, not a pipeline folder (give the folder holding "
+        raise ValueError(f"--model: {model} is a file, not a pipeline folder (give the folder holding "
                          "model_index.json)")  # fmt: skip
     if not os.path.isdir(model) and _looks_like_path(model):
-        raise FileNotFoundError(f"{option}: no such folder: {model}")
+        raise FileNotFoundError(f"--model: no such folder: {model}")
 
 
 def check_input_files(args: argparse.Namespace) -> None:
