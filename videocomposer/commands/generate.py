@@ -317,8 +317,6 @@ def read_prompts_file(path: Path, output_dir: Path, default_seed: int, frames: i
     """The checked items of a JSONL prompts file (every line, every conditions file's header, unique outputs)."""
     if not path.is_file():
         raise FileNotFoundError(f"--prompts-file: no such file: {path}")
-    if output_dir.exists() and not output_dir.is_dir():
-        raise ValueError(f"--output-dir: {output_dir} exists and is not a folder")
     items: list[BatchItem] = []
     outputs: dict[Path, int] = {}
     lines = path.read_text(encoding="utf-8").splitlines()
