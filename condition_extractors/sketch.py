@@ -81,8 +81,7 @@ class SketchExtractor(ConditionExtractor):
             sketches.append(edges.float().clamp_(0.0, 1.0).cpu())
         return torch.cat(sketches)
 
-    def extract(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.sketch(frames)
+    extract = sketch
 
 
 @register_extractor

@@ -224,8 +224,9 @@ class SampledClip:
     def rgb(self) -> torch.Tensor:
         """uint8 ``(F, 3, H, W)`` RGB frames (converted once, then cached)."""
         if self._rgb is None:
-            self._rgb = torch.from_numpy(np.stack([f.to_ndarray(format="rgb24") for f in self.frames]))
-            self._rgb = self._rgb.permute(0, 3, 1, 2)
+            self._rgb = torch.from_numpy(np.stack([f.to_ndarray(format="rgb24") for f in self.frames])).permute(
+                0, 3, 1, 2
+            )
         return self._rgb
 
 

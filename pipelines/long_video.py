@@ -87,7 +87,7 @@ def split_prompt_segments(prompt: Any, num_frames: int) -> tuple[Any, list[tuple
                 "`prompt` has to be a string, a list of strings (one per video), or a list of (start_frame, text) "
                 f"segments for one video, got the item {item!r}."
             )
-        segments.append((item[0], item[1]))
+        segments.append(tuple(item))
     starts = [start for start, _ in segments]
     if starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:])) or starts[-1] >= num_frames:
         raise ValueError(
@@ -187,8 +187,7 @@ class LongVideoMixin:
         """Per-frame prompt embeddings `(num_videos_per_prompt, F, L, D)` of the segments (and the negative embedding
         broadcast to the same layout)."""
         settings = self.long_video_settings or LongVideoSettings(TemporalWindows(self.unet.config.num_frames))
-        texts = [text for _, text in segments]
-        embeds = self._encode_text(texts, device).to(dtype)  # (S, L, D)
+        embeds = self._encode_text([text for _, text in segments], device).to(dtype)  # (S, L, D)
         weights = prompt_segment_weights([s for s, _ in segments], num_frames, settings.prompt_transition)
         per_frame = torch.einsum("sf,sld->fld", weights.to(device=device, dtype=dtype), embeds)
         prompt_embeds = per_frame[None].expand(num_videos_per_prompt, -1, -1, -1)

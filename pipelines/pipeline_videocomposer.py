@@ -594,11 +594,12 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         guidance_scale = self.config.default_guidance_scale if guidance_scale is None else guidance_scale
         keywords = dict(motion_vectors=motion_vectors, depth=depth, sketch=sketch, single_sketch=single_sketch,
                         masked_video=masked_video, mask=mask, image=image)  # fmt: skip
-        twice = sorted(k for k, v in (conditions or {}).items() if v is not None and keywords.get(k) is not None)
+        conditions = conditions or {}
+        twice = sorted(k for k, v in conditions.items() if v is not None and keywords.get(k) is not None)
         if twice:
             raise ValueError(f"`conditions` and the keyword arguments both give {twice}; give each condition once.")
         prompt, prompt_segments = split_prompt_segments(prompt, num_frames)
-        given = {**(conditions or {}), **{key: value for key, value in keywords.items() if value is not None}}
+        given = {**conditions, **{key: value for key, value in keywords.items() if value is not None}}
         conditions = self.condition_processor.preprocess(given, num_frames)
         self.check_inputs(
             prompt=prompt,

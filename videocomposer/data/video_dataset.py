@@ -167,8 +167,14 @@ class VideoTextDataset(Dataset):
         extractors = self._get_extractors()
         try:
             batch = extract_conditions(
-                str(self.video_path(index)), extractors, num_frames=self.num_frames, fps=self.fps,
-                height=self.height, width=self.width, start_time=start_time, progress=False,
+                str(self.video_path(index)),
+                extractors,
+                num_frames=self.num_frames,
+                fps=self.fps,
+                height=self.height,
+                width=self.width,
+                start_time=start_time,
+                progress=False,
             )
         except _DATA_ERRORS as error:
             raise UnusableClipError(str(error)) from error
@@ -182,10 +188,7 @@ class VideoTextDataset(Dataset):
             ValueError: the cache entry was written with other settings than this dataset's.
         """
         path = self.video_path(index)
-        if self.cache_dir is not None:
-            conditions, start = self._read_cache(index)
-        else:
-            conditions, start = None, self.start_time(index)
+        conditions, start = self._read_cache(index) if self.cache_dir is not None else (None, self.start_time(index))
         try:
             frames = load_video(str(path), num_frames=self.num_frames, fps=self.fps, start_time=start)
         except _DATA_ERRORS as error:
