@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -122,7 +123,7 @@ def register_condition(spec: ConditionSpec) -> ConditionSpec:
         if _REGISTRY[spec.name] != spec:
             raise ValueError(f"condition name {spec.name!r} is already registered as {_REGISTRY[spec.name]}")
         return _REGISTRY[spec.name]
-    taken = {key: other.name for other in _REGISTRY.values() if other.name != spec.name for key in other.inputs}
+    taken = {key: other.name for other in _REGISTRY.values() for key in other.inputs}
     clash = sorted(key for key in spec.inputs if key in taken)
     if clash:
         raise ValueError(f"condition {spec.name!r}: input keyword(s) {clash} already feed {taken[clash[0]]!r}")
@@ -134,7 +135,7 @@ def register_condition(spec: ConditionSpec) -> ConditionSpec:
 def _load_entry_points() -> None:
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         spec = entry_point.load()
-        spec = spec() if callable(spec) and not isinstance(spec, ConditionSpec) else spec
+        spec = spec() if callable(spec) else spec
         if not isinstance(spec, ConditionSpec) or spec.name != entry_point.name:
             raise TypeError(f"entry point {entry_point.name!r} ({entry_point.value}) must give a ConditionSpec of "
                             f"that name, got {spec!r}")  # fmt: skip
@@ -324,6 +325,19 @@ class ConditionProcessor:
             )  # fmt: skip
             for name, spec in _specs_of(inputs).items()
         }
+
+
+def save_condition_file(
+    path: str | os.PathLike, conditions: Mapping[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> None:
+    """Write condition tensors (pipeline keyword -> tensor) atomically to the safetensors file
+    `videocomposer generate --conditions` reads."""
+    from safetensors.torch import save_file
+
+    from .atomic_files import atomic_path
+
+    with atomic_path(path) as temporary:
+        save_file({key: value.contiguous() for key, value in conditions.items()}, str(temporary), metadata=metadata)
 
 
 def summation_order(names: Iterable[str]) -> list[str]:

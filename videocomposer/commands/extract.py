@@ -183,10 +183,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset is not None:
         return _extract_dataset(args, kwargs)
 
-    from safetensors.torch import save_file
-
     from condition_extractors import extract_conditions
-    from videocomposer.atomic_files import atomic_path
+    from videocomposer.conditions import save_condition_file
 
     try:
         conditions = extract_conditions(
@@ -201,8 +199,7 @@ def run(args: argparse.Namespace) -> int:
 
         metadata = MotionGeometry.of_video(args.video, kwargs.get("motion", {}).get("mode", "original")).to_metadata()
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.output) as temporary:
-        save_file({k: v.contiguous() for k, v in conditions.items()}, str(temporary), metadata=metadata)
+    save_condition_file(args.output, conditions, metadata)
     for name, value in conditions.items():
         print(f"{name}: {tuple(value.shape)}")
     print(f"wrote {args.output}")

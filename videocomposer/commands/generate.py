@@ -550,8 +550,7 @@ def run(args: argparse.Namespace) -> int:
     if items is not None:
         return run_batch(args, state, pipeline, items, height, width)
 
-    import PIL.Image
-
+    from condition_extractors.image import open_image_file
     from videocomposer.visualize import condition_grid, save_video
 
     frames = video_frames(args, facts)
@@ -560,10 +559,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"long video: {frames} frames, temporal attention over windows of {window.context_length} frames")
     if conditions is None:
         conditions = build_conditions(args, facts.conditions, height, width, frames)
-    style = None
-    if args.style is not None:
-        with PIL.Image.open(args.style) as opened:
-            style = opened.convert("RGB")
+    style = None if args.style is None else open_image_file(args.style, "RGB", "--style")
     video = generate_one(
         args,
         pipeline,

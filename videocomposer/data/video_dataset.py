@@ -20,14 +20,14 @@ import av
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from condition_extractors.base import ConditionExtractor, available_extractors, extract_conditions, get_extractor
 from condition_extractors.video import load_video, probe_duration, resize_center_crop, sampled_frame_count
 
-from ..atomic_files import atomic_path, atomic_write_text
+from ..atomic_files import atomic_write_text
+from ..conditions import save_condition_file
 
 CAPTION_FORMATS = (".csv", ".jsonl")
 # The errors that mean "this clip is unusable" (decoding, I/O, too short); anything else is a bug and propagates.
@@ -367,10 +367,7 @@ def write_condition_cache(
         if "motion" in dataset.conditions:  # how the vectors were made, so `eval` compares them in the video's pixels
             mode = dataset.condition_kwargs.get("motion", {}).get("mode", "original")
             metadata |= MotionGeometry.of_video(dataset.video_path(index), mode).to_metadata()
-        with atomic_path(target) as temporary:
-            save_file(
-                {key: value.contiguous() for key, value in conditions.items()}, str(temporary), metadata=metadata
-            )  # fmt: skip
+        save_condition_file(target, conditions, metadata)
         counts["written"] += 1
     return counts
 
