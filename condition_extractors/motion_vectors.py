@@ -63,8 +63,7 @@ def motion_field_from_vectors(dst_xy: ArrayLike, displacement: ArrayLike, height
         channel 0 = dx, channel 1 = dy at each destination pixel, zeros elsewhere. When two vectors share a
         destination, the later one in the input wins.
     """
-    dst = np.asarray(dst_xy.detach().cpu() if isinstance(dst_xy, torch.Tensor) else dst_xy)
-    disp = np.asarray(displacement.detach().cpu() if isinstance(displacement, torch.Tensor) else displacement)
+    dst, disp = (np.asarray(a.detach().cpu() if isinstance(a, torch.Tensor) else a) for a in (dst_xy, displacement))
     if dst.ndim != 2 or dst.shape[1] != 2:
         raise ValueError(f"dst_xy must be (N, 2), got shape {dst.shape}")
     if disp.shape != dst.shape:
@@ -125,12 +124,11 @@ def yuv420p_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.nda
     """The Y, U, V planes of a yuv420p frame as ``(H, W)``, ``(ceil(H/2), ceil(W/2))`` uint8 arrays (copies)."""
     if frame.format.name != "yuv420p":
         raise ValueError(f"expected a yuv420p frame, got {frame.format.name}")
-    sizes = [(frame.height, frame.width), ((frame.height + 1) // 2, (frame.width + 1) // 2)]
-    planes = []
-    for plane, (rows, cols) in zip(frame.planes, [sizes[0], sizes[1], sizes[1]]):
-        data = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
-        planes.append(data[:rows, :cols].copy())
-    return tuple(planes)
+    chroma = ((frame.height + 1) // 2, (frame.width + 1) // 2)
+    return tuple(
+        np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:rows, :cols].copy()
+        for plane, (rows, cols) in zip(frame.planes, ((frame.height, frame.width), chroma, chroma))
+    )
 
 
 def encoder_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

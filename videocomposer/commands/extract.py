@@ -46,18 +46,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "without weights use `canny`")  # fmt: skip
     parser.add_argument("--mask", help="a mask image (white = hole) instead of a random mask (for `mask`), drawn on "
                         "the video's frame: the same aspect ratio")  # fmt: skip
-    parser.add_argument("--model", default=None,
+    parser.add_argument("--model",
                         help="pipeline folder whose video size and frame count are the defaults of --frames, "
                              "--height and --width (default: the installed demo model, as `generate`)")  # fmt: skip
-    parser.add_argument("--frames", type=int, default=None,
+    parser.add_argument("--frames", type=int,
                         help="frames sampled from each video (default: the model's)")  # fmt: skip
     parser.add_argument("--fps", type=float, default=4.0, help="sampling rate in frames per second")
     parser.add_argument("--raise-fps", action="store_true",
                         help="for a video too short for --frames at --fps, sample at the original's raised rate "
                              "(frames / duration + 1, with a warning) instead of refusing it")  # fmt: skip
-    parser.add_argument("--height", type=int, default=None,
+    parser.add_argument("--height", type=int,
                         help="video height (default: the model's; conditions other than motion: 1.5x)")  # fmt: skip
-    parser.add_argument("--width", type=int, default=None,
+    parser.add_argument("--width", type=int,
                         help="video width (default: the model's; conditions other than motion: 1.5x)")  # fmt: skip
     parser.set_defaults(func=run)
 

@@ -65,9 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "items.jsonl --output-dir DIR, split across processes under `accelerate launch`, resumable."
         ),
     )
-    parser.add_argument("--model", default=None, help="pipeline folder or Hub id (default: the installed demo model)")
+    parser.add_argument("--model", help="pipeline folder or Hub id (default: the installed demo model)")
     parser.add_argument("--prompt", help="text prompt (one video; or use --prompts-file)")
-    parser.add_argument("--negative-prompt", default=None, help="prompt of the unconditional branch (default '')")
+    parser.add_argument("--negative-prompt", help="prompt of the unconditional branch (default '')")
     parser.add_argument(
         "--conditions",
         help="safetensors file of condition tensors written by `videocomposer extract`: their frames "
@@ -78,7 +78,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--stroke-source-size",
         type=int,
-        default=None,
         help="render --strokes as codec vectors of a source video with this short side, then resize them as the "
         "original's mv_transforms (336 = WebVid, the released weights' distribution; default: at the condition size, "
         "as the embedded demo model was trained)",
@@ -87,12 +86,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--depth-model", default="Intel/dpt-large",
                         help="DPT depth model: a local folder, or a Hub id read from the local cache first")  # fmt: skip
     parser.add_argument("--sketch-from", help="video whose sketch (Canny, or PiDiNet with --sketch-model) is used")
-    parser.add_argument("--sketch-model", default=None, help="PiDiNet table5_pidinet.pth (default: Canny edges)")
+    parser.add_argument("--sketch-model", help="PiDiNet table5_pidinet.pth (default: Canny edges)")
     parser.add_argument(
         "--canny-thresholds",
         type=int,
         nargs=2,
-        default=None,
         metavar=("LOW", "HIGH"),
         help="Canny thresholds of --sketch-from without --sketch-model (default: the demo model's)",
     )
@@ -106,12 +104,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-preserve-unmasked", action="store_true",
                         help="with a mask, regenerate the whole frame as the original does (default: the frame "
                              "outside the mask is kept, see pipelines/inpainting.py)")  # fmt: skip
-    parser.add_argument("--frames", type=int, default=None,
+    parser.add_argument("--frames", type=int,
                         help="frames to generate (default: the conditions file's, else the model's trained length)")  # fmt: skip
     parser.add_argument(
         "--context-length",
         type=int,
-        default=None,
         help="long video: temporal window in frames (default: the model's trained length); longer videos run their "
         "temporal attention over overlapping windows",
     )
@@ -125,17 +122,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--frame-chunk-size",
         type=int,
-        default=None,
         help="run the UNet's per-frame layers and the VAE decode on this many frames at a time (less memory)",
     )
-    parser.add_argument("--height", type=int, default=None, help="video height (default: the model's native size)")
-    parser.add_argument("--width", type=int, default=None, help="video width (default: the model's native size)")
+    parser.add_argument("--height", type=int, help="video height (default: the model's native size)")
+    parser.add_argument("--width", type=int, help="video width (default: the model's native size)")
     parser.add_argument("--fps", type=float, default=4.0, help="sampling rate of source videos and output fps")
     parser.add_argument("--steps", type=int, default=50, help="denoising steps (`videocomposer demo` uses 30)")
     parser.add_argument(
         "--guidance",
         type=float,
-        default=None,
         help="classifier-free guidance scale (default: 3.0 with the demo model: the model's recommended "
         "`default_guidance_scale` in its model_index.json; the original's 9.0 for a model that names none)",
     )
