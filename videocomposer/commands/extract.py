@@ -213,9 +213,8 @@ def _extract_dataset(args: argparse.Namespace, kwargs: dict[str, dict]) -> int:
     from videocomposer.data.video_dataset import VideoTextDataset, write_cache_index, write_condition_cache
 
     state = process_state()
-    resolution = (args.height, args.width) if args.height != args.width else args.height
     dataset = VideoTextDataset(
-        args.dataset, args.captions_file, num_frames=args.frames, fps=args.fps, resolution=resolution,
+        args.dataset, args.captions_file, num_frames=args.frames, fps=args.fps, resolution=(args.height, args.width),
         conditions=args.conditions, condition_kwargs=kwargs,
     )  # fmt: skip
     with state.split_between_processes(list(range(len(dataset)))) as indices:

@@ -196,8 +196,12 @@ class VideoTextDataset(Dataset):
         if conditions is None:
             conditions = self.clip_conditions(index, start) if self.conditions else {}
         pixel_values = resize_center_crop(frames, self.height, self.width) * 2.0 - 1.0
-        prompt = self.entries[index][1]
-        return {"pixel_values": pixel_values, "prompt": prompt, "conditions": conditions, "index": index}
+        return {
+            "pixel_values": pixel_values,
+            "prompt": self.entries[index][1],
+            "conditions": conditions,
+            "index": index,
+        }
 
     def __getitem__(self, index: int) -> dict:
         if not -len(self) <= index < len(self):
