@@ -195,7 +195,7 @@ def save_video(frames: object, path: str | os.PathLike, fps: float = 8) -> Path:
     any format `condition_grid` takes. mp4 goes through ``diffusers.utils.export_to_video`` (imageio-ffmpeg, H.264;
     imageio scales an odd width or height up to the next even number); gif through PIL, which merges consecutive
     identical frames into one longer frame. The file is written atomically with the umask's permissions
-    (`videocomposer.atomic_files.atomic_path`).
+    (`videocomposer.atomic_files.atomic_path`, which also refuses a missing folder).
     """
     path = Path(path)
     extension = path.suffix.lower()
@@ -203,8 +203,6 @@ def save_video(frames: object, path: str | os.PathLike, fps: float = 8) -> Path:
         raise ValueError(f"path must end in one of {VIDEO_EXTENSIONS}, got {str(path)!r}")
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps!r}")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: {path.parent}")
     images = [PIL.Image.fromarray(frame) for frame in _single_video(frames, "frames")]
 
     with atomic_path(path) as temporary:

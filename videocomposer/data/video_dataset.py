@@ -221,8 +221,9 @@ class VideoTextDataset(Dataset):
         """Record clip ``index`` as skipped, with a warning the first time."""
         if not self._unusable[index]:
             self._unusable[index] = True
-            message = f"VideoTextDataset: skipping clip {index} ({self.video_path(index)}): {reason}"
-            warnings.warn(message, stacklevel=2)
+            warnings.warn(
+                f"VideoTextDataset: skipping clip {index} ({self.video_path(index)}): {reason}", stacklevel=2
+            )
 
     def cache_path(self, index: int, cache_dir: str | os.PathLike | None = None) -> Path:
         """Cache file of clip ``index``: the video path with separators replaced, ``.safetensors`` appended."""
