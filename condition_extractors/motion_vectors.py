@@ -262,8 +262,5 @@ class MotionVectorExtractor(ConditionExtractor):
         if codec not in VECTOR_CODECS:
             raise ValueError(f"video={path!r}: codec {codec!r} stores no motion vectors; use mode='reencode'")
         decoded = decode_sampled(path, num_frames, fps, start_time, flags2="+export_mvs")
-        fields = []
-        for frame in decoded:
-            dst, displacement = map_vectors_to_crop(*vectors_of_frame(frame), frame.height, frame.width, height, width)
-            fields.append(motion_field_from_vectors(dst, displacement, height, width))
-        return torch.stack(fields)
+        mapped = [map_vectors_to_crop(*vectors_of_frame(f), f.height, f.width, height, width) for f in decoded]
+        return torch.stack([motion_field_from_vectors(*vectors, height, width) for vectors in mapped])

@@ -108,18 +108,6 @@ def _decoded_frames(
         yield time, frame
 
 
-def _reject_still_image(path: str, container: av.container.InputContainer) -> None:
-    """A still image (FFmpeg's image demuxers: ``png_pipe``, ``jpeg_pipe``, ``image2``, ...) is not a video."""
-    kind = container.format.name
-    if kind == "image2" or kind.endswith("_pipe"):
-        container.close()
-        raise ValueError(
-            f"video={path!r}: this is a still image ({kind.removesuffix('_pipe')}), not a video; an image is taken "
-            f"as the `image` / `style_image` condition (condition_extractors.load_image, `videocomposer generate "
-            f"--image/--sketch/--style`)"
-        )
-
-
 def _duration(frame: av.VideoFrame, rate: Fraction | None) -> Fraction | None:
     """How long a decoded frame is shown: its own duration, else one frame at the stream's average rate."""
     if frame.duration and frame.time_base is not None:
@@ -145,7 +133,15 @@ def open_video_stream(path: str) -> tuple[av.container.InputContainer, av.video.
     if not container.streams.video:
         container.close()
         raise ValueError(f"video={path!r}: the file has no video stream")
-    _reject_still_image(path, container)
+    # A still image (FFmpeg's image demuxers: ``png_pipe``, ``jpeg_pipe``, ``image2``, ...) is not a video.
+    kind = container.format.name
+    if kind == "image2" or kind.endswith("_pipe"):
+        container.close()
+        raise ValueError(
+            f"video={path!r}: this is a still image ({kind.removesuffix('_pipe')}), not a video; an image is taken "
+            f"as the `image` / `style_image` condition (condition_extractors.load_image, `videocomposer generate "
+            f"--image/--sketch/--style`)"
+        )
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     return container, stream

@@ -135,9 +135,8 @@ class LongVideoMixin:
         if weighting_scheme not in WEIGHTINGS:
             raise ValueError(f"weighting_scheme: expected one of {WEIGHTINGS}, got {weighting_scheme!r}")
         length = self.unet.config.num_frames if context_length is None else context_length
-        windows = TemporalWindows(length, context_stride, weighting_scheme)
         self._long_video = LongVideoSettings(
-            windows,
+            TemporalWindows(length, context_stride, weighting_scheme),
             noise_type,
             context_stride if noise_anchor_spacing is None else noise_anchor_spacing,
             length if prompt_transition is None else prompt_transition,
