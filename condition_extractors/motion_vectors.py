@@ -239,8 +239,7 @@ class MotionVectorExtractor(ConditionExtractor):
             return self.extract_from_source(sample_video(video, frames.shape[0], fps, start_time), *frames.shape[2:])
         if self.mode == "bitstream":
             raise TypeError(f"mode='bitstream' needs a video file path, got {type(video).__name__}")
-        source = load_video(video, num_frames=frames.shape[0])
-        return self.original_recipe(source, frames.shape[2], frames.shape[3], fps)
+        return self.original_recipe(load_video(video, num_frames=frames.shape[0]), *frames.shape[2:], fps)
 
     def original_recipe(self, source: torch.Tensor, height: int, width: int, fps: float = 4.0) -> torch.Tensor:
         """The original's fields of uint8 RGB source-size frames ``(F, 3, H, W)`` (converted to yuv420p by swscale),

@@ -486,13 +486,11 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
     def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int | None) -> torch.Tensor:
         r"""Decodes latents `(B, 4, F, h, w)` to float32 video `(B, 3, F, H, W)` in [-1, 1], `decode_chunk_size` frames
         at a time (all at once when `None`)."""
-        batch_size, channels, num_frames, height, width = latents.shape
-        latents = latents / self.vae.config.scaling_factor
-        latents = latents.permute(0, 2, 1, 3, 4).reshape(batch_size * num_frames, channels, height, width)
+        batch_and_frames = latents.shape[0], latents.shape[2]
+        latents = (latents / self.vae.config.scaling_factor).permute(0, 2, 1, 3, 4).flatten(0, 1)
         chunks = latents.split(decode_chunk_size or latents.shape[0])
         frames = torch.cat([self.vae.decode(chunk.to(self.vae.dtype)).sample for chunk in chunks])
-        video = frames.reshape(batch_size, num_frames, *frames.shape[1:]).permute(0, 2, 1, 3, 4)
-        return video.float()
+        return frames.unflatten(0, batch_and_frames).permute(0, 2, 1, 3, 4).float()
 
     @torch.no_grad()
     @replace_example_docstring(EXAMPLE_DOC_STRING)
