@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+
 import numpy as np
 import PIL.Image
 import torch
@@ -51,8 +52,5 @@ class ImageExtractor(ConditionExtractor):
         self.image = image
 
     def extract(self, frames: torch.Tensor) -> torch.Tensor:
-        if self.image is None:
-            first = frames[0]
-        else:
-            first = load_image(self.image, frames.shape[2], frames.shape[3]).to(frames.device)
+        first = frames[0] if self.image is None else load_image(self.image, *frames.shape[2:]).to(frames.device)
         return first.unsqueeze(0).expand(frames.shape[0], -1, -1, -1).float().clone()

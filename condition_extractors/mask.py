@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+
 import cv2
 import numpy as np
 import PIL.Image
@@ -79,15 +80,8 @@ def rectangle_mask(
 def uncrop_mask(rng: np.random.Generator, height: int = MASK_SIZE, width: int = MASK_SIZE) -> np.ndarray:
     """One half of the frame (top, bottom, left or right, equally likely) is the hole, float32 {0, 1}."""
     mask = np.zeros((height, width), np.float32)
-    side = rng.integers(4)
-    if side == 0:
-        mask[: height // 2] = 1.0
-    elif side == 1:
-        mask[height // 2 :] = 1.0
-    elif side == 2:
-        mask[:, : width // 2] = 1.0
-    else:
-        mask[:, width // 2 :] = 1.0
+    halves = (np.s_[: height // 2], np.s_[height // 2 :], np.s_[:, : width // 2], np.s_[:, width // 2 :])
+    mask[halves[rng.integers(4)]] = 1.0
     return mask
 
 

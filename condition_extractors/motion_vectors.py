@@ -26,6 +26,7 @@ from __future__ import annotations
 import fractions
 import os
 from collections.abc import Sequence
+
 import av
 import numpy as np
 import torch
@@ -62,8 +63,7 @@ def motion_field_from_vectors(dst_xy: ArrayLike, displacement: ArrayLike, height
         channel 0 = dx, channel 1 = dy at each destination pixel, zeros elsewhere. When two vectors share a
         destination, the later one in the input wins.
     """
-    dst = np.asarray(dst_xy.detach().cpu() if isinstance(dst_xy, torch.Tensor) else dst_xy)
-    disp = np.asarray(displacement.detach().cpu() if isinstance(displacement, torch.Tensor) else displacement)
+    dst, disp = (np.asarray(a.detach().cpu() if isinstance(a, torch.Tensor) else a) for a in (dst_xy, displacement))
     if dst.ndim != 2 or dst.shape[1] != 2:
         raise ValueError(f"dst_xy must be (N, 2), got shape {dst.shape}")
     if disp.shape != dst.shape:
@@ -81,17 +81,14 @@ def motion_field_from_vectors(dst_xy: ArrayLike, displacement: ArrayLike, height
     # keep the last vector per destination pixel: the first occurrence in the reversed order
     _, first_reversed = np.unique((y * width + x)[::-1], return_index=True)
     keep = len(x) - 1 - first_reversed
-    field[0, y[keep], x[keep]] = disp[keep, 0]
-    field[1, y[keep], x[keep]] = disp[keep, 1]
+    field[:, y[keep], x[keep]] = disp[keep].T
     return torch.from_numpy(field)
 
 
 def vectors_of_frame(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray]:
     """``(dst_xy, displacement)`` of a decoded frame's exported motion vectors (empty for I-frames)."""
     side_data = frame.side_data.get("MOTION_VECTORS")
-    if frame.pict_type == av.video.frame.PictureType.I or side_data is None:
-        return np.zeros((0, 2), np.int64), np.zeros((0, 2), np.float32)
-    vectors = side_data.to_ndarray()
+    vectors = () if frame.pict_type == av.video.frame.PictureType.I or side_data is None else side_data.to_ndarray()
     if len(vectors) == 0:
         return np.zeros((0, 2), np.int64), np.zeros((0, 2), np.float32)
     dst = np.stack([vectors["dst_x"], vectors["dst_y"]], axis=1).astype(np.int64)
@@ -127,12 +124,11 @@ def yuv420p_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.nda
     """The Y, U, V planes of a yuv420p frame as ``(H, W)``, ``(ceil(H/2), ceil(W/2))`` uint8 arrays (copies)."""
     if frame.format.name != "yuv420p":
         raise ValueError(f"expected a yuv420p frame, got {frame.format.name}")
-    sizes = [(frame.height, frame.width), ((frame.height + 1) // 2, (frame.width + 1) // 2)]
-    planes = []
-    for plane, (rows, cols) in zip(frame.planes, [sizes[0], sizes[1], sizes[1]]):
-        data = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
-        planes.append(data[:rows, :cols].copy())
-    return planes[0], planes[1], planes[2]
+    chroma = ((frame.height + 1) // 2, (frame.width + 1) // 2)
+    return tuple(
+        np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:rows, :cols].copy()
+        for plane, (rows, cols) in zip(frame.planes, ((frame.height, frame.width), chroma, chroma))
+    )
 
 
 def encoder_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -225,11 +221,7 @@ class MotionVectorExtractor(ConditionExtractor):
         packets.extend(encoder.encode(None))
         decoder = av.CodecContext.create("mpeg4", "r")
         decoder.options = {"flags2": "+export_mvs"}
-        decoded = []
-        for packet in packets:
-            decoded.extend(decoder.decode(packet))
-        decoded.extend(decoder.decode(None))
-        return decoded
+        return [frame for packet in (*packets, None) for frame in decoder.decode(packet)]
 
     def extract_from_source(self, clip: SampledClip, height: int, width: int) -> torch.Tensor | None:
         if self.mode == "original":
@@ -247,8 +239,7 @@ class MotionVectorExtractor(ConditionExtractor):
             return self.extract_from_source(sample_video(video, frames.shape[0], fps, start_time), *frames.shape[2:])
         if self.mode == "bitstream":
             raise TypeError(f"mode='bitstream' needs a video file path, got {type(video).__name__}")
-        source = load_video(video, num_frames=frames.shape[0])
-        return self.original_recipe(source, frames.shape[2], frames.shape[3], fps)
+        return self.original_recipe(load_video(video, num_frames=frames.shape[0]), *frames.shape[2:], fps)
 
     def original_recipe(self, source: torch.Tensor, height: int, width: int, fps: float = 4.0) -> torch.Tensor:
         """The original's fields of uint8 RGB source-size frames ``(F, 3, H, W)`` (converted to yuv420p by swscale),
@@ -270,8 +261,5 @@ class MotionVectorExtractor(ConditionExtractor):
         if codec not in VECTOR_CODECS:
             raise ValueError(f"video={path!r}: codec {codec!r} stores no motion vectors; use mode='reencode'")
         decoded = decode_sampled(path, num_frames, fps, start_time, flags2="+export_mvs")
-        fields = []
-        for frame in decoded:
-            dst, displacement = map_vectors_to_crop(*vectors_of_frame(frame), frame.height, frame.width, height, width)
-            fields.append(motion_field_from_vectors(dst, displacement, height, width))
-        return torch.stack(fields)
+        mapped = [map_vectors_to_crop(*vectors_of_frame(f), f.height, f.width, height, width) for f in decoded]
+        return torch.stack([motion_field_from_vectors(*vectors, height, width) for vectors in mapped])

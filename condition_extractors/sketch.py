@@ -8,7 +8,9 @@ Simo-Serra sketch-simplification GAN. Result: bright strokes on dark, [0, 1].
 from __future__ import annotations
 
 import os
+
 import torch
+import torchvision.transforms.functional as TF
 
 from .base import ConditionExtractor, register_extractor
 from .image import ImageInput, load_image
@@ -69,11 +71,9 @@ class SketchExtractor(ConditionExtractor):
     def sketch(self, frames: torch.Tensor) -> torch.Tensor:
         """``(F, 3, H, W)`` in [0, 1] -> ``(F, 1, H, W)`` sketches in [0, 1]."""
         parameter = next(self.model.parameters())
-        mean = torch.tensor(IMAGENET_MEAN, device=parameter.device, dtype=parameter.dtype).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=parameter.device, dtype=parameter.dtype).view(1, 3, 1, 1)
         sketches = []
         for chunk in frames.split(self.batch_size):
-            edges = self.model((chunk.to(parameter.device, parameter.dtype) - mean) / std)
+            edges = self.model(TF.normalize(chunk.to(parameter.device, parameter.dtype), IMAGENET_MEAN, IMAGENET_STD))
             if isinstance(edges, (list, tuple)):
                 edges = edges[-1]
             if self.simplifier is not None:
@@ -81,8 +81,7 @@ class SketchExtractor(ConditionExtractor):
             sketches.append(edges.float().clamp_(0.0, 1.0).cpu())
         return torch.cat(sketches)
 
-    def extract(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.sketch(frames)
+    extract = sketch
 
 
 @register_extractor
@@ -104,8 +103,5 @@ class SingleSketchExtractor(SketchExtractor):
         self.image = image
 
     def extract(self, frames: torch.Tensor) -> torch.Tensor:
-        if self.image is None:
-            first = frames[:1]
-        else:
-            first = load_image(self.image, frames.shape[2], frames.shape[3]).unsqueeze(0)
+        first = frames[:1] if self.image is None else load_image(self.image, *frames.shape[2:]).unsqueeze(0)
         return self.sketch(first).expand(frames.shape[0], -1, -1, -1).clone()

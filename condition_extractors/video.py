@@ -108,18 +108,6 @@ def _decoded_frames(
         yield time, frame
 
 
-def _reject_still_image(path: str, container: av.container.InputContainer) -> None:
-    """A still image (FFmpeg's image demuxers: ``png_pipe``, ``jpeg_pipe``, ``image2``, ...) is not a video."""
-    kind = container.format.name
-    if kind == "image2" or kind.endswith("_pipe"):
-        container.close()
-        raise ValueError(
-            f"video={path!r}: this is a still image ({kind.removesuffix('_pipe')}), not a video; an image is taken "
-            f"as the `image` / `style_image` condition (condition_extractors.load_image, `videocomposer generate "
-            f"--image/--sketch/--style`)"
-        )
-
-
 def _duration(frame: av.VideoFrame, rate: Fraction | None) -> Fraction | None:
     """How long a decoded frame is shown: its own duration, else one frame at the stream's average rate."""
     if frame.duration and frame.time_base is not None:
@@ -145,7 +133,15 @@ def open_video_stream(path: str) -> tuple[av.container.InputContainer, av.video.
     if not container.streams.video:
         container.close()
         raise ValueError(f"video={path!r}: the file has no video stream")
-    _reject_still_image(path, container)
+    # A still image (FFmpeg's image demuxers: ``png_pipe``, ``jpeg_pipe``, ``image2``, ...) is not a video.
+    kind = container.format.name
+    if kind == "image2" or kind.endswith("_pipe"):
+        container.close()
+        raise ValueError(
+            f"video={path!r}: this is a still image ({kind.removesuffix('_pipe')}), not a video; an image is taken "
+            f"as the `image` / `style_image` condition (condition_extractors.load_image, `videocomposer generate "
+            f"--image/--sketch/--style`)"
+        )
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     return container, stream
@@ -224,8 +220,9 @@ class SampledClip:
     def rgb(self) -> torch.Tensor:
         """uint8 ``(F, 3, H, W)`` RGB frames (converted once, then cached)."""
         if self._rgb is None:
-            self._rgb = torch.from_numpy(np.stack([f.to_ndarray(format="rgb24") for f in self.frames]))
-            self._rgb = self._rgb.permute(0, 3, 1, 2)
+            self._rgb = torch.from_numpy(np.stack([f.to_ndarray(format="rgb24") for f in self.frames])).permute(
+                0, 3, 1, 2
+            )
         return self._rgb
 
 
@@ -351,11 +348,11 @@ def resize_crop_geometry(in_height: int, in_width: int, height: int, width: int)
     return resized_height, resized_width, (resized_height - height) // 2, (resized_width - width) // 2
 
 
-def resize_center_crop(frames: torch.Tensor, height: int, width: int, antialias: bool = True) -> torch.Tensor:
+def resize_center_crop(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Resize ``(F, C, H, W)`` frames so the short side fits, centre-crop to ``height x width``.
 
     uint8 input is read as [0, 255], float input must already be in [0, 1]; returns float32 in [0, 1]. Bilinear with
-    antialiasing (``antialias=True``), so downscaling does not alias.
+    antialiasing, so downscaling does not alias.
     """
     if not isinstance(frames, torch.Tensor) or frames.ndim != 4:
         raise ValueError(f"frames must be a (F, C, H, W) tensor, got {getattr(frames, 'shape', type(frames))}")
@@ -371,7 +368,7 @@ def resize_center_crop(frames: torch.Tensor, height: int, width: int, antialias:
             frames.float(),
             size=(resized_height, resized_width),
             mode="bilinear",
-            antialias=antialias,
+            antialias=True,
             align_corners=False,
         )
     return frames[:, :, top : top + height, left : left + width].float().clamp(0.0, 1.0).contiguous()

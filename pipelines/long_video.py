@@ -30,7 +30,7 @@ from diffusers.utils import logging
 
 from videocomposer.models.temporal_windows import WEIGHTINGS, TemporalWindows
 
-from .long_video_noise import NOISE_TYPES, long_video_noise
+from .long_video_noise import NOISE_TYPES
 
 logger = logging.get_logger(__name__)
 
@@ -87,7 +87,7 @@ def split_prompt_segments(prompt: Any, num_frames: int) -> tuple[Any, list[tuple
                 "`prompt` has to be a string, a list of strings (one per video), or a list of (start_frame, text) "
                 f"segments for one video, got the item {item!r}."
             )
-        segments.append((item[0], item[1]))
+        segments.append(tuple(item))
     starts = [start for start, _ in segments]
     if starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:])) or starts[-1] >= num_frames:
         raise ValueError(
@@ -135,9 +135,8 @@ class LongVideoMixin:
         if weighting_scheme not in WEIGHTINGS:
             raise ValueError(f"weighting_scheme: expected one of {WEIGHTINGS}, got {weighting_scheme!r}")
         length = self.unet.config.num_frames if context_length is None else context_length
-        windows = TemporalWindows(length, context_stride, weighting_scheme)
         self._long_video = LongVideoSettings(
-            windows,
+            TemporalWindows(length, context_stride, weighting_scheme),
             noise_type,
             context_stride if noise_anchor_spacing is None else noise_anchor_spacing,
             length if prompt_transition is None else prompt_transition,
@@ -175,19 +174,6 @@ class LongVideoMixin:
         self.stc_encoder.set_temporal_windows(windows)
         return settings
 
-    def prepare_long_video_noise(
-        self,
-        shape: tuple[int, ...],
-        settings: LongVideoSettings,
-        generator: torch.Generator | list[torch.Generator] | None,
-        device: torch.device,
-        dtype: torch.dtype,
-    ) -> torch.Tensor:
-        """Initial noise of `settings.noise_type` (before `init_noise_sigma` scaling)."""
-        return long_video_noise(
-            shape, settings.noise_type, settings.windows, settings.noise_anchor_spacing, generator, device, dtype
-        )
-
     def encode_prompt_segments(
         self,
         segments: list[tuple[int, str]],
@@ -200,8 +186,7 @@ class LongVideoMixin:
         """Per-frame prompt embeddings `(num_videos_per_prompt, F, L, D)` of the segments (and the negative embedding
         broadcast to the same layout)."""
         settings = self.long_video_settings or LongVideoSettings(TemporalWindows(self.unet.config.num_frames))
-        texts = [text for _, text in segments]
-        embeds = self._encode_text(texts, device).to(dtype)  # (S, L, D)
+        embeds = self._encode_text([text for _, text in segments], device).to(dtype)  # (S, L, D)
         weights = prompt_segment_weights([s for s, _ in segments], num_frames, settings.prompt_transition)
         per_frame = torch.einsum("sf,sld->fld", weights.to(device=device, dtype=dtype), embeds)
         prompt_embeds = per_frame[None].expand(num_videos_per_prompt, -1, -1, -1)

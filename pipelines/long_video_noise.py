@@ -26,10 +26,6 @@ from videocomposer.motion.bspline import uniform_quadratic_weights
 NOISE_TYPES = ("random", "shuffle_context", "bspline")
 
 
-def _permutation_generator(generator: torch.Generator | list[torch.Generator] | None) -> torch.Generator | None:
-    return generator[0] if isinstance(generator, list) else generator
-
-
 def freenoise_noise(
     shape: tuple[int, ...],
     windows: TemporalWindows,
@@ -40,7 +36,7 @@ def freenoise_noise(
     """FreeNoise-rescheduled noise of `shape` `(B, C, F, h, w)` (see the module docstring)."""
     noise = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
     num_frames, length, stride = shape[2], windows.context_length, windows.context_stride
-    permutation_generator = _permutation_generator(generator)
+    permutation_generator = generator[0] if isinstance(generator, list) else generator
     for start in range(length, num_frames, stride):
         block = min(stride, num_frames - start)
         order = torch.randperm(

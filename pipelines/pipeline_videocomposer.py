@@ -24,6 +24,7 @@ from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 
 from .inpainting import prepare_latent_blend
 from .long_video import LongVideoMixin, split_prompt_segments
+from .long_video_noise import long_video_noise
 from .model_index import PIPELINE_CLASS_NAME, write_loadable_model_index
 from .pipeline_output import VideoComposerPipelineOutput
 
@@ -66,12 +67,12 @@ def _check_guidance_scale(value: float, name: str) -> None:
         raise ValueError(f"`{name}` has to be a finite number, got {value!r}.")
 
 
-
 def scheduler_step_limit(scheduler) -> int:
     """The most denoising steps ``scheduler`` takes: one per training timestep, less its offset (DDIM's
     ``steps_offset=1`` puts a 1000th step on timestep 1000, past the last one, 999)."""
     config = scheduler.config
     return config.num_train_timesteps - int(config.get("steps_offset", 0) or 0)
+
 
 class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipeline):
     r"""
@@ -240,12 +241,12 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
             if negatives:
                 negative_prompt_embeds = encoded[len(prompts) :]
         dtype = dtype or self.text_encoder.dtype
-        prompt_embeds = prompt_embeds.to(device=device, dtype=dtype)
-        prompt_embeds = prompt_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
-        if negative_prompt_embeds is not None:
-            negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype)
-            negative_prompt_embeds = negative_prompt_embeds.repeat_interleave(num_videos_per_prompt, dim=0)
-        return prompt_embeds, negative_prompt_embeds
+        return tuple(
+            None
+            if embeds is None
+            else embeds.to(device=device, dtype=dtype).repeat_interleave(num_videos_per_prompt, 0)
+            for embeds in (prompt_embeds, negative_prompt_embeds)
+        )
 
     def encode_image(self, style_image: PIL.Image.Image | list[PIL.Image.Image], device: torch.device) -> torch.Tensor:
         r"""Pooled, projected CLIP image embeddings `(N, D)` of the style image(s)."""
@@ -314,8 +315,10 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
                 raise ValueError(f"`{name}` has to be a positive integer, got {value!r}.")
         step_limit = scheduler_step_limit(self.scheduler)
         if num_inference_steps > step_limit:
-            raise ValueError(f"`num_inference_steps` has to be at most {step_limit} for this scheduler (one step per "
-                             f"training timestep, less its offset), got {num_inference_steps}.")
+            raise ValueError(
+                f"`num_inference_steps` has to be at most {step_limit} for this scheduler (one step per "
+                f"training timestep, less its offset), got {num_inference_steps}."
+            )
         _check_guidance_scale(guidance_scale, "guidance_scale")
         if output_type not in ("np", "pt", "pil", "latent"):
             raise ValueError(f"`output_type` has to be one of 'np', 'pt', 'pil', 'latent', got {output_type!r}.")
@@ -345,10 +348,13 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
                                      ("image_embeds", image_embeds, self.unet.config.image_embed_dim)):  # fmt: skip
             if embeds is None:
                 continue
-            expected = (f"(B, L, {width_})" if name != "image_embeds" else f"(1 or {batch_size}, {width_})")
+            expected = f"(B, L, {width_})" if name != "image_embeds" else f"(1 or {batch_size}, {width_})"
             ndim = 3 if name != "image_embeds" else 2
-            if not isinstance(embeds, torch.Tensor) or embeds.ndim != ndim or embeds.shape[-1] != width_ or (
-                ndim == 2 and embeds.shape[0] not in (1, batch_size)
+            if (
+                not isinstance(embeds, torch.Tensor)
+                or embeds.ndim != ndim
+                or embeds.shape[-1] != width_
+                or (ndim == 2 and embeds.shape[0] not in (1, batch_size))
             ):
                 shape = tuple(embeds.shape) if isinstance(embeds, torch.Tensor) else type(embeds).__name__
                 raise ValueError(f"`{name}` has to be a tensor {expected}, got {shape}.")
@@ -474,29 +480,17 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         self, generator: torch.Generator | list[torch.Generator] | None, eta: float
     ) -> dict[str, Any]:
         # eta (DDIM's η) and generator only go to schedulers whose `step` takes them.
-        parameters = set(inspect.signature(self.scheduler.step).parameters)
-        kwargs: dict[str, Any] = {}
-        if "eta" in parameters:
-            kwargs["eta"] = eta
-        if "generator" in parameters:
-            kwargs["generator"] = generator
-        return kwargs
+        parameters = inspect.signature(self.scheduler.step).parameters
+        return {key: value for key, value in (("eta", eta), ("generator", generator)) if key in parameters}
 
     def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int | None) -> torch.Tensor:
         r"""Decodes latents `(B, 4, F, h, w)` to float32 video `(B, 3, F, H, W)` in [-1, 1], `decode_chunk_size` frames
         at a time (all at once when `None`)."""
-        batch_size, channels, num_frames, height, width = latents.shape
-        latents = latents / self.vae.config.scaling_factor
-        latents = latents.permute(0, 2, 1, 3, 4).reshape(batch_size * num_frames, channels, height, width)
-        chunk = decode_chunk_size or latents.shape[0]
-        frames = torch.cat(
-            [
-                self.vae.decode(latents[i : i + chunk].to(self.vae.dtype)).sample
-                for i in range(0, latents.shape[0], chunk)
-            ]
-        )
-        video = frames.reshape(batch_size, num_frames, *frames.shape[1:]).permute(0, 2, 1, 3, 4)
-        return video.float()
+        batch_and_frames = latents.shape[0], latents.shape[2]
+        latents = (latents / self.vae.config.scaling_factor).permute(0, 2, 1, 3, 4).flatten(0, 1)
+        chunks = latents.split(decode_chunk_size or latents.shape[0])
+        frames = torch.cat([self.vae.decode(chunk.to(self.vae.dtype)).sample for chunk in chunks])
+        return frames.unflatten(0, batch_and_frames).permute(0, 2, 1, 3, 4).float()
 
     @torch.no_grad()
     @replace_example_docstring(EXAMPLE_DOC_STRING)
@@ -598,11 +592,12 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         guidance_scale = self.config.default_guidance_scale if guidance_scale is None else guidance_scale
         keywords = dict(motion_vectors=motion_vectors, depth=depth, sketch=sketch, single_sketch=single_sketch,
                         masked_video=masked_video, mask=mask, image=image)  # fmt: skip
-        twice = sorted(k for k, v in (conditions or {}).items() if v is not None and keywords.get(k) is not None)
+        conditions = conditions or {}
+        twice = sorted(k for k, v in conditions.items() if v is not None and keywords.get(k) is not None)
         if twice:
             raise ValueError(f"`conditions` and the keyword arguments both give {twice}; give each condition once.")
         prompt, prompt_segments = split_prompt_segments(prompt, num_frames)
-        given = {**(conditions or {}), **{key: value for key, value in keywords.items() if value is not None}}
+        given = {**conditions, **{key: value for key, value in keywords.items() if value is not None}}
         conditions = self.condition_processor.preprocess(given, num_frames)
         self.check_inputs(
             prompt=prompt,
@@ -673,7 +668,15 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         self._num_timesteps = len(timesteps)
         shape = (batch_size * num_videos_per_prompt, self.unet.config.in_channels, num_frames, *latent_size)
         if latents is None and long_video is not None:
-            latents = self.prepare_long_video_noise(shape, long_video, generator, device, dtype)
+            latents = long_video_noise(
+                shape,
+                long_video.noise_type,
+                long_video.windows,
+                long_video.noise_anchor_spacing,
+                generator,
+                device,
+                dtype,
+            )
         latents = self.prepare_latents(shape, dtype, device, generator, latents)
         extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
         blend = None

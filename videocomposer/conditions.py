@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -79,8 +80,7 @@ class ConditionSpec:
         """The STC encoder's `(B, channels, F, H, W)` input from this condition's checked input tensors."""
         if self.combine is not None:
             return self.combine(inputs)
-        tensors = [inputs[key] for key in self.inputs]
-        return tensors[0] if len(tensors) == 1 else torch.cat(tensors, dim=1)
+        return torch.cat([inputs[key] for key in self.inputs], dim=1)
 
 
 def _masked_video_and_keep_mask(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -94,13 +94,20 @@ def _masked_video_and_keep_mask(inputs: dict[str, torch.Tensor]) -> torch.Tensor
 BUILT_IN_CONDITIONS: tuple[ConditionSpec, ...] = (
     ConditionSpec("depth", 1, value_range=(0.0, 10.0), display="colormap"),  # MiDaS inverse depth / 20, clamped
     ConditionSpec("local_image", 3, inputs={"image": 3}, single_frame=True, extractors=("image",)),
-    ConditionSpec("motion", 2, inputs={"motion_vectors": 2}, value_range=None, scale=1.0, pixel_units=True,
-                  display="flow"),  # fmt: skip
+    ConditionSpec(
+        "motion", 2, inputs={"motion_vectors": 2}, value_range=None, scale=1.0, pixel_units=True, display="flow"
+    ),  # fmt: skip
     ConditionSpec("canny", 1, extractors=()),
     ConditionSpec("sketch", 1, extractors=("sketch", "canny")),
     ConditionSpec("single_sketch", 1, single_frame=True),
-    ConditionSpec("masked", 4, inputs={"masked_video": 3, "mask": 1}, extractors=("mask",), display="masked",
-                  combine=_masked_video_and_keep_mask),  # fmt: skip
+    ConditionSpec(
+        "masked",
+        4,
+        inputs={"masked_video": 3, "mask": 1},
+        extractors=("mask",),
+        display="masked",
+        combine=_masked_video_and_keep_mask,
+    ),  # fmt: skip
 )
 #: The conditions of the released checkpoint (an `STCEncoder`'s default).
 RELEASE_CONDITION_NAMES: tuple[str, ...] = ("depth", "local_image", "motion", "sketch", "single_sketch", "masked")
@@ -116,7 +123,7 @@ def register_condition(spec: ConditionSpec) -> ConditionSpec:
         if _REGISTRY[spec.name] != spec:
             raise ValueError(f"condition name {spec.name!r} is already registered as {_REGISTRY[spec.name]}")
         return _REGISTRY[spec.name]
-    taken = {key: other.name for other in _REGISTRY.values() if other.name != spec.name for key in other.inputs}
+    taken = {key: other.name for other in _REGISTRY.values() for key in other.inputs}
     clash = sorted(key for key in spec.inputs if key in taken)
     if clash:
         raise ValueError(f"condition {spec.name!r}: input keyword(s) {clash} already feed {taken[clash[0]]!r}")
@@ -128,7 +135,7 @@ def register_condition(spec: ConditionSpec) -> ConditionSpec:
 def _load_entry_points() -> None:
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         spec = entry_point.load()
-        spec = spec() if callable(spec) and not isinstance(spec, ConditionSpec) else spec
+        spec = spec() if callable(spec) else spec
         if not isinstance(spec, ConditionSpec) or spec.name != entry_point.name:
             raise TypeError(f"entry point {entry_point.name!r} ({entry_point.value}) must give a ConditionSpec of "
                             f"that name, got {spec!r}")  # fmt: skip
@@ -143,11 +150,11 @@ def condition_specs() -> tuple[ConditionSpec, ...]:
 
 def get_condition(name: str) -> ConditionSpec:
     """The spec of the STC condition `name`; an unknown name is a ValueError naming it."""
-    spec = next((spec for spec in condition_specs() if spec.name == name), None)
-    if spec is None:
-        raise ValueError(f"unknown condition {name!r}; known: {[spec.name for spec in condition_specs()]} "
+    _load_entry_points()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown condition {name!r}; known: {list(_REGISTRY)} "
                          f"(add one with videocomposer.conditions.register_condition)")  # fmt: skip
-    return spec
+    return _REGISTRY[name]
 
 
 def condition_of_input(keyword: str) -> ConditionSpec:
@@ -159,13 +166,21 @@ def condition_of_input(keyword: str) -> ConditionSpec:
                      f"with videocomposer.conditions.register_condition)")  # fmt: skip
 
 
+def _specs_of(keywords: Iterable[str]) -> dict[str, ConditionSpec]:
+    """STC name -> spec of the conditions the pipeline keywords `keywords` feed, in first-seen order."""
+    return {spec.name: spec for spec in map(condition_of_input, keywords)}
+
+
 def condition_inputs() -> tuple[str, ...]:
     """Every pipeline condition keyword, in the schema's order."""
     return tuple(key for spec in condition_specs() for key in spec.inputs)
 
 
 def video_size(
-    unet_config: Mapping, vae_scale_factor: int, num_frames: int | None = None, height: int | None = None,
+    unet_config: Mapping,
+    vae_scale_factor: int,
+    num_frames: int | None = None,
+    height: int | None = None,
     width: int | None = None,
 ) -> tuple[int | None, int, int]:
     """`(num_frames, height, width)` with every `None` replaced by the model's native size (`unet` config's
@@ -200,10 +215,8 @@ class ConditionProcessor:
         channels = spec.inputs[keyword]
         readable = channels in (1, 3) and spec.value_range is not None
         images = [value] if isinstance(value, PIL.Image.Image) else value if isinstance(value, (list, tuple)) else ()
-        if isinstance(value, torch.Tensor):
-            tensor = value
-        elif isinstance(value, np.ndarray):
-            tensor = torch.from_numpy(value)
+        if isinstance(value, (torch.Tensor, np.ndarray)):
+            tensor = torch.as_tensor(value)
         elif readable and images and all(isinstance(image, PIL.Image.Image) for image in images):
             sizes = {image.size for image in images}
             if len(sizes) != 1:
@@ -212,7 +225,7 @@ class ConditionProcessor:
             frames = np.stack([np.asarray(image.convert(mode), dtype=np.float32) / 255.0 for image in images])
             tensor = torch.from_numpy(frames.reshape(*frames.shape[:3], -1)).permute(3, 0, 1, 2)[None]
             low, high = spec.value_range
-            tensor = tensor * (high - low) + low if (low, high) != (0.0, 1.0) else tensor
+            tensor = tensor * (high - low) + low
         else:
             allowed = "a torch.Tensor, a np.ndarray" + (" or (a list of) PIL images" if readable else "")
             raise TypeError(f"`{keyword}` must be {allowed}, got {type(value).__name__}.")
@@ -229,12 +242,17 @@ class ConditionProcessor:
         return {key: self.to_tensor(key, value, num_frames) for key, value in inputs.items() if value is not None}
 
     def check_shapes(
-        self, shapes: Mapping[str, Sequence[int]], *, num_frames: int, height: int, width: int,
+        self,
+        shapes: Mapping[str, Sequence[int]],
+        *,
+        num_frames: int,
+        height: int,
+        width: int,
         batch_size: int | None = None,
     ) -> None:
         """Raise `ValueError` naming the input when the shapes `(B, C, F, H, W)` do not fit a `num_frames` x `height`
         x `width` video of this encoder (needs no tensor: the CLI checks a conditions file's header with it)."""
-        for spec in {condition_of_input(key).name: condition_of_input(key) for key in shapes}.values():
+        for spec in _specs_of(shapes).values():
             given = [key for key in spec.inputs if key in shapes]
             if len(given) != len(spec.inputs):
                 raise ValueError(f"{' and '.join(f'`{k}`' for k in spec.inputs)} have to be given together.")
@@ -242,37 +260,42 @@ class ConditionProcessor:
                 raise ValueError(f"`{given[0]}`: the stc_encoder was not built with the {spec.name!r} condition; it "
                                  f"has {list(self.condition_channels)}.")  # fmt: skip
             if self.condition_channels[spec.name] != spec.channels:
-                raise ValueError(f"`{given[0]}`: the stc_encoder's {spec.name!r} branch takes "
-                                 f"{self.condition_channels[spec.name]} channels, the schema's {spec.channels}.")
+                raise ValueError(
+                    f"`{given[0]}`: the stc_encoder's {spec.name!r} branch takes "
+                    f"{self.condition_channels[spec.name]} channels, the schema's {spec.channels}."
+                )
+            first = given[0]
             for key in given:
-                self._check_shape(spec, key, tuple(shapes[key]), num_frames, height, width, batch_size)
-                first = given[0]
-                if tuple(shapes[key][-2:]) != tuple(shapes[first][-2:]):
-                    raise ValueError(f"`{key}` {tuple(shapes[key])} and `{first}` {tuple(shapes[first])} have to "
-                                     "share their frame size.")  # fmt: skip
-
-    @staticmethod
-    def _check_shape(spec: ConditionSpec, key: str, shape: tuple[int, ...], num_frames: int, height: int, width: int,
-                     batch_size: int | None) -> None:  # fmt: skip
-        channels = spec.inputs[key]
-        if len(shape) != 5:
-            raise ValueError(f"`{key}` has to be 5-D (B, {channels}, F, H, W), got shape {shape}.")
-        b, c, f, h, w = shape
-        if c != channels:
-            raise ValueError(f"`{key}` has to have {channels} channels, got shape {shape}.")
-        if f != num_frames:
-            raise ValueError(f"`{key}` has {f} frames but `num_frames` is {num_frames}; give one frame per video "
-                             f"frame, or a single frame to repeat over every frame (condition {f}x{h}x{w}, video "
-                             f"{num_frames}x{height}x{width}).")  # fmt: skip
-        if h * width != w * height:
-            raise ValueError(f"`{key}` is {h}x{w}, whose aspect ratio differs from height x width = {height}x{width}; "
-                             "conditions are never resized, give them at the video's aspect ratio.")  # fmt: skip
-        if spec.pixel_units and (h, w) != spec.size(height, width):
-            raise ValueError(f"`{key}` is {h}x{w} but the video is {height}x{width}: its values are pixel "
-                             f"displacements, so it has to be {'x'.join(map(str, spec.size(height, width)))} "
-                             "(extract it at the video's size).")  # fmt: skip
-        if batch_size is not None and b not in (1, batch_size):
-            raise ValueError(f"`{key}` has batch {b}, which cannot broadcast to {batch_size} prompts.")
+                shape = tuple(shapes[key])
+                channels = spec.inputs[key]
+                if len(shape) != 5:
+                    raise ValueError(f"`{key}` has to be 5-D (B, {channels}, F, H, W), got shape {shape}.")
+                b, c, f, h, w = shape
+                if c != channels:
+                    raise ValueError(f"`{key}` has to have {channels} channels, got shape {shape}.")
+                if f != num_frames:
+                    raise ValueError(
+                        f"`{key}` has {f} frames but `num_frames` is {num_frames}; give one frame per video "
+                        f"frame, or a single frame to repeat over every frame (condition {f}x{h}x{w}, video "
+                        f"{num_frames}x{height}x{width})."
+                    )
+                if h * width != w * height:
+                    raise ValueError(
+                        f"`{key}` is {h}x{w}, whose aspect ratio differs from height x width = {height}x{width}; "
+                        "conditions are never resized, give them at the video's aspect ratio."
+                    )
+                if spec.pixel_units and (h, w) != spec.size(height, width):
+                    raise ValueError(
+                        f"`{key}` is {h}x{w} but the video is {height}x{width}: its values are pixel "
+                        f"displacements, so it has to be {'x'.join(map(str, spec.size(height, width)))} "
+                        "(extract it at the video's size)."
+                    )
+                if batch_size is not None and b not in (1, batch_size):
+                    raise ValueError(f"`{key}` has batch {b}, which cannot broadcast to {batch_size} prompts.")
+                if shape[-2:] != tuple(shapes[first][-2:]):
+                    raise ValueError(
+                        f"`{key}` {shape} and `{first}` {tuple(shapes[first])} have to share their frame size."
+                    )
 
     def check(
         self, inputs: Mapping[str, torch.Tensor], *, num_frames: int, height: int, width: int, batch_size: int
@@ -293,12 +316,28 @@ class ConditionProcessor:
         inputs: Mapping[str, torch.Tensor], batch_size: int, device: torch.device, dtype: torch.dtype
     ) -> dict[str, torch.Tensor]:
         """STC name -> `(batch_size, C, F, H, W)` tensor on `device` in `dtype`, from checked inputs."""
-        specs = {condition_of_input(key).name: condition_of_input(key) for key in inputs}
         return {
-            name: spec.to_stc({key: inputs[key].to(device=device, dtype=dtype).expand(batch_size, -1, -1, -1, -1)
-                               for key in spec.inputs})  # fmt: skip
-            for name, spec in specs.items()
+            name: spec.to_stc(
+                {
+                    key: inputs[key].to(device=device, dtype=dtype).expand(batch_size, -1, -1, -1, -1)
+                    for key in spec.inputs
+                }
+            )  # fmt: skip
+            for name, spec in _specs_of(inputs).items()
         }
+
+
+def save_condition_file(
+    path: str | os.PathLike, conditions: Mapping[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> None:
+    """Write condition tensors (pipeline keyword -> tensor) atomically to the safetensors file
+    `videocomposer generate --conditions` reads."""
+    from safetensors.torch import save_file
+
+    from .atomic_files import atomic_path
+
+    with atomic_path(path) as temporary:
+        save_file({key: value.contiguous() for key, value in conditions.items()}, str(temporary), metadata=metadata)
 
 
 def summation_order(names: Iterable[str]) -> list[str]:
@@ -307,4 +346,3 @@ def summation_order(names: Iterable[str]) -> list[str]:
     names = set(names)
     known = [spec.name for spec in BUILT_IN_CONDITIONS if spec.name in names]
     return known + sorted(names - set(known))
-

@@ -30,11 +30,8 @@ def _single_video(frames: object, name: str) -> np.ndarray:
     ``(1, F, 3, H, W)`` (``"pt"``), a list of PIL images or a list holding one such list (``"pil"``); uint8 or float
     in [0, 1].
     """
-    if isinstance(frames, (np.ndarray, torch.Tensor)) and frames.ndim == 5:
-        if frames.shape[0] != 1:
-            raise ValueError(f"{name}: expected one video, got a batch of {frames.shape[0]}; index the one to show")
-        frames = frames[0]
-    if isinstance(frames, list) and frames and isinstance(frames[0], list):
+    batched = isinstance(frames, (np.ndarray, torch.Tensor)) and frames.ndim == 5
+    if batched or (isinstance(frames, list) and frames and isinstance(frames[0], list)):
         if len(frames) != 1:
             raise ValueError(f"{name}: expected one video, got a batch of {len(frames)}; index the one to show")
         frames = frames[0]
@@ -198,7 +195,7 @@ def save_video(frames: object, path: str | os.PathLike, fps: float = 8) -> Path:
     any format `condition_grid` takes. mp4 goes through ``diffusers.utils.export_to_video`` (imageio-ffmpeg, H.264;
     imageio scales an odd width or height up to the next even number); gif through PIL, which merges consecutive
     identical frames into one longer frame. The file is written atomically with the umask's permissions
-    (`videocomposer.atomic_files.atomic_path`).
+    (`videocomposer.atomic_files.atomic_path`, which also refuses a missing folder).
     """
     path = Path(path)
     extension = path.suffix.lower()
@@ -206,8 +203,6 @@ def save_video(frames: object, path: str | os.PathLike, fps: float = 8) -> Path:
         raise ValueError(f"path must end in one of {VIDEO_EXTENSIONS}, got {str(path)!r}")
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps!r}")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"output folder does not exist: {path.parent}")
     images = [PIL.Image.fromarray(frame) for frame in _single_video(frames, "frames")]
 
     with atomic_path(path) as temporary:

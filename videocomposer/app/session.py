@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from videocomposer.atomic_files import atomic_path, current_umask
-from videocomposer.conditions import condition_of_input, condition_specs, video_size
+from videocomposer.atomic_files import current_umask
+from videocomposer.conditions import condition_of_input, condition_specs, save_condition_file, video_size
 from videocomposer.motion import StrokeSet, save_strokes, strokes_to_motion_vectors
 
 from .canvas import strokes_from_canvas
@@ -166,8 +166,6 @@ class ComposerApp:
 
         ``guidance=None`` leaves the pipeline's default (the model's own); ``should_stop`` is asked after every
         denoising step and, when it answers True, ends the generation with `GenerationStopped`."""
-        from safetensors.torch import save_file
-
         from videocomposer.visualize import save_video
 
         check_generation(prompt, num_frames, steps, guidance, seed, scales)
@@ -204,8 +202,7 @@ class ComposerApp:
         grid = stroke_grid(frames, conditions, strokes, source, GRID_HEIGHT)
         grid_path = save_video(grid, folder / "grid.mp4", fps=self.fps)
         conditions_path = folder / "conditions.safetensors"
-        with atomic_path(conditions_path) as temporary:
-            save_file({key: value.contiguous() for key, value in conditions.items()}, str(temporary))
+        save_condition_file(conditions_path, conditions)
         strokes_path = None
         if strokes is not None:
             strokes_path = folder / "strokes.json"

@@ -13,10 +13,10 @@ from pathlib import Path
 _GIB = 1024**3
 
 
-def check_finite(option: str, value: float, low: float = 0.0) -> None:
-    """``value`` is a finite number >= ``low`` (``nan`` would silently turn guidance off)."""
-    if not math.isfinite(value) or value < low:
-        raise ValueError(f"{option}: expected a number >= {low:g} (finite), got {value}")
+def check_finite(option: str, value: float) -> None:
+    """``value`` is a finite number >= 0 (``nan`` would silently turn guidance off)."""
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{option}: expected a number >= 0 (finite), got {value}")
 
 
 def check_output_file(path: str | os.PathLike, option: str) -> None:

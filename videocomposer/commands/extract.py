@@ -46,41 +46,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "without weights use `canny`")  # fmt: skip
     parser.add_argument("--mask", help="a mask image (white = hole) instead of a random mask (for `mask`), drawn on "
                         "the video's frame: the same aspect ratio")  # fmt: skip
-    parser.add_argument("--model", default=None,
+    parser.add_argument("--model",
                         help="pipeline folder whose video size and frame count are the defaults of --frames, "
                              "--height and --width (default: the installed demo model, as `generate`)")  # fmt: skip
-    parser.add_argument("--frames", type=int, default=None,
+    parser.add_argument("--frames", type=int,
                         help="frames sampled from each video (default: the model's)")  # fmt: skip
     parser.add_argument("--fps", type=float, default=4.0, help="sampling rate in frames per second")
     parser.add_argument("--raise-fps", action="store_true",
                         help="for a video too short for --frames at --fps, sample at the original's raised rate "
                              "(frames / duration + 1, with a warning) instead of refusing it")  # fmt: skip
-    parser.add_argument("--height", type=int, default=None,
+    parser.add_argument("--height", type=int,
                         help="video height (default: the model's; conditions other than motion: 1.5x)")  # fmt: skip
-    parser.add_argument("--width", type=int, default=None,
+    parser.add_argument("--width", type=int,
                         help="video width (default: the model's; conditions other than motion: 1.5x)")  # fmt: skip
     parser.set_defaults(func=run)
 
 
-def load_depth_model(model: str, option: str = "--depth-model"):
+def load_depth_model(model: str):
     """``DPTForDepthEstimation`` from a local folder or a Hub id: the local Hub cache first, the network only when
-    the cache lacks it and ``HF_HUB_OFFLINE`` is not set. Any failure is one `ValueError` naming ``option``."""
+    the cache lacks it and ``HF_HUB_OFFLINE`` is not set. Any failure is one `ValueError` naming ``--depth-model``."""
     from huggingface_hub.constants import HF_HUB_OFFLINE
     from transformers import DPTForDepthEstimation
 
     if _looks_like_path(model) and not os.path.isdir(model):
-        raise FileNotFoundError(f"{option}: no such folder: {model}")
+        raise FileNotFoundError(f"--depth-model: no such folder: {model}")
     try:
         return DPTForDepthEstimation.from_pretrained(model, local_files_only=True)
     except OSError:
         if os.path.isdir(model) or HF_HUB_OFFLINE:
             reason = "not a DPT model folder" if os.path.isdir(model) else "not in the local Hub cache (offline)"
-            raise ValueError(f"{option}: cannot load {model!r}: {reason}; give a local DPT folder") from None
+            raise ValueError(f"--depth-model: cannot load {model!r}: {reason}; give a local DPT folder") from None
     try:
         return DPTForDepthEstimation.from_pretrained(model)
     except OSError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{option}: cannot load {model!r} ({first_line}); give a local DPT folder") from None
+        raise ValueError(f"--depth-model: cannot load {model!r} ({first_line}); give a local DPT folder") from None
 
 
 def _looks_like_path(model: str) -> bool:
@@ -183,10 +183,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset is not None:
         return _extract_dataset(args, kwargs)
 
-    from safetensors.torch import save_file
-
     from condition_extractors import extract_conditions
-    from videocomposer.atomic_files import atomic_path
+    from videocomposer.conditions import save_condition_file
 
     try:
         conditions = extract_conditions(
@@ -201,8 +199,7 @@ def run(args: argparse.Namespace) -> int:
 
         metadata = MotionGeometry.of_video(args.video, kwargs.get("motion", {}).get("mode", "original")).to_metadata()
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.output) as temporary:
-        save_file({k: v.contiguous() for k, v in conditions.items()}, str(temporary), metadata=metadata)
+    save_condition_file(args.output, conditions, metadata)
     for name, value in conditions.items():
         print(f"{name}: {tuple(value.shape)}")
     print(f"wrote {args.output}")
@@ -216,9 +213,8 @@ def _extract_dataset(args: argparse.Namespace, kwargs: dict[str, dict]) -> int:
     from videocomposer.data.video_dataset import VideoTextDataset, write_cache_index, write_condition_cache
 
     state = process_state()
-    resolution = (args.height, args.width) if args.height != args.width else args.height
     dataset = VideoTextDataset(
-        args.dataset, args.captions_file, num_frames=args.frames, fps=args.fps, resolution=resolution,
+        args.dataset, args.captions_file, num_frames=args.frames, fps=args.fps, resolution=(args.height, args.width),
         conditions=args.conditions, condition_kwargs=kwargs,
     )  # fmt: skip
     with state.split_between_processes(list(range(len(dataset)))) as indices:

@@ -65,19 +65,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "items.jsonl --output-dir DIR, split across processes under `accelerate launch`, resumable."
         ),
     )
-    parser.add_argument("--model", default=None, help="pipeline folder or Hub id (default: the installed demo model)")
+    parser.add_argument("--model", help="pipeline folder or Hub id (default: the installed demo model)")
     parser.add_argument("--prompt", help="text prompt (one video; or use --prompts-file)")
-    parser.add_argument("--negative-prompt", default=None, help="prompt of the unconditional branch (default '')")
+    parser.add_argument("--negative-prompt", help="prompt of the unconditional branch (default '')")
     parser.add_argument(
-        "--conditions", help="safetensors file of condition tensors written by `videocomposer extract`: their frames "
-        "and size must fit the video, and their values lie in [0, 1] (depth [0, 10]; 0-255 images are refused)"
+        "--conditions",
+        help="safetensors file of condition tensors written by `videocomposer extract`: their frames "
+        "and size must fit the video, and their values lie in [0, 1] (depth [0, 10]; 0-255 images are refused)",
     )
     parser.add_argument("--motion-from", help="video whose codec motion vectors steer the motion")
     parser.add_argument("--strokes", help="stroke JSON file (videocomposer.motion format): hand-drawn motion")
     parser.add_argument(
         "--stroke-source-size",
         type=int,
-        default=None,
         help="render --strokes as codec vectors of a source video with this short side, then resize them as the "
         "original's mv_transforms (336 = WebVid, the released weights' distribution; default: at the condition size, "
         "as the embedded demo model was trained)",
@@ -86,12 +86,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--depth-model", default="Intel/dpt-large",
                         help="DPT depth model: a local folder, or a Hub id read from the local cache first")  # fmt: skip
     parser.add_argument("--sketch-from", help="video whose sketch (Canny, or PiDiNet with --sketch-model) is used")
-    parser.add_argument("--sketch-model", default=None, help="PiDiNet table5_pidinet.pth (default: Canny edges)")
+    parser.add_argument("--sketch-model", help="PiDiNet table5_pidinet.pth (default: Canny edges)")
     parser.add_argument(
         "--canny-thresholds",
         type=int,
         nargs=2,
-        default=None,
         metavar=("LOW", "HIGH"),
         help="Canny thresholds of --sketch-from without --sketch-model (default: the demo model's)",
     )
@@ -105,12 +104,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-preserve-unmasked", action="store_true",
                         help="with a mask, regenerate the whole frame as the original does (default: the frame "
                              "outside the mask is kept, see pipelines/inpainting.py)")  # fmt: skip
-    parser.add_argument("--frames", type=int, default=None,
+    parser.add_argument("--frames", type=int,
                         help="frames to generate (default: the conditions file's, else the model's trained length)")  # fmt: skip
     parser.add_argument(
         "--context-length",
         type=int,
-        default=None,
         help="long video: temporal window in frames (default: the model's trained length); longer videos run their "
         "temporal attention over overlapping windows",
     )
@@ -124,17 +122,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--frame-chunk-size",
         type=int,
-        default=None,
         help="run the UNet's per-frame layers and the VAE decode on this many frames at a time (less memory)",
     )
-    parser.add_argument("--height", type=int, default=None, help="video height (default: the model's native size)")
-    parser.add_argument("--width", type=int, default=None, help="video width (default: the model's native size)")
+    parser.add_argument("--height", type=int, help="video height (default: the model's native size)")
+    parser.add_argument("--width", type=int, help="video width (default: the model's native size)")
     parser.add_argument("--fps", type=float, default=4.0, help="sampling rate of source videos and output fps")
     parser.add_argument("--steps", type=int, default=50, help="denoising steps (`videocomposer demo` uses 30)")
     parser.add_argument(
         "--guidance",
         type=float,
-        default=None,
         help="classifier-free guidance scale (default: 3.0 with the demo model: the model's recommended "
         "`default_guidance_scale` in its model_index.json; the original's 9.0 for a model that names none)",
     )
@@ -238,8 +234,7 @@ def check_args(args: argparse.Namespace) -> list[BatchItem] | None:
         path = getattr(args, name)
         if path is not None and not os.path.isfile(path):
             raise FileNotFoundError(f"{_option(name)}: no such file: {path}")
-    pairs = (("sketch_from", "sketch"), ("motion_from", "strokes"))
-    for first, second in pairs:
+    for first, second in (("sketch_from", "sketch"), ("motion_from", "strokes")):
         if getattr(args, first) is not None and getattr(args, second) is not None:
             raise ValueError(f"{_option(first)} and {_option(second)} give the same condition: use one")
     if args.conditions is not None:
@@ -292,26 +287,23 @@ def check_args(args: argparse.Namespace) -> list[BatchItem] | None:
     return None
 
 
-def check_model_path(model: str | None, option: str = "--model") -> None:
+def check_model_path(model: str | None) -> None:
     """A ``--model`` that names a local path must be a pipeline folder (a Hub id is ``name`` or ``owner/name``)."""
     if model is None:
         return
     if os.path.exists(model) and not os.path.isdir(model):
-        raise ValueError(f"{option}: {model} is a file, not a pipeline folder (give the folder holding "
+        raise ValueError(f"--model: {model} is a file, not a pipeline folder (give the folder holding "
                          "model_index.json)")  # fmt: skip
     if not os.path.isdir(model) and _looks_like_path(model):
-        raise FileNotFoundError(f"{option}: no such folder: {model}")
+        raise FileNotFoundError(f"--model: no such folder: {model}")
 
 
 def check_input_files(args: argparse.Namespace) -> None:
     """Read every input image and the first frame of every input video (a broken file fails now, not after the model
     has loaded); the mask must have the aspect ratio of the video it is drawn on."""
-    for name in _IMAGE_OPTIONS:
+    for name in (*_IMAGE_OPTIONS, *_VIDEO_OPTIONS):
         if getattr(args, name) is not None:
-            image_size(getattr(args, name), _option(name))
-    for name in _VIDEO_OPTIONS:
-        if getattr(args, name) is not None:
-            video_size(getattr(args, name), _option(name))
+            (image_size if name in _IMAGE_OPTIONS else video_size)(getattr(args, name), _option(name))
     if args.mask is not None and args.masked_from is not None:
         check_mask_aspect(args.mask, args.masked_from, "--mask", "--masked-from")
 
@@ -320,8 +312,6 @@ def read_prompts_file(path: Path, output_dir: Path, default_seed: int, frames: i
     """The checked items of a JSONL prompts file (every line, every conditions file's header, unique outputs)."""
     if not path.is_file():
         raise FileNotFoundError(f"--prompts-file: no such file: {path}")
-    if output_dir.exists() and not output_dir.is_dir():
-        raise ValueError(f"--output-dir: {output_dir} exists and is not a folder")
     items: list[BatchItem] = []
     outputs: dict[Path, int] = {}
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -376,10 +366,10 @@ def model_facts_from_folder(folder: str | os.PathLike) -> ModelFacts:
     """The facts of a local pipeline folder from its JSON config files (no weights read)."""
     folder = Path(folder)
     try:
-        index = json.loads((folder / "model_index.json").read_text())
-        stc = json.loads((folder / "stc_encoder" / "config.json").read_text())
-        unet = json.loads((folder / "unet" / "config.json").read_text())
-        vae = json.loads((folder / "vae" / "config.json").read_text())
+        index, stc, unet, vae = (
+            json.loads((folder / name).read_text())
+            for name in ("model_index.json", "stc_encoder/config.json", "unet/config.json", "vae/config.json")
+        )
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"--model: {folder} is not a VideoComposer pipeline folder ({error})") from None
     return ModelFacts.of(stc, unet, vae, has_image_encoder=(index.get("image_encoder") or [None])[0] is not None)
@@ -458,19 +448,21 @@ def build_conditions(
     from videocomposer.demo.components import SKETCH_CANNY_THRESHOLDS
     from videocomposer.motion import load_strokes, strokes_to_motion_vectors
 
+    # the option naming a video -> the extractor it runs (built only when the option is given)
+    makers = {
+        "motion_from": lambda: "motion",
+        "depth_from": lambda: DepthExtractor(load_depth_model(args.depth_model)),
+        "sketch_from": lambda: (
+            CannyExtractor(*(args.canny_thresholds or SKETCH_CANNY_THRESHOLDS))
+            if args.sketch_model is None
+            else SketchExtractor(model=args.sketch_model)
+        ),
+        "masked_from": lambda: MaskGenerator(mask=args.mask),
+    }
     extractors_by_video: dict[str, list] = {}
-    if args.motion_from is not None:
-        extractors_by_video.setdefault(args.motion_from, []).append("motion")
-    if args.depth_from is not None:
-        extractors_by_video.setdefault(args.depth_from, []).append(DepthExtractor(load_depth_model(args.depth_model)))
-    if args.sketch_from is not None:
-        if args.sketch_model is None:
-            sketcher = CannyExtractor(*(args.canny_thresholds or SKETCH_CANNY_THRESHOLDS))
-        else:
-            sketcher = SketchExtractor(model=args.sketch_model)
-        extractors_by_video.setdefault(args.sketch_from, []).append(sketcher)
-    if args.masked_from is not None:
-        extractors_by_video.setdefault(args.masked_from, []).append(MaskGenerator(mask=args.mask))
+    for option, make in makers.items():
+        if getattr(args, option) is not None:
+            extractors_by_video.setdefault(getattr(args, option), []).append(make())
     conditions: dict[str, torch.Tensor] = {}
     if args.conditions is not None:
         conditions.update(load_condition_file(args.conditions))
@@ -526,11 +518,8 @@ def check_video(
 def run(args: argparse.Namespace) -> int:
     items = check_args(args)
     folder = model_folder(args.model)
-    condition_keys = set(condition_file_shapes(args.conditions, "--conditions")) if args.conditions else set()
-    if items is not None:
-        condition_keys = {
-            key for item in items if item.conditions for key in condition_file_shapes(item.conditions, "")
-        }
+    files = [item.conditions for item in items] if items is not None else [args.conditions]
+    condition_keys = {key for path in files if path for key in condition_file_shapes(path, "--conditions")}
     conditions = None
     if folder is not None:  # a local folder: every check, and the inputs read, before the weights are
         facts = model_facts_from_folder(folder)
@@ -556,8 +545,7 @@ def run(args: argparse.Namespace) -> int:
     if items is not None:
         return run_batch(args, state, pipeline, items, height, width)
 
-    import PIL.Image
-
+    from condition_extractors.image import open_image_file
     from videocomposer.visualize import condition_grid, save_video
 
     frames = video_frames(args, facts)
@@ -566,12 +554,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"long video: {frames} frames, temporal attention over windows of {window.context_length} frames")
     if conditions is None:
         conditions = build_conditions(args, facts.conditions, height, width, frames)
-    style = None
-    if args.style is not None:
-        with PIL.Image.open(args.style) as opened:
-            style = opened.convert("RGB")
+    style = None if args.style is None else open_image_file(args.style, "RGB", "--style")
     video = generate_one(
-        args, pipeline, args.prompt, args.negative_prompt, conditions, frames, height, width, args.seed, style_image=style
+        args,
+        pipeline,
+        args.prompt,
+        args.negative_prompt,
+        conditions,
+        frames,
+        height,
+        width,
+        args.seed,
+        style_image=style,
     )
     output = save_video(video, args.output, fps=args.fps)
     print(f"video: {output}")

@@ -20,14 +20,14 @@ import av
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from condition_extractors.base import ConditionExtractor, available_extractors, extract_conditions, get_extractor
 from condition_extractors.video import load_video, probe_duration, resize_center_crop, sampled_frame_count
 
-from ..atomic_files import atomic_path, atomic_write_text
+from ..atomic_files import atomic_write_text
+from ..conditions import save_condition_file
 
 CAPTION_FORMATS = (".csv", ".jsonl")
 # The errors that mean "this clip is unusable" (decoding, I/O, too short); anything else is a bug and propagates.
@@ -167,8 +167,14 @@ class VideoTextDataset(Dataset):
         extractors = self._get_extractors()
         try:
             batch = extract_conditions(
-                str(self.video_path(index)), extractors, num_frames=self.num_frames, fps=self.fps,
-                height=self.height, width=self.width, start_time=start_time, progress=False,
+                str(self.video_path(index)),
+                extractors,
+                num_frames=self.num_frames,
+                fps=self.fps,
+                height=self.height,
+                width=self.width,
+                start_time=start_time,
+                progress=False,
             )
         except _DATA_ERRORS as error:
             raise UnusableClipError(str(error)) from error
@@ -182,10 +188,7 @@ class VideoTextDataset(Dataset):
             ValueError: the cache entry was written with other settings than this dataset's.
         """
         path = self.video_path(index)
-        if self.cache_dir is not None:
-            conditions, start = self._read_cache(index)
-        else:
-            conditions, start = None, self.start_time(index)
+        conditions, start = self._read_cache(index) if self.cache_dir is not None else (None, self.start_time(index))
         try:
             frames = load_video(str(path), num_frames=self.num_frames, fps=self.fps, start_time=start)
         except _DATA_ERRORS as error:
@@ -193,8 +196,12 @@ class VideoTextDataset(Dataset):
         if conditions is None:
             conditions = self.clip_conditions(index, start) if self.conditions else {}
         pixel_values = resize_center_crop(frames, self.height, self.width) * 2.0 - 1.0
-        prompt = self.entries[index][1]
-        return {"pixel_values": pixel_values, "prompt": prompt, "conditions": conditions, "index": index}
+        return {
+            "pixel_values": pixel_values,
+            "prompt": self.entries[index][1],
+            "conditions": conditions,
+            "index": index,
+        }
 
     def __getitem__(self, index: int) -> dict:
         if not -len(self) <= index < len(self):
@@ -214,8 +221,9 @@ class VideoTextDataset(Dataset):
         """Record clip ``index`` as skipped, with a warning the first time."""
         if not self._unusable[index]:
             self._unusable[index] = True
-            message = f"VideoTextDataset: skipping clip {index} ({self.video_path(index)}): {reason}"
-            warnings.warn(message, stacklevel=2)
+            warnings.warn(
+                f"VideoTextDataset: skipping clip {index} ({self.video_path(index)}): {reason}", stacklevel=2
+            )
 
     def cache_path(self, index: int, cache_dir: str | os.PathLike | None = None) -> Path:
         """Cache file of clip ``index``: the video path with separators replaced, ``.safetensors`` appended."""
@@ -364,10 +372,7 @@ def write_condition_cache(
         if "motion" in dataset.conditions:  # how the vectors were made, so `eval` compares them in the video's pixels
             mode = dataset.condition_kwargs.get("motion", {}).get("mode", "original")
             metadata |= MotionGeometry.of_video(dataset.video_path(index), mode).to_metadata()
-        with atomic_path(target) as temporary:
-            save_file(
-                {key: value.contiguous() for key, value in conditions.items()}, str(temporary), metadata=metadata
-            )  # fmt: skip
+        save_condition_file(target, conditions, metadata)
         counts["written"] += 1
     return counts
 
