@@ -81,7 +81,8 @@ class SketchExtractor(ConditionExtractor):
             sketches.append(edges.float().clamp_(0.0, 1.0).cpu())
         return torch.cat(sketches)
 
-    extract = sketch
+    def extract(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.sketch(frames)
 
 
 @register_extractor

@@ -348,11 +348,11 @@ def resize_crop_geometry(in_height: int, in_width: int, height: int, width: int)
     return resized_height, resized_width, (resized_height - height) // 2, (resized_width - width) // 2
 
 
-def resize_center_crop(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def resize_center_crop(frames: torch.Tensor, height: int, width: int, antialias: bool = True) -> torch.Tensor:
     """Resize ``(F, C, H, W)`` frames so the short side fits, centre-crop to ``height x width``.
 
     uint8 input is read as [0, 255], float input must already be in [0, 1]; returns float32 in [0, 1]. Bilinear with
-    antialiasing, so downscaling does not alias.
+    antialiasing (``antialias=True``), so downscaling does not alias.
     """
     if not isinstance(frames, torch.Tensor) or frames.ndim != 4:
         raise ValueError(f"frames must be a (F, C, H, W) tensor, got {getattr(frames, 'shape', type(frames))}")
@@ -368,7 +368,7 @@ def resize_center_crop(frames: torch.Tensor, height: int, width: int) -> torch.T
             frames.float(),
             size=(resized_height, resized_width),
             mode="bilinear",
-            antialias=True,
+            antialias=antialias,
             align_corners=False,
         )
     return frames[:, :, top : top + height, left : left + width].float().clamp(0.0, 1.0).contiguous()
