@@ -66,9 +66,6 @@ class LowRankTemporalConfig:
             raise ValueError(f"anchor_spacing: expected a positive number of frames, got {self.anchor_spacing!r}")
         re.compile(self.target_modules)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 class LowRankTemporalLinear(nn.Module):
     """A frozen ``nn.Linear`` plus the frame-modulated low-rank delta ``A diag(1 + e_t) B``."""
@@ -154,16 +151,13 @@ def set_frame_times(unet: nn.Module, frame_offset: float = 0.0, frame_step: floa
 def save_lowrank_temporal(unet: nn.Module, config: LowRankTemporalConfig, save_directory: str | os.PathLike) -> Path:
     """Write the config and the wrappers' weights (nothing else) into ``save_directory``, each atomically."""
     state = lowrank_temporal_state_dict(unet)
-    return save_adapter_files(state, config.to_dict(), save_directory, ADAPTER_WEIGHTS_NAME, ADAPTER_CONFIG_NAME)
+    return save_adapter_files(state, asdict(config), save_directory, ADAPTER_WEIGHTS_NAME, ADAPTER_CONFIG_NAME)
 
 
 def load_lowrank_temporal_weights(unet: nn.Module, pretrained_directory: str | os.PathLike) -> None:
     """Load saved weights into a ``unet`` that already carries the same wrappers (strict: same keys and shapes)."""
-    current = lowrank_temporal_state_dict(unet)
-    state = load_adapter_weights(current, pretrained_directory, ADAPTER_WEIGHTS_NAME)
-    with torch.no_grad():
-        for key, value in current.items():
-            value.copy_(state[key])
+    state = load_adapter_weights(lowrank_temporal_state_dict(unet), pretrained_directory, ADAPTER_WEIGHTS_NAME)
+    unet.load_state_dict(state, strict=False)  # the keys are checked above
 
 
 def load_lowrank_temporal(unet: nn.Module, pretrained_directory: str | os.PathLike) -> LowRankTemporalConfig:

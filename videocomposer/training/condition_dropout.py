@@ -58,11 +58,8 @@ def sample_condition_keep_masks(
     n_zero = int((torch.rand(batch_size, generator=generator) < p_all_zero).sum())
     n_keep = int((torch.rand(batch_size, generator=generator) < p_all_keep).sum())
     order = torch.randperm(batch_size, generator=generator)
-    drop_all = torch.zeros(batch_size, dtype=torch.bool)
-    keep_all = torch.zeros(batch_size, dtype=torch.bool)
-    drop_all[order[:n_zero]] = True
-    keep_all[order[n_zero : n_zero + n_keep]] = True
-    unmarked = torch.where(~(drop_all | keep_all))[0]
+    drop_all = order[:n_zero]
+    unmarked = order[n_zero + n_keep :].sort().values  # in index order, as the original picks from them
 
     masks = {}
     for name in names:

@@ -107,10 +107,6 @@ class TrainedModels:
         """The trained components by name."""
         return {name: getattr(self.pipeline, name) for name, params in self.parameters.items() if params}
 
-    @property
-    def trained_parameters(self) -> list[torch.nn.Parameter]:
-        return [p for params in self.parameters.values() for p in params]
-
 
 def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     """Run training as configured by :func:`~videocomposer.training.arguments.parse_args` (or a
@@ -132,7 +128,9 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     # Data, optimizer, LR schedule; then accelerate wraps the trained models, the optimizer and the data.
     dataloader = build_dataloader(args, dataset)
     schedule = TrainingSchedule.of(args, accelerator.num_processes, len(dataset))
-    optimizer, lr_scheduler = build_optimizer(args, accelerator.num_processes, models.trained_parameters, schedule)
+    optimizer, lr_scheduler = build_optimizer(
+        args, accelerator.num_processes, sum(models.parameters.values(), []), schedule
+    )
     register_model_hooks(accelerator, trained_models, models.adapter)
     prepared = accelerator.prepare(*trained_models.values(), optimizer, dataloader, lr_scheduler)
     wrapped = dict(zip(trained_models, prepared[: len(trained_models)]))
@@ -158,13 +156,13 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
 
     # Resume
     checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir) if args.resume_from_checkpoint else None
-    if args.resume_from_checkpoint and checkpoint is None:
-        logger.info(f"no checkpoint in {output_dir}; starting a new run")
     if checkpoint is not None:
         logger.info(f"resuming from {checkpoint}")
         if fsdp:
             _materialize_optimizer_state(optimizer)
         accelerator.load_state(str(checkpoint))
+    elif args.resume_from_checkpoint:
+        logger.info(f"no checkpoint in {output_dir}; starting a new run")
     first_epoch = state.global_step // schedule.updates_per_epoch
     skip_batches = (state.global_step % schedule.updates_per_epoch) * args.gradient_accumulation_steps
     if accelerator.is_main_process:
@@ -434,13 +432,15 @@ class DiffusionLoss:
             condition_latents = self.stc_encoder(
                 stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales, return_dict=False
             )[0]
-        if self.adversary is None:
-            return {"diffusion": eps_prediction_loss(self.unet, noised, text, condition_latents, **style)}
         loss, prediction = eps_prediction_loss(
             self.unet, noised, text, condition_latents, return_prediction=True, **style
         )
-        generator_term = self.adversary.generator_term(self.scheduler, noised, prediction, latents, global_step)
-        return {"diffusion": loss, "generator": generator_term}
+        terms = {"diffusion": loss}
+        if self.adversary is not None:
+            terms["generator"] = self.adversary.generator_term(
+                self.scheduler, noised, prediction, latents, global_step
+            )
+        return terms
 
 
 def log_step(accelerator: Accelerator, progress: tqdm, result: TrainingResult, terms: dict[str, float],
