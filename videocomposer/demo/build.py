@@ -95,7 +95,9 @@ def check_args(args: argparse.Namespace) -> None:
             raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
     for name in ("stroke_motion_prob", "window_clip_prob"):
         if not 0.0 <= getattr(args, name) <= 1.0:
-            raise ValueError(f"--{name.replace('_', '-')}: expected a probability in [0, 1], got {getattr(args, name)}")
+            raise ValueError(
+                f"--{name.replace('_', '-')}: expected a probability in [0, 1], got {getattr(args, name)}"
+            )
     if not args.train_minutes > 0:
         raise ValueError(f"--train-minutes: expected a positive number, got {args.train_minutes}")
     if len(args.vae_minutes) != len(args.vae_learning_rates):
@@ -180,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     check_args(args)
     import numpy as np
-    from accelerate.state import AcceleratorState, PartialState
+    from accelerate.state import AcceleratorState
 
     from videocomposer.training.arguments import parse_args
     from videocomposer.training.trainer import train
@@ -204,7 +206,6 @@ def main(argv: list[str] | None = None) -> None:
         target = min(args.max_steps, (state["steps"] // args.chunk_steps + 1) * args.chunk_steps)
         result = train(parse_args(train_arguments(args, start, data, run, target)))
         AcceleratorState._reset_state(reset_partial_state=True)  # the next chunk builds a fresh Accelerator
-        PartialState._reset_state()
         losses = result.losses[-100:]
         state = {"minutes": state["minutes"] + (time.time() - chunk_start) / 60, "steps": result.global_step,
                  "loss": float(np.mean(losses)) if losses else state["loss"]}  # fmt: skip

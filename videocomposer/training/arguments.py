@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         group = groups[kwargs.pop("group")]
         kind = item.type
         if isinstance(kind, types.UnionType):  # X | None
-            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+            kind = typing.get_args(kind)[0]
         if item.name not in defaults:
             kwargs["required"] = True
         else:
@@ -250,8 +250,8 @@ def check_args(args: TrainingArguments) -> None:
                 "checkpointing_steps", "validation_steps", "validation_num_inference_steps", "rank",
                 "max_train_steps", "checkpoints_total_limit", "lora_alpha")  # fmt: skip
     for name in positive:  # the last three may be None
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
+        if (value := getattr(args, name)) is not None and value < 1:
+            raise ValueError(f"--{name}: expected a positive integer, got {value}")
     for name in ("lr_warmup_steps", "dataloader_num_workers", "seed"):
         if getattr(args, name) < 0:
             raise ValueError(f"--{name}: expected a non-negative integer, got {getattr(args, name)}")

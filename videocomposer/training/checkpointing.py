@@ -130,11 +130,12 @@ def register_model_hooks(
 
 
 def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
-    """Complete checkpoints in ``output_dir``, oldest (lowest step) first."""
-    folder = Path(output_dir)
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := _CHECKPOINT_RE.match(p.name))]
+    """Complete checkpoints in ``output_dir``, oldest (lowest step) first (none when it does not exist)."""
+    found = [
+        (int(m.group(1)), p)
+        for p in Path(output_dir).glob(f"{CHECKPOINT_PREFIX}*")
+        if p.is_dir() and (m := _CHECKPOINT_RE.match(p.name))
+    ]
     return [path for _, path in sorted(found)]
 
 
@@ -152,8 +153,7 @@ def resolve_checkpoint(resume_from_checkpoint: str, output_dir: str | os.PathLik
 
 def remove_incomplete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
     """Delete temporary folders a killed run left behind; returns what was removed."""
-    folder = Path(output_dir)
-    stale = [p for p in folder.glob(f"{_TEMPORARY_PREFIX}*") if p.is_dir()] if folder.is_dir() else []
+    stale = [p for p in Path(output_dir).glob(f"{_TEMPORARY_PREFIX}*") if p.is_dir()]  # none without output_dir
     for path in stale:
         shutil.rmtree(path)
     return stale

@@ -47,11 +47,13 @@ def sample_condition_keep_masks(
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
     if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
         raise TypeError(f"generator: expected a CPU torch.Generator, got {generator!r}")
-    if isinstance(p, Mapping) and set(p) != set(names):
-        raise ValueError(f"p: expected a probability for each of {list(names)}, got one for {sorted(p)}")
-    per_name = dict(p) if isinstance(p, Mapping) else dict.fromkeys(names, p)
-    checked = [(f"p[{n!r}]", v) for n, v in per_name.items()] if isinstance(p, Mapping) else [("p", p)]
-    for arg, value in (*checked, ("p_all_zero", p_all_zero), ("p_all_keep", p_all_keep)):
+    if isinstance(p, Mapping):
+        if set(p) != set(names):
+            raise ValueError(f"p: expected a probability for each of {list(names)}, got one for {sorted(p)}")
+        per_name, checked = dict(p), {f"p[{n!r}]": v for n, v in p.items()}
+    else:
+        per_name, checked = dict.fromkeys(names, p), {"p": p}
+    for arg, value in {**checked, "p_all_zero": p_all_zero, "p_all_keep": p_all_keep}.items():
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{arg}: expected a probability in [0, 1], got {value!r}")
 

@@ -25,7 +25,6 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import PIL.Image
 import torch
 from accelerate import Accelerator
@@ -132,9 +131,10 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
         args, accelerator.num_processes, sum(models.parameters.values(), []), schedule
     )
     register_model_hooks(accelerator, trained_models, models.adapter)
-    prepared = accelerator.prepare(*trained_models.values(), optimizer, dataloader, lr_scheduler)
-    wrapped = dict(zip(trained_models, prepared[: len(trained_models)]))
-    optimizer, dataloader, lr_scheduler = prepared[len(trained_models) :]
+    *prepared, optimizer, dataloader, lr_scheduler = accelerator.prepare(
+        *trained_models.values(), optimizer, dataloader, lr_scheduler
+    )
+    wrapped = dict(zip(trained_models, prepared))
     # FSDP replaces the parameters with their shards: from here on, the ones the prepared models hold.
     parameters = [p for model in wrapped.values() for p in model.parameters() if p.requires_grad]
     fsdp = accelerator.distributed_type == DistributedType.FSDP
@@ -167,7 +167,7 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     skip_batches = (state.global_step % schedule.updates_per_epoch) * args.gradient_accumulation_steps
     if accelerator.is_main_process:
         init_trackers(accelerator, args, first_step=state.global_step + 1)
-    validation = Validation(args, accelerator, models.pipeline, trained_models, output_dir, ema, parameters)
+    validation = Validation(args, accelerator, models.pipeline, trained_models, ema, parameters)
 
     # Train
     logger.info(
@@ -415,16 +415,16 @@ class DiffusionLoss:
             p_all_zero=args.drop_all_prob, p_all_keep=args.keep_all_prob,
         )  # fmt: skip
         keep = {name: shard.take(mask) for name, mask in keep.items()}
+        style = {}
         with torch.no_grad():
             latents = encode_video_latents(pipeline.vae, batch["pixel_values"], generator, shard)
             latents = latents.to(self.models.weight_dtype)
             text = pipeline.encode_prompt(batch["prompts"], accelerator.device, 1, False)[0]
             text = text * keep["text"].to(text).view(-1, 1, 1)
-        style = {}
-        if self.models.use_style:  # the token MLP trains with the UNet (in its forward): the image encoder is frozen
-            with torch.no_grad():
+            # The style token's MLP trains with the UNet (in its forward): the image encoder is frozen.
+            if self.models.use_style:
                 image_embeds = pipeline.encode_image(_first_frames(batch["pixel_values"]), accelerator.device)
-            style = {"image_embeds": image_embeds, "image_token_scale": keep["style"].to(accelerator.device)}
+                style = {"image_embeds": image_embeds, "image_token_scale": keep["style"].to(accelerator.device)}
         noised = add_training_noise(self.scheduler, latents, generator, shard)
         condition_latents = None
         if stc_inputs:
@@ -448,13 +448,14 @@ def log_step(accelerator: Accelerator, progress: tqdm, result: TrainingResult, t
     """Record a finished optimizer step: ``terms`` (``loss`` and its parts, averaged over processes and micro-batches)
     in ``result``, the trackers (``train_loss``, ``{term}_loss``) and the progress bar (the parts only when the loss
     has several)."""
-    result.losses.append(terms["loss"])
-    parts = {name: value for name, value in terms.items() if name != "loss"}
+    parts = dict(terms)
+    loss = parts.pop("loss")
+    result.losses.append(loss)
     for name, value in parts.items():
         result.terms.setdefault(name, []).append(value)
-    logs = {"train_loss": terms["loss"], **{f"{name}_loss": value for name, value in parts.items()}}
+    logs = {"train_loss": loss, **{f"{name}_loss": value for name, value in parts.items()}}
     accelerator.log({**logs, "lr": learning_rate, **counts}, step=global_step)
-    postfix = {"loss": f"{terms['loss']:.4g}"}
+    postfix = {"loss": f"{loss:.4g}"}
     if len(parts) > 1:
         postfix |= {name: f"{value:.4g}" for name, value in parts.items()}
     progress.set_postfix(**postfix, lr=f"{learning_rate:.3g}", refresh=False)
@@ -484,8 +485,8 @@ def _materialize_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
 
 def _first_frames(pixel_values: torch.Tensor) -> list[PIL.Image.Image]:
     """First frame of each clip (B, F, 3, H, W) in [-1, 1] as PIL images: the style reference of a training clip."""
-    frames = ((pixel_values[:, 0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return [PIL.Image.fromarray(np.ascontiguousarray(f.permute(1, 2, 0).cpu().numpy())) for f in frames]
+    frames = ((pixel_values[:, 0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+    return [PIL.Image.fromarray(f) for f in frames.contiguous().cpu().numpy()]
 
 
 def _gather_trained_models(
