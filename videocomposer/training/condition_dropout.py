@@ -57,15 +57,18 @@ def sample_condition_keep_masks(
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{arg}: expected a probability in [0, 1], got {value!r}")
 
-    n_zero = int((torch.rand(batch_size, generator=generator) < p_all_zero).sum())
-    n_keep = int((torch.rand(batch_size, generator=generator) < p_all_keep).sum())
+    def binomial(probability: float) -> int:
+        """A draw of ``Binomial(B, probability)``, as the original drew it."""
+        return int((torch.rand(batch_size, generator=generator) < probability).sum())
+
+    n_zero, n_keep = binomial(p_all_zero), binomial(p_all_keep)
     order = torch.randperm(batch_size, generator=generator)
     drop_all = order[:n_zero]
     unmarked = order[n_zero + n_keep :].sort().values  # in index order, as the original picks from them
 
     masks = {}
     for name in names:
-        n = int((torch.rand(batch_size, generator=generator) < per_name[name]).sum())
+        n = binomial(per_name[name])
         dropped = unmarked[torch.randperm(len(unmarked), generator=generator)[:n]]
         keep = torch.ones(batch_size)
         keep[dropped] = 0.0

@@ -45,7 +45,7 @@ def check_output_dir(output_dir: str) -> None:
 def check_cache_settings(args: TrainingArguments) -> dict:
     """The cache's ``index.json``, after checking that it was written with this run's settings."""
     path = Path(args.conditions_cache_dir) / CACHE_INDEX_NAME
-    if not Path(args.conditions_cache_dir).is_dir():
+    if not path.parent.is_dir():
         raise ValueError(f"--conditions_cache_dir: {args.conditions_cache_dir!r} is not a folder; {CACHE_HINT}")
     if not path.is_file():
         raise ValueError(

@@ -136,11 +136,12 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     )
     wrapped = dict(zip(trained_models, prepared))
     # FSDP replaces the parameters with their shards: from here on, the ones the prepared models hold.
-    parameters = [p for model in wrapped.values() for p in model.parameters() if p.requires_grad]
+    held = [p for model in wrapped.values() for p in model.parameters()]
+    parameters = [p for p in held if p.requires_grad]
     fsdp = accelerator.distributed_type == DistributedType.FSDP
     # accelerate clips with FSDP's global norm only when given all of a model's parameters (with the trained ones
     # alone each rank would clip by the norm of its own shards); frozen ones have no gradient and add nothing.
-    clipped = [p for model in wrapped.values() for p in model.parameters()] if fsdp else parameters
+    clipped = held if fsdp else parameters
 
     # What else the checkpoints hold: the EMA, the step's generator (the same on every process: draws are made for
     # the global batch, each process keeps its rows), the adversary.
