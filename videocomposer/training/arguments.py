@@ -278,9 +278,8 @@ def check_args(args: TrainingArguments) -> None:
         raise ValueError("--trainable stc needs --stage compositional: the t2v stage feeds no conditions")
     if args.condition_kwargs is not None and not isinstance(args.condition_kwargs, dict):
         raise ValueError(f"--condition_kwargs: expected a JSON object, got {args.condition_kwargs!r}")
-    if args.validation_conditions is not None:
-        if not os.path.isfile(args.validation_conditions):
-            raise ValueError(f"--validation_conditions: {args.validation_conditions!r} is not a file")
+    if args.validation_conditions is not None and not os.path.isfile(args.validation_conditions):
+        raise ValueError(f"--validation_conditions: {args.validation_conditions!r} is not a file")
     if args.trainable == "lora" and importlib.util.find_spec("peft") is None:
         raise ValueError("--trainable lora needs peft: pip install 'videocomposer[lora]'")
     if not args.lowrank_anchor_spacing > 0:

@@ -11,6 +11,17 @@ from videocomposer.data.video_dataset import CACHE_INDEX_NAME, UnusableClipError
 
 from .arguments import TrainingArguments
 
+#: The options that :class:`VideoTextDataset` takes under the same names.
+DATASET_OPTIONS = (
+    "num_frames",
+    "fps",
+    "resolution",
+    "video_column",
+    "caption_column",
+    "conditions",
+    "condition_kwargs",
+    "seed",
+)
 CACHE_HINT = "write it with `videocomposer extract --dataset DIR --captions-file FILE --conditions ... --cache DIR`"
 
 
@@ -109,18 +120,7 @@ def build_dataset(args: TrainingArguments) -> VideoTextDataset:
                 ) from error
     check_pretrained_model(args.pretrained_model_name_or_path)
     check_output_dir(args.output_dir)
-    dataset = VideoTextDataset(
-        args.train_data_dir,
-        args.captions_file,
-        num_frames=args.num_frames,
-        fps=args.fps,
-        resolution=args.resolution,
-        video_column=args.video_column,
-        caption_column=args.caption_column,
-        conditions=args.conditions,
-        condition_kwargs=args.condition_kwargs,
-        cache_dir=args.conditions_cache_dir,
-        seed=args.seed,
-    )
+    options = {name: getattr(args, name) for name in DATASET_OPTIONS}
+    dataset = VideoTextDataset(args.train_data_dir, args.captions_file, cache_dir=args.conditions_cache_dir, **options)
     check_usable_clip(dataset, args)
     return dataset
