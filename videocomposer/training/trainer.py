@@ -415,7 +415,7 @@ class DiffusionLoss:
             p={name: overrides.get(name, args.condition_dropout_prob) for name in dropout_names},
             p_all_zero=args.drop_all_prob, p_all_keep=args.keep_all_prob,
         )  # fmt: skip
-        keep = {name: shard.take(mask) for name, mask in keep.items()}
+        keep = {name: shard.take(mask).to(accelerator.device) for name, mask in keep.items()}
         style = {}
         with torch.no_grad():
             latents = encode_video_latents(pipeline.vae, batch["pixel_values"], generator, shard)
@@ -425,11 +425,11 @@ class DiffusionLoss:
             # The style token's MLP trains with the UNet (in its forward): the image encoder is frozen.
             if self.models.use_style:
                 image_embeds = pipeline.encode_image(_first_frames(batch["pixel_values"]), accelerator.device)
-                style = {"image_embeds": image_embeds, "image_token_scale": keep["style"].to(accelerator.device)}
+                style = {"image_embeds": image_embeds, "image_token_scale": keep["style"]}
         noised = add_training_noise(self.scheduler, latents, generator, shard)
         condition_latents = None
         if stc_inputs:
-            scales = {name: keep[name].to(accelerator.device) for name in stc_inputs}
+            scales = {name: keep[name] for name in stc_inputs}
             condition_latents = self.stc_encoder(
                 stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales, return_dict=False
             )[0]
