@@ -76,7 +76,7 @@ class Validation:
                 path = folder / f"step-{global_step}-{index}.mp4"
                 with atomic_path(path) as temporary:
                     export_to_video(list(frames), str(temporary), fps=max(1, round(args.fps)))
-                videos.append(ValidationVideo(prompt, np.asarray(frames), path))
+                videos.append(ValidationVideo(prompt, frames, path))
         if self.ema is not None:
             self.ema.restore(self.parameters)
         for name, module in modules.items():
