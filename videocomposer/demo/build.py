@@ -50,9 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m videocomposer.demo.build", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output-dir", default=str(DEMO_MODEL_DIR), help="Pipeline folder to write.")
     parser.add_argument("--work-dir", default="build/demo", help="Starting model, training set and checkpoints.")
-    parser.add_argument("--init-from", default=None, help="Fine-tune this pipeline folder instead of a new model.")
-    parser.add_argument("--init-note", default=None, help="How the --init-from model was trained, for the card.")
-    parser.add_argument("--vae-dir", default=None, help="New model: reuse this fitted AutoencoderKL folder.")
+    parser.add_argument("--init-from", help="Fine-tune this pipeline folder instead of a new model.")
+    parser.add_argument("--init-note", help="How the --init-from model was trained, for the card.")
+    parser.add_argument("--vae-dir", help="New model: reuse this fitted AutoencoderKL folder.")
     parser.add_argument("--vae-minutes", type=float, nargs="+", default=[13.0, 9.0], help="VAE phases (minutes).")
     parser.add_argument("--vae-learning-rates", type=float, nargs="+", default=[1e-3, 4e-4], help="Their lrs.")
     parser.add_argument("--train-clips", type=int, default=4000, help="Training clips (seeds 0..N-1).")
@@ -95,7 +95,9 @@ def check_args(args: argparse.Namespace) -> None:
             raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}")
     for name in ("stroke_motion_prob", "window_clip_prob"):
         if not 0.0 <= getattr(args, name) <= 1.0:
-            raise ValueError(f"--{name.replace('_', '-')}: expected a probability in [0, 1], got {getattr(args, name)}")
+            raise ValueError(
+                f"--{name.replace('_', '-')}: expected a probability in [0, 1], got {getattr(args, name)}"
+            )
     if not args.train_minutes > 0:
         raise ValueError(f"--train-minutes: expected a positive number, got {args.train_minutes}")
     if len(args.vae_minutes) != len(args.vae_learning_rates):
@@ -180,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     check_args(args)
     import numpy as np
-    from accelerate.state import AcceleratorState, PartialState
+    from accelerate.state import AcceleratorState
 
     from videocomposer.training.arguments import parse_args
     from videocomposer.training.trainer import train
@@ -204,7 +206,6 @@ def main(argv: list[str] | None = None) -> None:
         target = min(args.max_steps, (state["steps"] // args.chunk_steps + 1) * args.chunk_steps)
         result = train(parse_args(train_arguments(args, start, data, run, target)))
         AcceleratorState._reset_state(reset_partial_state=True)  # the next chunk builds a fresh Accelerator
-        PartialState._reset_state()
         losses = result.losses[-100:]
         state = {"minutes": state["minutes"] + (time.time() - chunk_start) / 60, "steps": result.global_step,
                  "loss": float(np.mean(losses)) if losses else state["loss"]}  # fmt: skip

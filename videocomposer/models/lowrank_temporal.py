@@ -66,9 +66,6 @@ class LowRankTemporalConfig:
             raise ValueError(f"anchor_spacing: expected a positive number of frames, got {self.anchor_spacing!r}")
         re.compile(self.target_modules)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 class LowRankTemporalLinear(nn.Module):
     """A frozen ``nn.Linear`` plus the frame-modulated low-rank delta ``A diag(1 + e_t) B``."""
@@ -96,16 +93,14 @@ class LowRankTemporalLinear(nn.Module):
         weights = torch.from_numpy(uniform_quadratic_weights(times - first)).to(self.anchors)  # (T, 3)
         index = torch.from_numpy(first[:, None] + np.arange(3)).to(self.anchors.device)  # (T, 3)
         inside = index < self.anchors.shape[0]
-        codes = self.anchors[index.clamp(max=self.anchors.shape[0] - 1)] * inside[..., None]  # (T, 3, r)
+        codes = self.anchors[index.clamp(max=self.anchors.shape[0] - 1)]  # (T, 3, r); outside: weight 0
         return torch.einsum("tj,tjr->tr", weights * inside, codes)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         if hidden_states.ndim != 3:
             raise ValueError(f"hidden_states: expected (N, frames, C), got shape {tuple(hidden_states.shape)}")
-        output = self.base(hidden_states)
         gates = 1.0 + self.frame_codes(hidden_states.shape[1])
-        delta = F.linear(F.linear(hidden_states, self.down) * gates, self.up)
-        return output + delta
+        return self.base(hidden_states) + F.linear(F.linear(hidden_states, self.down) * gates, self.up)
 
 
 def add_lowrank_temporal(unet: nn.Module, config: LowRankTemporalConfig) -> list[nn.Parameter]:
@@ -125,7 +120,7 @@ def add_lowrank_temporal(unet: nn.Module, config: LowRankTemporalConfig) -> list
         parent = unet.get_submodule(parent_name)
         wrapper = LowRankTemporalLinear(getattr(parent, child), config)
         setattr(parent, child, wrapper)
-        parameters += [wrapper.down, wrapper.up, wrapper.anchors]
+        parameters += wrapper.parameters(recurse=False)  # down, up, anchors
     return parameters
 
 
@@ -135,7 +130,7 @@ def lowrank_temporal_state_dict(unet: nn.Module) -> dict[str, torch.Tensor]:
         f"{name}.{key}": value
         for name, module in unet.named_modules()
         if isinstance(module, LowRankTemporalLinear)
-        for key, value in (("down", module.down), ("up", module.up), ("anchors", module.anchors))
+        for key, value in module.named_parameters(recurse=False)
     }
 
 
@@ -154,16 +149,13 @@ def set_frame_times(unet: nn.Module, frame_offset: float = 0.0, frame_step: floa
 def save_lowrank_temporal(unet: nn.Module, config: LowRankTemporalConfig, save_directory: str | os.PathLike) -> Path:
     """Write the config and the wrappers' weights (nothing else) into ``save_directory``, each atomically."""
     state = lowrank_temporal_state_dict(unet)
-    return save_adapter_files(state, config.to_dict(), save_directory, ADAPTER_WEIGHTS_NAME, ADAPTER_CONFIG_NAME)
+    return save_adapter_files(state, asdict(config), save_directory, ADAPTER_WEIGHTS_NAME, ADAPTER_CONFIG_NAME)
 
 
 def load_lowrank_temporal_weights(unet: nn.Module, pretrained_directory: str | os.PathLike) -> None:
     """Load saved weights into a ``unet`` that already carries the same wrappers (strict: same keys and shapes)."""
-    current = lowrank_temporal_state_dict(unet)
-    state = load_adapter_weights(current, pretrained_directory, ADAPTER_WEIGHTS_NAME)
-    with torch.no_grad():
-        for key, value in current.items():
-            value.copy_(state[key])
+    state = load_adapter_weights(lowrank_temporal_state_dict(unet), pretrained_directory, ADAPTER_WEIGHTS_NAME)
+    unet.load_state_dict(state, strict=False)  # the keys are checked above
 
 
 def load_lowrank_temporal(unet: nn.Module, pretrained_directory: str | os.PathLike) -> LowRankTemporalConfig:

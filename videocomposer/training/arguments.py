@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         group = groups[kwargs.pop("group")]
         kind = item.type
         if isinstance(kind, types.UnionType):  # X | None
-            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+            kind = typing.get_args(kind)[0]
         if item.name not in defaults:
             kwargs["required"] = True
         else:
@@ -250,8 +250,8 @@ def check_args(args: TrainingArguments) -> None:
                 "checkpointing_steps", "validation_steps", "validation_num_inference_steps", "rank",
                 "max_train_steps", "checkpoints_total_limit", "lora_alpha")  # fmt: skip
     for name in positive:  # the last three may be None
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise ValueError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
+        if (value := getattr(args, name)) is not None and value < 1:
+            raise ValueError(f"--{name}: expected a positive integer, got {value}")
     for name in ("lr_warmup_steps", "dataloader_num_workers", "seed"):
         if getattr(args, name) < 0:
             raise ValueError(f"--{name}: expected a non-negative integer, got {getattr(args, name)}")
@@ -278,9 +278,8 @@ def check_args(args: TrainingArguments) -> None:
         raise ValueError("--trainable stc needs --stage compositional: the t2v stage feeds no conditions")
     if args.condition_kwargs is not None and not isinstance(args.condition_kwargs, dict):
         raise ValueError(f"--condition_kwargs: expected a JSON object, got {args.condition_kwargs!r}")
-    if args.validation_conditions is not None:
-        if not os.path.isfile(args.validation_conditions):
-            raise ValueError(f"--validation_conditions: {args.validation_conditions!r} is not a file")
+    if args.validation_conditions is not None and not os.path.isfile(args.validation_conditions):
+        raise ValueError(f"--validation_conditions: {args.validation_conditions!r} is not a file")
     if args.trainable == "lora" and importlib.util.find_spec("peft") is None:
         raise ValueError("--trainable lora needs peft: pip install 'videocomposer[lora]'")
     if not args.lowrank_anchor_spacing > 0:

@@ -95,11 +95,12 @@ def register_model_hooks(
     weights itself (each rank its shard) and these hooks write nothing.
     """
 
-    def component_name(model: torch.nn.Module) -> str:
+    def component(model: torch.nn.Module) -> tuple[str, torch.nn.Module]:
+        """The folder name of a prepared model and the model it wraps."""
         unwrapped = accelerator.unwrap_model(model)
-        for name, component in components.items():
-            if unwrapped is component:
-                return name
+        for name, candidate in components.items():
+            if unwrapped is candidate:
+                return name, unwrapped
         raise TypeError(f"checkpoint hooks: prepared model {type(unwrapped).__name__} is none of {sorted(components)}")
 
     def save_hook(models: list[torch.nn.Module], weights: list[dict], output_dir: str) -> None:
@@ -107,8 +108,7 @@ def register_model_hooks(
             return
         if accelerator.is_main_process:
             for model in models:
-                name = component_name(model)
-                model = accelerator.unwrap_model(model)
+                name, model = component(model)
                 if name == "unet" and adapter is not None:
                     adapter.save(model, Path(output_dir) / adapter.checkpoint_folder)
                 else:
@@ -118,9 +118,7 @@ def register_model_hooks(
     def load_hook(models: list[torch.nn.Module], input_dir: str) -> None:
         # Under FSDP / DeepSpeed accelerate loads the sharded weights itself and passes no model here.
         while models:
-            model = models.pop()
-            name = component_name(model)
-            model = accelerator.unwrap_model(model)
+            name, model = component(models.pop())
             if name == "unet" and adapter is not None:
                 adapter.load_weights(model, Path(input_dir) / adapter.checkpoint_folder)
             else:
@@ -132,11 +130,12 @@ def register_model_hooks(
 
 
 def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
-    """Complete checkpoints in ``output_dir``, oldest (lowest step) first."""
-    folder = Path(output_dir)
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := _CHECKPOINT_RE.match(p.name))]
+    """Complete checkpoints in ``output_dir``, oldest (lowest step) first (none when it does not exist)."""
+    found = [
+        (int(m.group(1)), p)
+        for p in Path(output_dir).glob(f"{CHECKPOINT_PREFIX}*")
+        if p.is_dir() and (m := _CHECKPOINT_RE.match(p.name))
+    ]
     return [path for _, path in sorted(found)]
 
 
@@ -154,8 +153,7 @@ def resolve_checkpoint(resume_from_checkpoint: str, output_dir: str | os.PathLik
 
 def remove_incomplete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
     """Delete temporary folders a killed run left behind; returns what was removed."""
-    folder = Path(output_dir)
-    stale = [p for p in folder.glob(f"{_TEMPORARY_PREFIX}*") if p.is_dir()] if folder.is_dir() else []
+    stale = [p for p in Path(output_dir).glob(f"{_TEMPORARY_PREFIX}*") if p.is_dir()]  # none without output_dir
     for path in stale:
         shutil.rmtree(path)
     return stale
@@ -176,9 +174,7 @@ def save_checkpoint(
         if checkpoints_total_limit is not None:
             existing = [p for p in list_checkpoints(output_dir) if p != final]
             for old in existing[: max(0, len(existing) - checkpoints_total_limit + 1)]:
-                doomed = old.with_name(f"{_TEMPORARY_PREFIX}{old.name}.deleting")
-                os.replace(old, doomed)
-                shutil.rmtree(doomed)
+                _delete_checkpoint(old)
         if temporary.exists():
             shutil.rmtree(temporary)
     accelerator.wait_for_everyone()
@@ -186,9 +182,14 @@ def save_checkpoint(
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         if final.exists():  # the same step saved again (e.g. a rerun without resuming): replace it whole
-            doomed = final.with_name(f"{_TEMPORARY_PREFIX}{final.name}.deleting")
-            os.replace(final, doomed)
-            shutil.rmtree(doomed)
+            _delete_checkpoint(final)
         os.replace(temporary, final)
     accelerator.wait_for_everyone()
     return final
+
+
+def _delete_checkpoint(path: Path) -> None:
+    """Rename ``path`` to a temporary name (so it is never seen half-deleted), then delete it."""
+    doomed = path.with_name(f"{_TEMPORARY_PREFIX}{path.name}.deleting")
+    os.replace(path, doomed)
+    shutil.rmtree(doomed)

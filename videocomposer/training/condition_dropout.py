@@ -47,26 +47,28 @@ def sample_condition_keep_masks(
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
     if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
         raise TypeError(f"generator: expected a CPU torch.Generator, got {generator!r}")
-    if isinstance(p, Mapping) and set(p) != set(names):
-        raise ValueError(f"p: expected a probability for each of {list(names)}, got one for {sorted(p)}")
-    per_name = dict(p) if isinstance(p, Mapping) else dict.fromkeys(names, p)
-    checked = [(f"p[{n!r}]", v) for n, v in per_name.items()] if isinstance(p, Mapping) else [("p", p)]
-    for arg, value in (*checked, ("p_all_zero", p_all_zero), ("p_all_keep", p_all_keep)):
+    if isinstance(p, Mapping):
+        if set(p) != set(names):
+            raise ValueError(f"p: expected a probability for each of {list(names)}, got one for {sorted(p)}")
+        per_name, checked = dict(p), {f"p[{n!r}]": v for n, v in p.items()}
+    else:
+        per_name, checked = dict.fromkeys(names, p), {"p": p}
+    for arg, value in {**checked, "p_all_zero": p_all_zero, "p_all_keep": p_all_keep}.items():
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{arg}: expected a probability in [0, 1], got {value!r}")
 
-    n_zero = int((torch.rand(batch_size, generator=generator) < p_all_zero).sum())
-    n_keep = int((torch.rand(batch_size, generator=generator) < p_all_keep).sum())
+    def binomial(probability: float) -> int:
+        """A draw of ``Binomial(B, probability)``, as the original drew it."""
+        return int((torch.rand(batch_size, generator=generator) < probability).sum())
+
+    n_zero, n_keep = binomial(p_all_zero), binomial(p_all_keep)
     order = torch.randperm(batch_size, generator=generator)
-    drop_all = torch.zeros(batch_size, dtype=torch.bool)
-    keep_all = torch.zeros(batch_size, dtype=torch.bool)
-    drop_all[order[:n_zero]] = True
-    keep_all[order[n_zero : n_zero + n_keep]] = True
-    unmarked = torch.where(~(drop_all | keep_all))[0]
+    drop_all = order[:n_zero]
+    unmarked = order[n_zero + n_keep :].sort().values  # in index order, as the original picks from them
 
     masks = {}
     for name in names:
-        n = int((torch.rand(batch_size, generator=generator) < per_name[name]).sum())
+        n = binomial(per_name[name])
         dropped = unmarked[torch.randperm(len(unmarked), generator=generator)[:n]]
         keep = torch.ones(batch_size)
         keep[dropped] = 0.0

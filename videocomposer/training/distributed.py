@@ -15,6 +15,7 @@ from accelerate.logging import get_logger
 from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin, parse_flag_from_env
 
 from .arguments import TrainingArguments
+from .checkpointing import SHARDED_ENGINES
 
 logger = get_logger(__name__)
 
@@ -24,11 +25,6 @@ def available_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def local_world_size(accelerator: Accelerator) -> int:
-    """Processes of this run on this machine (torchrun's ``LOCAL_WORLD_SIZE``; else all of them)."""
-    return int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))
 
 
 def default_num_threads(num_local_processes: int, cpus: int | None = None) -> int:
@@ -42,7 +38,7 @@ def set_default_num_threads(accelerator: Accelerator) -> int:
     """With several processes on this machine, set torch's intra-op threads to :func:`default_num_threads` unless
     ``OMP_NUM_THREADS`` is set (then it is respected); a lone process keeps torch's default. Returns the thread count
     in use."""
-    num_local = local_world_size(accelerator)
+    num_local = int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))  # torchrun's; else all of them
     if os.environ.get("OMP_NUM_THREADS") or num_local == 1:
         return torch.get_num_threads()
     threads = default_num_threads(num_local)
@@ -97,7 +93,7 @@ def check_engine_support(accelerator: Accelerator, args: TrainingArguments) -> N
     model ``i`` (``save_fsdp_optimizer``), where torch cannot map the other model's parameters (a ``KeyError``). Under
     FSDP and DeepSpeed the main process holds only its shard of the weights, so it cannot generate validation videos
     alone."""
-    sharded = accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+    sharded = accelerator.distributed_type in SHARDED_ENGINES
     if sharded and args.stage == "compositional" and args.trainable in ("all", "stc"):
         raise ValueError(
             f"--trainable {args.trainable}: trains two models (the UNet and the STC encoder) with one optimizer, "
@@ -111,15 +107,14 @@ def check_engine_support(accelerator: Accelerator, args: TrainingArguments) -> N
         )
 
 
-def log_batch_layout(accelerator: Accelerator, per_device_batch: int, accumulation_steps: int, threads: int) -> int:
-    """Log the world size, per-device and effective batch; returns the effective batch (samples per optimizer step)."""
+def log_batch_layout(accelerator: Accelerator, per_device_batch: int, accumulation_steps: int, threads: int) -> None:
+    """Log the world size, per-device and effective batch (samples per optimizer step)."""
     effective = per_device_batch * accelerator.num_processes * accumulation_steps
     logger.info(
         f"world size {accelerator.num_processes} ({accelerator.distributed_type}, device {accelerator.device}, "
         f"{threads} threads per process); per-device batch {per_device_batch} x {accelerator.num_processes} "
         f"process(es) x {accumulation_steps} accumulation step(s) = effective batch {effective}"
     )
-    return effective
 
 
 def check_mixed_precision(accelerator: Accelerator) -> None:

@@ -62,7 +62,7 @@ def check_finite_parameters(accelerator: Accelerator, parameters: list[torch.nn.
     bad = torch.zeros((), device=device)
     for parameter in parameters:
         bad += (~torch.isfinite(parameter.detach())).any().float()
-    bad = accelerator.reduce(bad.to(accelerator.device), reduction="sum") if accelerator.num_processes > 1 else bad
+    bad = accelerator.reduce(bad.to(accelerator.device), reduction="sum")  # one process: a copy
     if bad.item() > 0:
         raise TrainingDivergedError(f"{int(bad.item())} trained tensor(s) hold non-finite values; {what} was not "
                                     f"written; {ADVICE}")  # fmt: skip

@@ -48,11 +48,6 @@ class BatchShard:
                 f"BatchShard: rows {self.start}:{self.start + self.size} not in a batch of {self.global_size}"
             )
 
-    @classmethod
-    def whole(cls, size: int) -> "BatchShard":
-        """The whole batch (one process)."""
-        return cls(0, size, size)
-
     def take(self, values: torch.Tensor) -> torch.Tensor:
         """This process's rows of a tensor drawn for the global batch."""
         if values.shape[0] != self.global_size:
@@ -65,7 +60,7 @@ class BatchShard:
 
 
 def _check_shard(shard: BatchShard | None, batch_size: int) -> BatchShard:
-    shard = BatchShard.whole(batch_size) if shard is None else shard
+    shard = BatchShard(0, batch_size, batch_size) if shard is None else shard  # None: the whole batch
     if shard.size != batch_size:
         raise ValueError(f"shard: covers {shard.size} samples, the batch has {batch_size}")
     return shard

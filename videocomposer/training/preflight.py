@@ -11,6 +11,17 @@ from videocomposer.data.video_dataset import CACHE_INDEX_NAME, UnusableClipError
 
 from .arguments import TrainingArguments
 
+#: The options that :class:`VideoTextDataset` takes under the same names.
+DATASET_OPTIONS = (
+    "num_frames",
+    "fps",
+    "resolution",
+    "video_column",
+    "caption_column",
+    "conditions",
+    "condition_kwargs",
+    "seed",
+)
 CACHE_HINT = "write it with `videocomposer extract --dataset DIR --captions-file FILE --conditions ... --cache DIR`"
 
 
@@ -45,7 +56,7 @@ def check_output_dir(output_dir: str) -> None:
 def check_cache_settings(args: TrainingArguments) -> dict:
     """The cache's ``index.json``, after checking that it was written with this run's settings."""
     path = Path(args.conditions_cache_dir) / CACHE_INDEX_NAME
-    if not Path(args.conditions_cache_dir).is_dir():
+    if not path.parent.is_dir():
         raise ValueError(f"--conditions_cache_dir: {args.conditions_cache_dir!r} is not a folder; {CACHE_HINT}")
     if not path.is_file():
         raise ValueError(
@@ -109,18 +120,7 @@ def build_dataset(args: TrainingArguments) -> VideoTextDataset:
                 ) from error
     check_pretrained_model(args.pretrained_model_name_or_path)
     check_output_dir(args.output_dir)
-    dataset = VideoTextDataset(
-        args.train_data_dir,
-        args.captions_file,
-        num_frames=args.num_frames,
-        fps=args.fps,
-        resolution=args.resolution,
-        video_column=args.video_column,
-        caption_column=args.caption_column,
-        conditions=args.conditions,
-        condition_kwargs=args.condition_kwargs,
-        cache_dir=args.conditions_cache_dir,
-        seed=args.seed,
-    )
+    options = {name: getattr(args, name) for name in DATASET_OPTIONS}
+    dataset = VideoTextDataset(args.train_data_dir, args.captions_file, cache_dir=args.conditions_cache_dir, **options)
     check_usable_clip(dataset, args)
     return dataset

@@ -40,12 +40,8 @@ def temporal_lora_config(rank: int, lora_alpha: int | None = None) -> LoraConfig
 
 def add_temporal_lora(unet: VideoComposerUNet3DModel, config: LoraConfig) -> list[torch.nn.Parameter]:
     """Inject the adapters into ``unet`` in place; freeze everything else. Returns the adapter parameters."""
-    inject_adapter_in_model(config, unet)
-    adapters = []
-    for name, parameter in unet.named_parameters():
-        parameter.requires_grad_("lora_" in name)
-        if "lora_" in name:
-            adapters.append(parameter)
+    inject_adapter_in_model(config, unet)  # peft leaves only the adapters trainable
+    adapters = [parameter for parameter in unet.parameters() if parameter.requires_grad]
     if not adapters:
         raise ValueError("unet: no temporal attention projections found for LoRA (does it have temporal layers?)")
     return adapters

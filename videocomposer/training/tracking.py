@@ -15,23 +15,21 @@ if TYPE_CHECKING:  # kept out of the import: `--help` and argument checks must s
 
     from .validation import ValidationVideo
 
-TRACKERS = ("none", "tensorboard", "wandb")
-TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}
+TRACKERS = ("none", "tensorboard", "wandb")  # each tracker's package has its name
 
 
 def check_tracker_installed(report_to: str) -> None:
     """Raise ``ValueError`` naming ``--report_to`` and the extra to install when the tracker's package is missing."""
     if report_to not in TRACKERS:
         raise ValueError(f"--report_to: expected one of {TRACKERS}, got {report_to!r}")
-    package = TRACKER_PACKAGES.get(report_to)
-    if package is None:
+    if report_to == "none":
         return
     try:
-        importlib.import_module(package)
+        importlib.import_module(report_to)
     except ImportError as error:
         raise ValueError(
-            f"--report_to {report_to}: the {package} package is not installed ({error}); "
-            f"pip install 'videocomposer[tracking]' (or {package}), or use --report_to none"
+            f"--report_to {report_to}: the {report_to} package is not installed ({error}); "
+            f"pip install 'videocomposer[tracking]' (or {report_to}), or use --report_to none"
         ) from error
 
 

@@ -25,7 +25,6 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import PIL.Image
 import torch
 from accelerate import Accelerator
@@ -107,10 +106,6 @@ class TrainedModels:
         """The trained components by name."""
         return {name: getattr(self.pipeline, name) for name, params in self.parameters.items() if params}
 
-    @property
-    def trained_parameters(self) -> list[torch.nn.Parameter]:
-        return [p for params in self.parameters.values() for p in params]
-
 
 def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     """Run training as configured by :func:`~videocomposer.training.arguments.parse_args` (or a
@@ -132,17 +127,21 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     # Data, optimizer, LR schedule; then accelerate wraps the trained models, the optimizer and the data.
     dataloader = build_dataloader(args, dataset)
     schedule = TrainingSchedule.of(args, accelerator.num_processes, len(dataset))
-    optimizer, lr_scheduler = build_optimizer(args, accelerator.num_processes, models.trained_parameters, schedule)
+    optimizer, lr_scheduler = build_optimizer(
+        args, accelerator.num_processes, sum(models.parameters.values(), []), schedule
+    )
     register_model_hooks(accelerator, trained_models, models.adapter)
-    prepared = accelerator.prepare(*trained_models.values(), optimizer, dataloader, lr_scheduler)
-    wrapped = dict(zip(trained_models, prepared[: len(trained_models)]))
-    optimizer, dataloader, lr_scheduler = prepared[len(trained_models) :]
+    *prepared, optimizer, dataloader, lr_scheduler = accelerator.prepare(
+        *trained_models.values(), optimizer, dataloader, lr_scheduler
+    )
+    wrapped = dict(zip(trained_models, prepared))
     # FSDP replaces the parameters with their shards: from here on, the ones the prepared models hold.
-    parameters = [p for model in wrapped.values() for p in model.parameters() if p.requires_grad]
+    held = [p for model in wrapped.values() for p in model.parameters()]
+    parameters = [p for p in held if p.requires_grad]
     fsdp = accelerator.distributed_type == DistributedType.FSDP
     # accelerate clips with FSDP's global norm only when given all of a model's parameters (with the trained ones
     # alone each rank would clip by the norm of its own shards); frozen ones have no gradient and add nothing.
-    clipped = [p for model in wrapped.values() for p in model.parameters()] if fsdp else parameters
+    clipped = held if fsdp else parameters
 
     # What else the checkpoints hold: the EMA, the step's generator (the same on every process: draws are made for
     # the global batch, each process keeps its rows), the adversary.
@@ -158,18 +157,18 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
 
     # Resume
     checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir) if args.resume_from_checkpoint else None
-    if args.resume_from_checkpoint and checkpoint is None:
-        logger.info(f"no checkpoint in {output_dir}; starting a new run")
     if checkpoint is not None:
         logger.info(f"resuming from {checkpoint}")
         if fsdp:
             _materialize_optimizer_state(optimizer)
         accelerator.load_state(str(checkpoint))
+    elif args.resume_from_checkpoint:
+        logger.info(f"no checkpoint in {output_dir}; starting a new run")
     first_epoch = state.global_step // schedule.updates_per_epoch
     skip_batches = (state.global_step % schedule.updates_per_epoch) * args.gradient_accumulation_steps
     if accelerator.is_main_process:
         init_trackers(accelerator, args, first_step=state.global_step + 1)
-    validation = Validation(args, accelerator, models.pipeline, trained_models, output_dir, ema, parameters)
+    validation = Validation(args, accelerator, models.pipeline, trained_models, ema, parameters)
 
     # Train
     logger.info(
@@ -416,31 +415,33 @@ class DiffusionLoss:
             p={name: overrides.get(name, args.condition_dropout_prob) for name in dropout_names},
             p_all_zero=args.drop_all_prob, p_all_keep=args.keep_all_prob,
         )  # fmt: skip
-        keep = {name: shard.take(mask) for name, mask in keep.items()}
+        keep = {name: shard.take(mask).to(accelerator.device) for name, mask in keep.items()}
+        style = {}
         with torch.no_grad():
             latents = encode_video_latents(pipeline.vae, batch["pixel_values"], generator, shard)
             latents = latents.to(self.models.weight_dtype)
             text = pipeline.encode_prompt(batch["prompts"], accelerator.device, 1, False)[0]
             text = text * keep["text"].to(text).view(-1, 1, 1)
-        style = {}
-        if self.models.use_style:  # the token MLP trains with the UNet (in its forward): the image encoder is frozen
-            with torch.no_grad():
+            # The style token's MLP trains with the UNet (in its forward): the image encoder is frozen.
+            if self.models.use_style:
                 image_embeds = pipeline.encode_image(_first_frames(batch["pixel_values"]), accelerator.device)
-            style = {"image_embeds": image_embeds, "image_token_scale": keep["style"].to(accelerator.device)}
+                style = {"image_embeds": image_embeds, "image_token_scale": keep["style"]}
         noised = add_training_noise(self.scheduler, latents, generator, shard)
         condition_latents = None
         if stc_inputs:
-            scales = {name: keep[name].to(accelerator.device) for name in stc_inputs}
+            scales = {name: keep[name] for name in stc_inputs}
             condition_latents = self.stc_encoder(
                 stc_inputs, latent_size=tuple(latents.shape[-2:]), condition_scale=scales, return_dict=False
             )[0]
-        if self.adversary is None:
-            return {"diffusion": eps_prediction_loss(self.unet, noised, text, condition_latents, **style)}
         loss, prediction = eps_prediction_loss(
             self.unet, noised, text, condition_latents, return_prediction=True, **style
         )
-        generator_term = self.adversary.generator_term(self.scheduler, noised, prediction, latents, global_step)
-        return {"diffusion": loss, "generator": generator_term}
+        terms = {"diffusion": loss}
+        if self.adversary is not None:
+            terms["generator"] = self.adversary.generator_term(
+                self.scheduler, noised, prediction, latents, global_step
+            )
+        return terms
 
 
 def log_step(accelerator: Accelerator, progress: tqdm, result: TrainingResult, terms: dict[str, float],
@@ -448,13 +449,14 @@ def log_step(accelerator: Accelerator, progress: tqdm, result: TrainingResult, t
     """Record a finished optimizer step: ``terms`` (``loss`` and its parts, averaged over processes and micro-batches)
     in ``result``, the trackers (``train_loss``, ``{term}_loss``) and the progress bar (the parts only when the loss
     has several)."""
-    result.losses.append(terms["loss"])
-    parts = {name: value for name, value in terms.items() if name != "loss"}
+    parts = dict(terms)
+    loss = parts.pop("loss")
+    result.losses.append(loss)
     for name, value in parts.items():
         result.terms.setdefault(name, []).append(value)
-    logs = {"train_loss": terms["loss"], **{f"{name}_loss": value for name, value in parts.items()}}
+    logs = {"train_loss": loss, **{f"{name}_loss": value for name, value in parts.items()}}
     accelerator.log({**logs, "lr": learning_rate, **counts}, step=global_step)
-    postfix = {"loss": f"{terms['loss']:.4g}"}
+    postfix = {"loss": f"{loss:.4g}"}
     if len(parts) > 1:
         postfix |= {name: f"{value:.4g}" for name, value in parts.items()}
     progress.set_postfix(**postfix, lr=f"{learning_rate:.3g}", refresh=False)
@@ -484,8 +486,8 @@ def _materialize_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
 
 def _first_frames(pixel_values: torch.Tensor) -> list[PIL.Image.Image]:
     """First frame of each clip (B, F, 3, H, W) in [-1, 1] as PIL images: the style reference of a training clip."""
-    frames = ((pixel_values[:, 0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return [PIL.Image.fromarray(np.ascontiguousarray(f.permute(1, 2, 0).cpu().numpy())) for f in frames]
+    frames = ((pixel_values[:, 0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+    return [PIL.Image.fromarray(f) for f in frames.contiguous().cpu().numpy()]
 
 
 def _gather_trained_models(

@@ -38,10 +38,10 @@ class Validation:
     ``parameters``: the trained ones the EMA holds. The conditions of ``--validation_conditions`` are extracted once."""
 
     def __init__(self, args: TrainingArguments, accelerator: Accelerator, pipeline: VideoComposerPipeline,
-                 trained: Collection[str], output_dir: Path, ema: EMAModel | None,
+                 trained: Collection[str], ema: EMAModel | None,
                  parameters: list[torch.nn.Parameter]) -> None:  # fmt: skip
         self.args, self.accelerator, self.pipeline, self.trained = args, accelerator, pipeline, set(trained)
-        self.output_dir, self.ema, self.parameters = output_dir, ema, parameters
+        self.ema, self.parameters = ema, parameters
         self.conditions = {}
         if args.validation_prompt and args.validation_conditions:
             self.conditions = extract_conditions(
@@ -59,7 +59,7 @@ class Validation:
         if self.ema is not None:
             self.ema.store(self.parameters)
             self.ema.copy_to(self.parameters)
-        folder = self.output_dir / "validation"
+        folder = Path(args.output_dir) / "validation"
         folder.mkdir(parents=True, exist_ok=True)
         modules = {name: module for name, module in pipeline.components.items() if isinstance(module, torch.nn.Module)}
         for module in modules.values():
@@ -76,7 +76,7 @@ class Validation:
                 path = folder / f"step-{global_step}-{index}.mp4"
                 with atomic_path(path) as temporary:
                     export_to_video(list(frames), str(temporary), fps=max(1, round(args.fps)))
-                videos.append(ValidationVideo(prompt, np.asarray(frames), path))
+                videos.append(ValidationVideo(prompt, frames, path))
         if self.ema is not None:
             self.ema.restore(self.parameters)
         for name, module in modules.items():
