@@ -241,12 +241,12 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
             if negatives:
                 negative_prompt_embeds = encoded[len(prompts) :]
         dtype = dtype or self.text_encoder.dtype
-        return tuple(
-            None
-            if embeds is None
-            else embeds.to(device=device, dtype=dtype).repeat_interleave(num_videos_per_prompt, 0)
-            for embeds in (prompt_embeds, negative_prompt_embeds)
-        )
+        # diffusers' test mixin reads the names of this return statement: they are `__call__`'s parameters.
+        prompt_embeds = prompt_embeds.to(device=device, dtype=dtype).repeat_interleave(num_videos_per_prompt, 0)
+        if negative_prompt_embeds is not None:
+            negative_prompt_embeds = negative_prompt_embeds.to(device=device, dtype=dtype)
+            negative_prompt_embeds = negative_prompt_embeds.repeat_interleave(num_videos_per_prompt, 0)
+        return prompt_embeds, negative_prompt_embeds
 
     def encode_image(self, style_image: PIL.Image.Image | list[PIL.Image.Image], device: torch.device) -> torch.Tensor:
         r"""Pooled, projected CLIP image embeddings `(N, D)` of the style image(s)."""

@@ -1,10 +1,13 @@
 """VideoComposerPipeline follows diffusers' conventions: generic loading, any STC subset, native-size defaults, the
 unknown-token warning, attention slicing, VAE slicing / tiling and FreeU."""
 
+import ast
+import inspect
 import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +151,25 @@ def test_size_and_frames_default_to_the_models_native_ones(pipe, call_kwargs):
         ValueError, match="`height` and `width` have to be given: the unet config has no `sample_size`"
     ):
         pipe("a cat", **kwargs)
+
+
+def test_encode_prompt_outputs_replace_the_text_encoder_in_call(tiny_components, call_kwargs):
+    """diffusers' `test_encode_prompt_works_in_isolation`: the names of `encode_prompt`'s return statement are
+    `__call__` parameters, and its outputs fed to a pipeline without text encoder give the same video."""
+    source = textwrap.dedent(inspect.getsource(VideoComposerPipeline.encode_prompt))
+    returns = [node.value for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Return)]
+    assert len(returns) == 1 and isinstance(returns[0], ast.Tuple)
+    names = [element.id for element in returns[0].elts]
+    assert names == ["prompt_embeds", "negative_prompt_embeds"]
+    assert set(names) <= set(inspect.signature(VideoComposerPipeline.__call__).parameters)
+
+    full = VideoComposerPipeline(**tiny_components)
+    full.set_progress_bar_config(disable=True)
+    embeds = dict(zip(names, full.encode_prompt("a cat", "cpu", 1, True, negative_prompt="a dog")))
+    no_text = VideoComposerPipeline(**{**tiny_components, "text_encoder": None, "tokenizer": None})
+    no_text.set_progress_bar_config(disable=True)
+    expected = full("a cat", negative_prompt="a dog", **call_kwargs()).frames
+    torch.testing.assert_close(no_text(**embeds, **call_kwargs()).frames, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_the_demo_model_renders_its_native_size_by_default():
