@@ -115,8 +115,12 @@ def continuity_cases(held_out: bool) -> list[tuple[int, list[tuple[float, float]
     if not held_out:
         middle = (SIZE - 1) / 2
         return [(seed, [(low, middle), (high, middle)], "a red circle", "a blue circle") for seed in range(4)]
-    diagonals = ([(low, low), (high, high)], [(high, high), (low, low)], [(low, high), (high, low)],
-                 [(high, low), (low, high)])  # fmt: skip
+    diagonals = (
+        [(low, low), (high, high)],
+        [(high, high), (low, low)],
+        [(low, high), (high, low)],
+        [(high, low), (low, high)],
+    )
     prompts = HELD_OUT_PROMPTS
     return [(seed, diagonals[i], prompts[i], prompts[(i + 1) % 4]) for i, seed in enumerate(HELD_OUT_SEEDS)]
 
@@ -207,8 +211,11 @@ def continuity_main(args: argparse.Namespace, argv: list[str] | None) -> None:
         cases = continuity_cases(args.held_out)
         results[name] = continuity(pipe, args.steps, args.guidance, cases, transitions=name == "default")
     seconds = time.time() - start
-    strokes = ("4 diagonals through the centre x seeds 10-13, prompts " + ", ".join(map(repr, HELD_OUT_PROMPTS))
-               + " (second segment: the next prompt)" if args.held_out else "seeds 0-3, 'a red circle' -> 'a blue circle'")  # fmt: skip
+    if args.held_out:
+        prompts = ", ".join(map(repr, HELD_OUT_PROMPTS))
+        strokes = f"4 diagonals through the centre x seeds 10-13, prompts {prompts} (second segment: the next prompt)"
+    else:
+        strokes = "seeds 0-3, 'a red circle' -> 'a blue circle'"
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = "python benchmarks/bench_long_video.py " + " ".join(argv if argv is not None else sys.argv[1:])
     rows = "\n".join(
@@ -303,8 +310,11 @@ def main(argv: list[str] | None = None) -> None:
         "--configs", nargs="+", choices=list(CONTINUITY_CONFIGS), default=list(CONTINUITY_CONFIGS),
         help="--continuity: the long-video settings to measure (prompt transitions: default only)",
     )  # fmt: skip
-    parser.add_argument("--held-out", action="store_true",
-                        help="--continuity: diagonal strokes, seeds 10-13 and bench_control's held-out prompts")  # fmt: skip
+    parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help="--continuity: diagonal strokes, seeds 10-13 and bench_control's held-out prompts",
+    )
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--chunked", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
