@@ -266,36 +266,49 @@ class ConditionProcessor:
                 )
             first = given[0]
             for key in given:
-                shape = tuple(shapes[key])
-                channels = spec.inputs[key]
-                if len(shape) != 5:
-                    raise ValueError(f"`{key}` has to be 5-D (B, {channels}, F, H, W), got shape {shape}.")
-                b, c, f, h, w = shape
-                if c != channels:
-                    raise ValueError(f"`{key}` has to have {channels} channels, got shape {shape}.")
-                if f != num_frames:
+                self._check_shape(spec, key, tuple(shapes[key]), num_frames, height, width, batch_size)
+                if tuple(shapes[key][-2:]) != tuple(shapes[first][-2:]):
                     raise ValueError(
-                        f"`{key}` has {f} frames but `num_frames` is {num_frames}; give one frame per video "
-                        f"frame, or a single frame to repeat over every frame (condition {f}x{h}x{w}, video "
-                        f"{num_frames}x{height}x{width})."
+                        f"`{key}` {tuple(shapes[key])} and `{first}` {tuple(shapes[first])} have to share their "
+                        "frame size."
                     )
-                if h * width != w * height:
-                    raise ValueError(
-                        f"`{key}` is {h}x{w}, whose aspect ratio differs from height x width = {height}x{width}; "
-                        "conditions are never resized, give them at the video's aspect ratio."
-                    )
-                if spec.pixel_units and (h, w) != spec.size(height, width):
-                    raise ValueError(
-                        f"`{key}` is {h}x{w} but the video is {height}x{width}: its values are pixel "
-                        f"displacements, so it has to be {'x'.join(map(str, spec.size(height, width)))} "
-                        "(extract it at the video's size)."
-                    )
-                if batch_size is not None and b not in (1, batch_size):
-                    raise ValueError(f"`{key}` has batch {b}, which cannot broadcast to {batch_size} prompts.")
-                if shape[-2:] != tuple(shapes[first][-2:]):
-                    raise ValueError(
-                        f"`{key}` {shape} and `{first}` {tuple(shapes[first])} have to share their frame size."
-                    )
+
+    @staticmethod
+    def _check_shape(
+        spec: ConditionSpec,
+        key: str,
+        shape: tuple[int, ...],
+        num_frames: int,
+        height: int,
+        width: int,
+        batch_size: int | None,
+    ) -> None:
+        """`ValueError` naming `key` when its `(B, C, F, H, W)` `shape` does not fit the video."""
+        channels = spec.inputs[key]
+        if len(shape) != 5:
+            raise ValueError(f"`{key}` has to be 5-D (B, {channels}, F, H, W), got shape {shape}.")
+        b, c, f, h, w = shape
+        if c != channels:
+            raise ValueError(f"`{key}` has to have {channels} channels, got shape {shape}.")
+        if f != num_frames:
+            raise ValueError(
+                f"`{key}` has {f} frames but `num_frames` is {num_frames}; give one frame per video "
+                f"frame, or a single frame to repeat over every frame (condition {f}x{h}x{w}, video "
+                f"{num_frames}x{height}x{width})."
+            )
+        if h * width != w * height:
+            raise ValueError(
+                f"`{key}` is {h}x{w}, whose aspect ratio differs from height x width = {height}x{width}; "
+                "conditions are never resized, give them at the video's aspect ratio."
+            )
+        if spec.pixel_units and (h, w) != spec.size(height, width):
+            raise ValueError(
+                f"`{key}` is {h}x{w} but the video is {height}x{width}: its values are pixel "
+                f"displacements, so it has to be {'x'.join(map(str, spec.size(height, width)))} "
+                "(extract it at the video's size)."
+            )
+        if batch_size is not None and b not in (1, batch_size):
+            raise ValueError(f"`{key}` has batch {b}, which cannot broadcast to {batch_size} prompts.")
 
     def check(
         self, inputs: Mapping[str, torch.Tensor], *, num_frames: int, height: int, width: int, batch_size: int

@@ -301,9 +301,12 @@ def check_model_path(model: str | None) -> None:
 def check_input_files(args: argparse.Namespace) -> None:
     """Read every input image and the first frame of every input video (a broken file fails now, not after the model
     has loaded); the mask must have the aspect ratio of the video it is drawn on."""
-    for name in (*_IMAGE_OPTIONS, *_VIDEO_OPTIONS):
+    for name in _IMAGE_OPTIONS:
         if getattr(args, name) is not None:
-            (image_size if name in _IMAGE_OPTIONS else video_size)(getattr(args, name), _option(name))
+            image_size(getattr(args, name), _option(name))
+    for name in _VIDEO_OPTIONS:
+        if getattr(args, name) is not None:
+            video_size(getattr(args, name), _option(name))
     if args.mask is not None and args.masked_from is not None:
         check_mask_aspect(args.mask, args.masked_from, "--mask", "--masked-from")
 

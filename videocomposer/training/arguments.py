@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         group = groups[kwargs.pop("group")]
         kind = item.type
         if isinstance(kind, types.UnionType):  # X | None
-            kind = typing.get_args(kind)[0]
+            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
         if item.name not in defaults:
             kwargs["required"] = True
         else:

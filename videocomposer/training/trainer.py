@@ -127,9 +127,8 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     # Data, optimizer, LR schedule; then accelerate wraps the trained models, the optimizer and the data.
     dataloader = build_dataloader(args, dataset)
     schedule = TrainingSchedule.of(args, accelerator.num_processes, len(dataset))
-    optimizer, lr_scheduler = build_optimizer(
-        args, accelerator.num_processes, sum(models.parameters.values(), []), schedule
-    )
+    trained_parameters = [p for params in models.parameters.values() for p in params]
+    optimizer, lr_scheduler = build_optimizer(args, accelerator.num_processes, trained_parameters, schedule)
     register_model_hooks(accelerator, trained_models, models.adapter)
     *prepared, optimizer, dataloader, lr_scheduler = accelerator.prepare(
         *trained_models.values(), optimizer, dataloader, lr_scheduler
