@@ -84,6 +84,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with (default %(default)s)")
     rev = parser.parse_args().baseline
+    if subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True
+    ).returncode:
+        parser.error(f"--baseline: {rev!r} is not a commit of this repository")
     before = {p: _size(p, rev) for p in _py_files(rev)}
     after = {p: _size(p, None) for p in _py_files(None)}
     columns = f"{'before':>8}{'after':>8}{'change':>8}" + f"{'before':>9}{'after':>9}{'change':>8}"
