@@ -201,12 +201,13 @@ def test_generate_refuses_conditions_that_do_not_fit_the_video(tmp_path, capsys,
                  "--output", str(small)]) == 0  # fmt: skip
     capsys.readouterr()
     assert main(generate_argv(tmp_path, "--conditions", str(small))) == 2
-    assert ("--conditions: motion_vectors are 32x32 but the video is 8x64x64 (frames x height x width); their "
-            "values are pixel displacements") in one_error(capsys)  # fmt: skip
+    assert ("--conditions: `motion_vectors` is 32x32 but the video is 64x64: its values are pixel displacements, so "
+            "it has to be 64x64 (extract it at the video's size). Extract the conditions for this video (--frames 8 "
+            "--height 64 --width 64), or generate at their size.") in one_error(capsys)  # fmt: skip
     wide = tmp_path / "wide.safetensors"
     save_file({"depth": torch.zeros(1, 1, 8, 96, 144)}, str(wide))
     assert main(generate_argv(tmp_path, "--conditions", str(wide))) == 2
-    assert "--conditions: depth is 96x144 but the video is 8x64x64 (frames x height x width): another aspect" in (
+    assert "--conditions: `depth` is 96x144, whose aspect ratio differs from height x width = 64x64" in (
         one_error(capsys)
     )
     with pytest.raises(AssertionError, match="the model was loaded"):  # a 32x32 video: it fits
@@ -217,8 +218,8 @@ def test_generate_refuses_0_255_sketches_before_loading(tmp_path, capsys, no_mod
     path = tmp_path / "sketch.safetensors"
     save_file({"sketch": torch.full((1, 1, 8, 96, 96), 255.0)}, str(path))
     assert main(generate_argv(tmp_path, "--conditions", str(path))) == 2
-    assert ("--conditions: sketch holds values in [255, 255]; expected [0, 1]; 0-255 image values: divide them by "
-            "255") in one_error(capsys)  # fmt: skip
+    assert ("--conditions: `sketch` has to be in [0, 1], got values in [255, 255]; 0-255 image values: divide "
+            "them by 255.") in one_error(capsys)  # fmt: skip
 
 
 def test_no_help_shows_a_default_twice():

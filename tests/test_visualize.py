@@ -115,7 +115,7 @@ def test_frames_in_pil_and_pt_formats_give_the_same_grid():
     ("kwargs", "error", "message"),
     [
         (dict(conditions={"edge_map": torch.zeros(1, 1, F, H, W)}), ValueError, r"unknown names \[.edge_map.\]"),
-        (dict(conditions={"sketch": torch.full((1, 1, F, H, W), 2.0)}), ValueError, r"'sketch'.*\[0, 1\]"),
+        (dict(conditions={"sketch": torch.full((1, 1, F, H, W), 2.0)}), ValueError, r"`sketch` has to be in \[0, 1\]"),
         (dict(conditions={"depth": torch.zeros(1, 2, F, H, W)}), ValueError, r"'depth'.*\(1, 1, F, H, W\)"),
         (dict(conditions={"mask": torch.zeros(2, 1, F, H, W)}), ValueError, r"'mask'.*batch of 1"),
         (dict(conditions={"depth": torch.zeros(1, 1, 3, H, W)}), ValueError, "depth: has 3 frames"),

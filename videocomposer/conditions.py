@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -176,6 +177,54 @@ def condition_inputs() -> tuple[str, ...]:
     return tuple(key for spec in condition_specs() for key in spec.inputs)
 
 
+def check_condition_shape(
+    key: str, shape: Sequence[int], *, num_frames: int, height: int, width: int, batch_size: int | None = None
+) -> None:
+    """`ValueError` naming the condition input `key` when its `(B, C, F, H, W)` `shape` does not fit a `num_frames` x
+    `height` x `width` video: the spec's channels, one frame per video frame (or a single one, repeated), the video's
+    aspect ratio (exactly the spec's size for pixel displacements), a batch of 1 or `batch_size`."""
+    spec, shape = condition_of_input(key), tuple(shape)
+    channels = spec.inputs[key]
+    if len(shape) != 5:
+        raise ValueError(f"`{key}` has to be 5-D (B, {channels}, F, H, W), got shape {shape}.")
+    b, c, f, h, w = shape
+    if c != channels:
+        raise ValueError(f"`{key}` has to have {channels} channels, got shape {shape}.")
+    if f not in (1, num_frames):
+        raise ValueError(
+            f"`{key}` has {f} frames but `num_frames` is {num_frames}; give one frame per video frame, or a single "
+            f"frame to repeat over every frame (condition {f}x{h}x{w}, video {num_frames}x{height}x{width})."
+        )
+    if h * width != w * height:
+        raise ValueError(
+            f"`{key}` is {h}x{w}, whose aspect ratio differs from height x width = {height}x{width}; conditions are "
+            "never resized, give them at the video's aspect ratio."
+        )
+    if spec.pixel_units and (h, w) != spec.size(height, width):
+        raise ValueError(
+            f"`{key}` is {h}x{w} but the video is {height}x{width}: its values are pixel displacements, so it has to "
+            f"be {'x'.join(map(str, spec.size(height, width)))} (extract it at the video's size)."
+        )
+    if batch_size is not None and b not in (1, batch_size):
+        raise ValueError(f"`{key}` has batch {b}, which cannot broadcast to {batch_size} prompts.")
+
+
+def check_condition_values(inputs: Mapping[str, torch.Tensor | np.ndarray], where: str = "") -> None:
+    """`ValueError` (prefixed by `where`) naming the first input, in name order, that holds NaN / inf or values
+    outside its spec's `value_range` (0-255 images get a hint)."""
+    for key, value in sorted(inputs.items()):
+        tensor = torch.as_tensor(value)
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"{where}`{key}` contains NaN or inf.")
+        low, high = condition_of_input(key).value_range or (-math.inf, math.inf)
+        smallest, largest = tensor.min().item(), tensor.max().item()
+        if smallest < low or largest > high:
+            hint = "; 0-255 image values: divide them by 255" if high == 1.0 and largest > 1.0 else ""
+            raise ValueError(
+                f"{where}`{key}` has to be in [{low:g}, {high:g}], got values in [{smallest:.3g}, {largest:.3g}]{hint}."
+            )
+
+
 def video_size(
     unet_config: Mapping,
     vae_scale_factor: int,
@@ -264,65 +313,23 @@ class ConditionProcessor:
                     f"`{given[0]}`: the stc_encoder's {spec.name!r} branch takes "
                     f"{self.condition_channels[spec.name]} channels, the schema's {spec.channels}."
                 )
-            first = given[0]
             for key in given:
-                self._check_shape(spec, key, tuple(shapes[key]), num_frames, height, width, batch_size)
-                if tuple(shapes[key][-2:]) != tuple(shapes[first][-2:]):
+                check_condition_shape(
+                    key, shapes[key], num_frames=num_frames, height=height, width=width, batch_size=batch_size
+                )
+                if tuple(shapes[key][-2:]) != tuple(shapes[given[0]][-2:]):
                     raise ValueError(
-                        f"`{key}` {tuple(shapes[key])} and `{first}` {tuple(shapes[first])} have to share their "
-                        "frame size."
+                        f"`{key}` {tuple(shapes[key])} and `{given[0]}` {tuple(shapes[given[0]])} have to share "
+                        "their frame size."
                     )
-
-    @staticmethod
-    def _check_shape(
-        spec: ConditionSpec,
-        key: str,
-        shape: tuple[int, ...],
-        num_frames: int,
-        height: int,
-        width: int,
-        batch_size: int | None,
-    ) -> None:
-        """`ValueError` naming `key` when its `(B, C, F, H, W)` `shape` does not fit the video."""
-        channels = spec.inputs[key]
-        if len(shape) != 5:
-            raise ValueError(f"`{key}` has to be 5-D (B, {channels}, F, H, W), got shape {shape}.")
-        b, c, f, h, w = shape
-        if c != channels:
-            raise ValueError(f"`{key}` has to have {channels} channels, got shape {shape}.")
-        if f != num_frames:
-            raise ValueError(
-                f"`{key}` has {f} frames but `num_frames` is {num_frames}; give one frame per video "
-                f"frame, or a single frame to repeat over every frame (condition {f}x{h}x{w}, video "
-                f"{num_frames}x{height}x{width})."
-            )
-        if h * width != w * height:
-            raise ValueError(
-                f"`{key}` is {h}x{w}, whose aspect ratio differs from height x width = {height}x{width}; "
-                "conditions are never resized, give them at the video's aspect ratio."
-            )
-        if spec.pixel_units and (h, w) != spec.size(height, width):
-            raise ValueError(
-                f"`{key}` is {h}x{w} but the video is {height}x{width}: its values are pixel "
-                f"displacements, so it has to be {'x'.join(map(str, spec.size(height, width)))} "
-                "(extract it at the video's size)."
-            )
-        if batch_size is not None and b not in (1, batch_size):
-            raise ValueError(f"`{key}` has batch {b}, which cannot broadcast to {batch_size} prompts.")
 
     def check(
         self, inputs: Mapping[str, torch.Tensor], *, num_frames: int, height: int, width: int, batch_size: int
     ) -> None:
-        """`check_shapes`, then finite values in each spec's value range."""
+        """`check_shapes`, then `check_condition_values`."""
         self.check_shapes({k: tuple(v.shape) for k, v in inputs.items()}, num_frames=num_frames, height=height,
                           width=width, batch_size=batch_size)  # fmt: skip
-        for key, tensor in inputs.items():
-            if not torch.isfinite(tensor).all():
-                raise ValueError(f"`{key}` contains NaN or inf.")
-            value_range = condition_of_input(key).value_range
-            if value_range is not None and (tensor.min() < value_range[0] or tensor.max() > value_range[1]):
-                raise ValueError(f"`{key}` has to be in [{value_range[0]:g}, {value_range[1]:g}], got values in "
-                                 f"[{tensor.min().item():.3g}, {tensor.max().item():.3g}].")  # fmt: skip
+        check_condition_values(inputs)
 
     @staticmethod
     def to_stc(

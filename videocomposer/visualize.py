@@ -16,7 +16,7 @@ from diffusers.utils import export_to_video
 from condition_extractors.video import frames_to_uint8
 
 from .atomic_files import atomic_path
-from .conditions import condition_inputs, condition_of_input
+from .conditions import check_condition_values, condition_inputs, condition_of_input
 from .motion.flow_color import flow_to_color
 from .motion.render import MACROBLOCK_SIZE
 
@@ -40,8 +40,7 @@ def _single_video(frames: object, name: str) -> np.ndarray:
 
 def _condition_array(tensor: object, name: str) -> np.ndarray:
     """A pipeline condition ``(1, C, F, H, W)`` or ``(C, F, H, W)`` (tensor or array) -> float64 ``(C, F, H, W)``."""
-    spec = condition_of_input(name)
-    channels = spec.inputs[name]
+    channels = condition_of_input(name).inputs[name]
     if isinstance(tensor, torch.Tensor):
         tensor = tensor.detach().cpu().float().numpy()
     if not isinstance(tensor, np.ndarray):
@@ -53,14 +52,7 @@ def _condition_array(tensor: object, name: str) -> np.ndarray:
         array = array[0]
     if array.ndim != 4 or array.shape[0] != channels:
         raise ValueError(f"conditions[{name!r}]: expected shape (1, {channels}, F, H, W), got {tuple(tensor.shape)}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"conditions[{name!r}]: contains NaN or inf")
-    low, high = spec.value_range or (-np.inf, np.inf)
-    if array.min() < low or array.max() > high:
-        raise ValueError(
-            f"conditions[{name!r}]: expected values in [{low:g}, {high:g}] (the pipeline's range), "
-            f"got [{array.min():.3g}, {array.max():.3g}]"
-        )
+    check_condition_values({name: array}, where="conditions: ")
     return array
 
 

@@ -125,36 +125,15 @@ def check_video_memory(
 def check_condition_fit(
     shapes: Mapping[str, tuple[int, ...]], frames: int, height: int, width: int, where: str
 ) -> None:  # fmt: skip
-    """Condition tensors ``(1, C, F, h, w)`` fit a ``frames`` x ``height`` x ``width`` video: ``F`` is its frame count
-    (or 1, repeated), motion vectors (pixel displacements) have exactly its size, the other conditions its aspect
-    ratio (they are extracted at 1.5x). Names both sizes otherwise."""
-    from videocomposer.conditions import condition_of_input
+    """Condition tensors ``(1, C, F, h, w)`` fit a ``frames`` x ``height`` x ``width`` video
+    (`videocomposer.conditions.check_condition_shape`); the error names ``where`` and the options that fix it."""
+    from videocomposer.conditions import check_condition_shape
 
-    for key, (_, _, count, h, w) in sorted(shapes.items()):
-        video = f"{frames}x{height}x{width} (frames x height x width)"
-        spec = condition_of_input(key)
-        if count not in (1, frames):
-            raise ValueError(f"{where}: {key} has {count} frames but the video is {video}; extract the conditions "
-                             f"with --frames {frames}, or pass --frames {count}")  # fmt: skip
-        if spec.pixel_units and (h, w) != spec.size(height, width):
-            raise ValueError(f"{where}: {key} are {h}x{w} but the video is {video}; their values are pixel "
-                             f"displacements, so extract them at the video's size (--height {height} --width "
-                             f"{width})")  # fmt: skip
-        if h * width != w * height:
-            raise ValueError(f"{where}: {key} is {h}x{w} but the video is {video}: another aspect ratio; extract the "
-                             f"conditions at the video's size (--height {height} --width {width})")  # fmt: skip
-
-
-def check_condition_values(tensors: Mapping, where: str) -> None:
-    """Finite values in each condition's range (0-255 images are refused: divide them by 255)."""
-    from videocomposer.conditions import condition_of_input
-
-    for key, tensor in sorted(tensors.items()):
-        if not tensor.isfinite().all():
-            raise ValueError(f"{where}: {key} holds NaN or infinite values")
-        low, high = condition_of_input(key).value_range or (-math.inf, math.inf)
-        smallest, largest = tensor.min().item(), tensor.max().item()
-        if smallest < low or largest > high:
-            hint = "; 0-255 image values: divide them by 255" if high == 1.0 and largest > 1.0 else ""
-            raise ValueError(f"{where}: {key} holds values in [{smallest:g}, {largest:g}]; expected [{low:g}, "
-                             f"{high:g}]{hint}")  # fmt: skip
+    for key, shape in sorted(shapes.items()):
+        try:
+            check_condition_shape(key, shape, num_frames=frames, height=height, width=width)
+        except ValueError as error:
+            raise ValueError(
+                f"{where}: {error} Extract the conditions for this video (--frames {frames} --height {height} "
+                f"--width {width}), or generate at their size."
+            ) from None

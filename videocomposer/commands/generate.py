@@ -23,7 +23,6 @@ from pathlib import Path
 
 from ._checks import (
     check_condition_fit,
-    check_condition_values,
     check_finite,
     check_mask_aspect,
     check_output_file,
@@ -515,7 +514,9 @@ def check_video(
             where = f"--prompts-file item {item.output.name}: {conditions}" if item is not None else "--conditions"
             check_condition_fit(condition_file_shapes(conditions, where), frames, height, width, where)
     if args.conditions is not None:
-        check_condition_values(load_condition_file(args.conditions), "--conditions")
+        from videocomposer.conditions import check_condition_values
+
+        check_condition_values(load_condition_file(args.conditions), where="--conditions: ")
 
 
 def run(args: argparse.Namespace) -> int:
