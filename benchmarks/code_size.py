@@ -1,14 +1,17 @@
 """Library size before and after issue 19 (one condition schema): lines per folder and for the refactored files.
 
-Usage: ``python benchmarks/code_size.py [--baseline REV]``. The baseline is read with ``git show``; "now" is the
+Usage: ``python benchmarks/code_size.py [--baseline REV] [--per-commit]``. The baseline is read with ``git show``; "now" is the
 working tree. Counts are physical lines of ``*.py`` files (tests, benchmarks and ``videocomposer/assets`` excluded)
 and code tokens (names, operators, literals; no comments, line breaks or indentation): the token count does not move
-when code is only reformatted, so it tells a real cut from a denser layout.
+when code is only reformatted, so it tells a real cut from a denser layout. ``--per-commit`` shows where the refactored
+set's change came from: the change of each first-parent commit since the baseline and, under a merge, of each commit
+of the merged branch (against the merge base), so the growth can be traced to the issue each commit names.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import subprocess
 import tokenize
@@ -60,11 +63,46 @@ def _py_files(rev: str | None) -> list[str]:
     return sorted(p for p in listed if p.endswith(".py") and not p.startswith(EXCLUDED))
 
 
-def _size(path: str, rev: str | None) -> tuple[int, int]:
-    """(physical lines, code tokens) of one file at ``rev`` (``None``: the working tree)."""
-    text = (ROOT / path).read_text() if rev is None else _git("show", f"{rev}:{path}")
+def _text_size(text: str) -> tuple[int, int]:
+    """(physical lines, code tokens) of a Python source text."""
     tokens = tokenize.generate_tokens(io.StringIO(text).readline)
     return len(text.splitlines()), sum(token.type not in LAYOUT for token in tokens)
+
+
+def _size(path: str, rev: str | None) -> tuple[int, int]:
+    """(physical lines, code tokens) of one file at ``rev`` (``None``: the working tree)."""
+    return _text_size((ROOT / path).read_text() if rev is None else _git("show", f"{rev}:{path}"))
+
+
+@functools.cache
+def _blob_size(blob: str) -> tuple[int, int]:
+    return _text_size(_git("cat-file", "blob", blob))
+
+
+def _refactored_size(rev: str) -> tuple[int, int]:
+    """(lines, tokens) of the refactored set at commit ``rev``, read from its tree (blobs counted once)."""
+    total = [0, 0]
+    for line in _git("ls-tree", "-r", rev, "--", *FOLDERS).splitlines():
+        blob, path = line.split()[2], line.split("\t", 1)[1]
+        if path.endswith(".py") and not path.startswith(EXCLUDED) and any(_matches(path, g) for g in REFACTORED):
+            total = [a + b for a, b in zip(total, _blob_size(blob))]
+    return total[0], total[1]
+
+
+def _per_commit(baseline: str) -> None:
+    """The refactored set's (lines, tokens) change per first-parent commit; a merge's branch commits indented."""
+    print(f"Refactored set, change per commit since {baseline} (lines, tokens; a merge's own commits indented)")
+    for entry in _git("log", "--first-parent", "--reverse", "--format=%H %P", f"{baseline}..HEAD").splitlines():
+        commit, first, *merged = entry.split()
+        rows = [(commit, first, "")]
+        if merged:
+            base = _git("merge-base", first, merged[0]).strip()
+            parents = [base, *_git("rev-list", "--reverse", "--first-parent", f"{base}..{merged[0]}").split()]
+            rows += [(child, parent, "    ") for parent, child in zip(parents, parents[1:])]
+        for child, parent, indent in rows:
+            (al, at), (bl, bt) = _refactored_size(child), _refactored_size(parent)
+            subject = _git("log", "-1", "--format=%h %s", child).strip()[:100]
+            print(f"{indent}{al - bl:>+6}{at - bt:>+8}  {subject}")
 
 
 def _row(label: str, width: int, paths: list[str], before: dict, after: dict) -> str:
@@ -83,11 +121,16 @@ def _matches(path: str, pattern: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with (default %(default)s)")
-    rev = parser.parse_args().baseline
+    parser.add_argument("--per-commit", action="store_true", help="the refactored set's change per commit")
+    args = parser.parse_args()
+    rev = args.baseline
     if subprocess.run(
         ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True
     ).returncode:
         parser.error(f"--baseline: {rev!r} is not a commit of this repository")
+    if args.per_commit:
+        _per_commit(rev)
+        return
     before = {p: _size(p, rev) for p in _py_files(rev)}
     after = {p: _size(p, None) for p in _py_files(None)}
     columns = f"{'before':>8}{'after':>8}{'change':>8}" + f"{'before':>9}{'after':>9}{'change':>8}"
