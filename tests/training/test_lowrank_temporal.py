@@ -11,16 +11,16 @@ from safetensors.torch import load_file
 
 from pipelines import VideoComposerPipeline
 from videocomposer.models.lowrank_temporal import (
-    ADAPTER_CONFIG_NAME,
-    ADAPTER_WEIGHTS_NAME,
     LowRankTemporalConfig,
     LowRankTemporalLinear,
     add_lowrank_temporal,
-    load_lowrank_temporal,
     set_frame_times,
 )
 from videocomposer.motion.bspline import evaluate_uniform
+from videocomposer.training.adapters import load_adapter
 from videocomposer.training.trainable import set_trainable
+
+ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME = "lowrank_temporal_config.json", "lowrank_temporal.safetensors"
 
 
 def unet_inputs(unet, num_frames: int = 4):
@@ -138,7 +138,7 @@ def test_training_saves_an_adapter_that_loads_into_the_pipeline_and_resumes(
     sample, context = unet_inputs(pipe.unet)
     with torch.no_grad():
         before = pipe.unet(sample, 500, context).sample
-    config = load_lowrank_temporal(pipe.unet, full)
+    config = load_adapter(pipe.unet, full).config
     assert config.rank == 2 and config.anchor_spacing == 4.0 and config.num_anchors == 4  # 4 frames: ceil(3/4) + 3
     with torch.no_grad():
         assert not torch.allclose(pipe.unet(sample, 500, context).sample, before)
