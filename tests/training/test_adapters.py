@@ -46,7 +46,7 @@ def test_load_adapter_tells_the_kinds_apart_and_restores_the_saved_adapter(
 
     loaded_unet, base = make_tiny_components()["unet"], make_tiny_components()["unet"]
     loaded = load_adapter(loaded_unet, tmp_path)
-    assert isinstance(loaded, kind) and loaded._config_dict() == adapter._config_dict()
+    assert isinstance(loaded, kind) and loaded.config.to_dict() == adapter.config.to_dict()
     torch.testing.assert_close(unet_output(loaded_unet), expected, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(unet_output(base), expected, rtol=1e-3, atol=1e-4)
 

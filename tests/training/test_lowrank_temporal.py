@@ -2,6 +2,7 @@
 of both factors after one step, `--trainable lowrank_temporal` changing only its parameters, adapter save / load and
 checkpoint resume."""
 
+import json
 import re
 
 import numpy as np
@@ -140,6 +141,8 @@ def test_training_saves_an_adapter_that_loads_into_the_pipeline_and_resumes(
         before = pipe.unet(sample, 500, context).sample
     config = load_adapter(pipe.unet, full).config
     assert config.rank == 2 and config.anchor_spacing == 4.0 and config.num_anchors == 4  # 4 frames: ceil(3/4) + 3
+    saved_config = {"rank": 2, "num_anchors": 4, "anchor_spacing": 4.0, "target_modules": config.target_modules}
+    assert json.loads((full / ADAPTER_CONFIG_NAME).read_text()) == saved_config  # the file format of earlier releases
     with torch.no_grad():
         assert not torch.allclose(pipe.unet(sample, 500, context).sample, before)
 

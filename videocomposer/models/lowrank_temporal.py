@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -59,6 +59,10 @@ class LowRankTemporalConfig:
         if not self.anchor_spacing > 0:
             raise ValueError(f"anchor_spacing: expected a positive number of frames, got {self.anchor_spacing!r}")
         re.compile(self.target_modules)
+
+    def to_dict(self) -> dict:
+        """The fields, as saved in ``lowrank_temporal_config.json`` (the name of peft's ``LoraConfig.to_dict``)."""
+        return asdict(self)
 
 
 class LowRankTemporalLinear(nn.Module):

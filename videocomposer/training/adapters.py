@@ -12,14 +12,13 @@ import json
 import math
 import os
 from abc import ABC, abstractmethod
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
-from videocomposer.atomic_files import atomic_path, atomic_write_text
+from videocomposer.atomic_files import atomic_write_bytes, atomic_write_text
 from videocomposer.models.lowrank_temporal import (
     TEMPORAL_ATTENTION_PROJECTIONS,
     LowRankTemporalConfig,
@@ -70,11 +69,9 @@ class UNetAdapter(ABC):
             raise ValueError("unet: has no adapter weights to save")
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
-        weights = folder / self.weights_name
-        with atomic_path(weights) as temporary:
-            tensors = {key: value.detach().cpu().contiguous() for key, value in state.items()}
-            save_file(tensors, str(temporary), metadata={"format": "pt"})
-        config = json.dumps(self._config_dict(), indent=2, sort_keys=True, default=list)
+        tensors = {key: value.detach().cpu().contiguous() for key, value in state.items()}
+        weights = atomic_write_bytes(folder / self.weights_name, save(tensors, metadata={"format": "pt"}))
+        config = json.dumps(self.config.to_dict(), indent=2, sort_keys=True, default=list)
         atomic_write_text(folder / self.config_name, config)
         return weights
 
@@ -94,10 +91,6 @@ class UNetAdapter(ABC):
     @abstractmethod
     def _read_config(cls, path: Path) -> Any:
         """The config saved in the file ``path``."""
-
-    def _config_dict(self) -> dict:
-        """The config as saved (a dataclass's fields)."""
-        return asdict(self.config)
 
     @abstractmethod
     def _add(self, unet: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -134,9 +127,6 @@ class TemporalLoRA(UNetAdapter):
         from peft import LoraConfig
 
         return LoraConfig.from_pretrained(str(path.parent))
-
-    def _config_dict(self):
-        return self.config.to_dict()  # without peft's runtime config
 
     def _add(self, unet):
         from peft import inject_adapter_in_model
