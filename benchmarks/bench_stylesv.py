@@ -76,14 +76,10 @@ def train_variant(variant: str, data, base_dir: Path, work: Path, args) -> dict:
     AcceleratorState._reset_state(reset_partial_state=True)
     PartialState._reset_state()
     pipeline = VideoComposerPipeline.from_pretrained(start_dir if variant in ("lora", "lowrank_temporal") else output)
-    if variant == "lora":
-        from videocomposer.training.temporal_lora import load_temporal_lora
+    if variant in ("lora", "lowrank_temporal"):
+        from videocomposer.training.adapters import load_adapter
 
-        load_temporal_lora(pipeline.unet, output)
-    elif variant == "lowrank_temporal":
-        from videocomposer.models.lowrank_temporal import load_lowrank_temporal
-
-        load_lowrank_temporal(pipeline.unet, output)
+        load_adapter(pipeline.unet, output)
     pipeline.set_progress_bar_config(disable=True)
     return {"pipeline": pipeline.to(torch.float32), "seconds": seconds, "loss": float(np.mean(result.losses[-10:]))}
 

@@ -167,20 +167,15 @@ def test_extract_output_respects_the_umask(tmp_path, umask):
 
 
 def test_temporal_lora_adapter_files_respect_the_umask(tmp_path, umask, make_tiny_components):
-    from videocomposer.training.temporal_lora import (
-        add_temporal_lora,
-        load_temporal_lora,
-        save_temporal_lora,
-        temporal_lora_config,
-    )
+    from videocomposer.training.adapters import build_adapter, load_adapter
 
     unet = make_tiny_components()["unet"]
-    config = temporal_lora_config(rank=2)
-    add_temporal_lora(unet, config)
-    weights = save_temporal_lora(unet, config, tmp_path / "lora")
+    adapter = build_adapter("lora", 2, None, 4, 4.0)
+    adapter.add(unet, seed=0)
+    weights = adapter.save(unet, tmp_path / "lora")
     assert sorted(p.name for p in (tmp_path / "lora").iterdir()) == sorted([weights.name, "adapter_config.json"])
     assert [mode(p) for p in (tmp_path / "lora").iterdir()] == [file_mode(umask)] * 2
-    assert load_temporal_lora(make_tiny_components()["unet"], tmp_path / "lora").r == 2
+    assert load_adapter(make_tiny_components()["unet"], tmp_path / "lora").config.r == 2
 
 
 def saved_modes(folder) -> dict[str, int]:

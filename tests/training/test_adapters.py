@@ -4,9 +4,8 @@ loader that tells the kinds apart."""
 import pytest
 import torch
 
-from videocomposer.models.lowrank_temporal import LowRankTemporalLinear, load_lowrank_temporal
+from videocomposer.models.lowrank_temporal import LowRankTemporalLinear
 from videocomposer.training.adapters import LowRankTemporal, TemporalLoRA, build_adapter, load_adapter
-from videocomposer.training.temporal_lora import load_temporal_lora
 
 
 def unet_output(unet) -> torch.Tensor:
@@ -31,12 +30,9 @@ def test_both_adapters_target_the_same_modules(make_tiny_components):
     assert any(n.startswith("transformer_in.") for n in lora) and any(".temp_attentions." in n for n in lora)
 
 
-@pytest.mark.parametrize(
-    ("trainable", "kind", "own_loader"),
-    [("lora", TemporalLoRA, load_temporal_lora), ("lowrank_temporal", LowRankTemporal, load_lowrank_temporal)],
-)
-def test_load_adapter_tells_the_kinds_apart_and_equals_their_own_loaders(
-    tmp_path, make_tiny_components, trainable, kind, own_loader
+@pytest.mark.parametrize(("trainable", "kind"), [("lora", TemporalLoRA), ("lowrank_temporal", LowRankTemporal)])
+def test_load_adapter_tells_the_kinds_apart_and_restores_the_saved_adapter(
+    tmp_path, make_tiny_components, trainable, kind
 ):
     unet = make_tiny_components()["unet"]
     adapter = build_adapter(trainable, 2, None, 4, 4.0)
@@ -44,15 +40,37 @@ def test_load_adapter_tells_the_kinds_apart_and_equals_their_own_loaders(
     with torch.no_grad():
         for parameter in parameters:  # trained-looking weights: no factor at zero
             parameter.add_(torch.randn(parameter.shape, generator=torch.Generator().manual_seed(parameter.numel())))
-    adapter.save(unet, tmp_path)
+    assert adapter.save(unet, tmp_path) == tmp_path / kind.weights_name
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([kind.config_name, kind.weights_name])
     expected = unet_output(unet)
 
-    loaded_unet, own_unet, base = (make_tiny_components()["unet"] for _ in range(3))
-    assert isinstance(load_adapter(loaded_unet, tmp_path), kind)
-    own_loader(own_unet, tmp_path)
+    loaded_unet, base = make_tiny_components()["unet"], make_tiny_components()["unet"]
+    loaded = load_adapter(loaded_unet, tmp_path)
+    assert isinstance(loaded, kind) and loaded.config.to_dict() == adapter.config.to_dict()
     torch.testing.assert_close(unet_output(loaded_unet), expected, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(unet_output(own_unet), expected, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(unet_output(base), expected, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("trainable", ["lora", "lowrank_temporal"])
+def test_load_weights_is_strict_about_the_files_keys_and_shapes(tmp_path, make_tiny_components, trainable):
+    unet = make_tiny_components()["unet"]
+    adapter = build_adapter(trainable, 2, None, 4, 4.0)
+    adapter.add(unet, seed=0)
+    adapter.save(unet, tmp_path / "rank2")
+    other = build_adapter(trainable, 3, None, 4, 4.0)
+    other.add(other_unet := make_tiny_components()["unet"], seed=0)
+    with pytest.raises(ValueError, match=r"adapter weights do not match this unet; missing \[\], unexpected \[\]"):
+        other.load_weights(other_unet, tmp_path / "rank2")  # same keys, other shapes
+    with pytest.raises(ValueError, match=f"'{tmp_path}' has no {adapter.weights_name}"):
+        adapter.load_weights(unet, tmp_path)
+    with pytest.raises(ValueError, match=f"'{tmp_path}' has no {adapter.config_name}"):
+        type(adapter).from_pretrained(tmp_path)
+
+
+def test_an_unadapted_unet_has_no_adapter_weights_to_save(tmp_path, make_tiny_components):
+    with pytest.raises(ValueError, match="unet: has no adapter weights to save"):
+        build_adapter("lowrank_temporal", 2, None, 4, 4.0).save(make_tiny_components()["unet"], tmp_path)
+    assert not (tmp_path / LowRankTemporal.weights_name).exists()
 
 
 def test_load_adapter_refuses_a_folder_without_an_adapter(tmp_path, make_tiny_components):

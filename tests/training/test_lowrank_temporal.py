@@ -2,6 +2,7 @@
 of both factors after one step, `--trainable lowrank_temporal` changing only its parameters, adapter save / load and
 checkpoint resume."""
 
+import json
 import re
 
 import numpy as np
@@ -11,16 +12,16 @@ from safetensors.torch import load_file
 
 from pipelines import VideoComposerPipeline
 from videocomposer.models.lowrank_temporal import (
-    ADAPTER_CONFIG_NAME,
-    ADAPTER_WEIGHTS_NAME,
     LowRankTemporalConfig,
     LowRankTemporalLinear,
     add_lowrank_temporal,
-    load_lowrank_temporal,
     set_frame_times,
 )
 from videocomposer.motion.bspline import evaluate_uniform
+from videocomposer.training.adapters import load_adapter
 from videocomposer.training.trainable import set_trainable
+
+ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME = "lowrank_temporal_config.json", "lowrank_temporal.safetensors"
 
 
 def unet_inputs(unet, num_frames: int = 4):
@@ -138,8 +139,10 @@ def test_training_saves_an_adapter_that_loads_into_the_pipeline_and_resumes(
     sample, context = unet_inputs(pipe.unet)
     with torch.no_grad():
         before = pipe.unet(sample, 500, context).sample
-    config = load_lowrank_temporal(pipe.unet, full)
+    config = load_adapter(pipe.unet, full).config
     assert config.rank == 2 and config.anchor_spacing == 4.0 and config.num_anchors == 4  # 4 frames: ceil(3/4) + 3
+    saved_config = {"rank": 2, "num_anchors": 4, "anchor_spacing": 4.0, "target_modules": config.target_modules}
+    assert json.loads((full / ADAPTER_CONFIG_NAME).read_text()) == saved_config  # the file format of earlier releases
     with torch.no_grad():
         assert not torch.allclose(pipe.unet(sample, 500, context).sample, before)
 

@@ -5,7 +5,7 @@ import re
 import pytest
 import torch
 
-from videocomposer.training.temporal_lora import add_temporal_lora, temporal_lora_config
+from videocomposer.training.adapters import build_adapter
 from videocomposer.training.trainable import set_trainable
 
 
@@ -54,7 +54,7 @@ def test_temporal_lora_targets_temporal_attention_and_starts_unchanged(make_tiny
     with torch.no_grad():
         before = unet(sample, 300, context).sample
 
-    adapters = add_temporal_lora(unet, temporal_lora_config(rank=2))
+    adapters = build_adapter("lora", 2, None, 4, 4.0).add(unet, seed=0)
     with torch.no_grad():
         after = unet(sample, 300, context).sample
     torch.testing.assert_close(after, before, rtol=0, atol=1e-6)  # B = 0: only float summation order may differ
@@ -68,4 +68,4 @@ def test_temporal_lora_targets_temporal_attention_and_starts_unchanged(make_tiny
     assert adapted == expected
     assert len(adapters) == 2 * len(expected) and all(p.requires_grad for p in adapters)
     with pytest.raises(ValueError, match="rank"):
-        temporal_lora_config(rank=0)
+        build_adapter("lora", 0, None, 4, 4.0)

@@ -7,6 +7,7 @@ from safetensors.torch import load_file
 
 from pipelines import VideoComposerPipeline
 from videocomposer.data.video_dataset import VideoTextDataset
+from videocomposer.training.adapters import TemporalLoRA, load_adapter
 from videocomposer.training.arguments import parse_args
 from videocomposer.training.checkpointing import resolve_checkpoint
 from videocomposer.training.objective import (
@@ -15,8 +16,9 @@ from videocomposer.training.objective import (
     eps_prediction_loss,
     training_scheduler,
 )
-from videocomposer.training.temporal_lora import ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, load_temporal_lora
 from videocomposer.training.trainable import is_temporal_parameter
+
+ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME = "adapter_config.json", "adapter_model.safetensors"  # peft's format
 
 
 @torch.no_grad()
@@ -126,7 +128,7 @@ def test_lora_saves_only_adapter_weights_that_load_back(tmp_path, model_dir, mak
 
     base = VideoComposerPipeline.from_pretrained(str(model_dir)).unet
     adapted = VideoComposerPipeline.from_pretrained(str(model_dir)).unet
-    load_temporal_lora(adapted, output_dir)
+    assert isinstance(load_adapter(adapted, output_dir), TemporalLoRA)
     loaded = {k: v for k, v in adapted.state_dict().items() if "lora_" in k}
     assert len(loaded) == len(saved)
     for key, value in saved.items():

@@ -17,29 +17,23 @@ the static delta ``A B`` smoothly.
 
 At init ``A = 0``: the wrapped model computes exactly what it computed before.
 
-Saved as an adapter (:func:`save_lowrank_temporal`): ``lowrank_temporal_config.json`` and
-``lowrank_temporal.safetensors`` (only ``down``, ``up``, ``anchors`` of each wrapper); :func:`load_lowrank_temporal`
-wraps a UNet (e.g. ``pipeline.unet``) and loads them.
+Saved as an adapter (:class:`videocomposer.training.adapters.LowRankTemporal`): ``lowrank_temporal_config.json`` and
+``lowrank_temporal.safetensors`` (only ``down``, ``up``, ``anchors`` of each wrapper);
+:func:`videocomposer.training.adapters.load_adapter` wraps a UNet (e.g. ``pipeline.unet``) and loads them.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from videocomposer.models.adapter_files import load_adapter_weights, read_adapter_config, save_adapter_files
 from videocomposer.motion.bspline import uniform_quadratic_weights
-
-ADAPTER_CONFIG_NAME = "lowrank_temporal_config.json"
-ADAPTER_WEIGHTS_NAME = "lowrank_temporal.safetensors"
 
 #: Full names (``re.fullmatch``) of the UNet's temporal attention projections: both attentions of every temporal
 #: transformer block, in ``transformer_in`` and every ``temp_attentions.{i}``.
@@ -65,6 +59,10 @@ class LowRankTemporalConfig:
         if not self.anchor_spacing > 0:
             raise ValueError(f"anchor_spacing: expected a positive number of frames, got {self.anchor_spacing!r}")
         re.compile(self.target_modules)
+
+    def to_dict(self) -> dict:
+        """The fields, as saved in ``lowrank_temporal_config.json`` (the name of peft's ``LoraConfig.to_dict``)."""
+        return asdict(self)
 
 
 class LowRankTemporalLinear(nn.Module):
@@ -124,16 +122,6 @@ def add_lowrank_temporal(unet: nn.Module, config: LowRankTemporalConfig) -> list
     return parameters
 
 
-def lowrank_temporal_state_dict(unet: nn.Module) -> dict[str, torch.Tensor]:
-    """The wrappers' own parameters, keyed ``{module}.{down,up,anchors}``."""
-    return {
-        f"{name}.{key}": value
-        for name, module in unet.named_modules()
-        if isinstance(module, LowRankTemporalLinear)
-        for key, value in module.named_parameters(recurse=False)
-    }
-
-
 def set_frame_times(unet: nn.Module, frame_offset: float = 0.0, frame_step: float = 1.0) -> None:
     """Frame ``t`` of the next forwards sits at ``frame_offset + t * frame_step`` training frames (``frame_step`` =
     training fps / sampling fps)."""
@@ -144,23 +132,3 @@ def set_frame_times(unet: nn.Module, frame_offset: float = 0.0, frame_step: floa
         raise ValueError("unet: has no low-rank temporal modulation (add_lowrank_temporal / load it first)")
     for module in wrappers:
         module.frame_offset, module.frame_step = float(frame_offset), float(frame_step)
-
-
-def save_lowrank_temporal(unet: nn.Module, config: LowRankTemporalConfig, save_directory: str | os.PathLike) -> Path:
-    """Write the config and the wrappers' weights (nothing else) into ``save_directory``, each atomically."""
-    state = lowrank_temporal_state_dict(unet)
-    return save_adapter_files(state, asdict(config), save_directory, ADAPTER_WEIGHTS_NAME, ADAPTER_CONFIG_NAME)
-
-
-def load_lowrank_temporal_weights(unet: nn.Module, pretrained_directory: str | os.PathLike) -> None:
-    """Load saved weights into a ``unet`` that already carries the same wrappers (strict: same keys and shapes)."""
-    state = load_adapter_weights(lowrank_temporal_state_dict(unet), pretrained_directory, ADAPTER_WEIGHTS_NAME)
-    unet.load_state_dict(state, strict=False)  # the keys are checked above
-
-
-def load_lowrank_temporal(unet: nn.Module, pretrained_directory: str | os.PathLike) -> LowRankTemporalConfig:
-    """Wrap ``unet`` as saved by :func:`save_lowrank_temporal` and load the weights; returns the config."""
-    config = LowRankTemporalConfig(**read_adapter_config(pretrained_directory, ADAPTER_CONFIG_NAME))
-    add_lowrank_temporal(unet, config)
-    load_lowrank_temporal_weights(unet, pretrained_directory)
-    return config
