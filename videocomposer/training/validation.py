@@ -3,7 +3,6 @@ generated with the weights being trained (the EMA's when kept) and seeded by ``-
 per prompt written with ``diffusers.utils.export_to_video`` as ``{output_dir}/validation/step-{step}-{i}.mp4`` and
 logged to the trackers."""
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,13 +33,12 @@ class ValidationVideo:
 
 
 class Validation:
-    """The validation videos of a run; ``trained``: the names of the trained components (back in train mode after),
+    """The validation videos of a run (the pipeline's models are back in their train / eval mode after);
     ``parameters``: the trained ones the EMA holds. The conditions of ``--validation_conditions`` are extracted once."""
 
     def __init__(self, args: TrainingArguments, accelerator: Accelerator, pipeline: VideoComposerPipeline,
-                 trained: Collection[str], ema: EMAModel | None,
-                 parameters: list[torch.nn.Parameter]) -> None:  # fmt: skip
-        self.args, self.accelerator, self.pipeline, self.trained = args, accelerator, pipeline, set(trained)
+                 ema: EMAModel | None, parameters: list[torch.nn.Parameter]) -> None:  # fmt: skip
+        self.args, self.accelerator, self.pipeline = args, accelerator, pipeline
         self.ema, self.parameters = ema, parameters
         self.conditions = {}
         if args.validation_prompt and args.validation_conditions:
@@ -49,11 +47,6 @@ class Validation:
                 height=args.resolution, width=args.resolution, progress=False, **(args.condition_kwargs or {}),
             )  # fmt: skip
 
-    def due(self, global_step: int) -> bool:
-        """Whether the step ``global_step`` generates validation videos (on this process)."""
-        every = global_step % self.args.validation_steps == 0
-        return bool(self.args.validation_prompt) and every and self.accelerator.is_main_process
-
     def __call__(self, global_step: int) -> list[ValidationVideo]:
         args, pipeline = self.args, self.pipeline
         if self.ema is not None:
@@ -61,8 +54,10 @@ class Validation:
             self.ema.copy_to(self.parameters)
         folder = Path(args.output_dir) / "validation"
         folder.mkdir(parents=True, exist_ok=True)
-        modules = {name: module for name, module in pipeline.components.items() if isinstance(module, torch.nn.Module)}
-        for module in modules.values():
+        modes = {
+            module: module.training for module in pipeline.components.values() if isinstance(module, torch.nn.Module)
+        }
+        for module in modes:
             module.eval()
         videos = []
         with self.accelerator.autocast():
@@ -79,8 +74,8 @@ class Validation:
                 videos.append(ValidationVideo(prompt, frames, path))
         if self.ema is not None:
             self.ema.restore(self.parameters)
-        for name, module in modules.items():
-            module.train(name in self.trained)
+        for module, mode in modes.items():
+            module.train(mode)
         log_validation_videos(self.accelerator, videos, global_step, args.fps)
         logger.info(f"validation videos: {[str(video.path) for video in videos]}")
         return videos
