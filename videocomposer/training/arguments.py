@@ -156,13 +156,11 @@ class TrainingArguments:
 
 def default_arguments() -> dict[str, Any]:
     """Every option's default, by name (the required ones have none)."""
-    defaults = {}
-    for item in fields(TrainingArguments):
-        if item.default is not MISSING:
-            defaults[item.name] = item.default
-        elif item.default_factory is not MISSING:
-            defaults[item.name] = item.default_factory()
-    return defaults
+    return {
+        item.name: item.default_factory() if item.default is MISSING else item.default
+        for item in fields(TrainingArguments)
+        if item.default is not MISSING or item.default_factory is not MISSING
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,15 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
         kind = item.type
         if isinstance(kind, types.UnionType):  # X | None
             kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-        if item.name not in defaults:
-            kwargs["required"] = True
-        else:
-            kwargs["default"] = defaults[item.name]
         if kind is bool:
             kwargs["action"] = "store_true"
         elif kind in (int, float):
             kwargs["type"] = kind
-        group.add_argument(f"--{item.name}", **kwargs)
+        group.add_argument(
+            f"--{item.name}", required=item.name not in defaults, default=defaults.get(item.name), **kwargs
+        )
     return parser
 
 
@@ -253,8 +249,8 @@ def check_args(args: TrainingArguments) -> None:
         if (value := getattr(args, name)) is not None and value < 1:
             raise ValueError(f"--{name}: expected a positive integer, got {value}")
     for name in ("lr_warmup_steps", "dataloader_num_workers", "seed"):
-        if getattr(args, name) < 0:
-            raise ValueError(f"--{name}: expected a non-negative integer, got {getattr(args, name)}")
+        if (value := getattr(args, name)) < 0:
+            raise ValueError(f"--{name}: expected a non-negative integer, got {value}")
     if args.resolution % 8:
         raise ValueError(f"--resolution: expected a multiple of 8 (the VAE factor), got {args.resolution}")
     if not args.fps > 0 or not args.learning_rate > 0:
@@ -262,8 +258,8 @@ def check_args(args: TrainingArguments) -> None:
             f"--fps and --learning_rate: expected positive numbers, got {args.fps} and {args.learning_rate}"
         )
     for name in ("condition_dropout_prob", "drop_all_prob", "keep_all_prob", "ema_decay"):
-        if not 0.0 <= getattr(args, name) <= 1.0:
-            raise ValueError(f"--{name}: expected a probability in [0, 1], got {getattr(args, name)}")
+        if not 0.0 <= (value := getattr(args, name)) <= 1.0:
+            raise ValueError(f"--{name}: expected a probability in [0, 1], got {value}")
     overrides = args.condition_dropout_overrides or {}
     if not isinstance(overrides, dict) or not all(
         isinstance(name, str) and isinstance(value, (int, float)) and 0.0 <= value <= 1.0
