@@ -158,8 +158,24 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     batches_per_epoch = math.ceil(len(dataset) / (args.train_batch_size * accelerator.num_processes))
     updates_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
     max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
-    trained_parameters = [p for params in models.parameters.values() for p in params]
-    optimizer, lr_scheduler = build_optimizer(args, accelerator.num_processes, trained_parameters, max_train_steps)
+    # AdamW (--scale_lr: lr x accumulation x batch x processes) and its LR schedule, in scheduler steps: accelerate
+    # steps a prepared scheduler once per process.
+    learning_rate = args.learning_rate
+    if args.scale_lr:
+        learning_rate *= args.gradient_accumulation_steps * args.train_batch_size * accelerator.num_processes
+    optimizer = torch.optim.AdamW(
+        [p for params in models.parameters.values() for p in params],
+        lr=learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        weight_decay=args.adam_weight_decay,
+        eps=args.adam_epsilon,
+    )
+    lr_scheduler = get_scheduler(
+        args.lr_scheduler,
+        optimizer=optimizer,
+        num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
+        num_training_steps=max_train_steps * accelerator.num_processes,
+    )
     register_model_hooks(accelerator, trained_models, models.adapter)
     *prepared, optimizer, dataloader, lr_scheduler = accelerator.prepare(
         *trained_models.values(), optimizer, dataloader, lr_scheduler
@@ -330,30 +346,6 @@ def load_models(args: TrainingArguments, accelerator: Accelerator) -> TrainedMod
     return TrainedModels(pipeline, trained, adapter, weight_dtype, use_style)
 
 
-def build_optimizer(
-    args: TrainingArguments, num_processes: int, parameters: list[torch.nn.Parameter], max_train_steps: int
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """AdamW on ``parameters`` (``--scale_lr``: lr x accumulation x batch x processes) and its LR schedule (in
-    scheduler steps: accelerate steps a prepared scheduler once per process)."""
-    learning_rate = args.learning_rate
-    if args.scale_lr:
-        learning_rate *= args.gradient_accumulation_steps * args.train_batch_size * num_processes
-    optimizer = torch.optim.AdamW(
-        parameters,
-        lr=learning_rate,
-        betas=(args.adam_beta1, args.adam_beta2),
-        weight_decay=args.adam_weight_decay,
-        eps=args.adam_epsilon,
-    )
-    lr_scheduler = get_scheduler(
-        args.lr_scheduler,
-        optimizer=optimizer,
-        num_warmup_steps=args.lr_warmup_steps * num_processes,
-        num_training_steps=max_train_steps * num_processes,
-    )
-    return optimizer, lr_scheduler
-
-
 class DiffusionLoss:
     """The loss terms of one micro-batch: ``diffusion`` (eps MSE) and, with an adversary, ``generator``.
 
@@ -426,8 +418,8 @@ def log_step(accelerator: Accelerator, progress: tqdm, result: TrainingResult, t
     result.losses.append(loss)
     for name, value in parts.items():
         result.terms.setdefault(name, []).append(value)
-    logs = {"train_loss": loss, **{f"{name}_loss": value for name, value in parts.items()}}
-    accelerator.log({**logs, "lr": learning_rate, **counts}, step=global_step)
+    logs = {"train_loss": loss, **{f"{name}_loss": value for name, value in parts.items()}, "lr": learning_rate}
+    accelerator.log(logs | counts, step=global_step)
     postfix = {"loss": f"{loss:.4g}"}
     if len(parts) > 1:
         postfix |= {name: f"{value:.4g}" for name, value in parts.items()}
