@@ -229,11 +229,9 @@ def check_no_effect_options(args: TrainingArguments) -> None:
 def parse_args(argv: Sequence[str] | None = None) -> TrainingArguments:
     """Parse and check the arguments; raises ``ValueError`` naming the argument for inconsistent values."""
     parsed = vars(build_parser().parse_args(argv))
-    if parsed["condition_dropout_overrides"] is not None:
-        pairs = parsed["condition_dropout_overrides"]
-        names = [name for name, _ in pairs]
-        if len(set(names)) != len(names):
-            raise ValueError(f"--condition_dropout_overrides: each name once, got {names}")
+    if (pairs := parsed["condition_dropout_overrides"]) is not None:
+        if len(dict(pairs)) != len(pairs):
+            raise ValueError(f"--condition_dropout_overrides: each name once, got {[name for name, _ in pairs]}")
         parsed["condition_dropout_overrides"] = dict(pairs)
     args = TrainingArguments(**parsed)
     check_args(args)

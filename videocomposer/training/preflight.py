@@ -35,13 +35,12 @@ def check_pretrained_model(name_or_path: str) -> None:
             raise ValueError(f"--pretrained_model_name_or_path: {name_or_path!r} has no model_index.json (not a "
                              "VideoComposerPipeline folder)")  # fmt: skip
         return
-    try:
+    try:  # a path (absolute, or starting with "." or "~", or with several "/") is no valid repo id
         validate_repo_id(name_or_path)
-        looks_local = path.is_absolute() or name_or_path.startswith((".", "~")) or name_or_path.count("/") > 1
     except HFValidationError:
-        looks_local = True
-    if looks_local:
-        raise ValueError(f"--pretrained_model_name_or_path: no such folder {name_or_path!r} (nor a Hub repo id)")
+        raise ValueError(
+            f"--pretrained_model_name_or_path: no such folder {name_or_path!r} (nor a Hub repo id)"
+        ) from None
 
 
 def check_output_dir(output_dir: str) -> None:
