@@ -1,7 +1,7 @@
 """Validation videos during training: each ``--validation_prompt`` every ``--validation_steps`` steps (main process),
 generated with the weights being trained (the EMA's when kept) and seeded by ``--seed`` (the same every time), one mp4
-per prompt written with ``diffusers.utils.export_to_video`` as ``{output_dir}/validation/step-{step}-{i}.mp4`` and
-logged to the trackers."""
+per prompt written with :func:`videocomposer.visualize.save_video` as
+``{output_dir}/validation/step-{step}-{i}.mp4`` and logged to the trackers."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,11 +11,10 @@ import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from diffusers.training_utils import EMAModel
-from diffusers.utils import export_to_video
 
 from condition_extractors import extract_conditions
 from pipelines.pipeline_videocomposer import VideoComposerPipeline
-from videocomposer.atomic_files import atomic_path
+from videocomposer.visualize import save_video
 
 from .arguments import TrainingArguments
 from .tracking import log_validation_videos
@@ -69,8 +68,7 @@ class Validation:
                     output_type="np",
                 ).frames[0]  # fmt: skip
                 path = folder / f"step-{global_step}-{index}.mp4"
-                with atomic_path(path) as temporary:
-                    export_to_video(list(frames), str(temporary), fps=max(1, round(args.fps)))
+                save_video(frames, path, fps=max(1, round(args.fps)))
                 videos.append(ValidationVideo(prompt, frames, path))
         if self.ema is not None:
             self.ema.restore(self.parameters)
