@@ -103,8 +103,7 @@ def check_args(args: argparse.Namespace) -> None:
     if len(args.vae_minutes) != len(args.vae_learning_rates):
         raise ValueError("--vae-minutes and --vae-learning-rates: expected one learning rate per phase")
     for name in ("init_from", "vae_dir"):
-        value = getattr(args, name)
-        if value is not None and not os.path.isdir(value):
+        if (value := getattr(args, name)) is not None and not os.path.isdir(value):
             raise ValueError(f"--{name.replace('_', '-')}: {value!r} is not a folder")
 
 
@@ -197,8 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     data = write_training_set(work / "data", args.train_clips, seed=args.seed,
                               stroke_motion_prob=args.stroke_motion_prob,
                               window_clip_prob=args.window_clip_prob)  # fmt: skip
-    run = work / "run"
-    run.mkdir(exist_ok=True)
+    run = work / "run"  # the trainer creates it
     state_path = run / STATE_NAME
     state = json.loads(state_path.read_text()) if state_path.is_file() else {"minutes": 0.0, "steps": 0, "loss": None}
     began = time.time()

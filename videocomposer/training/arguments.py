@@ -247,8 +247,8 @@ def check_args(args: TrainingArguments) -> None:
         if (value := getattr(args, name)) is not None and value < 1:
             raise ValueError(f"--{name}: expected a positive integer, got {value}")
     for name in ("lr_warmup_steps", "dataloader_num_workers", "seed"):
-        if (value := getattr(args, name)) < 0:
-            raise ValueError(f"--{name}: expected a non-negative integer, got {value}")
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name}: expected a non-negative integer, got {getattr(args, name)}")
     if args.resolution % 8:
         raise ValueError(f"--resolution: expected a multiple of 8 (the VAE factor), got {args.resolution}")
     if not args.fps > 0 or not args.learning_rate > 0:
@@ -256,8 +256,8 @@ def check_args(args: TrainingArguments) -> None:
             f"--fps and --learning_rate: expected positive numbers, got {args.fps} and {args.learning_rate}"
         )
     for name in ("condition_dropout_prob", "drop_all_prob", "keep_all_prob", "ema_decay"):
-        if not 0.0 <= (value := getattr(args, name)) <= 1.0:
-            raise ValueError(f"--{name}: expected a probability in [0, 1], got {value}")
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise ValueError(f"--{name}: expected a probability in [0, 1], got {getattr(args, name)}")
     overrides = args.condition_dropout_overrides or {}
     if not isinstance(overrides, dict) or not all(
         isinstance(name, str) and isinstance(value, (int, float)) and 0.0 <= value <= 1.0

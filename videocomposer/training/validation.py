@@ -31,15 +31,19 @@ class ValidationVideo:
     path: Path
 
 
+@dataclass
 class Validation:
     """The validation videos of a run (the pipeline's models are back in their train / eval mode after);
     ``parameters``: the trained ones the EMA holds. The conditions of ``--validation_conditions`` are extracted once."""
 
-    def __init__(self, args: TrainingArguments, accelerator: Accelerator, pipeline: VideoComposerPipeline,
-                 ema: EMAModel | None, parameters: list[torch.nn.Parameter]) -> None:  # fmt: skip
-        self.args, self.accelerator, self.pipeline = args, accelerator, pipeline
-        self.ema, self.parameters = ema, parameters
-        self.conditions = {}
+    args: TrainingArguments
+    accelerator: Accelerator
+    pipeline: VideoComposerPipeline
+    ema: EMAModel | None
+    parameters: list[torch.nn.Parameter]
+
+    def __post_init__(self) -> None:
+        args, self.conditions = self.args, {}
         if args.validation_prompt and args.validation_conditions:
             self.conditions = extract_conditions(
                 args.validation_conditions, args.conditions, num_frames=args.num_frames, fps=args.fps,
