@@ -103,8 +103,7 @@ def check_args(args: argparse.Namespace) -> None:
     if len(args.vae_minutes) != len(args.vae_learning_rates):
         raise ValueError("--vae-minutes and --vae-learning-rates: expected one learning rate per phase")
     for name in ("init_from", "vae_dir"):
-        value = getattr(args, name)
-        if value is not None and not os.path.isdir(value):
+        if (value := getattr(args, name)) is not None and not os.path.isdir(value):
             raise ValueError(f"--{name.replace('_', '-')}: {value!r} is not a folder")
 
 
@@ -161,9 +160,10 @@ def train_arguments(args: argparse.Namespace, start: Path, data, run: Path, max_
     ]  # fmt: skip
 
 
-def publish(run: Path, output: Path, card: dict) -> None:
-    """Copy the pipeline ``run`` holds into ``output`` (a temporary sibling, then swapped in) with its card; the
-    configs lose ``_name_or_path`` (the folder it was loaded from on the training machine, no use to anyone else)."""
+def publish(run: Path, output: Path, *card) -> None:
+    """Copy the pipeline ``run`` holds into ``output`` (a temporary sibling, then swapped in) with its card (the
+    arguments of :func:`~.model_card.write_model_card` after the path); the configs lose ``_name_or_path`` (the
+    folder it was loaded from on the training machine, no use to anyone else)."""
     from .model_card import write_model_card
 
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -175,7 +175,7 @@ def publish(run: Path, output: Path, card: dict) -> None:
             values = json.loads(config.read_text())
             if values.pop("_name_or_path", None) is not None:
                 config.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
-        write_model_card(partial / "README.md", **card)
+        write_model_card(partial / "README.md", *card)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -196,8 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     data = write_training_set(work / "data", args.train_clips, seed=args.seed,
                               stroke_motion_prob=args.stroke_motion_prob,
                               window_clip_prob=args.window_clip_prob)  # fmt: skip
-    run = work / "run"
-    run.mkdir(exist_ok=True)
+    run = work / "run"  # the trainer creates it
     state_path = run / STATE_NAME
     state = json.loads(state_path.read_text()) if state_path.is_file() else {"minutes": 0.0, "steps": 0, "loss": None}
     began = time.time()
@@ -210,13 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         state = {"minutes": state["minutes"] + (time.time() - chunk_start) / 60, "steps": result.global_step,
                  "loss": float(np.mean(losses)) if losses else state["loss"]}  # fmt: skip
         state_path.write_text(json.dumps(state))
-        publish(run, output, dict(
-            command=command, steps=state["steps"], loss=state["loss"], num_clips=args.train_clips,
-            train_minutes=state["minutes"], earlier=init_note, batch_size=args.batch_size,
-            learning_rate=args.learning_rate, stroke_motion_prob=args.stroke_motion_prob,
-            window_clip_prob=args.window_clip_prob,
-            condition_dropout=f"{' '.join(args.condition_dropout_overrides)}, others {args.condition_dropout_prob}",
-        ))  # fmt: skip
+        publish(run, output, args, state, command, init_note)
         print(f"step {state['steps']}: loss {state['loss']:.4f}, {state['minutes']:.1f} min -> {output}", flush=True)
 
 

@@ -156,13 +156,11 @@ class TrainingArguments:
 
 def default_arguments() -> dict[str, Any]:
     """Every option's default, by name (the required ones have none)."""
-    defaults = {}
-    for item in fields(TrainingArguments):
-        if item.default is not MISSING:
-            defaults[item.name] = item.default
-        elif item.default_factory is not MISSING:
-            defaults[item.name] = item.default_factory()
-    return defaults
+    return {
+        item.name: item.default_factory() if item.default is MISSING else item.default
+        for item in fields(TrainingArguments)
+        if item.default is not MISSING or item.default_factory is not MISSING
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,15 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
         kind = item.type
         if isinstance(kind, types.UnionType):  # X | None
             kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-        if item.name not in defaults:
-            kwargs["required"] = True
-        else:
-            kwargs["default"] = defaults[item.name]
         if kind is bool:
             kwargs["action"] = "store_true"
         elif kind in (int, float):
             kwargs["type"] = kind
-        group.add_argument(f"--{item.name}", **kwargs)
+        group.add_argument(
+            f"--{item.name}", required=item.name not in defaults, default=defaults.get(item.name), **kwargs
+        )
     return parser
 
 
@@ -233,11 +229,9 @@ def check_no_effect_options(args: TrainingArguments) -> None:
 def parse_args(argv: Sequence[str] | None = None) -> TrainingArguments:
     """Parse and check the arguments; raises ``ValueError`` naming the argument for inconsistent values."""
     parsed = vars(build_parser().parse_args(argv))
-    if parsed["condition_dropout_overrides"] is not None:
-        pairs = parsed["condition_dropout_overrides"]
-        names = [name for name, _ in pairs]
-        if len(set(names)) != len(names):
-            raise ValueError(f"--condition_dropout_overrides: each name once, got {names}")
+    if (pairs := parsed["condition_dropout_overrides"]) is not None:
+        if len(dict(pairs)) != len(pairs):
+            raise ValueError(f"--condition_dropout_overrides: each name once, got {[name for name, _ in pairs]}")
         parsed["condition_dropout_overrides"] = dict(pairs)
     args = TrainingArguments(**parsed)
     check_args(args)

@@ -20,18 +20,14 @@ from .checkpointing import SHARDED_ENGINES
 logger = get_logger(__name__)
 
 
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the platform has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def default_num_threads(num_local_processes: int, cpus: int | None = None) -> int:
-    """``max(1, cpus // num_local_processes)``: the machine's CPUs shared evenly by its processes."""
+    """``max(1, cpus // num_local_processes)``: the machine's CPUs shared evenly by its processes (``cpus``: by
+    default the CPUs this process may run on, its affinity mask where the platform has one)."""
     if num_local_processes < 1:
         raise ValueError(f"num_local_processes: expected a positive int, got {num_local_processes}")
-    return max(1, (available_cpus() if cpus is None else cpus) // num_local_processes)
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cpus // num_local_processes)
 
 
 def set_default_num_threads(accelerator: Accelerator) -> int:

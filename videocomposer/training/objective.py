@@ -75,12 +75,12 @@ def encode_video_latents(
         raise ValueError(f"pixel_values: expected (B, F, 3, H, W), got {tuple(pixel_values.shape)}")
     batch, num_frames = pixel_values.shape[:2]
     shard = _check_shard(shard, batch)
-    frames = pixel_values.reshape(batch * num_frames, *pixel_values.shape[2:]).to(vae.device, vae.dtype)
+    frames = pixel_values.flatten(0, 1).to(vae.device, vae.dtype)
     posterior = vae.encode(frames).latent_dist
     eps = shard.randn(generator, (num_frames, *posterior.mean.shape[1:]), posterior.mean.dtype)
     latents = posterior.mean + posterior.std * eps.flatten(0, 1).to(posterior.mean.device)
     latents = latents * vae.config.scaling_factor
-    return latents.reshape(batch, num_frames, *latents.shape[1:]).permute(0, 2, 1, 3, 4)
+    return latents.unflatten(0, (batch, num_frames)).permute(0, 2, 1, 3, 4)
 
 
 @dataclass

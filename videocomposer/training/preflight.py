@@ -35,13 +35,12 @@ def check_pretrained_model(name_or_path: str) -> None:
             raise ValueError(f"--pretrained_model_name_or_path: {name_or_path!r} has no model_index.json (not a "
                              "VideoComposerPipeline folder)")  # fmt: skip
         return
-    try:
+    try:  # a path (absolute, or starting with "." or "~", or with several "/") is no valid repo id
         validate_repo_id(name_or_path)
-        looks_local = path.is_absolute() or name_or_path.startswith((".", "~")) or name_or_path.count("/") > 1
     except HFValidationError:
-        looks_local = True
-    if looks_local:
-        raise ValueError(f"--pretrained_model_name_or_path: no such folder {name_or_path!r} (nor a Hub repo id)")
+        raise ValueError(
+            f"--pretrained_model_name_or_path: no such folder {name_or_path!r} (nor a Hub repo id)"
+        ) from None
 
 
 def check_output_dir(output_dir: str) -> None:
@@ -53,8 +52,8 @@ def check_output_dir(output_dir: str) -> None:
             return
 
 
-def check_cache_settings(args: TrainingArguments) -> dict:
-    """The cache's ``index.json``, after checking that it was written with this run's settings."""
+def check_cache_settings(args: TrainingArguments) -> None:
+    """Check that the cache (its ``index.json``) was written with this run's settings."""
     path = Path(args.conditions_cache_dir) / CACHE_INDEX_NAME
     if not path.parent.is_dir():
         raise ValueError(f"--conditions_cache_dir: {args.conditions_cache_dir!r} is not a folder; {CACHE_HINT}")
@@ -62,8 +61,7 @@ def check_cache_settings(args: TrainingArguments) -> dict:
         raise ValueError(
             f"--conditions_cache_dir: {args.conditions_cache_dir!r} has no {CACHE_INDEX_NAME}; {CACHE_HINT}"
         )
-    index = json.loads(path.read_text())
-    settings = index.get("settings", {})
+    settings = json.loads(path.read_text()).get("settings", {})
     expected = {"num_frames": ("--num_frames", args.num_frames), "fps": ("--fps", float(args.fps)),
                 "height": ("--resolution", args.resolution), "width": ("--resolution", args.resolution),
                 "conditions": ("--conditions", list(args.conditions))}  # fmt: skip
@@ -72,7 +70,6 @@ def check_cache_settings(args: TrainingArguments) -> dict:
         details = "; ".join(f"{option} {run!r} but the cache has {cache!r}" for option, (cache, run) in wrong.items())
         raise ValueError(f"--conditions_cache_dir: written with other settings: {details}; use the cache's settings "
                          "or write a new cache into an empty folder")  # fmt: skip
-    return index
 
 
 def check_usable_clip(dataset: VideoTextDataset, args: TrainingArguments) -> None:

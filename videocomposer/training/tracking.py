@@ -36,9 +36,9 @@ def check_tracker_installed(report_to: str) -> None:
 def gif_bytes(frames: np.ndarray, fps: float) -> bytes:
     """Frames ``(F, H, W, 3)`` float in [0, 1] -> an endlessly looping animated GIF."""
     import numpy as np
-    import PIL.Image
+    from diffusers.image_processor import VaeImageProcessor
 
-    images = [PIL.Image.fromarray(np.round(np.clip(f, 0, 1) * 255).astype(np.uint8)) for f in frames]
+    images = VaeImageProcessor.numpy_to_pil(np.clip(frames, 0, 1))
     buffer = io.BytesIO()
     duration = max(20, round(1000 / fps))
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)

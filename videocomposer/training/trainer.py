@@ -25,6 +25,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import huggingface_hub
 import PIL.Image
 import torch
 from accelerate import Accelerator
@@ -32,7 +33,7 @@ from accelerate.logging import get_logger
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, ProjectConfiguration
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from pipelines.pipeline_videocomposer import VideoComposerPipeline
@@ -101,11 +102,6 @@ class TrainedModels:
     #: whether the clips' first frames feed the UNet's style token
     use_style: bool
 
-    @property
-    def components(self) -> dict[str, torch.nn.Module]:
-        """The trained components by name."""
-        return {name: getattr(self.pipeline, name) for name, params in self.parameters.items() if params}
-
 
 def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     """Run training as configured by :func:`~videocomposer.training.arguments.parse_args` (or a
@@ -114,21 +110,72 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
         args = TrainingArguments(**vars(args))
     check_args(args)
     output_dir = Path(args.output_dir)
-    accelerator, num_threads = create_accelerator(args)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(
+            project_dir=str(output_dir), logging_dir=str(output_dir / args.logging_dir)
+        ),
+        # STC branches of conditions a run does not use, and the style MLP without style, get no gradient.
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    check_process_group(accelerator)
+    enable_fsdp_on_cpu(accelerator)
+    num_threads = set_default_num_threads(accelerator)
+    check_engine_support(accelerator, args)
+    check_mixed_precision(accelerator)
+    if args.allow_tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
     dataset = build_dataset(args)  # data, cache and extractors are checked before any model is loaded
-    prepare_output_dir(accelerator, output_dir)
-    hub_repo_id = _create_hub_repo(args) if args.push_to_hub and accelerator.is_main_process else None
+    hub_repo_id = None
+    if accelerator.is_main_process:
+        # Create output_dir and remove what an interrupted run left half-written.
+        output_dir.mkdir(parents=True, exist_ok=True)
+        removed = remove_incomplete_checkpoints(output_dir)
+        if removed:
+            logger.warning(f"removed incomplete checkpoint folders of an interrupted run: {[p.name for p in removed]}")
+        if args.push_to_hub:
+            repo_id = args.hub_model_id or output_dir.name
+            hub_repo_id = huggingface_hub.create_repo(repo_id=repo_id, exist_ok=True, token=args.hub_token).repo_id
 
     # Models: frozen parts in the weight dtype, trained parts in float32.
     models = load_models(args, accelerator)
-    trained_models = models.components
+    trained_models = {name: getattr(models.pipeline, name) for name, params in models.parameters.items() if params}
     trained_classes = {name: type(model) for name, model in trained_models.items()}  # before FSDP swaps them
 
     # Data, optimizer, LR schedule; then accelerate wraps the trained models, the optimizer and the data.
-    dataloader = build_dataloader(args, dataset)
-    schedule = TrainingSchedule.of(args, accelerator.num_processes, len(dataset))
-    trained_parameters = [p for params in models.parameters.values() for p in params]
-    optimizer, lr_scheduler = build_optimizer(args, accelerator.num_processes, trained_parameters, schedule)
+    # Batches in the order of EpochShuffleSampler (a function of (seed, epoch)).
+    dataloader = DataLoader(
+        dataset,
+        batch_size=args.train_batch_size,
+        sampler=EpochShuffleSampler(len(dataset), args.seed),
+        collate_fn=collate_video_text,
+        num_workers=args.dataloader_num_workers,
+        generator=torch.Generator().manual_seed(args.seed),  # worker seeds; keeps the global RNG out of data loading
+    )
+    # How many optimizer steps the run takes, and how they fall into epochs.
+    batches_per_epoch = math.ceil(len(dataset) / (args.train_batch_size * accelerator.num_processes))
+    updates_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
+    max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
+    # AdamW (--scale_lr: lr x accumulation x batch x processes) and its LR schedule, in scheduler steps: accelerate
+    # steps a prepared scheduler once per process.
+    learning_rate = args.learning_rate
+    if args.scale_lr:
+        learning_rate *= args.gradient_accumulation_steps * args.train_batch_size * accelerator.num_processes
+    optimizer = torch.optim.AdamW(
+        [p for params in models.parameters.values() for p in params],
+        lr=learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        weight_decay=args.adam_weight_decay,
+        eps=args.adam_epsilon,
+    )
+    lr_scheduler = get_scheduler(
+        args.lr_scheduler,
+        optimizer=optimizer,
+        num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
+        num_training_steps=max_train_steps * accelerator.num_processes,
+    )
     register_model_hooks(accelerator, trained_models, models.adapter)
     *prepared, optimizer, dataloader, lr_scheduler = accelerator.prepare(
         *trained_models.values(), optimizer, dataloader, lr_scheduler
@@ -144,7 +191,14 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
 
     # What else the checkpoints hold: the EMA, the step's generator (the same on every process: draws are made for
     # the global batch, each process keeps its rows), the adversary.
-    ema = build_ema(args, accelerator, parameters)
+    ema = None
+    if args.use_ema:  # checkpointed per rank under FSDP / DeepSpeed, else the same on every process
+        ema = EMAModel(parameters, decay=args.ema_decay)
+        ema.to(accelerator.device)
+        if accelerator.distributed_type in SHARDED_ENGINES:
+            register_per_rank_state(accelerator, ema, EMA_SHARD_NAME)
+        else:
+            accelerator.register_for_checkpointing(ema)
     state = TrainingState(0, torch.Generator().manual_seed(args.seed), args.seed)
     register_per_rank_state(accelerator, state, TRAINING_STATE_NAME)
     adversary = None
@@ -163,27 +217,34 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
         accelerator.load_state(str(checkpoint))
     elif args.resume_from_checkpoint:
         logger.info(f"no checkpoint in {output_dir}; starting a new run")
-    first_epoch = state.global_step // schedule.updates_per_epoch
-    skip_batches = (state.global_step % schedule.updates_per_epoch) * args.gradient_accumulation_steps
+    first_epoch = state.global_step // updates_per_epoch
+    skip_batches = (state.global_step % updates_per_epoch) * args.gradient_accumulation_steps
     if accelerator.is_main_process:
-        init_trackers(accelerator, args, first_step=state.global_step + 1)
-    validation = Validation(args, accelerator, models.pipeline, trained_models, ema, parameters)
+        # TensorBoard drops what an interrupted run logged from the first step on (purge_step): a resumed run shows
+        # each step once.
+        tracker_config = {k: v for k, v in asdict(args).items() if isinstance(v, (int, float, str, bool))}
+        accelerator.init_trackers(
+            args.tracker_project_name,
+            config=tracker_config,
+            init_kwargs={"tensorboard": {"purge_step": state.global_step + 1}},
+        )
+    validation = Validation(args, accelerator, models.pipeline, ema, parameters)
 
     # Train
     logger.info(
         f"training {sum(p.numel() for p in parameters):,} parameters ({args.stage}, {args.trainable}) on "
-        f"{len(dataset)} clips for {schedule.max_train_steps} steps; starting at step {state.global_step}"
+        f"{len(dataset)} clips for {max_train_steps} steps; starting at step {state.global_step}"
     )
     log_batch_layout(accelerator, args.train_batch_size, args.gradient_accumulation_steps, num_threads)
     result = TrainingResult(global_step=state.global_step)
     progress = tqdm(
-        total=schedule.max_train_steps, initial=state.global_step, desc="steps",
+        total=max_train_steps, initial=state.global_step, desc="steps",
         disable=not accelerator.is_main_process,
     )  # fmt: skip
     guard = DivergenceGuard(fp16=accelerator.mixed_precision == "fp16")
     step_terms: dict[str, float] = {}
-    for epoch in range(first_epoch, schedule.num_epochs):
-        if state.global_step >= schedule.max_train_steps:
+    for epoch in range(first_epoch, math.ceil(max_train_steps / updates_per_epoch)):
+        if state.global_step >= max_train_steps:
             break
         batches = dataloader
         if epoch == first_epoch and skip_batches:
@@ -220,9 +281,13 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
                 check_finite_parameters(accelerator, parameters, f"checkpoint-{state.global_step}")
                 path = save_checkpoint(accelerator, output_dir, state.global_step, args.checkpoints_total_limit)
                 logger.info(f"saved {path}")
-            if validation.due(state.global_step):
+            if (
+                args.validation_prompt
+                and accelerator.is_main_process
+                and state.global_step % args.validation_steps == 0
+            ):
                 validation(state.global_step)
-            if state.global_step >= schedule.max_train_steps:
+            if state.global_step >= max_train_steps:
                 break
     progress.close()
 
@@ -240,45 +305,19 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
         if args.validation_prompt and state.global_step % args.validation_steps:
             validation(state.global_step)  # the final weights, unless the last step just did
         if hub_repo_id is not None:
-            _upload_to_hub(hub_repo_id, output_dir, args.hub_token)
+            huggingface_hub.upload_folder(
+                repo_id=hub_repo_id,
+                folder_path=str(output_dir),
+                commit_message="End of training",
+                ignore_patterns=["checkpoint-*", ".*", "validation/*", "logs/*"],
+                token=args.hub_token,
+            )
     accelerator.end_training()
     result.global_step = state.global_step
     result.num_skipped_clips = dataset.num_skipped
     if result.num_skipped_clips:
         logger.warning(f"skipped {result.num_skipped_clips} unusable clip(s) of {len(dataset)}")
     return result
-
-
-def create_accelerator(args: TrainingArguments) -> tuple[Accelerator, int]:
-    """The run's ``Accelerator``, checked for what this trainer supports, and the threads per process it set."""
-    output_dir = Path(args.output_dir)
-    accelerator = Accelerator(
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        mixed_precision=args.mixed_precision,
-        log_with=None if args.report_to == "none" else args.report_to,
-        project_config=ProjectConfiguration(
-            project_dir=str(output_dir), logging_dir=str(output_dir / args.logging_dir)
-        ),
-        # STC branches of conditions a run does not use, and the style MLP without style, get no gradient.
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
-    check_process_group(accelerator)
-    enable_fsdp_on_cpu(accelerator)
-    num_threads = set_default_num_threads(accelerator)
-    check_engine_support(accelerator, args)
-    check_mixed_precision(accelerator)
-    if args.allow_tf32:
-        torch.backends.cuda.matmul.allow_tf32 = True
-    return accelerator, num_threads
-
-
-def prepare_output_dir(accelerator: Accelerator, output_dir: Path) -> None:
-    """Create ``output_dir`` (main process) and remove what an interrupted run left half-written."""
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        removed = remove_incomplete_checkpoints(output_dir)
-        if removed:
-            logger.warning(f"removed incomplete checkpoint folders of an interrupted run: {[p.name for p in removed]}")
 
 
 def load_models(args: TrainingArguments, accelerator: Accelerator) -> TrainedModels:
@@ -305,80 +344,6 @@ def load_models(args: TrainingArguments, accelerator: Accelerator) -> TrainedMod
         args.stage == "compositional" and pipeline.image_encoder is not None and unet.config.image_embed_dim
     )
     return TrainedModels(pipeline, trained, adapter, weight_dtype, use_style)
-
-
-def init_trackers(accelerator: Accelerator, args: TrainingArguments, first_step: int) -> None:
-    """Start the trackers (main process). TensorBoard drops what an interrupted run logged from ``first_step`` on
-    (``purge_step``), so a resumed run shows each step once."""
-    tracker_config = {k: v for k, v in asdict(args).items() if isinstance(v, (int, float, str, bool))}
-    accelerator.init_trackers(
-        args.tracker_project_name, config=tracker_config, init_kwargs={"tensorboard": {"purge_step": first_step}}
-    )
-
-
-def build_dataloader(args: TrainingArguments, dataset: Dataset) -> DataLoader:
-    """Batches in the order of :class:`EpochShuffleSampler` (a function of ``(seed, epoch)``)."""
-    return DataLoader(
-        dataset,
-        batch_size=args.train_batch_size,
-        sampler=EpochShuffleSampler(len(dataset), args.seed),
-        collate_fn=collate_video_text,
-        num_workers=args.dataloader_num_workers,
-        generator=torch.Generator().manual_seed(args.seed),  # worker seeds; keeps the global RNG out of data loading
-    )
-
-
-@dataclass(frozen=True)
-class TrainingSchedule:
-    """How many optimizer steps a run takes, and how they fall into epochs."""
-
-    updates_per_epoch: int
-    max_train_steps: int
-    num_epochs: int
-
-    @classmethod
-    def of(cls, args: TrainingArguments, num_processes: int, num_clips: int) -> "TrainingSchedule":
-        batches = math.ceil(num_clips / (args.train_batch_size * num_processes))
-        updates_per_epoch = math.ceil(batches / args.gradient_accumulation_steps)
-        max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
-        return cls(updates_per_epoch, max_train_steps, math.ceil(max_train_steps / updates_per_epoch))
-
-
-def build_optimizer(
-    args: TrainingArguments, num_processes: int, parameters: list[torch.nn.Parameter], schedule: TrainingSchedule
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """AdamW on ``parameters`` (``--scale_lr``: lr x accumulation x batch x processes) and its LR schedule (in
-    scheduler steps: accelerate steps a prepared scheduler once per process)."""
-    learning_rate = args.learning_rate
-    if args.scale_lr:
-        learning_rate *= args.gradient_accumulation_steps * args.train_batch_size * num_processes
-    optimizer = torch.optim.AdamW(
-        parameters,
-        lr=learning_rate,
-        betas=(args.adam_beta1, args.adam_beta2),
-        weight_decay=args.adam_weight_decay,
-        eps=args.adam_epsilon,
-    )
-    lr_scheduler = get_scheduler(
-        args.lr_scheduler,
-        optimizer=optimizer,
-        num_warmup_steps=args.lr_warmup_steps * num_processes,
-        num_training_steps=schedule.max_train_steps * num_processes,
-    )
-    return optimizer, lr_scheduler
-
-
-def build_ema(args: TrainingArguments, accelerator: Accelerator, parameters: list) -> EMAModel | None:
-    """With ``--use_ema``, an EMA of ``parameters`` that the checkpoints hold (per rank under FSDP / DeepSpeed)."""
-    if not args.use_ema:
-        return None
-    ema = EMAModel(parameters, decay=args.ema_decay)
-    ema.to(accelerator.device)
-    if accelerator.distributed_type in SHARDED_ENGINES:
-        register_per_rank_state(accelerator, ema, EMA_SHARD_NAME)
-    else:  # the same on every process
-        accelerator.register_for_checkpointing(ema)
-    return ema
 
 
 class DiffusionLoss:
@@ -453,8 +418,8 @@ def log_step(accelerator: Accelerator, progress: tqdm, result: TrainingResult, t
     result.losses.append(loss)
     for name, value in parts.items():
         result.terms.setdefault(name, []).append(value)
-    logs = {"train_loss": loss, **{f"{name}_loss": value for name, value in parts.items()}}
-    accelerator.log({**logs, "lr": learning_rate, **counts}, step=global_step)
+    logs = {"train_loss": loss, **{f"{name}_loss": value for name, value in parts.items()}, "lr": learning_rate}
+    accelerator.log(logs | counts, step=global_step)
     postfix = {"loss": f"{loss:.4g}"}
     if len(parts) > 1:
         postfix |= {name: f"{value:.4g}" for name, value in parts.items()}
@@ -463,11 +428,9 @@ def log_step(accelerator: Accelerator, progress: tqdm, result: TrainingResult, t
 
 
 def _mean_over_processes(accelerator: Accelerator, values: dict[str, torch.Tensor | float]) -> dict[str, float]:
-    """Each value averaged over the processes (one gather)."""
-    stacked = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=accelerator.device).detach().reshape(())
-                           for v in values.values()])  # fmt: skip
-    means = accelerator.gather(stacked[None]).mean(0).tolist()
-    return dict(zip(values, means))
+    """Each value averaged over the processes (one all-reduce)."""
+    stacked = torch.tensor([torch.as_tensor(value).item() for value in values.values()], device=accelerator.device)
+    return dict(zip(values, accelerator.reduce(stacked, reduction="mean").tolist()))
 
 
 def _materialize_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
@@ -539,22 +502,3 @@ def _save_pipeline(args: TrainingArguments, trained_models: dict[str, torch.nn.M
             shutil.rmtree(target)
         os.replace(entry, target)
     temporary.rmdir()
-
-
-def _create_hub_repo(args: TrainingArguments) -> str:
-    from huggingface_hub import create_repo
-
-    repo_id = args.hub_model_id or Path(args.output_dir).name
-    return create_repo(repo_id=repo_id, exist_ok=True, token=args.hub_token).repo_id
-
-
-def _upload_to_hub(repo_id: str, output_dir: Path, token: str | None) -> None:
-    from huggingface_hub import upload_folder
-
-    upload_folder(
-        repo_id=repo_id,
-        folder_path=str(output_dir),
-        commit_message="End of training",
-        ignore_patterns=["checkpoint-*", ".*", "validation/*", "logs/*"],
-        token=token,
-    )

@@ -1,9 +1,8 @@
 """Validation videos during training: each ``--validation_prompt`` every ``--validation_steps`` steps (main process),
 generated with the weights being trained (the EMA's when kept) and seeded by ``--seed`` (the same every time), one mp4
-per prompt written with ``diffusers.utils.export_to_video`` as ``{output_dir}/validation/step-{step}-{i}.mp4`` and
-logged to the trackers."""
+per prompt written with :func:`videocomposer.visualize.save_video` as
+``{output_dir}/validation/step-{step}-{i}.mp4`` and logged to the trackers."""
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,11 +11,10 @@ import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from diffusers.training_utils import EMAModel
-from diffusers.utils import export_to_video
 
 from condition_extractors import extract_conditions
 from pipelines.pipeline_videocomposer import VideoComposerPipeline
-from videocomposer.atomic_files import atomic_path
+from videocomposer.visualize import save_video
 
 from .arguments import TrainingArguments
 from .tracking import log_validation_videos
@@ -33,26 +31,24 @@ class ValidationVideo:
     path: Path
 
 
+@dataclass
 class Validation:
-    """The validation videos of a run; ``trained``: the names of the trained components (back in train mode after),
+    """The validation videos of a run (the pipeline's models are back in their train / eval mode after);
     ``parameters``: the trained ones the EMA holds. The conditions of ``--validation_conditions`` are extracted once."""
 
-    def __init__(self, args: TrainingArguments, accelerator: Accelerator, pipeline: VideoComposerPipeline,
-                 trained: Collection[str], ema: EMAModel | None,
-                 parameters: list[torch.nn.Parameter]) -> None:  # fmt: skip
-        self.args, self.accelerator, self.pipeline, self.trained = args, accelerator, pipeline, set(trained)
-        self.ema, self.parameters = ema, parameters
-        self.conditions = {}
+    args: TrainingArguments
+    accelerator: Accelerator
+    pipeline: VideoComposerPipeline
+    ema: EMAModel | None
+    parameters: list[torch.nn.Parameter]
+
+    def __post_init__(self) -> None:
+        args, self.conditions = self.args, {}
         if args.validation_prompt and args.validation_conditions:
             self.conditions = extract_conditions(
                 args.validation_conditions, args.conditions, num_frames=args.num_frames, fps=args.fps,
                 height=args.resolution, width=args.resolution, progress=False, **(args.condition_kwargs or {}),
             )  # fmt: skip
-
-    def due(self, global_step: int) -> bool:
-        """Whether the step ``global_step`` generates validation videos (on this process)."""
-        every = global_step % self.args.validation_steps == 0
-        return bool(self.args.validation_prompt) and every and self.accelerator.is_main_process
 
     def __call__(self, global_step: int) -> list[ValidationVideo]:
         args, pipeline = self.args, self.pipeline
@@ -61,8 +57,10 @@ class Validation:
             self.ema.copy_to(self.parameters)
         folder = Path(args.output_dir) / "validation"
         folder.mkdir(parents=True, exist_ok=True)
-        modules = {name: module for name, module in pipeline.components.items() if isinstance(module, torch.nn.Module)}
-        for module in modules.values():
+        modes = {
+            module: module.training for module in pipeline.components.values() if isinstance(module, torch.nn.Module)
+        }
+        for module in modes:
             module.eval()
         videos = []
         with self.accelerator.autocast():
@@ -74,13 +72,12 @@ class Validation:
                     output_type="np",
                 ).frames[0]  # fmt: skip
                 path = folder / f"step-{global_step}-{index}.mp4"
-                with atomic_path(path) as temporary:
-                    export_to_video(list(frames), str(temporary), fps=max(1, round(args.fps)))
+                save_video(frames, path, fps=max(1, round(args.fps)))
                 videos.append(ValidationVideo(prompt, frames, path))
         if self.ema is not None:
             self.ema.restore(self.parameters)
-        for name, module in modules.items():
-            module.train(name in self.trained)
+        for module, mode in modes.items():
+            module.train(mode)
         log_validation_videos(self.accelerator, videos, global_step, args.fps)
         logger.info(f"validation videos: {[str(video.path) for video in videos]}")
         return videos
