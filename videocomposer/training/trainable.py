@@ -5,7 +5,7 @@
 | ``all`` | the whole UNet, and the STC encoder in the compositional stage | VAE, text / image encoders |
 | ``stc`` | the STC encoder and the UNet's ``conv_in`` (compositional stage only) | the rest of the UNet |
 | ``temporal`` | the UNet's temporal layers: ``transformer_in``, every ``temp_convs`` and ``temp_attentions`` | the rest |
-| ``lora`` | LoRA adapters on the temporal attention (see :mod:`.temporal_lora`) | every pretrained weight |
+| ``lora`` | LoRA adapters on the temporal attention (see :mod:`.adapters`) | every pretrained weight |
 | ``lowrank_temporal`` | per-frame low-rank deltas on the temporal attention (``models.lowrank_temporal``) | the rest |
 
 ``stc`` trains ``conv_in`` too because the STC output reaches the UNet only through ``conv_in``'s condition input
