@@ -690,16 +690,16 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue
-                model_inputs = self._guidance_batch(
+                latent_model_input, text, condition, style = self._guidance_batch(
                     latents, prompt_embeds, negative_prompt_embeds, condition_latents, image_embeds
                 )
-                latent_model_input = self.scheduler.scale_model_input(model_inputs[0], t)
+                latent_model_input = self.scheduler.scale_model_input(latent_model_input, t)
                 noise_pred = self.unet(
                     latent_model_input,
                     t,
-                    encoder_hidden_states=model_inputs[1],
-                    condition_latents=model_inputs[2],
-                    image_embeds=model_inputs[3],
+                    encoder_hidden_states=text,
+                    condition_latents=condition,
+                    image_embeds=style,
                     return_dict=False,
                 )[0]
                 if self.do_classifier_free_guidance:
