@@ -22,7 +22,7 @@ from videocomposer.conditions import ConditionInput, ConditionProcessor, video_s
 from videocomposer.models.stc_encoder import STCEncoder
 from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 
-from .inpainting import prepare_latent_blend
+from .inpainting import per_frame, prepare_latent_blend
 from .long_video import LongVideoMixin, split_prompt_segments
 from .long_video_noise import long_video_noise
 from .model_index import PIPELINE_CLASS_NAME, write_loadable_model_index
@@ -486,11 +486,12 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
     def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int | None) -> torch.Tensor:
         r"""Decodes latents `(B, 4, F, h, w)` to float32 video `(B, 3, F, H, W)` in [-1, 1], `decode_chunk_size` frames
         at a time (all at once when `None`)."""
-        batch_and_frames = latents.shape[0], latents.shape[2]
-        latents = (latents / self.vae.config.scaling_factor).permute(0, 2, 1, 3, 4).flatten(0, 1)
-        chunks = latents.split(decode_chunk_size or latents.shape[0])
-        frames = torch.cat([self.vae.decode(chunk.to(self.vae.dtype)).sample for chunk in chunks])
-        return frames.unflatten(0, batch_and_frames).permute(0, 2, 1, 3, 4).float()
+
+        def decode(frames: torch.Tensor) -> torch.Tensor:
+            chunks = frames.split(decode_chunk_size or len(frames))
+            return torch.cat([self.vae.decode(chunk.to(self.vae.dtype)).sample for chunk in chunks])
+
+        return per_frame(decode, latents / self.vae.config.scaling_factor).float()
 
     @torch.no_grad()
     @replace_example_docstring(EXAMPLE_DOC_STRING)

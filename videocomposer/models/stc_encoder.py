@@ -213,9 +213,8 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
             branch_out = self.branches[name](given[name], latent_size)
             scale = condition_scale.get(name, 1.0) if isinstance(condition_scale, dict) else condition_scale
             if isinstance(scale, torch.Tensor):
-                branch_out = branch_out * scale.to(branch_out).view(-1, 1, 1, 1, 1)
-            elif scale != 1.0:
-                branch_out = branch_out * scale
+                scale = scale.to(branch_out).view(-1, 1, 1, 1, 1)
+            branch_out = branch_out * scale  # exact for 1.0
             output = branch_out if output is None else output + branch_out
         if self.gate is not None:
             output = output * self.gate.to(output).view(1, -1, 1, 1, 1)

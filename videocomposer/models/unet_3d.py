@@ -411,19 +411,17 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
         if isinstance(timestep, torch.Tensor) and timestep.shape not in ((), (1,), (batch,)):
             raise ValueError(f"timestep: expected a scalar, shape (1,) or ({batch},), got {tuple(timestep.shape)}")
         ehs = encoder_hidden_states
+        text_width = config.cross_attention_dim
+        # (B, L, D) or (B, F, L, D): all but the token count L fixed
         if not (
             isinstance(ehs, torch.Tensor)
-            and (
-                (ehs.ndim == 3 and (ehs.shape[0], ehs.shape[2]) == (batch, config.cross_attention_dim))
-                or (
-                    ehs.ndim == 4 and (*ehs.shape[:2], ehs.shape[3]) == (batch, num_frames, config.cross_attention_dim)
-                )
-            )
+            and ehs.ndim in (3, 4)
+            and (*ehs.shape[:-2], ehs.shape[-1]) in ((batch, text_width), (batch, num_frames, text_width))
         ):
             got = tuple(getattr(ehs, "shape", ())) or type(ehs).__name__
             raise ValueError(
-                f"encoder_hidden_states: expected ({batch}, L, {config.cross_attention_dim}) or "
-                f"({batch}, {num_frames}, L, {config.cross_attention_dim}), got {got}"
+                f"encoder_hidden_states: expected ({batch}, L, {text_width}) or "
+                f"({batch}, {num_frames}, L, {text_width}), got {got}"
             )
         if condition_latents is not None:
             expected = (batch, config.condition_channels, num_frames, height, width)
