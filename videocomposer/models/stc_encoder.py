@@ -152,7 +152,6 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
         order = summation_order(condition_channels)  # configs save sorted keys
         condition_channels = {name: condition_channels[name] for name in order}
         self.register_to_config(condition_channels=condition_channels)
-        self._conditions = tuple(order)
         self.branches = nn.ModuleDict(
             {
                 name: STCBranch(
@@ -183,7 +182,7 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
     @property
     def conditions(self) -> tuple[str, ...]:
         """Names of the conditions this encoder was built with, in summation order."""
-        return self._conditions
+        return tuple(self.config.condition_channels)
 
     def forward(
         self,

@@ -148,41 +148,37 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
             norm_eps=norm_eps,
             dropout=dropout,
         )
-        self.down_blocks = nn.ModuleList()
-        output_channel = block_out_channels[0]
-        for i, block_type in enumerate(down_block_types):
-            input_channel, output_channel = output_channel, block_out_channels[i]
-            self.down_blocks.append(
-                VideoComposerDownBlock3D(
-                    input_channel,
-                    output_channel,
-                    num_layers=layers_per_block,
-                    add_attention=_DOWN_TYPES[block_type],
-                    add_downsample=i < len(block_out_channels) - 1,
-                    layer=layer,
-                )
+        # level i: channels[i - 1] -> channels[i] down, the reverse up (its skips from channels[i + 1]); all but the
+        # last level resample
+        last = len(block_out_channels) - 1
+        self.down_blocks = nn.ModuleList(
+            VideoComposerDownBlock3D(
+                block_out_channels[max(i - 1, 0)],
+                block_out_channels[i],
+                num_layers=layers_per_block,
+                add_attention=_DOWN_TYPES[block_type],
+                add_downsample=i < last,
+                layer=layer,
             )
+            for i, block_type in enumerate(down_block_types)
+        )
 
         self.mid_block = VideoComposerMidBlock3D(block_out_channels[-1], layer)
 
-        self.up_blocks = nn.ModuleList()
         reversed_channels = list(reversed(block_out_channels))
-        output_channel = reversed_channels[0]
-        for i, block_type in enumerate(up_block_types):
-            prev_output_channel, output_channel = output_channel, reversed_channels[i]
-            input_channel = reversed_channels[min(i + 1, len(block_out_channels) - 1)]
-            self.up_blocks.append(
-                VideoComposerUpBlock3D(
-                    input_channel,
-                    prev_output_channel,
-                    output_channel,
-                    num_layers=layers_per_block + 1,
-                    add_attention=_UP_TYPES[block_type],
-                    add_upsample=i < len(block_out_channels) - 1,
-                    resolution_idx=i,
-                    layer=layer,
-                )
+        self.up_blocks = nn.ModuleList(
+            VideoComposerUpBlock3D(
+                reversed_channels[min(i + 1, last)],
+                reversed_channels[max(i - 1, 0)],
+                reversed_channels[i],
+                num_layers=layers_per_block + 1,
+                add_attention=_UP_TYPES[block_type],
+                add_upsample=i < last,
+                resolution_idx=i,
+                layer=layer,
             )
+            for i, block_type in enumerate(up_block_types)
+        )
 
         self.conv_norm_out = nn.GroupNorm(num_groups=norm_num_groups, num_channels=block_out_channels[0], eps=norm_eps)
         self.conv_act = nn.SiLU()
