@@ -186,10 +186,9 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
 
     def _set_gradient_checkpointing(self, enable: bool = True, gradient_checkpointing_func=None) -> None:
         # Checkpoint whole layers only; the transformers inside them must not checkpoint a second time.
-        for module in self.modules():
-            if isinstance(module, (VideoComposerDownBlock3D, VideoComposerMidBlock3D, VideoComposerUpBlock3D)):
-                module.gradient_checkpointing = enable
-                module._gradient_checkpointing_func = gradient_checkpointing_func
+        for block in (*self.down_blocks, self.mid_block, *self.up_blocks):
+            block.gradient_checkpointing = enable
+            block._gradient_checkpointing_func = gradient_checkpointing_func
 
     def _temporal_attentions(self) -> list[nn.Module]:
         return [
