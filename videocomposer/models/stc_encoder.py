@@ -33,7 +33,6 @@ from ..atomic_files import UmaskModesOnSave
 from ..conditions import BUILT_IN_CONDITIONS, RELEASE_CONDITION_NAMES, summation_order
 from .attention_slicing import AttentionSlicingMixin
 from .temporal import temporal_shift
-from .temporal_windows import TemporalWindows, set_temporal_windows, temporal_windows_of
 
 #: Conditions of the original code and their input channels, in the order the original sums them.
 KNOWN_CONDITIONS: dict[str, int] = {spec.name: spec.channels for spec in BUILT_IN_CONDITIONS}
@@ -169,15 +168,8 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
         )
         self.gate = nn.Parameter(torch.zeros(out_channels)) if output_gate else None
 
-    def set_temporal_windows(self, windows: TemporalWindows | None) -> None:
-        """Run every branch's temporal attention over overlapping frame windows (`None`: over all frames again); the
-        convolutions and feed-forwards are per frame. Sequences within one window are computed exactly as without."""
-        set_temporal_windows([branch.attn for branch in self.branches.values()], windows)
-
-    @property
-    def temporal_windows(self) -> TemporalWindows | None:
-        """The windowing of the branches' temporal attention, or `None`."""
-        return temporal_windows_of([branch.attn for branch in self.branches.values()])
+    def _temporal_attentions(self) -> list[nn.Module]:
+        return [branch.attn for branch in self.branches.values()]  # the convolutions and feed-forwards are per frame
 
     @property
     def conditions(self) -> tuple[str, ...]:

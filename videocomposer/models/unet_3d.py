@@ -35,7 +35,6 @@ from torch import nn
 
 from ..atomic_files import UmaskModesOnSave
 from .attention_slicing import AttentionSlicingMixin
-from .temporal_windows import TemporalWindows, set_temporal_windows, temporal_windows_of
 from .unet_3d_blocks import LayerOptions, VideoComposerDownBlock3D, VideoComposerMidBlock3D, VideoComposerUpBlock3D
 
 _DOWN_TYPES = {"CrossAttnDownBlock3D": True, "DownBlock3D": False}
@@ -197,19 +196,6 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
             if isinstance(transformer, TransformerTemporalModel)
             for module in transformer.transformer_blocks
         ]
-
-    def set_temporal_windows(self, windows: TemporalWindows | None) -> None:
-        """Run every temporal self-attention over overlapping frame windows (`None`: over all frames again).
-
-        Spatial layers and temporal convolutions are unaffected; sequences no longer than `windows.context_length`
-        are computed exactly as without windows (see `videocomposer.models.temporal_windows`).
-        """
-        set_temporal_windows(self._temporal_attentions(), windows)
-
-    @property
-    def temporal_windows(self) -> TemporalWindows | None:
-        """The windowing of the temporal attention, or `None`."""
-        return temporal_windows_of(self._temporal_attentions())
 
     def enable_frame_chunking(self, chunk_size: int = 8) -> None:
         """Run the per-frame layers (resnets, spatial transformers, down/upsamplers) on `chunk_size` frames (of all
