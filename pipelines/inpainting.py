@@ -19,10 +19,11 @@ import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 
 
-def per_frame(fn, video: torch.Tensor) -> torch.Tensor:
-    """`fn` applied to the frames `(B * F, C, H, W)` of `video` `(B, C, F, H, W)`, its output `(B * F, C', H', W')`
-    regrouped as `(B, C', F, H', W')`."""
-    frames = fn(video.permute(0, 2, 1, 3, 4).flatten(0, 1))
+def per_frame(fn, video: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
+    """`fn` applied to the frames `(B * F, C, H, W)` of `video` `(B, C, F, H, W)`, `chunk_size` frames a call (all at
+    once when `None`), its outputs `(n, C', H', W')` regrouped as `(B, C', F, H', W')`."""
+    frames = video.permute(0, 2, 1, 3, 4).flatten(0, 1)
+    frames = torch.cat([fn(chunk) for chunk in frames.split(chunk_size or len(frames))])
     return frames.unflatten(0, (video.shape[0], video.shape[2])).permute(0, 2, 1, 3, 4)
 
 
@@ -79,12 +80,8 @@ def prepare_latent_blend(
     source, hole = to_output_size(
         masked_video.to(device, torch.float32), mask.to(device, torch.float32), height, width
     )
-
-    def encode(frames: torch.Tensor) -> torch.Tensor:  # one frame per VAE call
-        frames = frames * 2.0 - 1.0
-        return torch.cat([vae.encode(frame.to(vae.dtype)).latent_dist.mean for frame in frames.split(1)])
-
-    source_latents = per_frame(encode, source) * vae.config.scaling_factor
+    encode = lambda frames: vae.encode(frames.to(vae.dtype)).latent_dist.mean  # noqa: E731
+    source_latents = per_frame(encode, source * 2.0 - 1.0, 1) * vae.config.scaling_factor  # one frame per VAE call
     keep = 1.0 - latent_hole(hole, tuple(latents.shape[-2:]))
     total = latents.shape[0]
 

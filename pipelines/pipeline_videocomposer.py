@@ -486,12 +486,8 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
     def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int | None) -> torch.Tensor:
         r"""Decodes latents `(B, 4, F, h, w)` to float32 video `(B, 3, F, H, W)` in [-1, 1], `decode_chunk_size` frames
         at a time (all at once when `None`)."""
-
-        def decode(frames: torch.Tensor) -> torch.Tensor:
-            chunks = frames.split(decode_chunk_size or len(frames))
-            return torch.cat([self.vae.decode(chunk.to(self.vae.dtype)).sample for chunk in chunks])
-
-        return per_frame(decode, latents / self.vae.config.scaling_factor).float()
+        decode = lambda frames: self.vae.decode(frames.to(self.vae.dtype)).sample  # noqa: E731
+        return per_frame(decode, latents / self.vae.config.scaling_factor, decode_chunk_size).float()
 
     @torch.no_grad()
     @replace_example_docstring(EXAMPLE_DOC_STRING)
