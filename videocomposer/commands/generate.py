@@ -478,13 +478,12 @@ def build_conditions(
         conditions["motion_vectors"] = strokes_to_motion_vectors(
             strokes, frames, height, width, source_short_side=args.stroke_source_size
         )
-    # one image repeated over the frames: --sketch grey (1, 1, F, H, W), --image RGB (1, 3, F, H, W)
     for option, key in (("sketch", "single_sketch" if "single_sketch" in branches else "sketch"), ("image", "image")):
         if getattr(args, option) is not None:
             spec = condition_of_input(key)
             image = load_image(getattr(args, option), *spec.size(height, width), name=_option(option))
-            image = image.mean(0, True) if spec.channels == 1 else image
-            conditions[key] = image[None, :, None].expand(-1, -1, frames, -1, -1).contiguous()
+            image = image.mean(0, True) if spec.channels == 1 else image  # a sketch is grey
+            conditions[key] = image[None, :, None].expand(-1, -1, frames, -1, -1).contiguous()  # (1, C, F, H, W)
     return conditions
 
 
