@@ -1,9 +1,7 @@
-"""Attention slicing, default attention processors and windowed temporal attention for models made of diffusers
-`Attention` layers.
+"""Attention slicing, default processors and temporal windows for models made of diffusers `Attention` layers.
 
-The UNet and the STC encoder share these methods. `DiffusionPipeline.enable_attention_slicing` and diffusers' model
-tests call the first two (`UNet3DConditionModel` has the same ones); the long-video sampling of the pipeline the
-temporal windows.
+The UNet and the STC encoder share these methods, which `DiffusionPipeline.enable_attention_slicing`, diffusers' model
+tests (`UNet3DConditionModel` has the first two) and the pipeline's long-video sampling call.
 """
 
 from __future__ import annotations
