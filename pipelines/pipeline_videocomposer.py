@@ -624,9 +624,6 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         self._interrupt = False
         device = self._execution_device
         dtype = self.unet.dtype
-        batch_size = (
-            prompt_embeds.shape[0] if prompt_embeds is not None else 1 if isinstance(prompt, str) else len(prompt)
-        )
 
         # 1. text and style
         prompt_embeds, negative_prompt_embeds = self.encode_prompt(
@@ -643,6 +640,7 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
             prompt_embeds, negative_prompt_embeds = self.encode_prompt_segments(
                 prompt_segments, num_frames, device, num_videos_per_prompt, negative_prompt_embeds, dtype
             )
+        batch_size = len(prompt_embeds) // num_videos_per_prompt  # prompts (one for a segmented prompt)
         if style_image is not None:
             image_embeds = self.encode_image(style_image, device)
         if image_embeds is not None:
