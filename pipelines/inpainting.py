@@ -19,6 +19,14 @@ import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 
 
+def per_frame(fn, video: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
+    """`fn` applied to the frames `(B * F, C, H, W)` of `video` `(B, C, F, H, W)`, `chunk_size` frames a call (all at
+    once when `None`), its outputs `(n, C', H', W')` regrouped as `(B, C', F, H', W')`."""
+    frames = video.permute(0, 2, 1, 3, 4).flatten(0, 1)
+    frames = torch.cat([fn(chunk) for chunk in frames.split(chunk_size or len(frames))])
+    return frames.unflatten(0, (video.shape[0], video.shape[2])).permute(0, 2, 1, 3, 4)
+
+
 def to_output_size(
     video: torch.Tensor, mask: torch.Tensor, height: int, width: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,21 +34,15 @@ def to_output_size(
     bilinear (antialiased), the hole grown to every output pixel that any hole pixel touches (area resize > 0)."""
     if video.shape[-2:] == (height, width):
         return video, (mask > 0).to(video.dtype)
-    b, c, f = video.shape[:3]
-    frames = video.permute(0, 2, 1, 3, 4).reshape(b * f, c, *video.shape[-2:])
-    frames = F.interpolate(frames, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    holes = mask.permute(0, 2, 1, 3, 4).reshape(mask.shape[0] * f, 1, *mask.shape[-2:]).to(video.dtype)
-    holes = (F.interpolate(holes, size=(height, width), mode="area") > 0).to(video.dtype)
-    back = lambda x, n: x.reshape(n, f, *x.shape[1:]).permute(0, 2, 1, 3, 4)  # noqa: E731
-    return back(frames, b).clamp(0, 1), back(holes, mask.shape[0])
+    size = (height, width)
+    frames = per_frame(lambda x: F.interpolate(x, size, mode="bilinear", antialias=True, align_corners=False), video)
+    holes = per_frame(lambda x: F.interpolate(x, size, mode="area") > 0, mask.to(video.dtype))
+    return frames.clamp(0, 1), holes.to(video.dtype)
 
 
 def latent_hole(mask: torch.Tensor, latent_size: tuple[int, int]) -> torch.Tensor:
     """Pixel hole `(B, 1, F, H, W)` -> latent hole `(B, 1, F, h, w)`: 1 where the cell's pixels touch the hole."""
-    b, _, f, height, width = mask.shape
-    flat = mask.permute(0, 2, 1, 3, 4).reshape(b * f, 1, height, width).float()
-    pooled = F.adaptive_max_pool2d(flat, latent_size)
-    return (pooled > 0).to(mask.dtype).reshape(b, f, 1, *latent_size).permute(0, 2, 1, 3, 4)
+    return per_frame(lambda x: F.adaptive_max_pool2d(x.float(), latent_size) > 0, mask).to(mask.dtype)
 
 
 @dataclass
@@ -78,11 +80,8 @@ def prepare_latent_blend(
     source, hole = to_output_size(
         masked_video.to(device, torch.float32), mask.to(device, torch.float32), height, width
     )
-    b, c, f = source.shape[:3]
-    frames = source.permute(0, 2, 1, 3, 4).reshape(b * f, c, height, width) * 2.0 - 1.0
-    encoded = torch.cat([vae.encode(frames[i : i + 1].to(vae.dtype)).latent_dist.mean for i in range(b * f)])
-    encoded = encoded * vae.config.scaling_factor
-    source_latents = encoded.reshape(b, f, *encoded.shape[1:]).permute(0, 2, 1, 3, 4)
+    encode = lambda frames: vae.encode(frames.to(vae.dtype)).latent_dist.mean  # noqa: E731
+    source_latents = per_frame(encode, source * 2.0 - 1.0, 1) * vae.config.scaling_factor  # one frame per VAE call
     keep = 1.0 - latent_hole(hole, tuple(latents.shape[-2:]))
     total = latents.shape[0]
 

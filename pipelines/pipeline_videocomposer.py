@@ -22,7 +22,7 @@ from videocomposer.conditions import ConditionInput, ConditionProcessor, video_s
 from videocomposer.models.stc_encoder import STCEncoder
 from videocomposer.models.unet_3d import VideoComposerUNet3DModel
 
-from .inpainting import prepare_latent_blend
+from .inpainting import per_frame, prepare_latent_blend
 from .long_video import LongVideoMixin, split_prompt_segments
 from .long_video_noise import long_video_noise
 from .model_index import PIPELINE_CLASS_NAME, write_loadable_model_index
@@ -486,11 +486,8 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
     def decode_latents(self, latents: torch.Tensor, decode_chunk_size: int | None) -> torch.Tensor:
         r"""Decodes latents `(B, 4, F, h, w)` to float32 video `(B, 3, F, H, W)` in [-1, 1], `decode_chunk_size` frames
         at a time (all at once when `None`)."""
-        batch_and_frames = latents.shape[0], latents.shape[2]
-        latents = (latents / self.vae.config.scaling_factor).permute(0, 2, 1, 3, 4).flatten(0, 1)
-        chunks = latents.split(decode_chunk_size or latents.shape[0])
-        frames = torch.cat([self.vae.decode(chunk.to(self.vae.dtype)).sample for chunk in chunks])
-        return frames.unflatten(0, batch_and_frames).permute(0, 2, 1, 3, 4).float()
+        decode = lambda frames: self.vae.decode(frames.to(self.vae.dtype)).sample  # noqa: E731
+        return per_frame(decode, latents / self.vae.config.scaling_factor, decode_chunk_size).float()
 
     @torch.no_grad()
     @replace_example_docstring(EXAMPLE_DOC_STRING)
@@ -627,9 +624,6 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         self._interrupt = False
         device = self._execution_device
         dtype = self.unet.dtype
-        batch_size = (
-            prompt_embeds.shape[0] if prompt_embeds is not None else 1 if isinstance(prompt, str) else len(prompt)
-        )
 
         # 1. text and style
         prompt_embeds, negative_prompt_embeds = self.encode_prompt(
@@ -646,6 +640,7 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
             prompt_embeds, negative_prompt_embeds = self.encode_prompt_segments(
                 prompt_segments, num_frames, device, num_videos_per_prompt, negative_prompt_embeds, dtype
             )
+        batch_size = len(prompt_embeds) // num_videos_per_prompt  # prompts (one for a segmented prompt)
         if style_image is not None:
             image_embeds = self.encode_image(style_image, device)
         if image_embeds is not None:
@@ -690,16 +685,16 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
             for i, t in enumerate(timesteps):
                 if self.interrupt:
                     continue
-                model_inputs = self._guidance_batch(
+                latent_model_input, text, condition, style = self._guidance_batch(
                     latents, prompt_embeds, negative_prompt_embeds, condition_latents, image_embeds
                 )
-                latent_model_input = self.scheduler.scale_model_input(model_inputs[0], t)
+                latent_model_input = self.scheduler.scale_model_input(latent_model_input, t)
                 noise_pred = self.unet(
                     latent_model_input,
                     t,
-                    encoder_hidden_states=model_inputs[1],
-                    condition_latents=model_inputs[2],
-                    image_embeds=model_inputs[3],
+                    encoder_hidden_states=text,
+                    condition_latents=condition,
+                    image_embeds=style,
                     return_dict=False,
                 )[0]
                 if self.do_classifier_free_guidance:

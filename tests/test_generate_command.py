@@ -138,3 +138,33 @@ def test_prompts_file_batch_writes_each_item_once_and_resumes(tmp_path, capsys, 
     assert main(argv) == 0
     assert "1 written, 2 existing (1 process)" in capsys.readouterr().out
     assert (out / "blue.gif").read_bytes() == b"kept" and (out / "00002.mp4").stat().st_size > 0
+
+
+@pytest.mark.parametrize("branches", [("sketch", "local_image"), ("single_sketch", "local_image")])
+def test_sketch_and_image_files_become_one_frame_repeated_at_the_condition_size(tmp_path, branches):
+    import argparse
+
+    import numpy as np
+    import PIL.Image
+
+    from condition_extractors import load_image
+    from videocomposer.commands.generate import build_conditions
+
+    rng = np.random.default_rng(0)
+    for name in ("sketch.png", "image.png"):
+        PIL.Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(tmp_path / name)
+    args = argparse.Namespace(
+        **dict.fromkeys(("motion_from", "depth_from", "sketch_from", "masked_from", "conditions", "strokes"), None),
+        sketch=str(tmp_path / "sketch.png"),
+        image=str(tmp_path / "image.png"),
+    )
+    conditions = build_conditions(args, branches, 32, 48, 3)
+    sketch_key = branches[0]
+    assert set(conditions) == {sketch_key, "image"}
+    # both at 1.5x the video size; the sketch is the grey mean of the RGB image
+    grey = load_image(tmp_path / "sketch.png", 48, 72).mean(0, keepdim=True)
+    rgb = load_image(tmp_path / "image.png", 48, 72)
+    assert conditions[sketch_key].shape == (1, 1, 3, 48, 72) and conditions["image"].shape == (1, 3, 3, 48, 72)
+    for frame in range(3):
+        torch.testing.assert_close(conditions[sketch_key][0, :, frame], grey, rtol=0, atol=0)
+        torch.testing.assert_close(conditions["image"][0, :, frame], rgb, rtol=0, atol=0)

@@ -446,7 +446,7 @@ def build_conditions(
         extract_conditions,
         load_image,
     )
-    from videocomposer.conditions import condition_of_input, get_condition
+    from videocomposer.conditions import condition_of_input
     from videocomposer.demo.components import SKETCH_CANNY_THRESHOLDS
     from videocomposer.motion import load_strokes, strokes_to_motion_vectors
 
@@ -477,13 +477,12 @@ def build_conditions(
         conditions["motion_vectors"] = strokes_to_motion_vectors(
             strokes, frames, height, width, source_short_side=args.stroke_source_size
         )
-    if args.sketch is not None:
-        name = "single_sketch" if "single_sketch" in branches else "sketch"
-        sketch = load_image(args.sketch, *get_condition(name).size(height, width), name="--sketch").mean(0, True)
-        conditions[name] = sketch[None, :, None].expand(-1, -1, frames, -1, -1).contiguous()  # (1, 1, F, H, W) grey
-    if args.image is not None:
-        image = load_image(args.image, *condition_of_input("image").size(height, width), name="--image")
-        conditions["image"] = image[None, :, None].expand(-1, -1, frames, -1, -1).contiguous()
+    for option, key in (("sketch", "single_sketch" if "single_sketch" in branches else "sketch"), ("image", "image")):
+        if getattr(args, option) is not None:
+            spec = condition_of_input(key)
+            image = load_image(getattr(args, option), *spec.size(height, width), name=_option(option))
+            image = image.mean(0, True) if spec.channels == 1 else image  # a sketch is grey
+            conditions[key] = image[None, :, None].expand(-1, -1, frames, -1, -1).contiguous()  # (1, C, F, H, W)
     return conditions
 
 
@@ -547,7 +546,7 @@ def run(args: argparse.Namespace) -> int:
     if args.frame_chunk_size is not None:
         pipeline.unet.enable_frame_chunking(args.frame_chunk_size)
     if items is not None:
-        return run_batch(args, state, pipeline, items, height, width)
+        return run_batch(args, state, pipeline, facts, items, height, width)
 
     from condition_extractors.image import open_image_file
     from videocomposer.visualize import condition_grid, save_video
@@ -612,7 +611,9 @@ def generate_one(
     ).frames[0]
 
 
-def run_batch(args: argparse.Namespace, state, pipeline, items: list[BatchItem], height: int, width: int) -> int:
+def run_batch(
+    args: argparse.Namespace, state, pipeline, facts: ModelFacts, items: list[BatchItem], height: int, width: int
+) -> int:
     """Generate the items not written yet, split across the processes of ``state`` (accelerate's `PartialState`);
     each output written once."""
     from accelerate.utils import broadcast_object_list, gather_object
@@ -631,9 +632,8 @@ def run_batch(args: argparse.Namespace, state, pipeline, items: list[BatchItem],
     with state.split_between_processes(todo) as mine:
         for item in tqdm(mine, desc="generating", disable=not state.is_main_process):
             conditions = load_condition_file(item.conditions) if item.conditions is not None else {}
-            frames = next(iter(conditions.values())).shape[2] if conditions else None
-            frames = frames or args.frames or pipeline.unet.config.num_frames
             conditions = {key: value.to(state.device) for key, value in conditions.items()}
+            frames = video_frames(args, facts, item)
             video = generate_one(
                 args, pipeline, item.prompt, item.negative_prompt, conditions, frames, height, width, item.seed
             )

@@ -1,7 +1,7 @@
-"""Attention slicing and default attention processors for models made of diffusers `Attention` layers.
+"""Attention slicing, default processors and temporal windows for models made of diffusers `Attention` layers.
 
-The UNet and the STC encoder share these methods, which `DiffusionPipeline.enable_attention_slicing` and diffusers'
-model tests call (`UNet3DConditionModel` has the same ones).
+The UNet and the STC encoder share these methods, which `DiffusionPipeline.enable_attention_slicing`, diffusers' model
+tests (`UNet3DConditionModel` has the first two) and the pipeline's long-video sampling call.
 """
 
 from __future__ import annotations
@@ -9,9 +9,12 @@ from __future__ import annotations
 from diffusers.models.attention_processor import Attention, AttnProcessor
 from torch import nn
 
+from .temporal_windows import TemporalWindows, set_temporal_windows, temporal_windows_of
+
 
 class AttentionSlicingMixin:
-    """`set_attention_slice` and `set_default_attn_processor` over every diffusers `Attention` in the model."""
+    """`set_attention_slice` and `set_default_attn_processor` over every diffusers `Attention` in the model;
+    `set_temporal_windows` / `temporal_windows` over the temporal self-attentions its `_temporal_attentions` lists."""
 
     def _sliceable_attentions(self: nn.Module) -> list[Attention]:
         layers = [module for module in self.modules() if isinstance(module, Attention)]
@@ -56,3 +59,16 @@ class AttentionSlicingMixin:
         """Replaces every attention processor by diffusers' plain `AttnProcessor` (no SDPA, slicing or xformers)."""
         for layer in self._sliceable_attentions():
             layer.set_processor(AttnProcessor())
+
+    def set_temporal_windows(self, windows: TemporalWindows | None) -> None:
+        """Run every temporal self-attention over overlapping frame windows (`None`: over all frames again).
+
+        Spatial layers, convolutions and feed-forwards are per frame and unaffected; sequences no longer than
+        `windows.context_length` are computed exactly as without windows (see `videocomposer.models.temporal_windows`).
+        """
+        set_temporal_windows(self._temporal_attentions(), windows)
+
+    @property
+    def temporal_windows(self) -> TemporalWindows | None:
+        """The windowing of the temporal attention, or `None`."""
+        return temporal_windows_of(self._temporal_attentions())

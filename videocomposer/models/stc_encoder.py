@@ -33,7 +33,6 @@ from ..atomic_files import UmaskModesOnSave
 from ..conditions import BUILT_IN_CONDITIONS, RELEASE_CONDITION_NAMES, summation_order
 from .attention_slicing import AttentionSlicingMixin
 from .temporal import temporal_shift
-from .temporal_windows import TemporalWindows, set_temporal_windows, temporal_windows_of
 
 #: Conditions of the original code and their input channels, in the order the original sums them.
 KNOWN_CONDITIONS: dict[str, int] = {spec.name: spec.channels for spec in BUILT_IN_CONDITIONS}
@@ -152,7 +151,6 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
         order = summation_order(condition_channels)  # configs save sorted keys
         condition_channels = {name: condition_channels[name] for name in order}
         self.register_to_config(condition_channels=condition_channels)
-        self._conditions = tuple(order)
         self.branches = nn.ModuleDict(
             {
                 name: STCBranch(
@@ -170,20 +168,13 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
         )
         self.gate = nn.Parameter(torch.zeros(out_channels)) if output_gate else None
 
-    def set_temporal_windows(self, windows: TemporalWindows | None) -> None:
-        """Run every branch's temporal attention over overlapping frame windows (`None`: over all frames again); the
-        convolutions and feed-forwards are per frame. Sequences within one window are computed exactly as without."""
-        set_temporal_windows([branch.attn for branch in self.branches.values()], windows)
-
-    @property
-    def temporal_windows(self) -> TemporalWindows | None:
-        """The windowing of the branches' temporal attention, or `None`."""
-        return temporal_windows_of([branch.attn for branch in self.branches.values()])
+    def _temporal_attentions(self) -> list[nn.Module]:
+        return [branch.attn for branch in self.branches.values()]  # the convolutions and feed-forwards are per frame
 
     @property
     def conditions(self) -> tuple[str, ...]:
         """Names of the conditions this encoder was built with, in summation order."""
-        return self._conditions
+        return tuple(self.config.condition_channels)
 
     def forward(
         self,
@@ -213,9 +204,8 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
             branch_out = self.branches[name](given[name], latent_size)
             scale = condition_scale.get(name, 1.0) if isinstance(condition_scale, dict) else condition_scale
             if isinstance(scale, torch.Tensor):
-                branch_out = branch_out * scale.to(branch_out).view(-1, 1, 1, 1, 1)
-            elif scale != 1.0:
-                branch_out = branch_out * scale
+                scale = scale.to(branch_out).view(-1, 1, 1, 1, 1)
+            branch_out = branch_out * scale  # exact for 1.0
             output = branch_out if output is None else output + branch_out
         if self.gate is not None:
             output = output * self.gate.to(output).view(1, -1, 1, 1, 1)

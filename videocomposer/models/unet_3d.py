@@ -35,7 +35,6 @@ from torch import nn
 
 from ..atomic_files import UmaskModesOnSave
 from .attention_slicing import AttentionSlicingMixin
-from .temporal_windows import TemporalWindows, set_temporal_windows, temporal_windows_of
 from .unet_3d_blocks import LayerOptions, VideoComposerDownBlock3D, VideoComposerMidBlock3D, VideoComposerUpBlock3D
 
 _DOWN_TYPES = {"CrossAttnDownBlock3D": True, "DownBlock3D": False}
@@ -148,41 +147,37 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
             norm_eps=norm_eps,
             dropout=dropout,
         )
-        self.down_blocks = nn.ModuleList()
-        output_channel = block_out_channels[0]
-        for i, block_type in enumerate(down_block_types):
-            input_channel, output_channel = output_channel, block_out_channels[i]
-            self.down_blocks.append(
-                VideoComposerDownBlock3D(
-                    input_channel,
-                    output_channel,
-                    num_layers=layers_per_block,
-                    add_attention=_DOWN_TYPES[block_type],
-                    add_downsample=i < len(block_out_channels) - 1,
-                    layer=layer,
-                )
+        # level i: channels[i - 1] -> channels[i] down, the reverse up (its skips from channels[i + 1]); all but the
+        # last level resample
+        last = len(block_out_channels) - 1
+        self.down_blocks = nn.ModuleList(
+            VideoComposerDownBlock3D(
+                block_out_channels[max(i - 1, 0)],
+                block_out_channels[i],
+                num_layers=layers_per_block,
+                add_attention=_DOWN_TYPES[block_type],
+                add_downsample=i < last,
+                layer=layer,
             )
+            for i, block_type in enumerate(down_block_types)
+        )
 
         self.mid_block = VideoComposerMidBlock3D(block_out_channels[-1], layer)
 
-        self.up_blocks = nn.ModuleList()
         reversed_channels = list(reversed(block_out_channels))
-        output_channel = reversed_channels[0]
-        for i, block_type in enumerate(up_block_types):
-            prev_output_channel, output_channel = output_channel, reversed_channels[i]
-            input_channel = reversed_channels[min(i + 1, len(block_out_channels) - 1)]
-            self.up_blocks.append(
-                VideoComposerUpBlock3D(
-                    input_channel,
-                    prev_output_channel,
-                    output_channel,
-                    num_layers=layers_per_block + 1,
-                    add_attention=_UP_TYPES[block_type],
-                    add_upsample=i < len(block_out_channels) - 1,
-                    resolution_idx=i,
-                    layer=layer,
-                )
+        self.up_blocks = nn.ModuleList(
+            VideoComposerUpBlock3D(
+                reversed_channels[min(i + 1, last)],
+                reversed_channels[max(i - 1, 0)],
+                reversed_channels[i],
+                num_layers=layers_per_block + 1,
+                add_attention=_UP_TYPES[block_type],
+                add_upsample=i < last,
+                resolution_idx=i,
+                layer=layer,
             )
+            for i, block_type in enumerate(up_block_types)
+        )
 
         self.conv_norm_out = nn.GroupNorm(num_groups=norm_num_groups, num_channels=block_out_channels[0], eps=norm_eps)
         self.conv_act = nn.SiLU()
@@ -190,10 +185,9 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
 
     def _set_gradient_checkpointing(self, enable: bool = True, gradient_checkpointing_func=None) -> None:
         # Checkpoint whole layers only; the transformers inside them must not checkpoint a second time.
-        for module in self.modules():
-            if isinstance(module, (VideoComposerDownBlock3D, VideoComposerMidBlock3D, VideoComposerUpBlock3D)):
-                module.gradient_checkpointing = enable
-                module._gradient_checkpointing_func = gradient_checkpointing_func
+        for block in (*self.down_blocks, self.mid_block, *self.up_blocks):
+            block.gradient_checkpointing = enable
+            block._gradient_checkpointing_func = gradient_checkpointing_func
 
     def _temporal_attentions(self) -> list[nn.Module]:
         return [
@@ -202,19 +196,6 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
             if isinstance(transformer, TransformerTemporalModel)
             for module in transformer.transformer_blocks
         ]
-
-    def set_temporal_windows(self, windows: TemporalWindows | None) -> None:
-        """Run every temporal self-attention over overlapping frame windows (`None`: over all frames again).
-
-        Spatial layers and temporal convolutions are unaffected; sequences no longer than `windows.context_length`
-        are computed exactly as without windows (see `videocomposer.models.temporal_windows`).
-        """
-        set_temporal_windows(self._temporal_attentions(), windows)
-
-    @property
-    def temporal_windows(self) -> TemporalWindows | None:
-        """The windowing of the temporal attention, or `None`."""
-        return temporal_windows_of(self._temporal_attentions())
 
     def enable_frame_chunking(self, chunk_size: int = 8) -> None:
         """Run the per-frame layers (resnets, spatial transformers, down/upsamplers) on `chunk_size` frames (of all
@@ -411,19 +392,17 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
         if isinstance(timestep, torch.Tensor) and timestep.shape not in ((), (1,), (batch,)):
             raise ValueError(f"timestep: expected a scalar, shape (1,) or ({batch},), got {tuple(timestep.shape)}")
         ehs = encoder_hidden_states
+        text_width = config.cross_attention_dim
+        # (B, L, D) or (B, F, L, D): all but the token count L fixed
         if not (
             isinstance(ehs, torch.Tensor)
-            and (
-                (ehs.ndim == 3 and (ehs.shape[0], ehs.shape[2]) == (batch, config.cross_attention_dim))
-                or (
-                    ehs.ndim == 4 and (*ehs.shape[:2], ehs.shape[3]) == (batch, num_frames, config.cross_attention_dim)
-                )
-            )
+            and ehs.ndim in (3, 4)
+            and (*ehs.shape[:-2], ehs.shape[-1]) in ((batch, text_width), (batch, num_frames, text_width))
         ):
             got = tuple(getattr(ehs, "shape", ())) or type(ehs).__name__
             raise ValueError(
-                f"encoder_hidden_states: expected ({batch}, L, {config.cross_attention_dim}) or "
-                f"({batch}, {num_frames}, L, {config.cross_attention_dim}), got {got}"
+                f"encoder_hidden_states: expected ({batch}, L, {text_width}) or "
+                f"({batch}, {num_frames}, L, {text_width}), got {got}"
             )
         if condition_latents is not None:
             expected = (batch, config.condition_channels, num_frames, height, width)

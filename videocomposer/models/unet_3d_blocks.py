@@ -70,16 +70,16 @@ class LayerOptions:
 
 
 class _Block3D(nn.Module):
-    """Shared forward of one UNet layer, with optional gradient checkpointing."""
+    """Shared forward of one UNet layer, with optional gradient checkpointing. Layer ``i`` is resnet ``i`` and temporal
+    conv ``i``, then spatial and temporal transformer ``i`` when the block has them (the mid block has one, after its
+    first resnet: diffusers' ``UNetMidBlock3DCrossAttn`` order)."""
 
-    def __init__(self, add_attention: bool) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.add_attention = add_attention
         self.resnets = nn.ModuleList()
         self.temp_convs = nn.ModuleList()
-        if add_attention:
-            self.attentions = nn.ModuleList()
-            self.temp_attentions = nn.ModuleList()
+        self.attentions = nn.ModuleList()
+        self.temp_attentions = nn.ModuleList()
         self.gradient_checkpointing = False
         self._gradient_checkpointing_func: Callable | None = None
         self.frame_chunk_size: int | None = None
@@ -109,24 +109,14 @@ class _Block3D(nn.Module):
     ) -> torch.Tensor:
         hidden_states = self._per_frame(self.resnets[index], hidden_states, temb)
         hidden_states = self.temp_convs[index](hidden_states, num_frames=num_frames)
-        if self.add_attention:
-            hidden_states = self._attend(index, hidden_states, encoder_hidden_states, num_frames)
+        if index < len(self.attentions):  # spatial (cross-)attention, then temporal self-attention over frames
+            hidden_states = self._per_frame(
+                lambda h, context: self.attentions[index](h, encoder_hidden_states=context, return_dict=False)[0],
+                hidden_states,
+                encoder_hidden_states,
+            )
+            hidden_states = self.temp_attentions[index](hidden_states, num_frames=num_frames, return_dict=False)[0]
         return hidden_states
-
-    def _attend(
-        self, index: int, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None, num_frames: int
-    ) -> torch.Tensor:
-        """Spatial (cross-)attention, then temporal self-attention over frames."""
-        hidden_states = self._per_frame(self._spatial_attention(index), hidden_states, encoder_hidden_states)
-        return self.temp_attentions[index](hidden_states, num_frames=num_frames, return_dict=False)[0]
-
-    def _spatial_attention(self, index: int) -> Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]:
-        def attend(hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None) -> torch.Tensor:
-            return self.attentions[index](
-                hidden_states, encoder_hidden_states=encoder_hidden_states, return_dict=False
-            )[0]
-
-        return attend
 
     def _layer(
         self,
@@ -155,7 +145,7 @@ class VideoComposerDownBlock3D(_Block3D):
         add_downsample: bool,
         layer: LayerOptions,
     ) -> None:
-        super().__init__(add_attention)
+        super().__init__()
         for i in range(num_layers):
             layer.add_layer(self, in_channels if i == 0 else out_channels, out_channels, add_attention)
         self.downsamplers = (
@@ -185,24 +175,10 @@ class VideoComposerMidBlock3D(_Block3D):
     """Resnet, then (spatial transformer, temporal transformer, resnet); the original's ``middle_block``."""
 
     def __init__(self, channels: int, layer: LayerOptions) -> None:
-        super().__init__(add_attention=True)
+        super().__init__()
+        # the transformers the second call adds are the first layer's: they run after the first resnet
         layer.add_layer(self, channels, channels, add_attention=False)
         layer.add_layer(self, channels, channels, add_attention=True)
-
-    def _run_layer(
-        self,
-        index: int,
-        hidden_states: torch.Tensor,
-        temb: torch.Tensor,
-        encoder_hidden_states: torch.Tensor | None,
-        num_frames: int,
-    ) -> torch.Tensor:
-        # The mid block's attention sits *before* its second resnet (diffusers' UNetMidBlock3DCrossAttn order).
-        if index > 0:
-            hidden_states = self._attend(index - 1, hidden_states, encoder_hidden_states, num_frames)
-        hidden_states = self._per_frame(self.resnets[index], hidden_states, temb)
-        hidden_states = self.temp_convs[index](hidden_states, num_frames=num_frames)
-        return hidden_states
 
     def forward(
         self,
@@ -235,7 +211,7 @@ class VideoComposerUpBlock3D(_Block3D):
         layer: LayerOptions,
         resolution_idx: int | None = None,
     ) -> None:
-        super().__init__(add_attention)
+        super().__init__()
         self.resolution_idx = resolution_idx
         self.s1 = self.s2 = self.b1 = self.b2 = None
         for i in range(num_layers):
