@@ -1,6 +1,6 @@
 """Library size before and after issue 19 (one condition schema): lines per folder and for the refactored files.
 
-Usage: ``python benchmarks/code_size.py [--baseline REV] [--per-commit]``. The baseline is read with ``git show``; "now" is the
+Usage: ``python benchmarks/code_size.py [--baseline REV] [--per-commit | --write]``. The baseline is read with ``git show``; "now" is the
 working tree. Counts are physical lines of ``*.py`` files (tests, benchmarks and ``videocomposer/assets`` excluded)
 and code tokens (names, operators, literals; no comments, line breaks or indentation): the token count does not move
 when code is only reformatted, so it tells a real cut from a denser layout. ``--per-commit`` shows where the refactored
@@ -89,9 +89,9 @@ def _refactored_size(rev: str) -> tuple[int, int]:
     return total[0], total[1]
 
 
-def _per_commit(baseline: str) -> None:
+def _per_commit(baseline: str) -> list[str]:
     """The refactored set's (lines, tokens) change per first-parent commit; a merge's branch commits indented."""
-    print(f"Refactored set, change per commit since {baseline} (lines, tokens; a merge's own commits indented)")
+    out = [f"Refactored set, change per commit since {baseline} (lines, tokens; a merge's own commits indented)"]
     for entry in _git("log", "--first-parent", "--reverse", "--format=%H %P", f"{baseline}..HEAD").splitlines():
         commit, first, *merged = entry.split()
         rows = [(commit, first, "")]
@@ -102,7 +102,8 @@ def _per_commit(baseline: str) -> None:
         for child, parent, indent in rows:
             (al, at), (bl, bt) = _refactored_size(child), _refactored_size(parent)
             subject = _git("log", "-1", "--format=%h %s", child).strip()[:100]
-            print(f"{indent}{al - bl:>+6}{at - bt:>+8}  {subject}")
+            out.append(f"{indent}{al - bl:>+6}{at - bt:>+8}  {subject}")
+    return out
 
 
 def _row(label: str, width: int, paths: list[str], before: dict, after: dict) -> str:
@@ -122,6 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with (default %(default)s)")
     parser.add_argument("--per-commit", action="store_true", help="the refactored set's change per commit")
+    parser.add_argument("--write", action="store_true", help="also write both reports into RESULTS.md")
     args = parser.parse_args()
     rev = args.baseline
     if subprocess.run(
@@ -129,33 +131,49 @@ def main() -> None:
     ).returncode:
         parser.error(f"--baseline: {rev!r} is not a commit of this repository")
     if args.per_commit:
-        _per_commit(rev)
+        print("\n".join(_per_commit(rev)))
         return
+    report = _sizes(rev)
+    print("\n".join(report))
+    if args.write:
+        from results_file import write_section
+
+        lines = [*report, "", *_per_commit(rev)]
+        write_section(
+            "## code_size: library size against issue 19's baseline",
+            f"`python benchmarks/code_size.py --write` (baseline `{rev}`, HEAD "
+            f"`{_git('rev-parse', '--short', 'HEAD').strip()}`, working tree):\n\n```\n" + "\n".join(lines) + "\n```",
+            replace=True,
+        )
+
+
+def _sizes(rev: str) -> list[str]:
+    """The size tables: per folder, per file of the refactored set, and the condition-name literals left over."""
     before = {p: _size(p, rev) for p in _py_files(rev)}
     after = {p: _size(p, None) for p in _py_files(None)}
     columns = f"{'before':>8}{'after':>8}{'change':>8}" + f"{'before':>9}{'after':>9}{'change':>8}"
-
-    print(f"Library size (*.py), baseline {rev} -> working tree: physical lines, then code tokens")
-    print(f"{'folder':<28}{columns}")
+    out = [f"Library size (*.py), baseline {rev} -> working tree: physical lines, then code tokens"]
+    out.append(f"{'folder':<28}{columns}")
     for folder in FOLDERS:
         inside = [p for p in {*before, *after} if p.startswith(folder + "/")]
-        print(_row(folder + "/", 28, inside, before, after))
-    print(_row("total", 28, [*{*before, *after}], before, after) + "\n")
+        out.append(_row(folder + "/", 28, inside, before, after))
+    out += [_row("total", 28, [*{*before, *after}], before, after), ""]
 
     # Deleted files count at the baseline (0 now); moved code counts where it lands.
     refactored = sorted(p for p in {*before, *after} if p not in after or any(_matches(p, g) for g in REFACTORED))
-    print("Refactored set (issue 19)")
-    print(f"{'file':<48}{columns}")
-    for p in refactored:
-        print(_row(p, 48, [p], before, after))
-    print(_row("total", 48, refactored, before, after) + "\n")
+    out += ["Refactored set (issue 19)", f"{'file':<48}{columns}"]
+    out += [_row(p, 48, [p], before, after) for p in refactored]
+    out += [_row("total", 48, refactored, before, after), ""]
 
     grep = subprocess.run(
         ["git", "grep", "-nE", LITERALS, "--", "videocomposer", "pipelines", "condition_extractors",
          ":!videocomposer/conversion", ":!videocomposer/conditions.py"],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
-    print(f"Condition-name literals outside the schema and the conversion tables: {len(grep.stdout.splitlines())}")
+    out.append(
+        f"Condition-name literals outside the schema and the conversion tables: {len(grep.stdout.splitlines())}"
+    )
+    return out
 
 
 if __name__ == "__main__":
