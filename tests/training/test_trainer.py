@@ -1,6 +1,7 @@
 """The training loop, in-process on a tiny model and tiny synthetic videos."""
 
 import av
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -112,6 +113,34 @@ def test_condition_dropout_overrides_set_each_conditions_probability(
     with pytest.raises(ValueError, match=r"--condition_dropout_overrides: \['edges'\] are not among \['text', "):
         run_training(training_argv(model_dir, captions, tmp_path / "d", *common,
                                    "--condition_dropout_overrides", "edges=0.5"))  # fmt: skip
+
+
+def test_the_style_reference_is_each_clips_first_frame(
+    tmp_path, model_dir, make_videos, training_argv, run_training, monkeypatch
+):
+    from videocomposer.training import trainer
+
+    pixels, styles = [], []
+    encode_latents, encode_image = trainer.encode_video_latents, VideoComposerPipeline.encode_image
+
+    def spy_latents(vae, pixel_values, *args):
+        pixels.append(pixel_values)
+        return encode_latents(vae, pixel_values, *args)
+
+    def spy_image(self, images, device):
+        styles.append(images)
+        return encode_image(self, images, device)
+
+    monkeypatch.setattr(trainer, "encode_video_latents", spy_latents)
+    monkeypatch.setattr(VideoComposerPipeline, "encode_image", spy_image)
+    captions = make_videos(tmp_path / "videos", 2)
+    extra = ("--conditions", "canny", "--max_train_steps", "1", "--train_batch_size", "2")
+    run_training(training_argv(model_dir, captions, tmp_path / "out", *extra))
+    [pixel_values], [images] = pixels, styles
+    assert len(images) == 2 and all(image.mode == "RGB" and image.size == (32, 32) for image in images)
+    # [-1, 1] -> [0, 255], rounded
+    expected = ((pixel_values[:, 0] + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+    assert torch.equal(torch.stack([torch.from_numpy(np.asarray(image)) for image in images]), expected)
 
 
 def test_lora_saves_only_adapter_weights_that_load_back(tmp_path, model_dir, make_videos, training_argv, run_training):
