@@ -140,7 +140,7 @@ def test_the_style_reference_is_each_clips_first_frame(
     assert len(images) == 2 and all(image.mode == "RGB" and image.size == (32, 32) for image in images)
     # [-1, 1] -> [0, 255], rounded
     expected = ((pixel_values[:, 0] + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
-    assert torch.equal(torch.stack([torch.from_numpy(np.asarray(image)) for image in images]), expected)
+    assert torch.equal(torch.from_numpy(np.stack([np.asarray(image) for image in images])), expected)
 
 
 def test_lora_saves_only_adapter_weights_that_load_back(tmp_path, model_dir, make_videos, training_argv, run_training):

@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import huggingface_hub
-import PIL.Image
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
@@ -252,7 +251,7 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
         batches.set_epoch(epoch)  # the sampler's order
         dataset.set_epoch(epoch)  # the clips' start times: accelerate skips the dataset when it shards the batches
         for batch in batches:
-            with accelerator.accumulate(*trained_models.values()):
+            with accelerator.accumulate(*wrapped.values()):  # the prepared models: DDP's no_sync
                 with accelerator.autocast():
                     terms = compute_loss(batch, state.generator, state.global_step)
                 loss = sum(terms.values())
@@ -387,8 +386,9 @@ class DiffusionLoss:
             text = pipeline.encode_prompt(batch["prompts"], accelerator.device, 1, False)[0]
             text = text * keep["text"].to(text).view(-1, 1, 1)
             # The style token's MLP trains with the UNet (in its forward): the image encoder is frozen.
-            if self.models.use_style:
-                image_embeds = pipeline.encode_image(_first_frames(batch["pixel_values"]), accelerator.device)
+            if self.models.use_style:  # the style reference of a training clip: its first frame, as PIL images
+                first_frames = pipeline.video_processor.postprocess(batch["pixel_values"][:, 0].float())
+                image_embeds = pipeline.encode_image(first_frames, accelerator.device)
                 style = {"image_embeds": image_embeds, "image_token_scale": keep["style"]}
         noised = add_training_noise(self.scheduler, latents, generator, shard)
         condition_latents = None
@@ -444,12 +444,6 @@ def _materialize_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
             param.grad = torch.zeros_like(param)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-
-
-def _first_frames(pixel_values: torch.Tensor) -> list[PIL.Image.Image]:
-    """First frame of each clip (B, F, 3, H, W) in [-1, 1] as PIL images: the style reference of a training clip."""
-    frames = ((pixel_values[:, 0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
-    return [PIL.Image.fromarray(f) for f in frames.contiguous().cpu().numpy()]
 
 
 def _gather_trained_models(

@@ -44,7 +44,7 @@ class Validation:
 
     def __post_init__(self) -> None:
         args, self.conditions = self.args, {}
-        if args.validation_prompt and args.validation_conditions:
+        if args.validation_conditions:  # only used with --validation_prompt (check_args)
             self.conditions = extract_conditions(
                 args.validation_conditions, args.conditions, num_frames=args.num_frames, fps=args.fps,
                 height=args.resolution, width=args.resolution, progress=False, **(args.condition_kwargs or {}),
