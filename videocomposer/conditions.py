@@ -352,12 +352,11 @@ def save_condition_file(
 ) -> None:
     """Write condition tensors (pipeline keyword -> tensor) atomically to the safetensors file
     `videocomposer generate --conditions` reads."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    from .atomic_files import atomic_path
+    from .atomic_files import atomic_write_bytes
 
-    with atomic_path(path) as temporary:
-        save_file({key: value.contiguous() for key, value in conditions.items()}, str(temporary), metadata=metadata)
+    atomic_write_bytes(path, save({key: value.contiguous() for key, value in conditions.items()}, metadata=metadata))
 
 
 def summation_order(names: Iterable[str]) -> list[str]:
