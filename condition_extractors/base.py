@@ -208,7 +208,7 @@ def extract_conditions(
         condition = None if clip is None else extractor.extract_from_source(clip, *size)
         if condition is None:
             if extractor.scale not in resized:
-                raw = clip.rgb() if clip is not None else load_video(video, num_frames, fps, start_time)
+                raw = clip.rgb if clip is not None else load_video(video, num_frames, fps, start_time)
                 resized[extractor.scale] = resize_center_crop(raw, *size)
             frames = resized[extractor.scale]
             condition = extractor.extract_from_video(video, frames, fps=fps, start_time=start_time)

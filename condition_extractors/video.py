@@ -18,11 +18,12 @@ for a clip too short for ``num_frames`` is ``raise_fps=True`` (off by default: s
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import TypeVar
 
@@ -38,9 +39,7 @@ T = TypeVar("T")
 
 def _round_half_away(value: Fraction) -> int:
     """``av_rescale_q_rnd``'s ``AV_ROUND_NEAR_INF``: nearest integer, halves away from zero."""
-    floor = math.floor(value)
-    fraction = value - floor
-    return floor + 1 if fraction > Fraction(1, 2) or (fraction == Fraction(1, 2) and value > 0) else floor
+    return math.floor(abs(value) + Fraction(1, 2)) * (1 if value >= 0 else -1)
 
 
 def sample_at_fps(
@@ -215,15 +214,11 @@ class SampledClip:
     frames: list[av.VideoFrame]
     fps: float
     start_time: float
-    _rgb: torch.Tensor | None = field(default=None, init=False, repr=False)
 
+    @functools.cached_property
     def rgb(self) -> torch.Tensor:
         """uint8 ``(F, 3, H, W)`` RGB frames (converted once, then cached)."""
-        if self._rgb is None:
-            self._rgb = torch.from_numpy(np.stack([f.to_ndarray(format="rgb24") for f in self.frames])).permute(
-                0, 3, 1, 2
-            )
-        return self._rgb
+        return torch.from_numpy(np.stack([f.to_ndarray(format="rgb24") for f in self.frames])).permute(0, 3, 1, 2)
 
 
 def decode_sampled(path: str, num_frames: int | None, fps: float, start_time: float, **codec_options: str) -> list:
@@ -331,7 +326,7 @@ def load_video(
     """
     check_sampling(num_frames, fps, start_time)
     if isinstance(video, (str, os.PathLike)):
-        return sample_video(video, num_frames, fps, start_time, raise_fps).rgb()
+        return sample_video(video, num_frames, fps, start_time, raise_fps).rgb
     tensor = frames_to_uint8(video, "video")
     if num_frames is not None:
         if tensor.shape[0] < num_frames:
