@@ -269,7 +269,7 @@ def frames_to_uint8(frames: torch.Tensor | np.ndarray | list, name: str) -> torc
         sizes = {f.size for f in frames}
         if len(sizes) != 1:
             raise ValueError(f"{name}: all PIL images must have one size, got {sorted(sizes)}")
-        return torch.from_numpy(np.stack([np.asarray(f.convert("RGB")) for f in frames])).permute(0, 3, 1, 2)
+        frames = np.stack([np.asarray(f.convert("RGB")) for f in frames])
     if isinstance(frames, np.ndarray):
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"{name}: a numpy array must be (F, H, W, 3), got shape {frames.shape}")
