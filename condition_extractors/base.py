@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar
 
 import torch
@@ -146,6 +146,17 @@ def get_extractor(name: str, **kwargs) -> ConditionExtractor:
     return extractor
 
 
+def check_extractor_kwargs(kwargs: Mapping[str, Mapping], names: Sequence, argument: str) -> None:
+    """``ValueError`` naming ``argument`` when ``kwargs`` (extractor name -> constructor arguments) names no extractor
+    name of ``names``; ``TypeError`` when its arguments are not a dict."""
+    unknown = sorted(set(kwargs) - {name for name in names if isinstance(name, str)})
+    if unknown:
+        raise ValueError(f"{argument} keys {unknown} match no name in {list(names)}")
+    for key, value in kwargs.items():
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{argument}[{key!r}] must be a dict of constructor arguments, got {type(value).__name__}")
+
+
 def extract_conditions(
     video: VideoInput,
     names: Sequence[str | ConditionExtractor],
@@ -178,12 +189,7 @@ def extract_conditions(
     """
     if isinstance(names, (str, ConditionExtractor)) or not names:
         raise ValueError(f"names must be a non-empty list of extractor names or extractors, got {names!r}")
-    unknown_kwargs = set(extractor_kwargs) - {n for n in names if isinstance(n, str)}
-    if unknown_kwargs:
-        raise ValueError(f"extractor keyword arguments {sorted(unknown_kwargs)} match no name in names={names!r}")
-    for key, value in extractor_kwargs.items():
-        if not isinstance(value, dict):
-            raise TypeError(f"{key}= must be a dict of constructor arguments, got {type(value).__name__}")
+    check_extractor_kwargs(extractor_kwargs, names, "extractor_kwargs")
     if height < 2 or width < 2:
         raise ValueError(f"height and width must be >= 2, got {height}x{width}")
     extractors = [

@@ -149,7 +149,7 @@ def test_extract_conditions_rejects_bad_arguments():
         extract_conditions(frames, ["canny", get_extractor("canny")], num_frames=2)
     with pytest.raises(ValueError, match=r"\['depth'\] match no name"):
         extract_conditions(frames, ["motion"], num_frames=2, depth={"model": "x"})
-    with pytest.raises(TypeError, match=r"mask= must be a dict"):
+    with pytest.raises(TypeError, match=r"extractor_kwargs\['mask'\] must be a dict"):
         extract_conditions(frames, ["mask"], num_frames=2, mask=3)
 
 

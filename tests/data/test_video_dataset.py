@@ -270,7 +270,7 @@ def test_missing_cache_entry_is_skipped(synthetic, tmp_path):
         (dict(num_frames=0), ValueError, "num_frames must be a positive int"),
         (dict(conditions=["no_such_extractor"]), ValueError, "unknown extractor names \\['no_such_extractor'\\]"),
         (dict(conditions="test_grey"), ValueError, "conditions must be a sequence"),
-        (dict(conditions=["test_grey"], condition_kwargs={"depth": {}}), ValueError, "condition_kwargs names"),
+        (dict(conditions=["test_grey"], condition_kwargs={"depth": {}}), ValueError, "condition_kwargs keys"),
         (dict(conditions=["test_grey"], condition_kwargs={"test_grey": 3}), TypeError, "must be a dict"),
         (dict(cache_dir="."), ValueError, "cache_dir is given but conditions is empty"),
         (dict(video_extension="mp4"), ValueError, "video_extension must start with '.'"),

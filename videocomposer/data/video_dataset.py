@@ -23,13 +23,21 @@ from safetensors import safe_open
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from condition_extractors.base import ConditionExtractor, available_extractors, extract_conditions, get_extractor
+from condition_extractors.base import (
+    ConditionExtractor,
+    available_extractors,
+    check_extractor_kwargs,
+    extract_conditions,
+    get_extractor,
+)
 from condition_extractors.video import load_video, probe_duration, resize_center_crop, sampled_frame_count
 
 from ..atomic_files import atomic_write_text
 from ..conditions import save_condition_file
 
 CAPTION_FORMATS = (".csv", ".jsonl")
+# The dataset attributes a condition cache is written with: recorded in each entry and in its index.json.
+CACHE_SETTINGS = ("num_frames", "fps", "height", "width", "conditions")
 # The errors that mean "this clip is unusable" (decoding, I/O, too short); anything else is a bug and propagates.
 _DATA_ERRORS = (ValueError, OSError, RuntimeError, av.error.FFmpegError)
 
@@ -86,7 +94,8 @@ class VideoTextDataset(Dataset):
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.height, self.width = _check_resolution(resolution)
         self.conditions = _check_conditions(conditions)
-        self.condition_kwargs = _check_condition_kwargs(condition_kwargs, self.conditions)
+        check_extractor_kwargs(condition_kwargs or {}, self.conditions, "condition_kwargs")
+        self.condition_kwargs = {name: dict(value) for name, value in (condition_kwargs or {}).items()}
         self.data_dir = Path(data_dir)
         if not self.data_dir.is_dir():
             raise ValueError(f"data_dir={str(data_dir)!r} is not a folder")
@@ -233,16 +242,9 @@ class VideoTextDataset(Dataset):
         return folder / (self.entries[index][0].replace("/", "__").replace("\\", "__") + ".safetensors")
 
     def cache_metadata(self, index: int, start_time: float) -> dict[str, str]:
-        """What a cache entry records: the settings it was made with and the clip's start time."""
-        return {
-            "video": self.entries[index][0],
-            "start_time": repr(float(start_time)),
-            "num_frames": str(self.num_frames),
-            "fps": repr(self.fps),
-            "height": str(self.height),
-            "width": str(self.width),
-            "conditions": json.dumps(list(self.conditions)),
-        }
+        """What a cache entry records: the clip's start time and the settings it was made with (as JSON)."""
+        settings = {key: json.dumps(getattr(self, key)) for key in CACHE_SETTINGS}
+        return {"video": self.entries[index][0], "start_time": repr(float(start_time)), **settings}
 
     def _read_cache(self, index: int) -> tuple[dict[str, torch.Tensor], float]:
         path = self.cache_path(index)
@@ -391,8 +393,7 @@ def write_cache_index(dataset: VideoTextDataset, cache_dir: str | os.PathLike) -
         with safe_open(str(path), framework="pt") as entry:
             start = float((entry.metadata() or {}).get("start_time", "nan"))
         entries.append({"video": video, "caption": caption, "file": path.name, "start_time": start})
-    settings = {"num_frames": dataset.num_frames, "fps": dataset.fps, "height": dataset.height, "width": dataset.width,
-                "conditions": list(dataset.conditions)}  # fmt: skip
+    settings = {key: getattr(dataset, key) for key in CACHE_SETTINGS}
     index = {"settings": settings, "num_clips": len(dataset), "entries": entries, "missing": missing}
     return atomic_write_text(folder / CACHE_INDEX_NAME, json.dumps(index, indent=1) + "\n")
 
@@ -415,14 +416,3 @@ def _check_conditions(conditions: Sequence[str]) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"conditions has unknown extractor names {unknown}; available: {available_extractors()}")
     return names
-
-
-def _check_condition_kwargs(kwargs: Mapping[str, Mapping] | None, conditions: tuple[str, ...]) -> dict[str, dict]:
-    kwargs = dict(kwargs or {})
-    extra = sorted(set(kwargs) - set(conditions))
-    if extra:
-        raise ValueError(f"condition_kwargs names {extra}, which are not in conditions={list(conditions)}")
-    for name, value in kwargs.items():
-        if not isinstance(value, Mapping):
-            raise TypeError(f"condition_kwargs[{name!r}] must be a dict of constructor arguments, got {type(value)}")
-    return {name: dict(value) for name, value in kwargs.items()}
