@@ -23,13 +23,8 @@ from safetensors import safe_open
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from condition_extractors.base import (
-    ConditionExtractor,
-    available_extractors,
-    check_extractor_kwargs,
-    extract_conditions,
-    get_extractor,
-)
+from condition_extractors import ConditionExtractor, available_extractors, extract_conditions, get_extractor
+from condition_extractors.base import check_extractor_kwargs
 from condition_extractors.video import load_video, probe_duration, resize_center_crop, sampled_frame_count
 
 from ..atomic_files import atomic_write_text
