@@ -96,7 +96,7 @@ def _decoded_frames(
     """Yield ``(time, frame)`` of every decoded frame, times relative to the container start as ffmpeg's CLI does;
     frames without a timestamp fall back to index / average rate."""
     rate = Fraction(stream.average_rate) if stream.average_rate else None
-    offset = Fraction(container.start_time, av.time_base) if container.start_time is not None else Fraction(0)
+    offset = Fraction(container.start_time or 0, av.time_base)
     for index, frame in enumerate(container.decode(stream)):
         if frame.pts is not None and frame.time_base is not None:
             time = frame.pts * Fraction(frame.time_base) - offset

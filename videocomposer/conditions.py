@@ -271,8 +271,8 @@ class ConditionProcessor:
             if len(sizes) != 1:
                 raise ValueError(f"`{keyword}`: all PIL images must have one size, got sizes {sorted(sizes)}.")
             mode = "L" if channels == 1 else "RGB"
-            frames = np.stack([np.asarray(image.convert(mode), dtype=np.float32) / 255.0 for image in images])
-            tensor = torch.from_numpy(frames.reshape(*frames.shape[:3], -1)).permute(3, 0, 1, 2)[None]
+            frames = np.stack([np.atleast_3d(image.convert(mode)) for image in images])  # (F, H, W, C) uint8
+            tensor = torch.from_numpy(frames).permute(3, 0, 1, 2)[None] / 255.0
             low, high = spec.value_range
             tensor = tensor * (high - low) + low
         else:
