@@ -73,8 +73,6 @@ def motion_field_from_vectors(dst_xy: ArrayLike, displacement: ArrayLike, height
     if not (np.isfinite(dst).all() and np.isfinite(disp).all()):
         raise ValueError("dst_xy and displacement must be finite")
     field = np.zeros((2, height, width), dtype=np.float32)
-    if len(dst) == 0:
-        return torch.from_numpy(field)
     points = np.rint(dst).astype(np.int64)
     x = points[:, 0].clip(0, width - 1)
     y = points[:, 1].clip(0, height - 1)
