@@ -22,7 +22,7 @@ def open_image_file(path: str | os.PathLike, mode: str, name: str) -> PIL.Image.
     try:
         with PIL.Image.open(path) as opened:
             return opened.convert(mode)
-    except (OSError, PIL.UnidentifiedImageError) as error:
+    except (OSError, PIL.UnidentifiedImageError, SyntaxError) as error:
         raise ValueError(f"{name}={path!r}: not a readable image ({error})") from None
 
 

@@ -40,14 +40,12 @@ def check_output_folder(folder: str | os.PathLike, option: str) -> None:
 
 def image_size(path: str | os.PathLike, option: str) -> tuple[int, int]:
     """``(height, width)`` of an image file, decoded completely once so that a broken file fails here."""
-    import PIL.Image
+    from condition_extractors.image import open_image_file
 
     try:
-        with PIL.Image.open(path) as opened:
-            opened.load()
-            return opened.height, opened.width
-    except (OSError, PIL.UnidentifiedImageError, SyntaxError) as error:
-        raise ValueError(f"{option}: {path} is not a readable image ({error})") from None
+        return open_image_file(path, "RGB", "image").size[::-1]
+    except ValueError as error:
+        raise ValueError(f"{option}: {error}") from None
 
 
 def video_size(path: str | os.PathLike, option: str) -> tuple[int, int]:
