@@ -168,11 +168,10 @@ class VideoTextDataset(Dataset):
         Raises:
             UnusableClipError: the video cannot be decoded or is too short.
         """
-        extractors = self._get_extractors()
         try:
             batch = extract_conditions(
-                str(self.video_path(index)),
-                extractors,
+                self.video_path(index),
+                self._get_extractors(),
                 num_frames=self.num_frames,
                 fps=self.fps,
                 height=self.height,
@@ -191,10 +190,9 @@ class VideoTextDataset(Dataset):
             UnusableClipError: the clip cannot be used.
             ValueError: the cache entry was written with other settings than this dataset's.
         """
-        path = self.video_path(index)
         conditions, start = self._read_cache(index) if self.cache_dir is not None else (None, self.start_time(index))
         try:
-            frames = load_video(str(path), num_frames=self.num_frames, fps=self.fps, start_time=start)
+            frames = load_video(self.video_path(index), num_frames=self.num_frames, fps=self.fps, start_time=start)
         except _DATA_ERRORS as error:
             raise UnusableClipError(str(error)) from error
         if conditions is None:
@@ -280,18 +278,13 @@ def read_captions(captions_file: str | os.PathLike, video_column: str, caption_c
         if path.suffix == ".csv":
             rows = list(enumerate(csv.DictReader(f), start=2))
         else:
-            rows = []
-            for number, line in enumerate(f, start=1):
-                if line.strip():
-                    row = json.loads(line)
-                    if not isinstance(row, dict):
-                        kind = type(row).__name__
-                        raise ValueError(f"{path}:{number}: each JSONL line must be an object, got {kind}")
-                    rows.append((number, row))
+            rows = [(number, json.loads(line)) for number, line in enumerate(f, start=1) if line.strip()]
     if not rows:
         raise ValueError(f"captions_file={str(captions_file)!r} lists no videos")
     entries = []
     for number, row in rows:
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{number}: each JSONL line must be an object, got {type(row).__name__}")
         for column in (video_column, caption_column):
             if row.get(column) is None:
                 raise ValueError(
