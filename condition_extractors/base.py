@@ -42,10 +42,10 @@ class ConditionExtractor(ABC):
     def condition(self) -> str:
         from videocomposer.conditions import condition_specs  # the schema, read when an extractor is used
 
-        names = [spec.name for spec in condition_specs() if self.name in spec.extractors]
-        if not names:
-            raise ValueError(f"extractor {self.name!r}: no condition of the schema lists it; set its `condition`")
-        return names[0]
+        for spec in condition_specs():
+            if self.name in spec.extractors:
+                return spec.name
+        raise ValueError(f"extractor {self.name!r}: no condition of the schema lists it; set its `condition`")
 
     @property
     def outputs(self) -> dict[str, int]:

@@ -79,7 +79,7 @@ def load_depth_model(model: str):
     try:
         return DPTForDepthEstimation.from_pretrained(model)
     except OSError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ValueError(f"--depth-model: cannot load {model!r} ({first_line}); give a local DPT folder") from None
 
 
