@@ -199,7 +199,7 @@ def random_iframe_start(
         return 0.0
     slots = sampled_frame_count(duration, fps)
     candidates = range(0, max(slots - num_frames, 0) + 1, gop_size)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # a Generator is returned as it is
     return candidates[int(rng.integers(len(candidates)))] / fps
 
 
