@@ -328,3 +328,16 @@ def test_start_times_are_exactly_the_starts_load_video_can_fill(tmp_path, source
         dataset.set_epoch(epoch)
         assert dataset[0]["pixel_values"].shape == (8, 3, 32, 32)
     assert dataset.num_skipped == 0
+
+
+def test_a_pickled_dataset_leaves_its_extractors_behind(synthetic):
+    import pickle
+
+    folder, captions = synthetic
+    dataset = _dataset(folder, captions, conditions=["test_grey"])
+    _ = dataset[0]  # the first item builds the extractors
+    built = dataset._extractors
+    assert [type(e) for e in built] == [GreyExtractor] and dataset._extractors is built  # built once
+    copy = pickle.loads(pickle.dumps(dataset))
+    assert "_extractors" not in vars(copy)  # a DataLoader worker builds its own
+    assert [type(e) for e in copy._extractors] == [GreyExtractor] and copy._extractors is not built

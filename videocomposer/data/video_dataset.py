@@ -10,6 +10,7 @@ the item falls back to the next usable clip; a run never stops on bad data.
 """
 
 import csv
+import functools
 import json
 import os
 import warnings
@@ -113,7 +114,6 @@ class VideoTextDataset(Dataset):
         # Shared memory, so that DataLoader workers see set_epoch and the main process sees their skips.
         self._unusable = torch.zeros(len(self.entries), dtype=torch.bool).share_memory_()
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
-        self._extractors: list[ConditionExtractor] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -171,7 +171,7 @@ class VideoTextDataset(Dataset):
         try:
             batch = extract_conditions(
                 self.video_path(index),
-                self._get_extractors(),
+                self._extractors,
                 num_frames=self.num_frames,
                 fps=self.fps,
                 height=self.height,
@@ -256,14 +256,13 @@ class VideoTextDataset(Dataset):
             )
         return tensors, start
 
-    def _get_extractors(self) -> list[ConditionExtractor]:
-        if self._extractors is None:  # built on first use, inside each DataLoader worker
-            self._extractors = [get_extractor(name, **self.condition_kwargs.get(name, {})) for name in self.conditions]
-        return self._extractors
+    @functools.cached_property
+    def _extractors(self) -> list[ConditionExtractor]:  # built on first use, inside each DataLoader worker
+        return [get_extractor(name, **self.condition_kwargs.get(name, {})) for name in self.conditions]
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_extractors"] = None  # workers build their own extractors
+        state.pop("_extractors", None)  # workers build their own extractors
         return state
 
 
