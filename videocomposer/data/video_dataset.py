@@ -390,7 +390,7 @@ def _check_resolution(resolution: int | tuple[int, int]) -> tuple[int, int]:
     valid = isinstance(size, Sequence) and len(size) == 2
     if not valid or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 2 for s in size):
         raise ValueError(f"resolution must be an int >= 2 or a (height, width) pair of them, got {resolution!r}")
-    return int(size[0]), int(size[1])
+    return tuple(size)
 
 
 def _check_conditions(conditions: Sequence[str]) -> tuple[str, ...]:
