@@ -357,7 +357,7 @@ def resize_center_crop(frames: torch.Tensor, height: int, width: int, antialias:
         frames = frames.float() / 255.0
     elif not frames.is_floating_point():
         raise TypeError(f"frames must be uint8 or float, got {frames.dtype}")
-    resized_height, resized_width, top, left = resize_crop_geometry(frames.shape[2], frames.shape[3], height, width)
+    resized_height, resized_width, top, left = resize_crop_geometry(*frames.shape[2:], height, width)
     if (resized_height, resized_width) != tuple(frames.shape[2:]):
         frames = F.interpolate(
             frames.float(),
