@@ -282,7 +282,7 @@ class ConditionProcessor:
             raise TypeError(
                 f"`{keyword}` must hold floating point values in its canonical range, got dtype {tensor.dtype}."
             )
-        if tensor.ndim == 5 and tensor.shape[2] == 1 and num_frames > 1:  # one frame stands for every frame
+        if tensor.ndim == 5 and tensor.shape[2] == 1:  # one frame stands for every frame
             tensor = tensor.expand(-1, -1, num_frames, -1, -1)
         return tensor
 
