@@ -328,11 +328,9 @@ def load_video(
     if isinstance(video, (str, os.PathLike)):
         return sample_video(video, num_frames, fps, start_time, raise_fps).rgb
     tensor = frames_to_uint8(video, "video")
-    if num_frames is not None:
-        if tensor.shape[0] < num_frames:
-            raise ValueError(f"video: {tensor.shape[0]} frames given, fewer than num_frames={num_frames}")
-        tensor = tensor[:num_frames]
-    return tensor
+    if num_frames is not None and tensor.shape[0] < num_frames:
+        raise ValueError(f"video: {tensor.shape[0]} frames given, fewer than num_frames={num_frames}")
+    return tensor[:num_frames]
 
 
 def resize_crop_geometry(in_height: int, in_width: int, height: int, width: int) -> tuple[int, int, int, int]:
