@@ -341,3 +341,12 @@ def test_a_pickled_dataset_leaves_its_extractors_behind(synthetic):
     copy = pickle.loads(pickle.dumps(dataset))
     assert "_extractors" not in vars(copy)  # a DataLoader worker builds its own
     assert [type(e) for e in copy._extractors] == [GreyExtractor] and copy._extractors is not built
+
+
+def test_a_negative_index_counts_from_the_end(synthetic):
+    folder, captions = synthetic
+    dataset = _dataset(folder, captions)
+    assert dataset[-1]["index"] == len(dataset) - 1
+    torch.testing.assert_close(dataset[-len(dataset)]["pixel_values"], dataset[0]["pixel_values"], rtol=0, atol=0)
+    with pytest.raises(IndexError, match="out of range"):
+        _ = dataset[-len(dataset) - 1]

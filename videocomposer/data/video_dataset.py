@@ -208,9 +208,8 @@ class VideoTextDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} clips")
-        index %= len(self)
         for offset in range(len(self)):
-            candidate = (index + offset) % len(self)
+            candidate = (index + offset) % len(self)  # a negative index counts from the end
             if self._unusable[candidate]:
                 continue
             try:
