@@ -100,9 +100,8 @@ class ConditionExtractor(ABC):
 
     def pipeline_kwargs(self, condition: torch.Tensor) -> dict[str, torch.Tensor]:
         """Split ``(F, C, H, W)`` into the pipeline's ``(1, C_k, F, H, W)`` keyword arguments."""
-        video_layout = condition.permute(1, 0, 2, 3).unsqueeze(0)
-        parts = torch.split(video_layout, list(self.outputs.values()), dim=1)
-        return {key: part.contiguous() for key, part in zip(self.outputs, parts)}
+        parts = condition.permute(1, 0, 2, 3).split(list(self.outputs.values()))  # (C_k, F, H, W) each
+        return {key: part[None].contiguous() for key, part in zip(self.outputs, parts)}
 
 
 _REGISTRY: dict[str, Callable[..., ConditionExtractor]] = {}
