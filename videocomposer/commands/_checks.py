@@ -43,7 +43,7 @@ def image_size(path: str | os.PathLike, option: str) -> tuple[int, int]:
     from condition_extractors.image import open_image_file
 
     try:
-        return open_image_file(path, "RGB", "image").size[::-1]
+        return open_image_file(path, "RGB", "path").size[::-1]
     except ValueError as error:
         raise ValueError(f"{option}: {error}") from None
 
