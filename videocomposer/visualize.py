@@ -142,7 +142,7 @@ def condition_grid(
 
     Tiles, left to right: source, motion, the other conditions in the schema's order, then the generated frames.
     """
-    conditions = dict(conditions or {})
+    conditions = conditions or {}
     unknown = sorted(set(conditions) - set(condition_inputs()))
     if unknown:
         raise ValueError(f"conditions: unknown names {unknown}; expected some of {list(condition_inputs())}")
