@@ -215,8 +215,7 @@ def extract_conditions(
             if extractor.scale not in resized:
                 raw = clip.rgb if clip is not None else load_video(video, num_frames, fps, start_time)
                 resized[extractor.scale] = resize_center_crop(raw, *size)
-            frames = resized[extractor.scale]
-            condition = extractor.extract_from_video(video, frames, fps=fps, start_time=start_time)
+            condition = extractor.extract_from_video(video, resized[extractor.scale], fps=fps, start_time=start_time)
         expected = (len(clip.frames) if clip is not None else condition.shape[0], extractor.channels, *size)
         if tuple(condition.shape) != expected:
             raise RuntimeError(

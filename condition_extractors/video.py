@@ -224,8 +224,7 @@ class SampledClip:
 def decode_sampled(path: str, num_frames: int | None, fps: float, start_time: float, **codec_options: str) -> list:
     """Decode ``path`` and return the sampled PyAV frames (see ``sample_at_fps``), with clear errors."""
     container, stream = open_video_stream(path)
-    if codec_options:
-        stream.codec_context.options = codec_options
+    stream.codec_context.options = codec_options  # {} (the default) unless given
     rate = Fraction(stream.average_rate) if stream.average_rate else None
     try:
         with container:
