@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import ClassVar
 
 import torch
@@ -42,10 +42,10 @@ class ConditionExtractor(ABC):
     def condition(self) -> str:
         from videocomposer.conditions import condition_specs  # the schema, read when an extractor is used
 
-        names = [spec.name for spec in condition_specs() if self.name in spec.extractors]
-        if not names:
-            raise ValueError(f"extractor {self.name!r}: no condition of the schema lists it; set its `condition`")
-        return names[0]
+        for spec in condition_specs():
+            if self.name in spec.extractors:
+                return spec.name
+        raise ValueError(f"extractor {self.name!r}: no condition of the schema lists it; set its `condition`")
 
     @property
     def outputs(self) -> dict[str, int]:
@@ -100,9 +100,8 @@ class ConditionExtractor(ABC):
 
     def pipeline_kwargs(self, condition: torch.Tensor) -> dict[str, torch.Tensor]:
         """Split ``(F, C, H, W)`` into the pipeline's ``(1, C_k, F, H, W)`` keyword arguments."""
-        video_layout = condition.permute(1, 0, 2, 3).unsqueeze(0)
-        parts = torch.split(video_layout, list(self.outputs.values()), dim=1)
-        return {key: part.contiguous() for key, part in zip(self.outputs, parts)}
+        parts = condition.permute(1, 0, 2, 3).split(list(self.outputs.values()))  # (C_k, F, H, W) each
+        return {key: part[None].contiguous() for key, part in zip(self.outputs, parts)}
 
 
 _REGISTRY: dict[str, Callable[..., ConditionExtractor]] = {}
@@ -146,6 +145,17 @@ def get_extractor(name: str, **kwargs) -> ConditionExtractor:
     return extractor
 
 
+def check_extractor_kwargs(kwargs: Mapping[str, Mapping], names: Sequence, argument: str) -> None:
+    """``ValueError`` naming ``argument`` when ``kwargs`` (extractor name -> constructor arguments) names no extractor
+    name of ``names``; ``TypeError`` when its arguments are not a dict."""
+    unknown = sorted(set(kwargs) - {name for name in names if isinstance(name, str)})
+    if unknown:
+        raise ValueError(f"{argument} keys {unknown} match no name in {list(names)}")
+    for key, value in kwargs.items():
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{argument}[{key!r}] must be a dict of constructor arguments, got {type(value).__name__}")
+
+
 def extract_conditions(
     video: VideoInput,
     names: Sequence[str | ConditionExtractor],
@@ -178,12 +188,7 @@ def extract_conditions(
     """
     if isinstance(names, (str, ConditionExtractor)) or not names:
         raise ValueError(f"names must be a non-empty list of extractor names or extractors, got {names!r}")
-    unknown_kwargs = set(extractor_kwargs) - {n for n in names if isinstance(n, str)}
-    if unknown_kwargs:
-        raise ValueError(f"extractor keyword arguments {sorted(unknown_kwargs)} match no name in names={names!r}")
-    for key, value in extractor_kwargs.items():
-        if not isinstance(value, dict):
-            raise TypeError(f"{key}= must be a dict of constructor arguments, got {type(value).__name__}")
+    check_extractor_kwargs(extractor_kwargs, names, "extractor_kwargs")
     if height < 2 or width < 2:
         raise ValueError(f"height and width must be >= 2, got {height}x{width}")
     extractors = [
@@ -208,10 +213,9 @@ def extract_conditions(
         condition = None if clip is None else extractor.extract_from_source(clip, *size)
         if condition is None:
             if extractor.scale not in resized:
-                raw = clip.rgb() if clip is not None else load_video(video, num_frames, fps, start_time)
+                raw = clip.rgb if clip is not None else load_video(video, num_frames, fps, start_time)
                 resized[extractor.scale] = resize_center_crop(raw, *size)
-            frames = resized[extractor.scale]
-            condition = extractor.extract_from_video(video, frames, fps=fps, start_time=start_time)
+            condition = extractor.extract_from_video(video, resized[extractor.scale], fps=fps, start_time=start_time)
         expected = (len(clip.frames) if clip is not None else condition.shape[0], extractor.channels, *size)
         if tuple(condition.shape) != expected:
             raise RuntimeError(

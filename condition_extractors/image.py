@@ -22,7 +22,7 @@ def open_image_file(path: str | os.PathLike, mode: str, name: str) -> PIL.Image.
     try:
         with PIL.Image.open(path) as opened:
             return opened.convert(mode)
-    except (OSError, PIL.UnidentifiedImageError) as error:
+    except (OSError, PIL.UnidentifiedImageError, SyntaxError) as error:
         raise ValueError(f"{name}={path!r}: not a readable image ({error})") from None
 
 
@@ -47,7 +47,7 @@ class ImageExtractor(ConditionExtractor):
     name = "image"
 
     def __init__(self, image: ImageInput | None = None):
-        if image is not None and not isinstance(image, (str, os.PathLike, PIL.Image.Image, np.ndarray, torch.Tensor)):
+        if image is not None and not isinstance(image, ImageInput):
             raise TypeError(f"image: expected a path, PIL image, numpy array or tensor, got {type(image).__name__}")
         self.image = image
 

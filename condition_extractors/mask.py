@@ -96,7 +96,7 @@ def _binary(values: np.ndarray, name: str) -> np.ndarray:
         return (values > 127).astype(np.float32)
     if not np.issubdtype(values.dtype, np.floating):
         raise TypeError(f"{name}: mask values must be bool, uint8 or float in [0, 1], got {values.dtype}")
-    if values.size and (values.min() < 0.0 or values.max() > 1.0):
+    if values.min() < 0.0 or values.max() > 1.0:  # never empty: _one_mask refused that
         raise ValueError(f"{name}: float mask values must lie in [0, 1], got [{values.min():.3g}, {values.max():.3g}]")
     return (values > 0.5).astype(np.float32)
 

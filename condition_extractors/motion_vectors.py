@@ -73,8 +73,6 @@ def motion_field_from_vectors(dst_xy: ArrayLike, displacement: ArrayLike, height
     if not (np.isfinite(dst).all() and np.isfinite(disp).all()):
         raise ValueError("dst_xy and displacement must be finite")
     field = np.zeros((2, height, width), dtype=np.float32)
-    if len(dst) == 0:
-        return torch.from_numpy(field)
     points = np.rint(dst).astype(np.int64)
     x = points[:, 0].clip(0, width - 1)
     y = points[:, 1].clip(0, height - 1)
@@ -114,7 +112,7 @@ def map_vectors_to_crop(
 def mv_transforms(fields: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """The original's ``mv_transforms`` on source-size fields ``(F, 2, h, w)``: ``Resize`` of the short side
     (bilinear, no antialiasing: torchvision's tensor default of 2023) then ``CenterCrop`` to ``height x width``."""
-    resized_height, resized_width, _, _ = resize_crop_geometry(fields.shape[2], fields.shape[3], height, width)
+    resized_height, resized_width, _, _ = resize_crop_geometry(*fields.shape[2:], height, width)
     size = height if height == width else [resized_height, resized_width]
     fields = TF.resize(fields, size, interpolation=TF.InterpolationMode.BILINEAR, antialias=False)
     return TF.center_crop(fields, [height, width])

@@ -18,11 +18,12 @@ for a clip too short for ``num_frames`` is ``raise_fps=True`` (off by default: s
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import TypeVar
 
@@ -38,9 +39,7 @@ T = TypeVar("T")
 
 def _round_half_away(value: Fraction) -> int:
     """``av_rescale_q_rnd``'s ``AV_ROUND_NEAR_INF``: nearest integer, halves away from zero."""
-    floor = math.floor(value)
-    fraction = value - floor
-    return floor + 1 if fraction > Fraction(1, 2) or (fraction == Fraction(1, 2) and value > 0) else floor
+    return math.floor(abs(value) + Fraction(1, 2)) * (1 if value >= 0 else -1)
 
 
 def sample_at_fps(
@@ -97,7 +96,7 @@ def _decoded_frames(
     """Yield ``(time, frame)`` of every decoded frame, times relative to the container start as ffmpeg's CLI does;
     frames without a timestamp fall back to index / average rate."""
     rate = Fraction(stream.average_rate) if stream.average_rate else None
-    offset = Fraction(container.start_time, av.time_base) if container.start_time is not None else Fraction(0)
+    offset = Fraction(container.start_time or 0, av.time_base)
     for index, frame in enumerate(container.decode(stream)):
         if frame.pts is not None and frame.time_base is not None:
             time = frame.pts * Fraction(frame.time_base) - offset
@@ -200,7 +199,7 @@ def random_iframe_start(
         return 0.0
     slots = sampled_frame_count(duration, fps)
     candidates = range(0, max(slots - num_frames, 0) + 1, gop_size)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # a Generator is returned as it is
     return candidates[int(rng.integers(len(candidates)))] / fps
 
 
@@ -215,22 +214,17 @@ class SampledClip:
     frames: list[av.VideoFrame]
     fps: float
     start_time: float
-    _rgb: torch.Tensor | None = field(default=None, init=False, repr=False)
 
+    @functools.cached_property
     def rgb(self) -> torch.Tensor:
         """uint8 ``(F, 3, H, W)`` RGB frames (converted once, then cached)."""
-        if self._rgb is None:
-            self._rgb = torch.from_numpy(np.stack([f.to_ndarray(format="rgb24") for f in self.frames])).permute(
-                0, 3, 1, 2
-            )
-        return self._rgb
+        return torch.from_numpy(np.stack([f.to_ndarray(format="rgb24") for f in self.frames])).permute(0, 3, 1, 2)
 
 
 def decode_sampled(path: str, num_frames: int | None, fps: float, start_time: float, **codec_options: str) -> list:
     """Decode ``path`` and return the sampled PyAV frames (see ``sample_at_fps``), with clear errors."""
     container, stream = open_video_stream(path)
-    if codec_options:
-        stream.codec_context.options = codec_options
+    stream.codec_context.options = codec_options  # {} (the default) unless given
     rate = Fraction(stream.average_rate) if stream.average_rate else None
     try:
         with container:
@@ -274,7 +268,7 @@ def frames_to_uint8(frames: torch.Tensor | np.ndarray | list, name: str) -> torc
         sizes = {f.size for f in frames}
         if len(sizes) != 1:
             raise ValueError(f"{name}: all PIL images must have one size, got {sorted(sizes)}")
-        return torch.from_numpy(np.stack([np.asarray(f.convert("RGB")) for f in frames])).permute(0, 3, 1, 2)
+        frames = np.stack([np.asarray(f.convert("RGB")) for f in frames])
     if isinstance(frames, np.ndarray):
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"{name}: a numpy array must be (F, H, W, 3), got shape {frames.shape}")
@@ -331,13 +325,11 @@ def load_video(
     """
     check_sampling(num_frames, fps, start_time)
     if isinstance(video, (str, os.PathLike)):
-        return sample_video(video, num_frames, fps, start_time, raise_fps).rgb()
+        return sample_video(video, num_frames, fps, start_time, raise_fps).rgb
     tensor = frames_to_uint8(video, "video")
-    if num_frames is not None:
-        if tensor.shape[0] < num_frames:
-            raise ValueError(f"video: {tensor.shape[0]} frames given, fewer than num_frames={num_frames}")
-        tensor = tensor[:num_frames]
-    return tensor
+    if num_frames is not None and tensor.shape[0] < num_frames:
+        raise ValueError(f"video: {tensor.shape[0]} frames given, fewer than num_frames={num_frames}")
+    return tensor[:num_frames]
 
 
 def resize_crop_geometry(in_height: int, in_width: int, height: int, width: int) -> tuple[int, int, int, int]:
@@ -362,7 +354,7 @@ def resize_center_crop(frames: torch.Tensor, height: int, width: int, antialias:
         frames = frames.float() / 255.0
     elif not frames.is_floating_point():
         raise TypeError(f"frames must be uint8 or float, got {frames.dtype}")
-    resized_height, resized_width, top, left = resize_crop_geometry(frames.shape[2], frames.shape[3], height, width)
+    resized_height, resized_width, top, left = resize_crop_geometry(*frames.shape[2:], height, width)
     if (resized_height, resized_width) != tuple(frames.shape[2:]):
         frames = F.interpolate(
             frames.float(),

@@ -97,7 +97,7 @@ def test_broken_input_files_are_refused_before_the_model_loads(tmp_path, capsys,
     assert main(generate_argv(tmp_path, option, str(broken))) == 2
     err = one_error(capsys)
     assert err.startswith(f"videocomposer generate: error: {option}: ") and "broken" in err
-    assert ("not a readable video file" if option.endswith("-from") else "is not a readable image") in err
+    assert ("not a readable video file" if option.endswith("-from") else "not a readable image") in err
 
 
 def test_unwritable_output_says_permission_denied_before_generating(tmp_path, capsys, no_model_loading, monkeypatch):

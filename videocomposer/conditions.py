@@ -271,8 +271,8 @@ class ConditionProcessor:
             if len(sizes) != 1:
                 raise ValueError(f"`{keyword}`: all PIL images must have one size, got sizes {sorted(sizes)}.")
             mode = "L" if channels == 1 else "RGB"
-            frames = np.stack([np.asarray(image.convert(mode), dtype=np.float32) / 255.0 for image in images])
-            tensor = torch.from_numpy(frames.reshape(*frames.shape[:3], -1)).permute(3, 0, 1, 2)[None]
+            frames = np.stack([np.atleast_3d(image.convert(mode)) for image in images])  # (F, H, W, C) uint8
+            tensor = torch.from_numpy(frames).permute(3, 0, 1, 2)[None] / 255.0
             low, high = spec.value_range
             tensor = tensor * (high - low) + low
         else:
@@ -282,7 +282,7 @@ class ConditionProcessor:
             raise TypeError(
                 f"`{keyword}` must hold floating point values in its canonical range, got dtype {tensor.dtype}."
             )
-        if tensor.ndim == 5 and tensor.shape[2] == 1 and num_frames > 1:  # one frame stands for every frame
+        if tensor.ndim == 5 and tensor.shape[2] == 1:  # one frame stands for every frame
             tensor = tensor.expand(-1, -1, num_frames, -1, -1)
         return tensor
 
@@ -352,12 +352,11 @@ def save_condition_file(
 ) -> None:
     """Write condition tensors (pipeline keyword -> tensor) atomically to the safetensors file
     `videocomposer generate --conditions` reads."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    from .atomic_files import atomic_path
+    from .atomic_files import atomic_write_bytes
 
-    with atomic_path(path) as temporary:
-        save_file({key: value.contiguous() for key, value in conditions.items()}, str(temporary), metadata=metadata)
+    atomic_write_bytes(path, save({key: value.contiguous() for key, value in conditions.items()}, metadata=metadata))
 
 
 def summation_order(names: Iterable[str]) -> list[str]:

@@ -75,10 +75,9 @@ def fill_macroblocks(field: np.ndarray, block_size: int = MACROBLOCK_SIZE) -> np
 
 
 def _condition_frames(
-    name: str, array: np.ndarray, mask: np.ndarray | None, motion_block_size: int | None
+    display: str, array: np.ndarray, mask: np.ndarray | None, motion_block_size: int | None
 ) -> np.ndarray:
     """One condition ``(C, F, H, W)`` -> uint8 RGB frames ``(F, H, W, 3)``, drawn as its spec's ``display`` says."""
-    display = condition_of_input(name).display
     if display == "flow":
         field = fill_macroblocks(array, motion_block_size) if motion_block_size else array
         largest = float(np.hypot(field[0], field[1]).max())
@@ -143,7 +142,7 @@ def condition_grid(
 
     Tiles, left to right: source, motion, the other conditions in the schema's order, then the generated frames.
     """
-    conditions = dict(conditions or {})
+    conditions = conditions or {}
     unknown = sorted(set(conditions) - set(condition_inputs()))
     if unknown:
         raise ValueError(f"conditions: unknown names {unknown}; expected some of {list(condition_inputs())}")
@@ -165,7 +164,7 @@ def condition_grid(
         hole = arrays.get(list(spec.inputs)[-1]) if spec.display == "masked" else None  # the mask of a masked video
         if hole is not None and hole.shape[1:] != array.shape[1:]:
             raise ValueError(f"conditions: {list(spec.inputs)} must share frame count and size")
-        tiles.append((name.replace("_", " "), _condition_frames(name, array, hole, motion_block_size)))
+        tiles.append((name.replace("_", " "), _condition_frames(spec.display, array, hole, motion_block_size)))
     tiles.append(("generated", generated))
 
     rendered = []

@@ -66,6 +66,9 @@ def test_condition_scale_zero_equals_no_condition(app):
     none = decoded(app.generate(PROMPT, "", {}, None, **common).video)
     on = decoded(app.generate(PROMPT, "", conditions, strokes, scales={"motion": 1.0}, **common).video)
     np.testing.assert_array_equal(off, none)  # exact: same kernels, same shapes, one process
+    # a scale for a branch that gets no condition changes nothing (the pipeline scales the fed branches only)
+    unfed = decoded(app.generate(PROMPT, "", {}, None, scales={"motion": 0.5}, **common).video)
+    np.testing.assert_array_equal(unfed, none)
     assert np.abs(on.astype(int) - none).max() > 0
 
 

@@ -149,7 +149,7 @@ def test_extract_conditions_rejects_bad_arguments():
         extract_conditions(frames, ["canny", get_extractor("canny")], num_frames=2)
     with pytest.raises(ValueError, match=r"\['depth'\] match no name"):
         extract_conditions(frames, ["motion"], num_frames=2, depth={"model": "x"})
-    with pytest.raises(TypeError, match=r"mask= must be a dict"):
+    with pytest.raises(TypeError, match=r"extractor_kwargs\['mask'\] must be a dict"):
         extract_conditions(frames, ["mask"], num_frames=2, mask=3)
 
 
@@ -164,3 +164,15 @@ def test_importing_the_package_loads_no_models_pipelines_or_heavy_backends():
         [sys.executable, "-c", code], check=False, cwd=root, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_extractor_that_no_condition_lists_must_name_its_condition():
+    class Orphan(ConditionExtractor):
+        name = "orphan_edges"
+
+        def extract(self, frames):
+            return frames[:, :1]
+
+    with pytest.raises(ValueError, match="extractor 'orphan_edges': no condition of the schema lists it"):
+        _ = Orphan().condition
+    assert (get_extractor("canny").condition, get_extractor("mask").condition) == ("sketch", "masked")

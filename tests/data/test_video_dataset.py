@@ -270,7 +270,7 @@ def test_missing_cache_entry_is_skipped(synthetic, tmp_path):
         (dict(num_frames=0), ValueError, "num_frames must be a positive int"),
         (dict(conditions=["no_such_extractor"]), ValueError, "unknown extractor names \\['no_such_extractor'\\]"),
         (dict(conditions="test_grey"), ValueError, "conditions must be a sequence"),
-        (dict(conditions=["test_grey"], condition_kwargs={"depth": {}}), ValueError, "condition_kwargs names"),
+        (dict(conditions=["test_grey"], condition_kwargs={"depth": {}}), ValueError, "condition_kwargs keys"),
         (dict(conditions=["test_grey"], condition_kwargs={"test_grey": 3}), TypeError, "must be a dict"),
         (dict(cache_dir="."), ValueError, "cache_dir is given but conditions is empty"),
         (dict(video_extension="mp4"), ValueError, "video_extension must start with '.'"),
@@ -328,3 +328,25 @@ def test_start_times_are_exactly_the_starts_load_video_can_fill(tmp_path, source
         dataset.set_epoch(epoch)
         assert dataset[0]["pixel_values"].shape == (8, 3, 32, 32)
     assert dataset.num_skipped == 0
+
+
+def test_a_pickled_dataset_leaves_its_extractors_behind(synthetic):
+    import pickle
+
+    folder, captions = synthetic
+    dataset = _dataset(folder, captions, conditions=["test_grey"])
+    _ = dataset[0]  # the first item builds the extractors
+    built = dataset._extractors
+    assert [type(e) for e in built] == [GreyExtractor] and dataset._extractors is built  # built once
+    copy = pickle.loads(pickle.dumps(dataset))
+    assert "_extractors" not in vars(copy)  # a DataLoader worker builds its own
+    assert [type(e) for e in copy._extractors] == [GreyExtractor] and copy._extractors is not built
+
+
+def test_a_negative_index_counts_from_the_end(synthetic):
+    folder, captions = synthetic
+    dataset = _dataset(folder, captions)
+    assert dataset[-1]["index"] == len(dataset) - 1
+    torch.testing.assert_close(dataset[-len(dataset)]["pixel_values"], dataset[0]["pixel_values"], rtol=0, atol=0)
+    with pytest.raises(IndexError, match="out of range"):
+        _ = dataset[-len(dataset) - 1]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from videocomposer.atomic_files import current_umask
-from videocomposer.conditions import condition_of_input, condition_specs, save_condition_file, video_size
+from videocomposer.conditions import condition_specs, save_condition_file, video_size
 from videocomposer.motion import StrokeSet, save_strokes, strokes_to_motion_vectors
 
 from .canvas import strokes_from_canvas
@@ -173,8 +173,6 @@ class ComposerApp:
             if value.shape[2] != num_frames:
                 raise ValueError(f"{key}: extracted for {value.shape[2]} frames, but {num_frames} are requested; "
                                  "extract again")  # fmt: skip
-        fed = {condition_of_input(key).name for key in conditions}
-        scale = {name: value for name, value in (scales or {}).items() if name in fed}
 
         def on_step(pipe, step, timestep, tensors):
             if progress is not None:
@@ -192,7 +190,7 @@ class ComposerApp:
             width=self.width,
             num_inference_steps=steps,
             guidance_scale=guidance,
-            condition_scale=scale or 1.0,
+            condition_scale=scales or 1.0,
             generator=torch.Generator().manual_seed(seed),
             callback_on_step_end=on_step,
             preserve_unmasked="mask" in conditions,  # inpainting keeps the frame outside the mask

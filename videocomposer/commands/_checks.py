@@ -40,14 +40,12 @@ def check_output_folder(folder: str | os.PathLike, option: str) -> None:
 
 def image_size(path: str | os.PathLike, option: str) -> tuple[int, int]:
     """``(height, width)`` of an image file, decoded completely once so that a broken file fails here."""
-    import PIL.Image
+    from condition_extractors.image import open_image_file
 
     try:
-        with PIL.Image.open(path) as opened:
-            opened.load()
-            return opened.height, opened.width
-    except (OSError, PIL.UnidentifiedImageError, SyntaxError) as error:
-        raise ValueError(f"{option}: {path} is not a readable image ({error})") from None
+        return open_image_file(path, "RGB", "path").size[::-1]
+    except ValueError as error:
+        raise ValueError(f"{option}: {error}") from None
 
 
 def video_size(path: str | os.PathLike, option: str) -> tuple[int, int]:
@@ -79,19 +77,11 @@ def check_mask_aspect(mask: str | os.PathLike, video: str | os.PathLike, mask_op
                          "ratio)")  # fmt: skip
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux ``MemAvailable``; ``None`` where unknown)."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (psutil's ``available``: Linux's ``MemAvailable``)."""
+    import psutil
+
+    return psutil.virtual_memory().available
 
 
 def check_video_memory(
@@ -110,7 +100,7 @@ def check_video_memory(
     available = available_memory() if available is None else available
     decoded = min(decoded_frames or frames, frames)
     per_pixel = 2 * 4 * decoded * channels
-    if available is None or per_pixel * height * width <= available:
+    if per_pixel * height * width <= available:
         return
     side = int(math.isqrt(available // per_pixel)) // 8 * 8
     raise ValueError(

@@ -79,7 +79,7 @@ def load_depth_model(model: str):
     try:
         return DPTForDepthEstimation.from_pretrained(model)
     except OSError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ValueError(f"--depth-model: cannot load {model!r} ({first_line}); give a local DPT folder") from None
 
 
@@ -156,8 +156,7 @@ def set_model_defaults(args: argparse.Namespace) -> None:
                          f"--height and --width")  # fmt: skip
     facts = model_facts_from_folder(folder)
     native = facts.sample_size * facts.vae_scale_factor if facts.sample_size else None
-    defaults = {"frames": facts.num_frames, "height": native, "width": native}
-    for name, value in defaults.items():
+    for name, value in {"frames": facts.num_frames, "height": native, "width": native}.items():
         if getattr(args, name) is None:
             if value is None:
                 raise ValueError(f"--{name}: the model {folder} does not say its {name}; give --{name}")

@@ -10,6 +10,7 @@ the item falls back to the next usable clip; a run never stops on bad data.
 """
 
 import csv
+import functools
 import json
 import os
 import warnings
@@ -23,13 +24,16 @@ from safetensors import safe_open
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from condition_extractors.base import ConditionExtractor, available_extractors, extract_conditions, get_extractor
+from condition_extractors import ConditionExtractor, available_extractors, extract_conditions, get_extractor
+from condition_extractors.base import check_extractor_kwargs
 from condition_extractors.video import load_video, probe_duration, resize_center_crop, sampled_frame_count
 
 from ..atomic_files import atomic_write_text
 from ..conditions import save_condition_file
 
 CAPTION_FORMATS = (".csv", ".jsonl")
+# The dataset attributes a condition cache is written with: recorded in each entry and in its index.json.
+CACHE_SETTINGS = ("num_frames", "fps", "height", "width", "conditions")
 # The errors that mean "this clip is unusable" (decoding, I/O, too short); anything else is a bug and propagates.
 _DATA_ERRORS = (ValueError, OSError, RuntimeError, av.error.FFmpegError)
 
@@ -86,7 +90,8 @@ class VideoTextDataset(Dataset):
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.height, self.width = _check_resolution(resolution)
         self.conditions = _check_conditions(conditions)
-        self.condition_kwargs = _check_condition_kwargs(condition_kwargs, self.conditions)
+        check_extractor_kwargs(condition_kwargs or {}, self.conditions, "condition_kwargs")
+        self.condition_kwargs = {name: dict(value) for name, value in (condition_kwargs or {}).items()}
         self.data_dir = Path(data_dir)
         if not self.data_dir.is_dir():
             raise ValueError(f"data_dir={str(data_dir)!r} is not a folder")
@@ -109,7 +114,6 @@ class VideoTextDataset(Dataset):
         # Shared memory, so that DataLoader workers see set_epoch and the main process sees their skips.
         self._unusable = torch.zeros(len(self.entries), dtype=torch.bool).share_memory_()
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
-        self._extractors: list[ConditionExtractor] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -164,11 +168,10 @@ class VideoTextDataset(Dataset):
         Raises:
             UnusableClipError: the video cannot be decoded or is too short.
         """
-        extractors = self._get_extractors()
         try:
             batch = extract_conditions(
-                str(self.video_path(index)),
-                extractors,
+                self.video_path(index),
+                self._extractors,
                 num_frames=self.num_frames,
                 fps=self.fps,
                 height=self.height,
@@ -187,10 +190,9 @@ class VideoTextDataset(Dataset):
             UnusableClipError: the clip cannot be used.
             ValueError: the cache entry was written with other settings than this dataset's.
         """
-        path = self.video_path(index)
         conditions, start = self._read_cache(index) if self.cache_dir is not None else (None, self.start_time(index))
         try:
-            frames = load_video(str(path), num_frames=self.num_frames, fps=self.fps, start_time=start)
+            frames = load_video(self.video_path(index), num_frames=self.num_frames, fps=self.fps, start_time=start)
         except _DATA_ERRORS as error:
             raise UnusableClipError(str(error)) from error
         if conditions is None:
@@ -206,9 +208,8 @@ class VideoTextDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} clips")
-        index %= len(self)
         for offset in range(len(self)):
-            candidate = (index + offset) % len(self)
+            candidate = (index + offset) % len(self)  # a negative index counts from the end
             if self._unusable[candidate]:
                 continue
             try:
@@ -233,16 +234,9 @@ class VideoTextDataset(Dataset):
         return folder / (self.entries[index][0].replace("/", "__").replace("\\", "__") + ".safetensors")
 
     def cache_metadata(self, index: int, start_time: float) -> dict[str, str]:
-        """What a cache entry records: the settings it was made with and the clip's start time."""
-        return {
-            "video": self.entries[index][0],
-            "start_time": repr(float(start_time)),
-            "num_frames": str(self.num_frames),
-            "fps": repr(self.fps),
-            "height": str(self.height),
-            "width": str(self.width),
-            "conditions": json.dumps(list(self.conditions)),
-        }
+        """What a cache entry records: the clip's start time and the settings it was made with (as JSON)."""
+        settings = {key: json.dumps(getattr(self, key)) for key in CACHE_SETTINGS}
+        return {"video": self.entries[index][0], "start_time": repr(float(start_time)), **settings}
 
     def _read_cache(self, index: int) -> tuple[dict[str, torch.Tensor], float]:
         path = self.cache_path(index)
@@ -261,14 +255,13 @@ class VideoTextDataset(Dataset):
             )
         return tensors, start
 
-    def _get_extractors(self) -> list[ConditionExtractor]:
-        if self._extractors is None:  # built on first use, inside each DataLoader worker
-            self._extractors = [get_extractor(name, **self.condition_kwargs.get(name, {})) for name in self.conditions]
-        return self._extractors
+    @functools.cached_property
+    def _extractors(self) -> list[ConditionExtractor]:  # built on first use, inside each DataLoader worker
+        return [get_extractor(name, **self.condition_kwargs.get(name, {})) for name in self.conditions]
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_extractors"] = None  # workers build their own extractors
+        state.pop("_extractors", None)  # workers build their own extractors
         return state
 
 
@@ -283,18 +276,13 @@ def read_captions(captions_file: str | os.PathLike, video_column: str, caption_c
         if path.suffix == ".csv":
             rows = list(enumerate(csv.DictReader(f), start=2))
         else:
-            rows = []
-            for number, line in enumerate(f, start=1):
-                if line.strip():
-                    row = json.loads(line)
-                    if not isinstance(row, dict):
-                        kind = type(row).__name__
-                        raise ValueError(f"{path}:{number}: each JSONL line must be an object, got {kind}")
-                    rows.append((number, row))
+            rows = [(number, json.loads(line)) for number, line in enumerate(f, start=1) if line.strip()]
     if not rows:
         raise ValueError(f"captions_file={str(captions_file)!r} lists no videos")
     entries = []
     for number, row in rows:
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{number}: each JSONL line must be an object, got {type(row).__name__}")
         for column in (video_column, caption_column):
             if row.get(column) is None:
                 raise ValueError(
@@ -391,8 +379,7 @@ def write_cache_index(dataset: VideoTextDataset, cache_dir: str | os.PathLike) -
         with safe_open(str(path), framework="pt") as entry:
             start = float((entry.metadata() or {}).get("start_time", "nan"))
         entries.append({"video": video, "caption": caption, "file": path.name, "start_time": start})
-    settings = {"num_frames": dataset.num_frames, "fps": dataset.fps, "height": dataset.height, "width": dataset.width,
-                "conditions": list(dataset.conditions)}  # fmt: skip
+    settings = {key: getattr(dataset, key) for key in CACHE_SETTINGS}
     index = {"settings": settings, "num_clips": len(dataset), "entries": entries, "missing": missing}
     return atomic_write_text(folder / CACHE_INDEX_NAME, json.dumps(index, indent=1) + "\n")
 
@@ -402,7 +389,7 @@ def _check_resolution(resolution: int | tuple[int, int]) -> tuple[int, int]:
     valid = isinstance(size, Sequence) and len(size) == 2
     if not valid or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 2 for s in size):
         raise ValueError(f"resolution must be an int >= 2 or a (height, width) pair of them, got {resolution!r}")
-    return int(size[0]), int(size[1])
+    return tuple(size)
 
 
 def _check_conditions(conditions: Sequence[str]) -> tuple[str, ...]:
@@ -415,14 +402,3 @@ def _check_conditions(conditions: Sequence[str]) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"conditions has unknown extractor names {unknown}; available: {available_extractors()}")
     return names
-
-
-def _check_condition_kwargs(kwargs: Mapping[str, Mapping] | None, conditions: tuple[str, ...]) -> dict[str, dict]:
-    kwargs = dict(kwargs or {})
-    extra = sorted(set(kwargs) - set(conditions))
-    if extra:
-        raise ValueError(f"condition_kwargs names {extra}, which are not in conditions={list(conditions)}")
-    for name, value in kwargs.items():
-        if not isinstance(value, Mapping):
-            raise TypeError(f"condition_kwargs[{name!r}] must be a dict of constructor arguments, got {type(value)}")
-    return {name: dict(value) for name, value in kwargs.items()}
