@@ -64,7 +64,7 @@ def tiny_argv(model_dir, captions, output_dir, *extra) -> list[str]:
     [
         ({"model": "typo"}, r"--pretrained_model_name_or_path: no such folder '.*typo' \(nor a Hub repo id\)"),
         ({"model": "videos"}, r"--pretrained_model_name_or_path: '.*videos' has no model_index.json"),
-        ({"output": "file/out"}, r"--output_dir: '.*file' is a file, so '.*file/out' cannot be a folder"),
+        ({"output": "file/out"}, r"--output_dir: .*file is a file, not a folder"),
         ({"extra": ("--num_frames", "40")}, r"none of the 2 clips is usable \(the first: .* too short for "
                                              r"num_frames=40 at fps=8.0 \(it needs 4.94 s\)\)"),
         ({"extra": ("--mixed_precision", "fp16")}, "--mixed_precision fp16: not supported on CPU; use bf16 on CPU"),

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from condition_extractors.base import get_extractor
+from videocomposer.commands._checks import check_output_folder
 from videocomposer.data.video_dataset import CACHE_INDEX_NAME, UnusableClipError, VideoTextDataset, read_captions
 
 from .arguments import TrainingArguments
@@ -41,15 +42,6 @@ def check_pretrained_model(name_or_path: str) -> None:
         raise ValueError(
             f"--pretrained_model_name_or_path: no such folder {name_or_path!r} (nor a Hub repo id)"
         ) from None
-
-
-def check_output_dir(output_dir: str) -> None:
-    """``output_dir`` and the folders above it that exist must be folders."""
-    for path in (Path(output_dir), *Path(output_dir).absolute().parents):
-        if path.exists():
-            if not path.is_dir():
-                raise ValueError(f"--output_dir: {str(path)!r} is a file, so {output_dir!r} cannot be a folder")
-            return
 
 
 def check_cache_settings(args: TrainingArguments) -> None:
@@ -116,7 +108,7 @@ def build_dataset(args: TrainingArguments) -> VideoTextDataset:
                     f"with --conditions_cache_dir"
                 ) from error
     check_pretrained_model(args.pretrained_model_name_or_path)
-    check_output_dir(args.output_dir)
+    check_output_folder(args.output_dir, "--output_dir")  # a writable folder, or one that can be made
     options = {name: getattr(args, name) for name in DATASET_OPTIONS}
     dataset = VideoTextDataset(args.train_data_dir, args.captions_file, cache_dir=args.conditions_cache_dir, **options)
     check_usable_clip(dataset, args)
