@@ -1,16 +1,18 @@
-"""Library size before and after issue 19 (one condition schema): lines per folder and for the refactored files.
+"""Library size before and after issue 19 (one condition schema): per folder and for the refactored files.
 
-Usage: ``python benchmarks/code_size.py [--baseline REV] [--per-commit | --write]``. The baseline is read with ``git show``; "now" is the
-working tree. Counts are physical lines of ``*.py`` files (tests, benchmarks and ``videocomposer/assets`` excluded)
-and code tokens (names, operators, literals; no comments, line breaks or indentation): the token count does not move
-when code is only reformatted, so it tells a real cut from a denser layout. ``--per-commit`` shows where the refactored
-set's change came from: the change of each first-parent commit since the baseline and, under a merge, of each commit
-of the merged branch (against the merge base), so the growth can be traced to the issue each commit names.
+Usage: ``python benchmarks/code_size.py [--baseline REV] [--per-commit | --write]``. The baseline is read with ``git
+show``; "now" is the working tree. Files: ``*.py`` (tests, benchmarks and ``videocomposer/assets`` excluded). Three
+counts: physical lines; code lines (lines holding code: no blank, comment-only or docstring lines); code tokens
+(names, operators, literals; no comments, line breaks or indentation), which do not move when code is only
+reformatted, so they tell a real cut from a denser layout. ``--per-commit`` shows where the refactored set's change
+came from: the change of each first-parent commit since the baseline and, under a merge, of each commit of the merged
+branch (against the merge base), so the growth can be traced to the issue each commit names.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import functools
 import io
 import subprocess
@@ -63,53 +65,73 @@ def _py_files(rev: str | None) -> list[str]:
     return sorted(p for p in listed if p.endswith(".py") and not p.startswith(EXCLUDED))
 
 
-def _text_size(text: str) -> tuple[int, int]:
-    """(physical lines, code tokens) of a Python source text."""
-    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
-    return len(text.splitlines()), sum(token.type not in LAYOUT for token in tokens)
+def _text_size(text: str) -> tuple[int, int, int]:
+    """(physical lines, code lines, code tokens) of a Python source text. Code lines hold a token that is not a
+    docstring (blank, comment-only and docstring lines do not count)."""
+    docstrings = set()
+    for node in ast.walk(ast.parse(text)):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body:
+            first = body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                docstrings.update(range(first.lineno, first.end_lineno + 1))
+    code_lines, tokens = set(), 0
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type not in LAYOUT:
+            tokens += 1
+            code_lines.update(n for n in range(token.start[0], token.end[0] + 1) if n not in docstrings)
+    return len(text.splitlines()), len(code_lines), tokens
 
 
-def _size(path: str, rev: str | None) -> tuple[int, int]:
-    """(physical lines, code tokens) of one file at ``rev`` (``None``: the working tree)."""
+def _size(path: str, rev: str | None) -> tuple[int, int, int]:
+    """`_text_size` of one file at ``rev`` (``None``: the working tree)."""
     return _text_size((ROOT / path).read_text() if rev is None else _git("show", f"{rev}:{path}"))
 
 
 @functools.cache
-def _blob_size(blob: str) -> tuple[int, int]:
+def _blob_size(blob: str) -> tuple[int, int, int]:
     return _text_size(_git("cat-file", "blob", blob))
 
 
-def _refactored_size(rev: str) -> tuple[int, int]:
-    """(lines, tokens) of the refactored set at commit ``rev``, read from its tree (blobs counted once)."""
-    total = [0, 0]
+def _refactored_size(rev: str) -> tuple[int, int, int]:
+    """`_text_size` summed over the refactored set at commit ``rev``, read from its tree (blobs counted once)."""
+    total = (0, 0, 0)
     for line in _git("ls-tree", "-r", rev, "--", *FOLDERS).splitlines():
         blob, path = line.split()[2], line.split("\t", 1)[1]
         if path.endswith(".py") and not path.startswith(EXCLUDED) and any(_matches(path, g) for g in REFACTORED):
-            total = [a + b for a, b in zip(total, _blob_size(blob))]
-    return total[0], total[1]
+            total = tuple(a + b for a, b in zip(total, _blob_size(blob)))
+    return total
 
 
 def _per_commit(baseline: str) -> list[str]:
-    """The refactored set's (lines, tokens) change per first-parent commit; a merge's branch commits indented."""
-    out = [f"Refactored set, change per commit since {baseline} (lines, tokens; a merge's own commits indented)"]
+    """The refactored set's change per first-parent commit; a merge's branch commits indented."""
+    out = [f"Refactored set, change per commit since {baseline} (lines, code lines, tokens; a merged branch's own "
+           "commits follow its merge, marked |)"]  # fmt: skip
     for entry in _git("log", "--first-parent", "--reverse", "--format=%H %P", f"{baseline}..HEAD").splitlines():
         commit, first, *merged = entry.split()
         rows = [(commit, first, "")]
         if merged:
             base = _git("merge-base", first, merged[0]).strip()
             parents = [base, *_git("rev-list", "--reverse", "--first-parent", f"{base}..{merged[0]}").split()]
-            rows += [(child, parent, "    ") for parent, child in zip(parents, parents[1:])]
+            rows += [(child, parent, "  |") for parent, child in zip(parents, parents[1:])]
         for child, parent, indent in rows:
-            (al, at), (bl, bt) = _refactored_size(child), _refactored_size(parent)
+            change = [a - b for a, b in zip(_refactored_size(child), _refactored_size(parent))]
             subject = _git("log", "-1", "--format=%h %s", child).strip()[:100]
-            out.append(f"{indent}{al - bl:>+6}{at - bt:>+8}  {subject}")
+            out.append(indent + "".join(f"{value:>+7}" for value in change) + f"  {subject}")
     return out
 
 
 def _row(label: str, width: int, paths: list[str], before: dict, after: dict) -> str:
-    """One table row: the summed (lines, statements) of ``paths`` before and after (a missing file counts 0)."""
-    (bl, bs), (al, as_) = ([sum(t[p][i] for p in paths if p in t) for i in (0, 1)] for t in (before, after))
-    return f"{label:<{width}}{bl:>8}{al:>8}{al - bl:>+8}{bs:>9}{as_:>9}{as_ - bs:>+8}"
+    """One table row: each measure of ``paths`` summed, before, after and the change (a missing file counts 0)."""
+    cells = ""
+    for i in range(3):
+        old, new = (sum(sizes[p][i] for p in paths if p in sizes) for sizes in (before, after))
+        cells += f"{old:>8}{new:>8}{new - old:>+7} "
+    return f"{label:<{width}}{cells}"
 
 
 def _matches(path: str, pattern: str) -> bool:
@@ -151,8 +173,8 @@ def _sizes(rev: str) -> list[str]:
     """The size tables: per folder, per file of the refactored set, and the condition-name literals left over."""
     before = {p: _size(p, rev) for p in _py_files(rev)}
     after = {p: _size(p, None) for p in _py_files(None)}
-    columns = f"{'before':>8}{'after':>8}{'change':>8}" + f"{'before':>9}{'after':>9}{'change':>8}"
-    out = [f"Library size (*.py), baseline {rev} -> working tree: physical lines, then code tokens"]
+    columns = f"{'before':>8}{'after':>8}{'change':>7} " * 3
+    out = [f"Library size (*.py), baseline {rev} -> working tree: physical lines, code lines, code tokens"]
     out.append(f"{'folder':<28}{columns}")
     for folder in FOLDERS:
         inside = [p for p in {*before, *after} if p.startswith(folder + "/")]
