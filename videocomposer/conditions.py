@@ -136,7 +136,6 @@ def register_condition(spec: ConditionSpec) -> ConditionSpec:
 def _load_entry_points() -> None:
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         spec = entry_point.load()
-        spec = spec() if callable(spec) else spec
         if not isinstance(spec, ConditionSpec) or spec.name != entry_point.name:
             raise TypeError(f"entry point {entry_point.name!r} ({entry_point.value}) must give a ConditionSpec of "
                             f"that name, got {spec!r}")  # fmt: skip
