@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -215,7 +214,10 @@ def check_condition_values(inputs: Mapping[str, torch.Tensor | np.ndarray], wher
         tensor = torch.as_tensor(value)
         if not torch.isfinite(tensor).all():
             raise ValueError(f"{where}`{key}` contains NaN or inf.")
-        low, high = condition_of_input(key).value_range or (-math.inf, math.inf)
+        value_range = condition_of_input(key).value_range
+        if value_range is None:  # unbounded (motion vectors): no min / max to compute
+            continue
+        low, high = value_range
         smallest, largest = tensor.min().item(), tensor.max().item()
         if smallest < low or largest > high:
             hint = "; 0-255 image values: divide them by 255" if high == 1.0 and largest > 1.0 else ""
