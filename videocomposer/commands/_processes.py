@@ -21,3 +21,10 @@ def process_state():
         raise ValueError(f"WORLD_SIZE={world_size} but the processes formed a group of {state.num_processes}; "
                          f"launch with `accelerate launch` (add --cpu without GPUs) or `torchrun`")  # fmt: skip
     return state
+
+
+def finish_processes(state) -> None:
+    """Wait for every process, then close the group: a process that exits with gloo's threads still running can
+    abort ("terminate called without an active exception") while another process still talks to it."""
+    state.wait_for_everyone()
+    state.destroy_process_group()

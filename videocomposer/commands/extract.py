@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from ._checks import check_mask_aspect, check_output_file, check_output_folder, check_video_memory, video_size
-from ._processes import process_state
+from ._processes import finish_processes, process_state
 
 SKETCH_CONDITIONS = ("sketch", "single_sketch")
 
@@ -224,5 +224,5 @@ def _extract_dataset(args: argparse.Namespace, kwargs: dict[str, dict]) -> int:
         total = {key: sum(c[key] for c in every) for key in counts}
         print(f"cache {args.cache}: {total['written']} written, {total['existing']} existing, {total['skipped']} "
               f"skipped ({state.num_processes} process{'es' if state.num_processes > 1 else ''}); index {index}")  # fmt: skip
-    state.wait_for_everyone()
+    finish_processes(state)
     return 0

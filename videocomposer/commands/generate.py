@@ -31,7 +31,7 @@ from ._checks import (
     image_size,
     video_size,
 )
-from ._processes import process_state
+from ._processes import finish_processes, process_state
 from .extract import _looks_like_path, load_depth_model
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -642,4 +642,5 @@ def run_batch(
     if state.is_main_process:
         print(f"{args.output_dir}: {len(every)} written, {len(items) - len(todo)} existing "
               f"({state.num_processes} process{'es' if state.num_processes > 1 else ''})")  # fmt: skip
+    finish_processes(state)
     return 0
