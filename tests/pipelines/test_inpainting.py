@@ -93,7 +93,9 @@ def test_generate_keeps_the_frame_by_default_when_it_inpaints(conditions, opt_ou
     import argparse
     from types import SimpleNamespace
 
-    from videocomposer.commands.generate import generate_one
+    from pathlib import Path
+
+    from videocomposer.commands.generate import BatchItem, generate_one
 
     calls = []
 
@@ -103,5 +105,5 @@ def test_generate_keeps_the_frame_by_default_when_it_inpaints(conditions, opt_ou
 
     args = argparse.Namespace(steps=2, guidance=None, model=None, frame_chunk_size=None,
                               no_preserve_unmasked=opt_out)  # fmt: skip
-    generate_one(args, pipeline, "a red ball", None, conditions, 4, 32, 32, 0)
+    generate_one(args, pipeline, BatchItem("a red ball", None, None, 0, Path("out.mp4")), conditions, 4, 32, 32)
     assert calls[0]["preserve_unmasked"] is expected

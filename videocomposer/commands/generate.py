@@ -149,7 +149,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @dataclass(frozen=True)
 class BatchItem:
-    """One line of a ``--prompts-file``, checked."""
+    """One video to generate: a checked line of a ``--prompts-file``, or the options of a single video."""
 
     prompt: str
     negative_prompt: str | None
@@ -558,18 +558,8 @@ def run(args: argparse.Namespace) -> int:
     if conditions is None:
         conditions = build_conditions(args, facts.conditions, height, width, frames)
     style = None if args.style is None else open_image_file(args.style, "RGB", "--style")
-    video = generate_one(
-        args,
-        pipeline,
-        args.prompt,
-        args.negative_prompt,
-        conditions,
-        frames,
-        height,
-        width,
-        args.seed,
-        style_image=style,
-    )
+    item = BatchItem(args.prompt, args.negative_prompt, args.conditions, args.seed, Path(args.output))
+    video = generate_one(args, pipeline, item, conditions, frames, height, width, style_image=style)
     output = save_video(video, args.output, fps=args.fps)
     print(f"video: {output}")
     if args.grid:
@@ -582,22 +572,20 @@ def run(args: argparse.Namespace) -> int:
 def generate_one(
     args: argparse.Namespace,
     pipeline,
-    prompt: str,
-    negative_prompt: str | None,
+    item: BatchItem,
     conditions: dict,
     frames: int,
     height: int,
     width: int,
-    seed: int,
     style_image=None,
 ):
-    """One video ``(F, H, W, 3)`` with the command's sampling options (steps, guidance, chunking) and a CPU generator
-    seeded with ``seed``, so a video does not depend on the device or the number of processes."""
+    """The video ``(F, H, W, 3)`` of ``item`` with the command's sampling options (steps, guidance, chunking) and a CPU
+    generator seeded with the item's seed, so a video does not depend on the device or the number of processes."""
     import torch
 
     return pipeline(
-        prompt,
-        negative_prompt=negative_prompt,
+        item.prompt,
+        negative_prompt=item.negative_prompt,
         **conditions,
         style_image=style_image,
         num_frames=frames,
@@ -605,7 +593,7 @@ def generate_one(
         width=width,
         num_inference_steps=args.steps,
         guidance_scale=args.guidance,
-        generator=torch.Generator().manual_seed(seed),
+        generator=torch.Generator().manual_seed(item.seed),
         decode_chunk_size=args.frame_chunk_size,
         preserve_unmasked="mask" in conditions and not getattr(args, "no_preserve_unmasked", False),
     ).frames[0]
@@ -634,9 +622,7 @@ def run_batch(
             conditions = load_condition_file(item.conditions) if item.conditions is not None else {}
             conditions = {key: value.to(state.device) for key, value in conditions.items()}
             frames = video_frames(args, facts, item)
-            video = generate_one(
-                args, pipeline, item.prompt, item.negative_prompt, conditions, frames, height, width, item.seed
-            )
+            video = generate_one(args, pipeline, item, conditions, frames, height, width)
             written.append(str(save_video(video, item.output, fps=args.fps)))
     every = gather_object(written)  # also the barrier: the summary counts every process's outputs
     if state.is_main_process:
