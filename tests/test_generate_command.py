@@ -59,6 +59,14 @@ def test_conditions_file_names_what_it_holds_when_it_is_not_conditions(tmp_path,
     assert expected in capsys.readouterr().err
 
 
+def test_conditions_file_holds_every_input_of_its_conditions(tmp_path, capsys, no_model_loading):
+    save_file({"masked_video": torch.zeros(1, 3, 2, 8, 8)}, str(tmp_path / "x.safetensors"))
+    argv = ["generate", "--prompt", "p", "--conditions", str(tmp_path / "x.safetensors"), "--output",
+            str(tmp_path / "o.mp4")]  # fmt: skip
+    assert main(argv) == 2
+    assert f"masked_video goes with ['mask'], which {tmp_path / 'x.safetensors'} lacks" in capsys.readouterr().err
+
+
 def test_conditions_file_frame_count_must_match_frames(tmp_path, capsys, no_model_loading, motion_file):
     argv = ["generate", "--prompt", "p", "--conditions", str(motion_file), "--frames", "8", "--output",
             str(tmp_path / "o.mp4")]  # fmt: skip

@@ -185,7 +185,7 @@ def condition_file_shapes(path: str | os.PathLike, where: str) -> dict[str, tupl
     """Key -> shape of a conditions safetensors file, read from its header only; checks keys and shapes."""
     from safetensors import SafetensorError, safe_open
 
-    from videocomposer.conditions import condition_inputs
+    from videocomposer.conditions import condition_inputs, condition_of_input
 
     try:
         with safe_open(os.fspath(path), framework="pt") as opened:
@@ -199,11 +199,12 @@ def condition_file_shapes(path: str | os.PathLike, where: str) -> dict[str, tupl
     for key, shape in shapes.items():
         if len(shape) != 5 or shape[0] != 1:
             raise ValueError(f"{where}: {key} has shape {shape}; expected (1, C, F, H, W)")
+        missing = sorted(set(condition_of_input(key).inputs) - set(shapes))  # e.g. masked_video without mask
+        if missing:
+            raise ValueError(f"{where}: {key} goes with {missing}, which {path} lacks")
     frames = {shape[2] for shape in shapes.values()}
     if len(frames) != 1:
         raise ValueError(f"{where}: the tensors have different frame counts {sorted(frames)}")
-    if ("masked_video" in shapes) != ("mask" in shapes):
-        raise ValueError(f"{where}: masked_video and mask go together; {path} has only one of them")
     return shapes
 
 
