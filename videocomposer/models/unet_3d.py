@@ -383,7 +383,7 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
         condition_latents: torch.Tensor | None,
         image_embeds: torch.Tensor | None,
         image_token_scale: torch.Tensor | None = None,
-    ) -> tuple[int, int, int, int, int]:
+    ) -> torch.Size:
         config = self.config
         if not isinstance(sample, torch.Tensor) or sample.ndim != 5 or sample.shape[1] != config.in_channels:
             got = tuple(sample.shape) if isinstance(sample, torch.Tensor) else type(sample).__name__
@@ -421,4 +421,4 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
             if not isinstance(image_token_scale, torch.Tensor) or tuple(image_token_scale.shape) != (batch,):
                 got = tuple(getattr(image_token_scale, "shape", ())) or type(image_token_scale).__name__
                 raise ValueError(f"image_token_scale: expected a ({batch},) tensor, got {got}")
-        return batch, config.in_channels, num_frames, height, width
+        return sample.shape
