@@ -10,13 +10,11 @@ is the same (`context_length`, `context_stride`, `weighting_scheme`, `noise_type
 
     pipe.enable_long_video(context_length=None, context_stride=4, weighting_scheme="pyramid", noise_type="random",
                            noise_anchor_spacing=None, prompt_transition=None)
-    pipe.disable_long_video()   # num_frames > window: plain full-length temporal attention (the old behaviour)
+    pipe.disable_long_video()   # num_frames > window: plain full-length temporal attention
 
-(Gen-L-Video, the whole UNet per window with fused predictions, is a research comparison in
-`benchmarks/gen_l_video.py`, not a library option.) `prompt` may be a list of `(start_frame, text)` segments for one
-video: each segment's text embedding holds from its start frame, and across each change the per-frame prompt
-embedding is linearly interpolated over `prompt_transition` frames centred on the change (embedding interpolation,
-not FreeNoise's motion injection).
+`prompt` may be a list of `(start_frame, text)` segments for one video: each segment's text embedding holds from its
+start frame, and across each change the per-frame prompt embedding is linearly interpolated over `prompt_transition`
+frames centred on the change (embedding interpolation, not FreeNoise's motion injection).
 """
 
 from __future__ import annotations
@@ -124,9 +122,9 @@ class LongVideoMixin:
             weighting_scheme (`str`, defaults to `"pyramid"`): Fusion weights of overlapping windows, `"flat"` or
                 `"pyramid"`.
             noise_type (`str`, defaults to `"random"`): `"random"`, `"shuffle_context"` (FreeNoise) or `"bspline"`
-                initial noise (`pipelines.long_video_noise`); ignored when `latents` are given. The default is the one that met both
-                the seam and the no-repetition target in `benchmarks/bench_long_video.py` (FreeNoise repeats at
-                multiples of the window; B-spline noise is smoothest but shows seams).
+                initial noise (`pipelines.long_video_noise`); ignored when `latents` are given. Only the default met
+                both the seam and the no-repetition target of `benchmarks/bench_long_video.py` (FreeNoise repeats at
+                multiples of the window, B-spline noise shows seams).
             noise_anchor_spacing (`int`, *optional*): Frames between B-spline noise anchors; defaults to
                 `context_stride`.
             prompt_transition (`int`, *optional*): Frames over which prompt segments blend; defaults to
