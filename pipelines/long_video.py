@@ -74,18 +74,13 @@ def split_prompt_segments(prompt: Any, num_frames: int) -> tuple[Any, list[tuple
         return prompt, None
     segments = []
     for item in prompt:
-        if (
-            not isinstance(item, (tuple, list))
-            or len(item) != 2
-            or not isinstance(item[0], int)
-            or isinstance(item[0], bool)
-            or not isinstance(item[1], str)
-        ):
+        start, text = item if isinstance(item, (tuple, list)) and len(item) == 2 else (None, None)
+        if not isinstance(start, int) or isinstance(start, bool) or not isinstance(text, str):
             raise TypeError(
                 "`prompt` has to be a string, a list of strings (one per video), or a list of (start_frame, text) "
                 f"segments for one video, got the item {item!r}."
             )
-        segments.append(tuple(item))
+        segments.append((start, text))
     starts = [start for start, _ in segments]
     if starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:])) or starts[-1] >= num_frames:
         raise ValueError(
