@@ -17,8 +17,7 @@ implements it):
 | ``out.{0,2}`` | ``conv_norm_out``, ``conv_out`` |
 
 Spatial transformers use Linear projections, as the original and diffusers' ``UNet3DConditionModel``; the temporal
-transformers' Conv1d(k=1) projections of the original become Linear ``(C_out, C_in)``. The STC branches live in
-``STCEncoder``.
+transformers' Conv1d(k=1) projections become Linear ``(C_out, C_in)``. The STC branches live in ``STCEncoder``.
 """
 
 from __future__ import annotations
