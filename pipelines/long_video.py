@@ -1,16 +1,12 @@
 """Long video for `VideoComposerPipeline`: windowed temporal layers, long-range noise and prompts changing over time.
 
 The UNet and the STC encoder were trained on clips of `unet.config.num_frames` frames (the release 16, the demo 8).
-For `num_frames` above that window the pipeline, unless told otherwise, runs every temporal attention over
-overlapping windows of the trained length fused with pyramid weights (`videocomposer.models.temporal_windows`); spatial
-layers and temporal convolutions see the whole sequence as usual. Videos within one window are computed exactly as
-without any of this. The settings follow diffusers' AnimateDiff `enable_free_noise`, as a pipeline method rather than
-call arguments (they describe how the model is run, not what is generated), with FreeNoise's names where the concept
-is the same (`context_length`, `context_stride`, `weighting_scheme`, `noise_type="random"` / `"shuffle_context"`):
-
-    pipe.enable_long_video(context_length=None, context_stride=4, weighting_scheme="pyramid", noise_type="random",
-                           noise_anchor_spacing=None, prompt_transition=None)
-    pipe.disable_long_video()   # num_frames > window: plain full-length temporal attention
+For `num_frames` above that window the pipeline, unless `disable_long_video()` was called, runs every temporal
+attention over overlapping windows of the trained length fused with pyramid weights (`models.temporal_windows`);
+spatial layers and temporal convolutions see the whole sequence as usual. Videos within one window are computed exactly
+as without any of this. `enable_long_video` configures it as diffusers' AnimateDiff `enable_free_noise` does (a method:
+the settings describe how the model is run, not what is generated), with FreeNoise's names where the concept is the
+same (`context_length`, `context_stride`, `weighting_scheme`, `noise_type="random"` / `"shuffle_context"`).
 
 `prompt` may be a list of `(start_frame, text)` segments for one video: each segment's text embedding holds from its
 start frame, and across each change the per-frame prompt embedding is linearly interpolated over `prompt_transition`

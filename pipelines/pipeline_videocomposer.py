@@ -440,8 +440,7 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         condition_latents: torch.Tensor | None,
         image_embeds: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        r"""The UNet inputs of one step: as given without guidance; with guidance the unconditional half first (negative
-        prompt, zero style embedding, the same condition latents), then the conditional half."""
+        r"""One step's UNet inputs: as given, or with guidance the unconditional half (class docstring) first."""
         if not self.do_classifier_free_guidance:
             return latents, prompt_embeds, condition_latents, image_embeds
         if negative_prompt_embeds is None or negative_prompt_embeds.shape != prompt_embeds.shape:

@@ -146,8 +146,7 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
             norm_eps=norm_eps,
             dropout=dropout,
         )
-        # level i: channels[i - 1] -> channels[i] down, the reverse up (its skips from channels[i + 1]); all but the
-        # last level resample
+        # level i: channels[i-1] -> channels[i] down, the reverse up (skips from channels[i+1]); the last: no resampling
         last = len(block_out_channels) - 1
         self.down_blocks = nn.ModuleList(
             VideoComposerDownBlock3D(
@@ -224,8 +223,7 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
             raise ValueError(f"chunk_size: expected a positive int or None, got {chunk_size!r}")
         UNet3DConditionModel.enable_forward_chunking(self, chunk_size, dim)
 
-    # diffusers' `UNet3DConditionModel` methods (same block attributes): feed-forward in one piece again; FreeU off;
-    # q/k/v (self-attention) and k/v (cross-attention) projections fused, processors `FusedAttnProcessor2_0`.
+    # diffusers' `UNet3DConditionModel` methods, which work on the same block and attention attributes.
     disable_forward_chunking = UNet3DConditionModel.disable_forward_chunking
     disable_freeu = UNet3DConditionModel.disable_freeu
 
