@@ -1,8 +1,4 @@
-"""See what went in and what came out: a side-by-side condition grid, and mp4 / gif export.
-
-`condition_grid` puts the source video, every condition (as the pipeline receives it) and the generated frames next to
-each other, one labelled tile per item, all resized to one height; `save_video` writes any such video to mp4 or gif.
-"""
+"""See what went in and what came out: a side-by-side grid of the conditions (`condition_grid`), mp4 / gif export."""
 
 import os
 from pathlib import Path
