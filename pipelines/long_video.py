@@ -1,22 +1,16 @@
 """Long video for `VideoComposerPipeline`: windowed temporal layers, long-range noise and prompts changing over time.
 
 The UNet and the STC encoder were trained on clips of `unet.config.num_frames` frames (the release 16, the demo 8).
-For `num_frames` above that window the pipeline, unless told otherwise, runs every temporal attention over
-overlapping windows of the trained length fused with pyramid weights (`videocomposer.models.temporal_windows`); spatial
-layers and temporal convolutions see the whole sequence as usual. Videos within one window are computed exactly as
-without any of this. The settings follow diffusers' AnimateDiff `enable_free_noise`, as a pipeline method rather than
-call arguments (they describe how the model is run, not what is generated), with FreeNoise's names where the concept
-is the same (`context_length`, `context_stride`, `weighting_scheme`, `noise_type="random"` / `"shuffle_context"`):
+For `num_frames` above that window the pipeline, unless `disable_long_video()` was called, runs every temporal
+attention over overlapping windows of the trained length fused with pyramid weights (`models.temporal_windows`);
+spatial layers and temporal convolutions see the whole sequence as usual. Videos within one window are computed exactly
+as without any of this. `enable_long_video` configures it as diffusers' AnimateDiff `enable_free_noise` does (a method:
+the settings describe how the model is run, not what is generated), with FreeNoise's names where the concept is the
+same (`context_length`, `context_stride`, `weighting_scheme`, `noise_type="random"` / `"shuffle_context"`).
 
-    pipe.enable_long_video(context_length=None, context_stride=4, weighting_scheme="pyramid", noise_type="random",
-                           noise_anchor_spacing=None, prompt_transition=None)
-    pipe.disable_long_video()   # num_frames > window: plain full-length temporal attention (the old behaviour)
-
-(Gen-L-Video, the whole UNet per window with fused predictions, is a research comparison in
-`benchmarks/gen_l_video.py`, not a library option.) `prompt` may be a list of `(start_frame, text)` segments for one
-video: each segment's text embedding holds from its start frame, and across each change the per-frame prompt
-embedding is linearly interpolated over `prompt_transition` frames centred on the change (embedding interpolation,
-not FreeNoise's motion injection).
+`prompt` may be a list of `(start_frame, text)` segments for one video: each segment's text embedding holds from its
+start frame, and across each change the per-frame prompt embedding is linearly interpolated over `prompt_transition`
+frames centred on the change (embedding interpolation, not FreeNoise's motion injection).
 """
 
 from __future__ import annotations
@@ -76,18 +70,13 @@ def split_prompt_segments(prompt: Any, num_frames: int) -> tuple[Any, list[tuple
         return prompt, None
     segments = []
     for item in prompt:
-        if (
-            not isinstance(item, (tuple, list))
-            or len(item) != 2
-            or not isinstance(item[0], int)
-            or isinstance(item[0], bool)
-            or not isinstance(item[1], str)
-        ):
+        start, text = item if isinstance(item, (tuple, list)) and len(item) == 2 else (None, None)
+        if not isinstance(start, int) or isinstance(start, bool) or not isinstance(text, str):
             raise TypeError(
                 "`prompt` has to be a string, a list of strings (one per video), or a list of (start_frame, text) "
                 f"segments for one video, got the item {item!r}."
             )
-        segments.append(tuple(item))
+        segments.append((start, text))
     starts = [start for start, _ in segments]
     if starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:])) or starts[-1] >= num_frames:
         raise ValueError(
@@ -124,9 +113,9 @@ class LongVideoMixin:
             weighting_scheme (`str`, defaults to `"pyramid"`): Fusion weights of overlapping windows, `"flat"` or
                 `"pyramid"`.
             noise_type (`str`, defaults to `"random"`): `"random"`, `"shuffle_context"` (FreeNoise) or `"bspline"`
-                initial noise (`pipelines.long_video_noise`); ignored when `latents` are given. The default is the one that met both
-                the seam and the no-repetition target in `benchmarks/bench_long_video.py` (FreeNoise repeats at
-                multiples of the window; B-spline noise is smoothest but shows seams).
+                initial noise (`pipelines.long_video_noise`); ignored when `latents` are given. Only the default met
+                both the seam and the no-repetition target of `benchmarks/bench_long_video.py` (FreeNoise repeats at
+                multiples of the window, B-spline noise shows seams).
             noise_anchor_spacing (`int`, *optional*): Frames between B-spline noise anchors; defaults to
                 `context_stride`.
             prompt_transition (`int`, *optional*): Frames over which prompt segments blend; defaults to

@@ -135,14 +135,11 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         self, save_directory: str | os.PathLike, *args: Any, push_to_hub: bool = False, **kwargs: Any
     ) -> None:
         r"""
-        Saves the pipeline as [`~DiffusionPipeline.save_pretrained`] does, plus what lets diffusers' generic entry
-        point load it: `model_index.json` names the pipeline `["pipeline_videocomposer", "VideoComposerPipeline"]`
-        and the folder holds `pipeline_videocomposer.py`, two lines that import the class from the installed
-        `videocomposer` package. Then `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` loads it
-        (diffusers runs a folder's pipeline file only with `trust_remote_code=True`), and
-        `VideoComposerPipeline.from_pretrained(folder)` needs no remote code. With `push_to_hub=True` the completed
-        folder is uploaded (`repo_id`, `token`, `private`, `commit_message`, `create_pr` as in diffusers); a
-        `README.md` already in the folder is kept as the model card.
+        [`~DiffusionPipeline.save_pretrained`], plus a `model_index.json` naming `["pipeline_videocomposer",
+        "VideoComposerPipeline"]` and a `pipeline_videocomposer.py` importing the installed class, so that
+        `DiffusionPipeline.from_pretrained(folder, trust_remote_code=True)` loads the folder too. `push_to_hub=True`
+        uploads the completed folder (`repo_id`, `token`, `private`, `commit_message`, `create_pr` as in diffusers),
+        keeping a `README.md` already there as the model card.
         """
         hub_keys = ("repo_id", "token", "private", "commit_message", "create_pr")
         hub = {key: kwargs.pop(key) for key in hub_keys if key in kwargs}
@@ -431,11 +428,8 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         batch_size: int,
         device: torch.device,
     ) -> dict[str, torch.Tensor]:
-        r"""
-        Maps checked condition inputs to the STC encoder's inputs, broadcast to `batch_size`, on the encoder's device
-        and dtype (see `videocomposer.conditions`: e.g. `masked_video` in [0, 1] and `mask` (1 = hole) become
-        `cat(video * (1 - m) in [-1, 1], 1 - m)`).
-        """
+        r"""Checked condition inputs -> the STC encoder's inputs (see `videocomposer.conditions`), broadcast to
+        `batch_size`, on the encoder's device and dtype."""
         return self.condition_processor.to_stc(conditions, batch_size, device, self.stc_encoder.dtype)
 
     def _guidance_batch(
@@ -446,10 +440,7 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         condition_latents: torch.Tensor | None,
         image_embeds: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        r"""
-        The UNet inputs of one step: as given without guidance; with guidance the unconditional half first (negative
-        prompt, zero style embedding, the same condition latents), then the conditional half.
-        """
+        r"""One step's UNet inputs: as given, or with guidance the unconditional half (class docstring) first."""
         if not self.do_classifier_free_guidance:
             return latents, prompt_embeds, condition_latents, image_embeds
         if negative_prompt_embeds is None or negative_prompt_embeds.shape != prompt_embeds.shape:
@@ -530,8 +521,7 @@ class VideoComposerPipeline(LongVideoMixin, StableDiffusionMixin, DiffusionPipel
         the canonical ranges below (broadcast over the `B` prompts), numpy arrays of that layout, or PIL images (see
         [`~VideoComposerPipeline.condition_to_tensor`]). They are never resized: any size with the aspect ratio of
         `height` x `width` works, except for `motion_vectors`, whose pixel values need the video's size (the original
-        uses 1.5x the video size for the others). A condition that
-        is not given contributes zero.
+        uses 1.5x the video size for the others). A condition that is not given contributes zero.
 
         Args:
             prompt (`str` or `list[str]`, *optional*): The prompt(s); give this or `prompt_embeds`. A list of

@@ -1,8 +1,4 @@
-"""See what went in and what came out: a side-by-side condition grid, and mp4 / gif export.
-
-`condition_grid` puts the source video, every condition (as the pipeline receives it) and the generated frames next to
-each other, one labelled tile per item, all resized to one height; `save_video` writes any such video to mp4 or gif.
-"""
+"""See what went in and what came out: a side-by-side grid of the conditions (`condition_grid`), mp4 / gif export."""
 
 import os
 from pathlib import Path
@@ -24,12 +20,9 @@ VIDEO_EXTENSIONS = (".mp4", ".gif")
 
 
 def _single_video(frames: object, name: str) -> np.ndarray:
-    """Frames as diffusers returns them (batch of one allowed) -> uint8 ``(F, H, W, 3)``.
-
-    Accepted: numpy ``(F, H, W, 3)`` / ``(1, F, H, W, 3)`` (``output_type="np"``), torch ``(F, 3, H, W)`` /
-    ``(1, F, 3, H, W)`` (``"pt"``), a list of PIL images or a list holding one such list (``"pil"``); uint8 or float
-    in [0, 1].
-    """
+    """Frames as diffusers returns them -> uint8 ``(F, H, W, 3)``: numpy ``(1, F, H, W, 3)`` (``output_type="np"``),
+    torch ``(1, F, 3, H, W)`` (``"pt"``), a list holding a list of PIL images (``"pil"``), or one batch entry of any of
+    these; uint8 or float in [0, 1]."""
     batched = isinstance(frames, (np.ndarray, torch.Tensor)) and frames.ndim == 5
     if batched or (isinstance(frames, list) and frames and isinstance(frames[0], list)):
         if len(frames) != 1:
@@ -180,13 +173,12 @@ def condition_grid(
 
 
 def save_video(frames: object, path: str | os.PathLike, fps: float = 8) -> Path:
-    """Write frames to ``path`` (``.mp4`` or ``.gif``, chosen by extension) atomically; returns the path.
+    """Write frames to ``path`` (``.mp4`` or ``.gif``, by extension) through `atomic_files.atomic_path` (atomic, the
+    umask's permissions, a missing folder refused); returns the path.
 
     ``frames``: uint8 or float-in-[0, 1] ``(F, H, W, 3)`` (e.g. `condition_grid`'s output), a list of PIL images, or
-    any format `condition_grid` takes. mp4 goes through ``diffusers.utils.export_to_video`` (imageio-ffmpeg, H.264;
-    imageio scales an odd width or height up to the next even number); gif through PIL, which merges consecutive
-    identical frames into one longer frame. The file is written atomically with the umask's permissions
-    (`videocomposer.atomic_files.atomic_path`, which also refuses a missing folder).
+    any format `condition_grid` takes. mp4 goes through ``diffusers.utils.export_to_video`` (imageio-ffmpeg, H.264; an
+    odd width or height is scaled up to even); gif through PIL, which merges consecutive identical frames into one.
     """
     path = Path(path)
     extension = path.suffix.lower()

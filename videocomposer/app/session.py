@@ -119,10 +119,8 @@ class ComposerApp:
 
     def extract(self, video: str | None, names: list[str], num_frames: int,
                 mask: np.ndarray | None = None) -> tuple[dict, np.ndarray]:  # fmt: skip
-        """Conditions of an uploaded clip -> (pipeline keyword arguments, the clip's frames uint8 ``(F, H, W, 3)``).
-
-        ``mask`` (``(H, W)`` bool on the clip's frame, True = regenerate) is used by ``mask`` instead of a random one.
-        """
+        """Conditions of an uploaded clip -> (pipeline keyword arguments, the clip's frames uint8 ``(F, H, W, 3)``);
+        ``mask`` (``(H, W)`` bool on the clip's frame, True = regenerate) replaces the mask extractor's random one."""
         from condition_extractors import extract_conditions, resize_center_crop
 
         if not names:

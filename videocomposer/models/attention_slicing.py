@@ -1,8 +1,5 @@
-"""Attention slicing, default processors and temporal windows for models made of diffusers `Attention` layers.
-
-The UNet and the STC encoder share these methods, which `DiffusionPipeline.enable_attention_slicing`, diffusers' model
-tests (`UNet3DConditionModel` has the first two) and the pipeline's long-video sampling call.
-"""
+"""Attention slicing, default processors and temporal windows for the UNet and the STC encoder (diffusers `Attention`
+layers), as `DiffusionPipeline.enable_attention_slicing`, diffusers' model tests and long-video sampling call them."""
 
 from __future__ import annotations
 
@@ -61,11 +58,8 @@ class AttentionSlicingMixin:
             layer.set_processor(AttnProcessor())
 
     def set_temporal_windows(self, windows: TemporalWindows | None) -> None:
-        """Run every temporal self-attention over overlapping frame windows (`None`: over all frames again).
-
-        Spatial layers, convolutions and feed-forwards are per frame and unaffected; sequences no longer than
-        `windows.context_length` are computed exactly as without windows (see `videocomposer.models.temporal_windows`).
-        """
+        """Run every temporal self-attention over overlapping frame windows (`None`: over all frames again); a sequence
+        no longer than `windows.context_length` is computed exactly as without (`models.temporal_windows`)."""
         set_temporal_windows(self._temporal_attentions(), windows)
 
     @property

@@ -191,10 +191,6 @@ class STCEncoder(UmaskModesOnSave, ModelMixin, AttentionMixin, AttentionSlicingM
             condition_scale (`float` or `dict`): multiplies each branch output; a dict maps names to a float or a
                 per-sample `(B,)` tensor (0/1 entries give the original's per-sample condition dropout).
             return_dict (`bool`, defaults to `True`): return an [`STCEncoderOutput`] instead of a 1-tuple.
-
-        Returns:
-            [`STCEncoderOutput`] or `tuple`: the condition latent `(B, out_channels, F, h, w)`, as `.sample` or as
-            the tuple's only element.
         """
         given = self._check_conditions(conditions, latent_size, condition_scale)
         output = None

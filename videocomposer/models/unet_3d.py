@@ -17,8 +17,7 @@ implements it):
 | ``out.{0,2}`` | ``conv_norm_out``, ``conv_out`` |
 
 Spatial transformers use Linear projections, as the original and diffusers' ``UNet3DConditionModel``; the temporal
-transformers' Conv1d(k=1) projections of the original become Linear ``(C_out, C_in)``. The STC branches live in
-``STCEncoder``.
+transformers' Conv1d(k=1) projections become Linear ``(C_out, C_in)``. The STC branches live in ``STCEncoder``.
 """
 
 from __future__ import annotations
@@ -147,8 +146,7 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
             norm_eps=norm_eps,
             dropout=dropout,
         )
-        # level i: channels[i - 1] -> channels[i] down, the reverse up (its skips from channels[i + 1]); all but the
-        # last level resample
+        # level i: channels[i-1] -> channels[i] down, the reverse up (skips from channels[i+1]); the last: no resampling
         last = len(block_out_channels) - 1
         self.down_blocks = nn.ModuleList(
             VideoComposerDownBlock3D(
@@ -225,8 +223,7 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
             raise ValueError(f"chunk_size: expected a positive int or None, got {chunk_size!r}")
         UNet3DConditionModel.enable_forward_chunking(self, chunk_size, dim)
 
-    # diffusers' `UNet3DConditionModel` methods (same block attributes): feed-forward in one piece again; FreeU off;
-    # q/k/v (self-attention) and k/v (cross-attention) projections fused, processors `FusedAttnProcessor2_0`.
+    # diffusers' `UNet3DConditionModel` methods, which work on the same block and attention attributes.
     disable_forward_chunking = UNet3DConditionModel.disable_forward_chunking
     disable_freeu = UNet3DConditionModel.disable_freeu
 
@@ -383,7 +380,7 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
         condition_latents: torch.Tensor | None,
         image_embeds: torch.Tensor | None,
         image_token_scale: torch.Tensor | None = None,
-    ) -> tuple[int, int, int, int, int]:
+    ) -> torch.Size:
         config = self.config
         if not isinstance(sample, torch.Tensor) or sample.ndim != 5 or sample.shape[1] != config.in_channels:
             got = tuple(sample.shape) if isinstance(sample, torch.Tensor) else type(sample).__name__
@@ -421,4 +418,4 @@ class VideoComposerUNet3DModel(UmaskModesOnSave, ModelMixin, AttentionMixin, Att
             if not isinstance(image_token_scale, torch.Tensor) or tuple(image_token_scale.shape) != (batch,):
                 got = tuple(getattr(image_token_scale, "shape", ())) or type(image_token_scale).__name__
                 raise ValueError(f"image_token_scale: expected a ({batch},) tensor, got {got}")
-        return batch, config.in_channels, num_frames, height, width
+        return sample.shape

@@ -1,12 +1,10 @@
 """Down, mid and up blocks of the VideoComposer 3D UNet.
 
 Each layer is the ModelScope / VideoComposer sequence ``ResBlock -> temporal conv -> [spatial transformer -> temporal
-transformer]``. Parameter names equal those of diffusers' ``CrossAttnDownBlock3D`` / ``DownBlock3D`` /
-``UNetMidBlock3DCrossAttn`` / ``CrossAttnUpBlock3D`` / ``UpBlock3D`` (``resnets``, ``temp_convs``, ``attentions``,
-``temp_attentions``, ``downsamplers``, ``upsamplers``), so ModelScope text-to-video weights in diffusers format load
-as they are. Unlike diffusers' 3D blocks these support gradient checkpointing (one checkpoint per layer) and frame chunking: with
-``frame_chunk_size`` set, the per-frame (spatial) layers - resnets, spatial transformers, down/upsamplers - run on that
-many frames at a time, so their intermediate activations are bounded by the chunk instead of the video length.
+transformer]``. Parameter names equal those of diffusers' 3D down / mid / up blocks, so ModelScope text-to-video
+weights in diffusers format load as they are. Unlike those, these blocks support gradient checkpointing (one checkpoint
+per layer) and frame chunking: with ``frame_chunk_size`` set, the per-frame layers (resnets, spatial transformers,
+down/upsamplers) run on that many frames at a time, bounding their activations by the chunk, not the video length.
 """
 
 from __future__ import annotations
@@ -118,19 +116,11 @@ class _Block3D(nn.Module):
             hidden_states = self.temp_attentions[index](hidden_states, num_frames=num_frames, return_dict=False)[0]
         return hidden_states
 
-    def _layer(
-        self,
-        index: int,
-        hidden_states: torch.Tensor,
-        temb: torch.Tensor,
-        encoder_hidden_states: torch.Tensor | None,
-        num_frames: int,
-    ) -> torch.Tensor:
+    def _layer(self, *args) -> torch.Tensor:
+        """``_run_layer(*args)``, as one gradient checkpoint when checkpointing is on."""
         if torch.is_grad_enabled() and self.gradient_checkpointing:
-            return self._gradient_checkpointing_func(
-                self._run_layer, index, hidden_states, temb, encoder_hidden_states, num_frames
-            )
-        return self._run_layer(index, hidden_states, temb, encoder_hidden_states, num_frames)
+            return self._gradient_checkpointing_func(self._run_layer, *args)
+        return self._run_layer(*args)
 
 
 class VideoComposerDownBlock3D(_Block3D):
@@ -195,9 +185,8 @@ class VideoComposerMidBlock3D(_Block3D):
 class VideoComposerUpBlock3D(_Block3D):
     """``num_layers`` layers fed with skip connections, then an optional nearest x2 upsample + conv.
 
-    ``s1, s2, b1, b2`` are FreeU's factors (set by the UNet's ``enable_freeu``, ``None`` when off, the attributes
-    diffusers' ``UpBlock3D`` has); blocks ``resolution_idx`` 0 and 1 apply them to the backbone and skip features before
-    each concatenation.
+    ``s1, s2, b1, b2``: FreeU's factors, as in diffusers' ``UpBlock3D`` (set by the UNet's ``enable_freeu``, ``None``
+    when off); blocks ``resolution_idx`` 0 and 1 apply them to the backbone and skip features before each concatenation.
     """
 
     def __init__(
