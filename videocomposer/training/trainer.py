@@ -14,8 +14,7 @@ and the UNet a style token); a dropped style is a zero token, after the token ML
 like our pipeline, then uses MLP(0) as the unconditional style token).
 
 A non-finite loss, gradient norm or trained weight stops the run before anything is written from it
-(:mod:`.divergence`); each loss term is logged on its own (``diffusion``, with an adversary ``generator``,
-``discriminator``, ``r1``).
+(:mod:`.divergence`).
 """
 
 import argparse
@@ -346,10 +345,8 @@ def load_models(args: TrainingArguments, accelerator: Accelerator) -> TrainedMod
 
 
 class DiffusionLoss:
-    """The loss terms of one micro-batch: ``diffusion`` (eps MSE) and, with an adversary, ``generator``.
-
-    Every draw (VAE posterior, dropout, timesteps, noise) comes from ``generator`` and is made for the global batch;
-    this process keeps its rows (:class:`BatchShard`)."""
+    """The loss terms of one micro-batch: ``diffusion`` (eps MSE) and, with an adversary, ``generator``; every draw
+    is made for the global batch (see the module's docstring)."""
 
     def __init__(self, args: TrainingArguments, accelerator: Accelerator, models: TrainedModels,
                  wrapped: dict[str, torch.nn.Module], adversary) -> None:  # fmt: skip
@@ -357,7 +354,8 @@ class DiffusionLoss:
         self.unet = wrapped.get("unet", models.pipeline.unet)
         self.stc_encoder = wrapped.get("stc_encoder", models.pipeline.stc_encoder)
         self.scheduler = training_scheduler()
-        known = ["text"] + (["style"] if models.use_style else [])
+        self.embedding_names = ["text"] + (["style"] if models.use_style else [])  # dropped like the STC branches
+        known = list(self.embedding_names)
         if args.stage == "compositional":
             known += list(models.pipeline.stc_encoder.config.condition_channels)
         unknown = sorted(set(args.condition_dropout_overrides or {}) - set(known))
@@ -371,7 +369,7 @@ class DiffusionLoss:
         stc_inputs = {}
         if args.stage == "compositional":  # the STC encoder rejects a condition it has no branch for
             stc_inputs = pipeline.prepare_conditions(batch["conditions"], batch_size, accelerator.device)
-        dropout_names = ["text"] + (["style"] if self.models.use_style else []) + list(stc_inputs)
+        dropout_names = self.embedding_names + list(stc_inputs)
         overrides = args.condition_dropout_overrides or {}
         keep = sample_condition_keep_masks(
             dropout_names, shard.global_size, generator,
