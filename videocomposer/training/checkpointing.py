@@ -91,8 +91,7 @@ def register_model_hooks(
 
     ``components`` maps a folder name to the model as it was before ``accelerator.prepare``; a prepared model (DDP,
     FSDP, DeepSpeed, compiled) is matched to it by identity after ``accelerator.unwrap_model``, so any wrapper works,
-    and peft adapters injected in place stay on the model. Under FSDP and DeepSpeed accelerate writes the sharded
-    weights itself (each rank its shard) and these hooks write nothing.
+    and peft adapters injected in place stay on the model. Under FSDP and DeepSpeed these hooks write nothing.
     """
 
     def component(model: torch.nn.Module) -> tuple[str, torch.nn.Module]:
