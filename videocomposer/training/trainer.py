@@ -130,8 +130,7 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     if accelerator.is_main_process:
         # Create output_dir and remove what an interrupted run left half-written.
         output_dir.mkdir(parents=True, exist_ok=True)
-        removed = remove_incomplete_checkpoints(output_dir)
-        if removed:
+        if removed := remove_incomplete_checkpoints(output_dir):
             logger.warning(f"removed incomplete checkpoint folders of an interrupted run: {[p.name for p in removed]}")
         if args.push_to_hub:
             repo_id = args.hub_model_id or output_dir.name
@@ -143,7 +142,6 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     trained_classes = {name: type(model) for name, model in trained_models.items()}  # before FSDP swaps them
 
     # Data, optimizer, LR schedule; then accelerate wraps the trained models, the optimizer and the data.
-    # Batches in the order of EpochShuffleSampler (a function of (seed, epoch)).
     dataloader = DataLoader(
         dataset,
         batch_size=args.train_batch_size,
@@ -156,8 +154,6 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     batches_per_epoch = math.ceil(len(dataset) / (args.train_batch_size * accelerator.num_processes))
     updates_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
     max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
-    # AdamW (--scale_lr: lr x accumulation x batch x processes) and its LR schedule, in scheduler steps: accelerate
-    # steps a prepared scheduler once per process.
     learning_rate = args.learning_rate
     if args.scale_lr:
         learning_rate *= args.gradient_accumulation_steps * args.train_batch_size * accelerator.num_processes
@@ -168,7 +164,7 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
         weight_decay=args.adam_weight_decay,
         eps=args.adam_epsilon,
     )
-    lr_scheduler = get_scheduler(
+    lr_scheduler = get_scheduler(  # in scheduler steps: accelerate steps a prepared scheduler once per process
         args.lr_scheduler,
         optimizer=optimizer,
         num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
@@ -187,8 +183,7 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     # alone each rank would clip by the norm of its own shards); frozen ones have no gradient and add nothing.
     clipped = held if fsdp else parameters
 
-    # What else the checkpoints hold: the EMA, the step's generator (the same on every process: draws are made for
-    # the global batch, each process keeps its rows), the adversary.
+    # What else the checkpoints hold: the EMA, the step's generator (the same on every process), the adversary.
     ema = None
     if args.use_ema:  # checkpointed per rank under FSDP / DeepSpeed, else the same on every process
         ema = EMAModel(parameters, decay=args.ema_decay)
@@ -334,9 +329,7 @@ def load_models(args: TrainingArguments, accelerator: Accelerator) -> TrainedMod
     for name, module in pipeline.components.items():
         if isinstance(module, torch.nn.Module):
             is_trained = bool(trained.get(name))
-            module.to(accelerator.device)
-            if not is_trained and module.dtype != weight_dtype:
-                module.to(dtype=weight_dtype)
+            module.to(accelerator.device, dtype=None if is_trained else weight_dtype)
             module.train(is_trained)
     use_style = bool(
         args.stage == "compositional" and pipeline.image_encoder is not None and unet.config.image_embed_dim
