@@ -85,9 +85,8 @@ def check_usable_clip(dataset: VideoTextDataset, args: TrainingArguments) -> Non
 
 
 def build_dataset(args: TrainingArguments) -> VideoTextDataset:
-    """The training data set of ``args``, after checking the model and output paths, the data options and the cache,
-    and building each on-the-fly extractor once (an extractor that cannot be built, e.g. ``sketch`` without weights,
-    is a ``ValueError`` naming the option)."""
+    """The training data set of ``args``, after the checks of this module (an extractor that cannot be built, e.g.
+    ``sketch`` without weights, is a ``ValueError`` naming the option)."""
     if not Path(args.train_data_dir).is_dir():
         raise ValueError(f"--train_data_dir: {args.train_data_dir!r} is not a folder")
     try:
