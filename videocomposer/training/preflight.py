@@ -70,11 +70,10 @@ def check_usable_clip(dataset: VideoTextDataset, args: TrainingArguments) -> Non
     reason = ""
     for index in range(len(dataset)):
         try:
-            if dataset.cache_dir is not None:
-                if not dataset.cache_path(index).is_file():
-                    raise UnusableClipError(f"no cache entry {dataset.cache_path(index)}")
-            else:
+            if dataset.cache_dir is None:
                 dataset.start_time(index, epoch=0)
+            elif not dataset.cache_path(index).is_file():
+                raise UnusableClipError(f"no cache entry {dataset.cache_path(index)}")
             return
         except UnusableClipError as error:
             reason = reason or str(error)
