@@ -467,11 +467,8 @@ def _gather_trained_models(
 
 
 def _save_pipeline(args: TrainingArguments, trained_models: dict[str, torch.nn.Module], output_dir: Path) -> None:
-    """Write the final pipeline (the trained models, which are float32, and the rest as loaded) with ``save_pretrained``.
-
-    It is written into a temporary folder first; each component folder is then moved into ``output_dir``, and
-    ``model_index.json`` last, so a folder that has it is complete.
-    """
+    """Write the final pipeline (the trained models, which are float32, and the rest as loaded) into a temporary
+    folder, then move each entry into ``output_dir``, ``model_index.json`` last: a folder that has it is complete."""
     final = VideoComposerPipeline.from_pretrained(
         args.pretrained_model_name_or_path, revision=args.revision,
         **trained_models,
