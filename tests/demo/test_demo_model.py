@@ -62,6 +62,13 @@ def test_every_caption_word_is_one_token():
         assert tokenizer.tokenize(word) == [f"{word}</w>"]
 
 
+def test_built_tokenizer_is_the_shipped_one():
+    shipped = json.loads((DEMO_MODEL_DIR / "tokenizer" / "tokenizer.json").read_text())["model"]
+    built = json.loads(build_tokenizer().backend_tokenizer.to_str())["model"]
+    assert built["vocab"] == shipped["vocab"] and len(built["vocab"]) == 173
+    assert built["merges"] == shipped["merges"] and len(built["merges"]) == 119
+
+
 def test_distinct_captions_give_distinct_text_embeddings(demo_pipeline):
     embeddings, _ = demo_pipeline.encode_prompt(
         ["a red circle moving left on a plain background", "a blue circle moving left on a plain background"],

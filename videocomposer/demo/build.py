@@ -2,11 +2,9 @@
 
 Steps, each resumable (rerun the same command after an interruption and it continues):
 
-1. the starting pipeline: ``--init-from`` a model folder (fine-tuning), or a new one in ``WORK/init`` (the VAE fitted
-   on the training frames, or reused from ``--vae-dir``; the tokenizer and the frozen random text encoder; a random
-   UNet and STC encoder);
-2. the training set in ``WORK/data`` (:func:`~videocomposer.demo.training_data.write_training_set`: clips, captions
-   and the condition cache);
+1. the starting pipeline: ``--init-from`` a model folder (fine-tuning), or a new one in ``WORK/init`` (a VAE fitted
+   on the training frames or ``--vae-dir``'s; the tokenizer, a frozen random text encoder, random UNet, STC encoder);
+2. the training set in ``WORK/data``: clips, captions and the condition cache;
 3. ``videocomposer.train`` (compositional stage, every condition, EMA) in chunks of ``--chunk-steps`` steps into
    ``WORK/run`` (its accelerate checkpoints: ``--resume_from_checkpoint latest``); after each chunk the averaged model
    is written to ``--output-dir`` as a complete ``VideoComposerPipeline`` folder (swapped in atomically) with a model

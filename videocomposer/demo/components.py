@@ -77,38 +77,20 @@ def caption_vocabulary() -> list[str]:
     return list(dict.fromkeys(words))
 
 
-def _bpe(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
-    """CLIP's BPE on one word: repeatedly merge every occurrence of the present pair of lowest rank."""
-    while len(pieces) > 1:
-        pairs = [(ranks[pair], pair) for pair in zip(pieces, pieces[1:]) if pair in ranks]
-        if not pairs:
-            break
-        first, second = min(pairs)[1]
-        merged, i = [], 0
-        while i < len(pieces):
-            if i + 1 < len(pieces) and (pieces[i], pieces[i + 1]) == (first, second):
-                merged.append(first + second)
-                i += 2
-            else:
-                merged.append(pieces[i])
-                i += 1
-        pieces = merged
-    return pieces
-
-
 def build_tokenizer():
     """A CLIP BPE tokenizer whose merges spell every caption word as one token (other text falls back to letters).
 
     Words are added in turn: BPE with the merges so far gives some pieces, and new merges (of lower priority than
     all earlier ones, so earlier words keep their single token) join those pieces left to right.
     """
+    from tokenizers.models import BPE
     from transformers import CLIPTokenizer
 
     letters = list(string.ascii_lowercase)
     vocab = {symbol: i for i, symbol in enumerate(letters + [f"{c}</w>" for c in letters])}
     ranks: dict[tuple[str, str], int] = {}
     for word in caption_vocabulary():
-        pieces = _bpe(list(word[:-1]) + [f"{word[-1]}</w>"], ranks)
+        pieces = [token.value for token in BPE(vocab, list(ranks), end_of_word_suffix="</w>").tokenize(word)]
         while len(pieces) > 1:
             ranks.setdefault((pieces[0], pieces[1]), len(ranks))
             pieces = [pieces[0] + pieces[1]] + pieces[2:]

@@ -15,11 +15,9 @@ window that starts later in a long video). Codes start at zero (every frame gets
 until trained) and anchors past the last learned one count as zero, so frames beyond the trained span fall back to
 the static delta ``A B`` smoothly.
 
-At init ``A = 0``: the wrapped model computes exactly what it computed before.
-
-Saved as an adapter (:class:`videocomposer.training.adapters.LowRankTemporal`): ``lowrank_temporal_config.json`` and
-``lowrank_temporal.safetensors`` (only ``down``, ``up``, ``anchors`` of each wrapper);
-:func:`videocomposer.training.adapters.load_adapter` wraps a UNet (e.g. ``pipeline.unet``) and loads them.
+At init ``A = 0``: the wrapped model computes exactly what it computed before. Saved and loaded as an adapter:
+:class:`videocomposer.training.adapters.LowRankTemporal`, :func:`videocomposer.training.adapters.load_adapter` (which
+wraps e.g. ``pipeline.unet``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""The adapters a run can train instead of UNet weights (``--trainable lora | lowrank_temporal``), behind one protocol:
-``add`` (seeded), ``save``, ``from_pretrained`` and ``load_weights``, and the checkpoint folder they use. Both adapt the
-same modules, the UNet's temporal attention projections (``TEMPORAL_ATTENTION_PROJECTIONS``), and save the same way:
-a JSON config and a safetensors file holding the adapter's own weights and nothing else, each written atomically, read
-back strictly (same keys and shapes). Each kind supplies only what differs: how it adds itself, its state dict and how
-one is loaded, its config and its file names.
-"""
+"""The adapters a run can train instead of UNet weights (``--trainable lora | lowrank_temporal``), behind one protocol
+(:class:`UNetAdapter`). Both adapt the UNet's temporal attention projections (``TEMPORAL_ATTENTION_PROJECTIONS``) and
+save a JSON config and a safetensors file of the adapter's own weights, each written atomically and read back strictly
+(same keys and shapes); each kind supplies only its config, file names, state dict and how it adds itself."""
 
 from __future__ import annotations
 
@@ -109,15 +106,11 @@ class TemporalLoRA(UNetAdapter):
     """Low-rank adapters (peft LoRA; the ``lora`` extra) on the UNet's temporal attention: StyleSV's lesson that
     motion wants its own low-rank capacity, trained while every pretrained weight stays frozen.
 
-    Targets: the query, key, value and output projections (``to_q``, ``to_k``, ``to_v``, ``to_out.0``) of both
-    attention layers of every temporal transformer block, in ``transformer_in`` and in every ``temp_attentions.{i}``
-    (``TEMPORAL_ATTENTION_PROJECTIONS``, the selector low-rank temporal modulation uses too). The temporal convolutions
-    and the transformers' ``proj_in`` / ``proj_out`` / feed-forward stay unadapted: attention over frames is where
-    motion is mixed. ``B`` starts at zero (peft's default), so the adapted model computes exactly what the base model
-    computes until it is trained.
-
-    Saved files (peft's adapter format): ``adapter_config.json`` and ``adapter_model.safetensors`` holding only the
-    ``lora_A`` / ``lora_B`` weights.
+    Targets: ``to_q``, ``to_k``, ``to_v``, ``to_out.0`` of both attentions of every temporal transformer block
+    (``TEMPORAL_ATTENTION_PROJECTIONS``); the temporal convolutions, ``proj_in`` / ``proj_out`` and feed-forwards stay
+    unadapted: attention over frames is where motion is mixed. ``B`` starts at zero (peft's default), so the adapted
+    model computes exactly what the base model computes until it is trained. Saved in peft's adapter format:
+    ``adapter_config.json`` and ``adapter_model.safetensors`` (only the ``lora_A`` / ``lora_B`` weights).
     """
 
     checkpoint_folder, config_name, weights_name = "unet_lora", "adapter_config.json", "adapter_model.safetensors"

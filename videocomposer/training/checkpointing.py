@@ -37,11 +37,8 @@ SHARDED_ENGINES = (DistributedType.FSDP, DistributedType.DEEPSPEED)
 
 @dataclass
 class TrainingState:
-    """The loop's own resumable state: optimizer steps taken and the generator of noise, timesteps and dropout.
-
-    Every process saves and restores its own copy (:func:`register_per_rank_state`); the data position follows from
-    ``global_step`` and the ``seed`` of the data order, which a resumed run must share.
-    """
+    """The loop's own resumable state, a copy per process (:func:`register_per_rank_state`): optimizer steps taken,
+    the generator of noise, timesteps and dropout, and the data order's ``seed`` (a resumed run must share it)."""
 
     global_step: int
     generator: torch.Generator
@@ -91,8 +88,7 @@ def register_model_hooks(
 
     ``components`` maps a folder name to the model as it was before ``accelerator.prepare``; a prepared model (DDP,
     FSDP, DeepSpeed, compiled) is matched to it by identity after ``accelerator.unwrap_model``, so any wrapper works,
-    and peft adapters injected in place stay on the model. Under FSDP and DeepSpeed accelerate writes the sharded
-    weights itself (each rank its shard) and these hooks write nothing.
+    and peft adapters injected in place stay on the model. Under FSDP and DeepSpeed these hooks write nothing.
     """
 
     def component(model: torch.nn.Module) -> tuple[str, torch.nn.Module]:
@@ -162,11 +158,8 @@ def remove_incomplete_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
 def save_checkpoint(
     accelerator: Accelerator, output_dir: str | os.PathLike, global_step: int, checkpoints_total_limit: int | None
 ) -> Path:
-    """Save the full training state as ``output_dir/checkpoint-{global_step}``; call on every process.
-
-    The main process first prunes the oldest checkpoints so that at most ``checkpoints_total_limit`` remain after this
-    one; every process writes into ``.checkpoint-{step}.tmp``, and the main process renames it when all are done.
-    """
+    """Save the full training state as ``output_dir/checkpoint-{global_step}``; call on every process. The oldest
+    checkpoints are pruned first to leave at most ``checkpoints_total_limit`` with this one."""
     output_dir = Path(output_dir)
     final = output_dir / f"{CHECKPOINT_PREFIX}{global_step}"
     temporary = output_dir / f"{_TEMPORARY_PREFIX}{global_step}.tmp"

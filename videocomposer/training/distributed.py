@@ -1,11 +1,5 @@
 """Process-level set-up of a training run: the thread count per process, the check that the launched processes form
-one group, FSDP on CPU processes, and the batch sizes they add up to.
-
-Threads: unless ``OMP_NUM_THREADS`` is set, each of several processes on a machine uses
-``max(1, cpus // processes on this machine)`` threads (``cpus``: the CPUs this process may run on); a lone process
-keeps PyTorch's default. That default (every core in every process) oversubscribes the cores as soon as several
-processes share a machine.
-"""
+one group, FSDP on CPU processes, and the batch sizes they add up to."""
 
 import os
 
@@ -31,9 +25,9 @@ def default_num_threads(num_local_processes: int, cpus: int | None = None) -> in
 
 
 def set_default_num_threads(accelerator: Accelerator) -> int:
-    """With several processes on this machine, set torch's intra-op threads to :func:`default_num_threads` unless
-    ``OMP_NUM_THREADS`` is set (then it is respected); a lone process keeps torch's default. Returns the thread count
-    in use."""
+    """With several processes on this machine, set torch's intra-op threads to :func:`default_num_threads` (torch's
+    default, every core in every process, oversubscribes them) unless ``OMP_NUM_THREADS`` is set (then it is
+    respected); a lone process keeps torch's default. Returns the thread count in use."""
     num_local = int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))  # torchrun's; else all of them
     if os.environ.get("OMP_NUM_THREADS") or num_local == 1:
         return torch.get_num_threads()
@@ -52,14 +46,13 @@ def check_process_group(accelerator: Accelerator) -> None:
             f"(accelerate sees {accelerator.num_processes} process, {accelerator.distributed_type}): each would train "
             "alone and write the same checkpoints. On CPUs accelerate joins them (gloo) only when asked to: set "
             "ACCELERATE_USE_CPU=1, e.g. `ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 -m videocomposer.train "
-            "...`; "
-            "on GPUs launch with `accelerate launch --multi_gpu` or `torchrun`, on a machine whose GPUs are visible."
+            "...`; on GPUs launch with `accelerate launch --multi_gpu` or `torchrun`, on a machine whose GPUs are "
+            "visible."
         )
 
 
-def enable_fsdp_on_cpu(accelerator: Accelerator) -> bool:
-    """Make ``ACCELERATE_USE_FSDP=true`` shard the models of CPU processes (``ACCELERATE_USE_CPU=1``, gloo); returns
-    whether it switched the engine to FSDP.
+def enable_fsdp_on_cpu(accelerator: Accelerator) -> None:
+    """Make ``ACCELERATE_USE_FSDP=true`` shard the models of CPU processes (``ACCELERATE_USE_CPU=1``, gloo).
 
     accelerate 1.x turns ``ACCELERATE_USE_FSDP`` into FSDP only for accelerator process groups (``AcceleratorState``
     checks the distributed type against MULTI_GPU / NPU / XPU / ..., not MULTI_CPU) and would silently train CPU
@@ -68,7 +61,7 @@ def enable_fsdp_on_cpu(accelerator: Accelerator) -> bool:
     ``device_id`` for parameters on ``cpu``); the process group stays accelerate's gloo group."""
     state = accelerator.state
     if state.distributed_type != DistributedType.MULTI_CPU or not parse_flag_from_env("ACCELERATE_USE_FSDP"):
-        return False
+        return
     plugin = FullyShardedDataParallelPlugin()
     if accelerator.mixed_precision != "no":
         plugin.set_mixed_precision(accelerator.mixed_precision)
@@ -78,7 +71,6 @@ def enable_fsdp_on_cpu(accelerator: Accelerator) -> bool:
         shared.distributed_type = DistributedType.FSDP
         shared.device = torch.device("cpu")
     logger.info(f"FSDP (version {plugin.fsdp_version}) on {accelerator.num_processes} CPU processes (gloo)")
-    return True
 
 
 def check_engine_support(accelerator: Accelerator, args: TrainingArguments) -> None:

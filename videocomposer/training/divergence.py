@@ -2,10 +2,9 @@
 
 Every optimizer step checks the loss (averaged over processes, so every process decides alike) before its backward
 and the global gradient norm before the optimizer steps: a non-finite value ends the run with
-:class:`TrainingDivergedError`, and the weights are never updated from it. Under fp16 mixed precision the loss scaler
-skips a step whose gradients overflow and lowers its scale (normal at the start of a run), so there a non-finite
-gradient norm is allowed for up to ``max_skipped_steps`` optimizer steps in a row. Before any checkpoint or final
-folder is written the trained weights are checked once more (:func:`check_finite_parameters`).
+:class:`TrainingDivergedError`, and the weights are never updated from it. Under fp16 a non-finite gradient norm is
+normal at the start of a run (the loss scaler skips the step and lowers its scale), so it is allowed for a few steps
+in a row. The trained weights are checked once more before any checkpoint or final folder is written.
 """
 
 from __future__ import annotations

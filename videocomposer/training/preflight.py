@@ -70,11 +70,10 @@ def check_usable_clip(dataset: VideoTextDataset, args: TrainingArguments) -> Non
     reason = ""
     for index in range(len(dataset)):
         try:
-            if dataset.cache_dir is not None:
-                if not dataset.cache_path(index).is_file():
-                    raise UnusableClipError(f"no cache entry {dataset.cache_path(index)}")
-            else:
+            if dataset.cache_dir is None:
                 dataset.start_time(index, epoch=0)
+            elif not dataset.cache_path(index).is_file():
+                raise UnusableClipError(f"no cache entry {dataset.cache_path(index)}")
             return
         except UnusableClipError as error:
             reason = reason or str(error)
@@ -85,9 +84,8 @@ def check_usable_clip(dataset: VideoTextDataset, args: TrainingArguments) -> Non
 
 
 def build_dataset(args: TrainingArguments) -> VideoTextDataset:
-    """The training data set of ``args``, after checking the model and output paths, the data options and the cache,
-    and building each on-the-fly extractor once (an extractor that cannot be built, e.g. ``sketch`` without weights,
-    is a ``ValueError`` naming the option)."""
+    """The training data set of ``args``, after the checks of this module (an extractor that cannot be built, e.g.
+    ``sketch`` without weights, is a ``ValueError`` naming the option)."""
     if not Path(args.train_data_dir).is_dir():
         raise ValueError(f"--train_data_dir: {args.train_data_dir!r} is not a folder")
     try:

@@ -14,8 +14,7 @@ and the UNet a style token); a dropped style is a zero token, after the token ML
 like our pipeline, then uses MLP(0) as the unconditional style token).
 
 A non-finite loss, gradient norm or trained weight stops the run before anything is written from it
-(:mod:`.divergence`); each loss term is logged on its own (``diffusion``, with an adversary ``generator``,
-``discriminator``, ``r1``).
+(:mod:`.divergence`).
 """
 
 import argparse
@@ -131,8 +130,7 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     if accelerator.is_main_process:
         # Create output_dir and remove what an interrupted run left half-written.
         output_dir.mkdir(parents=True, exist_ok=True)
-        removed = remove_incomplete_checkpoints(output_dir)
-        if removed:
+        if removed := remove_incomplete_checkpoints(output_dir):
             logger.warning(f"removed incomplete checkpoint folders of an interrupted run: {[p.name for p in removed]}")
         if args.push_to_hub:
             repo_id = args.hub_model_id or output_dir.name
@@ -144,7 +142,6 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     trained_classes = {name: type(model) for name, model in trained_models.items()}  # before FSDP swaps them
 
     # Data, optimizer, LR schedule; then accelerate wraps the trained models, the optimizer and the data.
-    # Batches in the order of EpochShuffleSampler (a function of (seed, epoch)).
     dataloader = DataLoader(
         dataset,
         batch_size=args.train_batch_size,
@@ -157,8 +154,6 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     batches_per_epoch = math.ceil(len(dataset) / (args.train_batch_size * accelerator.num_processes))
     updates_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
     max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
-    # AdamW (--scale_lr: lr x accumulation x batch x processes) and its LR schedule, in scheduler steps: accelerate
-    # steps a prepared scheduler once per process.
     learning_rate = args.learning_rate
     if args.scale_lr:
         learning_rate *= args.gradient_accumulation_steps * args.train_batch_size * accelerator.num_processes
@@ -169,7 +164,7 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
         weight_decay=args.adam_weight_decay,
         eps=args.adam_epsilon,
     )
-    lr_scheduler = get_scheduler(
+    lr_scheduler = get_scheduler(  # in scheduler steps: accelerate steps a prepared scheduler once per process
         args.lr_scheduler,
         optimizer=optimizer,
         num_warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
@@ -188,8 +183,7 @@ def train(args: TrainingArguments | argparse.Namespace) -> TrainingResult:
     # alone each rank would clip by the norm of its own shards); frozen ones have no gradient and add nothing.
     clipped = held if fsdp else parameters
 
-    # What else the checkpoints hold: the EMA, the step's generator (the same on every process: draws are made for
-    # the global batch, each process keeps its rows), the adversary.
+    # What else the checkpoints hold: the EMA, the step's generator (the same on every process), the adversary.
     ema = None
     if args.use_ema:  # checkpointed per rank under FSDP / DeepSpeed, else the same on every process
         ema = EMAModel(parameters, decay=args.ema_decay)
@@ -335,9 +329,7 @@ def load_models(args: TrainingArguments, accelerator: Accelerator) -> TrainedMod
     for name, module in pipeline.components.items():
         if isinstance(module, torch.nn.Module):
             is_trained = bool(trained.get(name))
-            module.to(accelerator.device)
-            if not is_trained and module.dtype != weight_dtype:
-                module.to(dtype=weight_dtype)
+            module.to(accelerator.device, dtype=None if is_trained else weight_dtype)
             module.train(is_trained)
     use_style = bool(
         args.stage == "compositional" and pipeline.image_encoder is not None and unet.config.image_embed_dim
@@ -346,10 +338,8 @@ def load_models(args: TrainingArguments, accelerator: Accelerator) -> TrainedMod
 
 
 class DiffusionLoss:
-    """The loss terms of one micro-batch: ``diffusion`` (eps MSE) and, with an adversary, ``generator``.
-
-    Every draw (VAE posterior, dropout, timesteps, noise) comes from ``generator`` and is made for the global batch;
-    this process keeps its rows (:class:`BatchShard`)."""
+    """The loss terms of one micro-batch: ``diffusion`` (eps MSE) and, with an adversary, ``generator``; every draw
+    is made for the global batch (see the module's docstring)."""
 
     def __init__(self, args: TrainingArguments, accelerator: Accelerator, models: TrainedModels,
                  wrapped: dict[str, torch.nn.Module], adversary) -> None:  # fmt: skip
@@ -357,7 +347,8 @@ class DiffusionLoss:
         self.unet = wrapped.get("unet", models.pipeline.unet)
         self.stc_encoder = wrapped.get("stc_encoder", models.pipeline.stc_encoder)
         self.scheduler = training_scheduler()
-        known = ["text"] + (["style"] if models.use_style else [])
+        self.embedding_names = ["text"] + (["style"] if models.use_style else [])  # dropped like the STC branches
+        known = list(self.embedding_names)
         if args.stage == "compositional":
             known += list(models.pipeline.stc_encoder.config.condition_channels)
         unknown = sorted(set(args.condition_dropout_overrides or {}) - set(known))
@@ -371,7 +362,7 @@ class DiffusionLoss:
         stc_inputs = {}
         if args.stage == "compositional":  # the STC encoder rejects a condition it has no branch for
             stc_inputs = pipeline.prepare_conditions(batch["conditions"], batch_size, accelerator.device)
-        dropout_names = ["text"] + (["style"] if self.models.use_style else []) + list(stc_inputs)
+        dropout_names = self.embedding_names + list(stc_inputs)
         overrides = args.condition_dropout_overrides or {}
         keep = sample_condition_keep_masks(
             dropout_names, shard.global_size, generator,
@@ -476,11 +467,8 @@ def _gather_trained_models(
 
 
 def _save_pipeline(args: TrainingArguments, trained_models: dict[str, torch.nn.Module], output_dir: Path) -> None:
-    """Write the final pipeline (the trained models, which are float32, and the rest as loaded) with ``save_pretrained``.
-
-    It is written into a temporary folder first; each component folder is then moved into ``output_dir``, and
-    ``model_index.json`` last, so a folder that has it is complete.
-    """
+    """Write the final pipeline (the trained models, which are float32, and the rest as loaded) into a temporary
+    folder, then move each entry into ``output_dir``, ``model_index.json`` last: a folder that has it is complete."""
     final = VideoComposerPipeline.from_pretrained(
         args.pretrained_model_name_or_path, revision=args.revision,
         **trained_models,
