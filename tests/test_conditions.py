@@ -15,6 +15,7 @@ from videocomposer.conditions import (
     ConditionSpec,
     condition_of_input,
     get_condition,
+    native_size,
     register_condition,
     video_size,
 )
@@ -78,6 +79,8 @@ def test_video_size_is_the_native_size_unless_given():
     assert video_size({"sample_size": 8}, 8, 4, 32, None) == (4, 32, 64)
     with pytest.raises(ValueError, match="the unet config has no `sample_size`"):
         video_size({"sample_size": None}, 8, height=32)
+    assert native_size({"sample_size": 40}, 8) == 320
+    assert native_size({"sample_size": None}, 8) is None and native_size({}, 8) is None
 
 
 def test_pil_images_map_onto_the_value_range():

@@ -226,6 +226,12 @@ def check_condition_values(inputs: Mapping[str, torch.Tensor | np.ndarray], wher
             )
 
 
+def native_size(unet_config: Mapping, vae_scale_factor: int) -> int | None:
+    """The model's native height and width, `sample_size * vae_scale_factor` (`None` when the config has none)."""
+    sample_size = unet_config.get("sample_size")
+    return sample_size * vae_scale_factor if sample_size else None
+
+
 def video_size(
     unet_config: Mapping,
     vae_scale_factor: int,
@@ -235,10 +241,9 @@ def video_size(
 ) -> tuple[int | None, int, int]:
     """`(num_frames, height, width)` with every `None` replaced by the model's native size (`unet` config's
     `num_frames`, `sample_size * vae_scale_factor`); `num_frames` stays `None` when the config has none."""
-    sample_size = unet_config.get("sample_size")
-    if (height is None or width is None) and not sample_size:
+    native = native_size(unet_config, vae_scale_factor)
+    if (height is None or width is None) and native is None:
         raise ValueError("`height` and `width` have to be given: the unet config has no `sample_size` (native size).")
-    native = sample_size * vae_scale_factor if sample_size else None
     frames = unet_config.get("num_frames") if num_frames is None else num_frames
     return frames, native if height is None else height, native if width is None else width
 

@@ -91,9 +91,8 @@ def test_blend_renoises_the_known_region_and_keeps_the_hole():
 )
 def test_generate_keeps_the_frame_by_default_when_it_inpaints(conditions, opt_out, expected):
     import argparse
-    from types import SimpleNamespace
-
     from pathlib import Path
+    from types import SimpleNamespace
 
     from videocomposer.commands.generate import BatchItem, generate_one
 

@@ -154,8 +154,10 @@ def set_model_defaults(args: argparse.Namespace) -> None:
     if folder is None:
         raise ValueError(f"--model: {args.model!r} is not a local folder; give a pipeline folder, or --frames, "
                          f"--height and --width")  # fmt: skip
+    from videocomposer.conditions import native_size
+
     facts = model_facts_from_folder(folder)
-    native = facts.sample_size * facts.vae_scale_factor if facts.sample_size else None
+    native = native_size({"sample_size": facts.sample_size}, facts.vae_scale_factor)
     for name, value in {"frames": facts.num_frames, "height": native, "width": native}.items():
         if getattr(args, name) is None:
             if value is None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from ..conditions import native_size
 from .fill import Filler
 
 
@@ -48,7 +49,7 @@ def model_filler(
         raise ValueError(f"the model's stc_encoder has no 'masked' condition (it has {list(conditions)}): it cannot "
                          "inpaint")  # fmt: skip
     config = pipe.unet.config
-    size = tile_size or (config.sample_size * pipe.vae_scale_factor if config.sample_size else None)
+    size = tile_size or native_size(config, pipe.vae_scale_factor)
     length = window_length or getattr(config, "num_frames", None)
     if size is None or length is None or size % pipe.vae_scale_factor:
         raise ValueError(f"tile_size (a multiple of {pipe.vae_scale_factor}) and window_length have to be given: "
