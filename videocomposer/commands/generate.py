@@ -495,7 +495,8 @@ def load_condition_file(path: str | os.PathLike) -> dict:
 
 
 def video_frames(args: argparse.Namespace, facts: ModelFacts, item: BatchItem | None = None) -> int:
-    """The frame count: ``--frames``, else the conditions file's, else the model's trained length."""
+    """The frame count: the conditions file's (``--frames``, when given, must equal it), else ``--frames``, else the
+    model's trained length (1 for a config without one)."""
     conditions = item.conditions if item is not None else args.conditions
     from_file = next(iter(condition_file_shapes(conditions, "--conditions").values()))[2] if conditions else None
     return from_file or args.frames or facts.num_frames or 1
